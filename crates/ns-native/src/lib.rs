@@ -1,0 +1,218 @@
+//! napi-rs bindings of ns. Thin on purpose: it starts the native helper (`ns-oci init`) with
+//! posix_spawn — vfork-fast whatever the size of Node, and no fork of a multi-threaded
+//! process — hands back the descriptors, and reaps it. The container work itself happens in
+//! the helper, through `ns-runtime`.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+fn errno_error(what: &str, err: std::io::Error) -> Error {
+    let e = ns_runtime::sys::Errno(err.raw_os_error().unwrap_or(libc::EIO));
+    Error::new(Status::GenericFailure, format!("{}: failed to {what}: {}", e.name(), e.describe()))
+}
+
+fn last_error(what: &str) -> Error {
+    errno_error(what, std::io::Error::last_os_error())
+}
+
+/// A copy of `fd` numbered 10 or above, close-on-exec, so the dup2 calls of the spawn cannot
+/// clobber one another.
+fn high(fd: RawFd) -> Result<OwnedFd> {
+    // SAFETY: fcntl on a descriptor number; a fresh descriptor is returned.
+    let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
+    if r < 0 {
+        return Err(last_error("duplicate a descriptor"));
+    }
+    // SAFETY: r is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    ns_runtime::sys::pipe().map_err(|e| errno_error("create a pipe", std::io::Error::from_raw_os_error(e.0)))
+}
+
+#[napi(object)]
+pub struct SpawnOptions {
+    /// Path of the `ns-oci` binary.
+    pub helper: String,
+    /// For stdin, stdout and stderr: -1 makes a pipe, -2 gives /dev/null, any other number is a
+    /// descriptor of this process that the container receives.
+    pub stdio: Vec<i32>,
+    /// Start the helper in a process group of its own, so a terminal's signals reach the
+    /// container once, through the caller.
+    pub own_process_group: bool,
+}
+
+#[napi(object)]
+pub struct SpawnedHelper {
+    pub pid: i32,
+    /// Our end of the control socket: the request goes in, events come out.
+    pub control: i32,
+    /// Our ends of the pipes asked for (-1 in `stdio`).
+    pub stdin: Option<i32>,
+    pub stdout: Option<i32>,
+    pub stderr: Option<i32>,
+}
+
+/// Start `helper init` with the control socket as fd 3 and the requested stdio.
+#[napi]
+pub fn spawn_helper(opts: SpawnOptions) -> Result<SpawnedHelper> {
+    if opts.stdio.len() != 3 {
+        return Err(Error::new(Status::InvalidArg, "stdio: must have 3 entries"));
+    }
+    let mut pair = [0 as RawFd; 2];
+    // SAFETY: pair is a valid array of two ints.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } != 0 {
+        return Err(last_error("create the control socket"));
+    }
+    // SAFETY: socketpair returned two fresh descriptors.
+    let (ours_ctl, theirs_ctl) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    let theirs_ctl = high(theirs_ctl.as_raw_fd())?;
+
+    let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(3);
+    let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
+    for (i, spec) in opts.stdio.iter().enumerate() {
+        match *spec {
+            -1 => {
+                let (r, w) = pipe()?;
+                let (theirs, ours) = if i == 0 { (r, w) } else { (w, r) };
+                child_fds.push(high(theirs.as_raw_fd())?);
+                our_ends.push(Some(ours));
+            }
+            -2 => {
+                let null = ns_runtime::sys::open("/dev/null", libc::O_RDWR)
+                    .map_err(|e| errno_error("open /dev/null", std::io::Error::from_raw_os_error(e.0)))?;
+                child_fds.push(high(null.as_raw_fd())?);
+                our_ends.push(None);
+            }
+            fd if fd >= 0 => {
+                child_fds.push(high(fd).map_err(|_| {
+                    Error::new(Status::InvalidArg, format!("stdio[{i}]: {fd} is not an open descriptor"))
+                })?);
+                our_ends.push(None);
+            }
+            other => return Err(Error::new(Status::InvalidArg, format!("stdio[{i}]: invalid value {other}"))),
+        }
+    }
+
+    let path = CString::new(opts.helper.as_str()).map_err(|_| Error::new(Status::InvalidArg, "helper: contains a NUL byte"))?;
+    let arg0 = CString::new("ns-oci").unwrap_or_default();
+    let arg1 = CString::new("init").unwrap_or_default();
+    let argv = [arg0.as_ptr() as *mut libc::c_char, arg1.as_ptr() as *mut libc::c_char, std::ptr::null_mut()];
+
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the file actions and attributes are initialised before use and destroyed after;
+    // every pointer passed is valid for the duration of the call.
+    let rc = unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut fa);
+        for (i, fd) in child_fds.iter().enumerate() {
+            libc::posix_spawn_file_actions_adddup2(&mut fa, fd.as_raw_fd(), i as libc::c_int);
+        }
+        libc::posix_spawn_file_actions_adddup2(&mut fa, theirs_ctl.as_raw_fd(), 3);
+
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        // Node ignores SIGPIPE and blocks some signals; the container must not inherit that.
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::posix_spawnattr_setsigmask(&mut attr, &none);
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigdelset(&mut all, libc::SIGKILL);
+        libc::sigdelset(&mut all, libc::SIGSTOP);
+        libc::posix_spawnattr_setsigdefault(&mut attr, &all);
+        let mut flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
+        if opts.own_process_group {
+            flags |= libc::POSIX_SPAWN_SETPGROUP;
+            libc::posix_spawnattr_setpgroup(&mut attr, 0);
+        }
+        libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short);
+
+        extern "C" {
+            static environ: *const *mut libc::c_char;
+        }
+        let rc = libc::posix_spawn(&mut pid, path.as_ptr(), &fa, &attr, argv.as_ptr(), environ);
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        libc::posix_spawnattr_destroy(&mut attr);
+        rc
+    };
+    if rc != 0 {
+        return Err(errno_error(&format!("start the helper {}", opts.helper), std::io::Error::from_raw_os_error(rc)));
+    }
+    drop(child_fds);
+    drop(theirs_ctl);
+    let mut ends = our_ends.into_iter().map(|o| o.map(IntoRawFd::into_raw_fd));
+    Ok(SpawnedHelper {
+        pid,
+        control: ours_ctl.into_raw_fd(),
+        stdin: ends.next().flatten(),
+        stdout: ends.next().flatten(),
+        stderr: ends.next().flatten(),
+    })
+}
+
+#[napi(object)]
+pub struct WaitStatus {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+pub struct Reap {
+    pid: i32,
+}
+
+impl Task for Reap {
+    type Output = (Option<i32>, Option<i32>);
+    type JsValue = WaitStatus;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        let (_, status) = ns_runtime::sys::waitpid(self.pid, 0)
+            .map_err(|e| errno_error(&format!("wait for pid {}", self.pid), std::io::Error::from_raw_os_error(e.0)))?;
+        Ok(ns_runtime::sys::decode_status(status))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
+        Ok(WaitStatus { exit_code: out.0, signal: out.1 })
+    }
+}
+
+/// Wait for the helper `pid` to end (call it once its control socket has closed).
+#[napi(ts_return_type = "Promise<WaitStatus>")]
+pub fn reap(pid: i32) -> AsyncTask<Reap> {
+    AsyncTask::new(Reap { pid })
+}
+
+#[napi(object)]
+pub struct UsernsBlock {
+    pub reason: String,
+    pub fix: String,
+}
+
+#[napi(object)]
+pub struct HostInfo {
+    pub euid: u32,
+    pub egid: u32,
+    /// Why user namespaces cannot be created here, and the command that allows them.
+    pub userns_block: Option<UsernsBlock>,
+    /// `v1`, `v2` or `hybrid`.
+    pub cgroup_layout: String,
+    pub version: String,
+}
+
+/// What this host allows.
+#[napi]
+pub fn host_info() -> HostInfo {
+    // SAFETY: plain syscalls.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    HostInfo {
+        euid,
+        egid,
+        userns_block: ns_runtime::host::userns_block(euid).map(|b| UsernsBlock { reason: b.reason, fix: b.fix }),
+        cgroup_layout: ns_runtime::host::cgroup_layout().to_owned(),
+        version: ns_runtime::VERSION.to_owned(),
+    }
+}

@@ -1,0 +1,127 @@
+//! The container's side of the set-up, run in the cloned child, in this order:
+//!
+//! 1. die with the helper, and wait until it has written our uid/gid maps;
+//! 2. become root of the new user namespace (the maps now say who that is on the host);
+//! 3. enter a time namespace with its offsets (they must be written before anyone is inside);
+//! 4. hostname and domainname; loopback up in a new network namespace;
+//! 5. the root filesystem and pivot_root (see `rootfs`);
+//! 6. sysctls, then masked and read-only paths; oom score, rlimits, a session of our own;
+//! 7. the container user, working directory, no_new_privs;
+//! 8. init as PID 1 (which starts the command), or exec the command directly.
+//!
+//! Every failure is sent to the helper as a `Report::Error` naming the step, then we exit 125.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::error::{Context, Result, SetupError};
+use crate::init;
+use crate::launch::Prepared;
+use crate::namespaces::NsKind;
+use crate::process;
+use crate::proto::{self, Report};
+use crate::rootfs;
+use crate::sys::{self, Errno};
+
+pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd) -> ! {
+    let fd = report.as_raw_fd();
+    if let Err(e) = set_up(p, go) {
+        let _ = proto::send(fd, &Report::Error { error: e });
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(125) }
+    }
+    if p.init {
+        init::run_init(&p.command, fd)
+    }
+    let (err, code) = p.command.exec();
+    let _ = proto::send(fd, &Report::Error { error: err });
+    // SAFETY: ends the process.
+    unsafe { libc::_exit(code) }
+}
+
+fn reset_signals() {
+    // SAFETY: restoring default dispositions and an empty mask.
+    unsafe {
+        for sig in 1..libc::SIGRTMIN() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
+
+fn set_up(p: &Prepared, go: OwnedFd) -> Result<()> {
+    reset_signals();
+    // 1. If the helper dies, so do we (and, as PID 1, everything in our pid namespace).
+    sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
+    let mut b = [0u8; 1];
+    if !matches!(sys::read(go.as_raw_fd(), &mut b), Ok(1)) {
+        // The helper failed before releasing us and reports why itself.
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(125) }
+    }
+    drop(go);
+
+    // 2. Root of our user namespace. Until now our ids were those of the host caller.
+    if p.ns.has_new(NsKind::User) {
+        // SAFETY: plain syscalls.
+        if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0 {
+            return Err(SetupError::sys("become root of the user namespace", None, Errno::last())
+                .with_hint("linux.uidMappings and linux.gidMappings must map container id 0"));
+        }
+    }
+
+    // 3. Time: unshare gives our children (and us, at exec) the new clocks.
+    if p.ns.has_new(NsKind::Time) {
+        sys::unshare(NsKind::Time.clone_flag()).step("create time namespace", None)?;
+        if !p.time_offsets.is_empty() {
+            sys::write_file("/proc/self/timens_offsets", &p.time_offsets)
+                .step("write", Some("/proc/self/timens_offsets"))?;
+        }
+    }
+
+    // 4. Names and the network.
+    if let Some(h) = &p.hostname {
+        sys::sethostname(h).step("set hostname to", Some(h))?;
+    }
+    if let Some(d) = &p.domainname {
+        sys::setdomainname(d).step("set domainname to", Some(d))?;
+    }
+    if p.ns.has_new(NsKind::Net) {
+        sys::loopback_up().step("bring up", Some("lo"))?;
+    }
+
+    // 5. The filesystem.
+    if let Some(plan) = &p.rootfs {
+        rootfs::setup_rootfs(plan)?;
+    }
+
+    // 6. Kernel knobs and limits.
+    for (path, value) in &p.sysctl {
+        sys::write_file(path, value).step("write sysctl", Some(path))?;
+    }
+    if let Some(plan) = &p.rootfs {
+        rootfs::finish_rootfs(plan)?;
+    }
+    if let Some(adj) = p.process.oom_score_adj {
+        sys::write_file("/proc/self/oom_score_adj", &adj.to_string()).step("write", Some("/proc/self/oom_score_adj"))?;
+    }
+    process::apply_rlimits(&p.process.rlimits)?;
+    // A session of our own: signals from the caller's terminal reach the container only
+    // through the helper, once.
+    // SAFETY: plain syscall.
+    unsafe { libc::setsid() };
+
+    // 7. Who runs, where, with which privileges.
+    process::switch_user(&p.process.user)?;
+    process::enter_cwd(&p.process.cwd)?;
+    if p.process.no_new_privileges {
+        process::set_no_new_privs()?;
+    }
+    // Changing credentials cleared the parent-death signal: set it again.
+    sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
+    sys::cloexec_from(3).step("close inherited descriptors", None)?;
+    Ok(())
+}

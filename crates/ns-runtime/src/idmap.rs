@@ -1,0 +1,145 @@
+//! User namespace id maps: written by the parent, outside the container, once the child exists.
+//!
+//! Order matters. `/proc/PID/setgroups` must say `deny` before an unprivileged writer may write
+//! `gid_map` (otherwise a process could drop supplementary groups it was denied by), and each map
+//! file takes exactly one write. When the caller may not write the maps itself (ranges beyond its
+//! own id), the setuid helpers `newuidmap`/`newgidmap` do it from /etc/subuid and /etc/subgid.
+
+use crate::error::{Result, SetupError};
+use crate::spec::IdMapping;
+use crate::sys;
+
+/// The text of a map file: one `inside outside count` line per range.
+pub fn format_map(maps: &[IdMapping]) -> String {
+    maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
+}
+
+/// Checks the ranges: non-empty sizes and no overlap on either side.
+pub fn validate(field: &str, maps: &[IdMapping]) -> Result<()> {
+    if maps.len() > 340 {
+        return Err(SetupError::config(field, "at most 340 ranges are allowed"));
+    }
+    for (i, m) in maps.iter().enumerate() {
+        if m.size == 0 {
+            return Err(SetupError::config(format!("{field}[{i}].size"), "must be > 0"));
+        }
+        for (what, start) in [("containerID", m.container_id), ("hostID", m.host_id)] {
+            if (start as u64) + (m.size as u64) > u32::MAX as u64 + 1 {
+                return Err(SetupError::config(format!("{field}[{i}].{what}"), "range runs past 4294967295"));
+            }
+        }
+        for (j, o) in maps.iter().enumerate().take(i) {
+            let overlap = |a: u32, b: u32| (a as u64) < (b as u64 + o.size as u64) && (b as u64) < (a as u64 + m.size as u64);
+            if overlap(m.container_id, o.container_id) {
+                return Err(SetupError::config(format!("{field}[{i}].containerID"), format!("overlaps {field}[{j}]")));
+            }
+            if overlap(m.host_id, o.host_id) {
+                return Err(SetupError::config(format!("{field}[{i}].hostID"), format!("overlaps {field}[{j}]")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How the maps get written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// The caller writes the files itself (root, or its own single id).
+    Direct { deny_setgroups: bool },
+    /// Through the setuid helpers newuidmap/newgidmap.
+    Helpers,
+}
+
+/// Decide who writes the maps for a caller with effective ids `euid`/`egid`.
+pub fn choose_writer(euid: u32, egid: u32, uids: &[IdMapping], gids: &[IdMapping]) -> Writer {
+    if euid == 0 {
+        return Writer::Direct { deny_setgroups: false };
+    }
+    let only_self = |maps: &[IdMapping], id: u32| maps.len() == 1 && maps[0].host_id == id && maps[0].size == 1;
+    if only_self(uids, euid) && (gids.is_empty() || only_self(gids, egid)) {
+        Writer::Direct { deny_setgroups: true }
+    } else {
+        Writer::Helpers
+    }
+}
+
+/// Write the maps of process `pid` (parent side, before the child goes on).
+pub fn write_id_maps(pid: libc::pid_t, uids: &[IdMapping], gids: &[IdMapping], writer: Writer) -> Result<()> {
+    match writer {
+        Writer::Direct { deny_setgroups } => {
+            let uid_path = format!("/proc/{pid}/uid_map");
+            sys::write_file(&uid_path, &format_map(uids))
+                .map_err(|e| SetupError::sys("write uid_map", Some(&uid_path), e))?;
+            if deny_setgroups {
+                let p = format!("/proc/{pid}/setgroups");
+                sys::write_file(&p, "deny").map_err(|e| SetupError::sys("write setgroups", Some(&p), e))?;
+            }
+            if !gids.is_empty() {
+                let p = format!("/proc/{pid}/gid_map");
+                sys::write_file(&p, &format_map(gids)).map_err(|e| SetupError::sys("write gid_map", Some(&p), e))?;
+            }
+            Ok(())
+        }
+        Writer::Helpers => {
+            run_map_helper("newuidmap", pid, uids)?;
+            if !gids.is_empty() {
+                run_map_helper("newgidmap", pid, gids)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_map_helper(tool: &str, pid: libc::pid_t, maps: &[IdMapping]) -> Result<()> {
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.arg(m.container_id.to_string()).arg(m.host_id.to_string()).arg(m.size.to_string());
+    }
+    cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    let out = cmd.output().map_err(|e| {
+        SetupError::sys(format!("run {tool}"), None, sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT))).with_hint(
+            format!("mapping more than your own id needs {tool} (package uidmap) and ranges in /etc/subuid and /etc/subgid"),
+        )
+    })?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        let mut e = SetupError::sys(format!("run {tool}"), None, sys::Errno(libc::EPERM));
+        e.message = format!("failed to run {tool} for pid {pid}: {msg}");
+        return Err(e.with_hint("check that /etc/subuid and /etc/subgid grant the requested ranges to your user"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(c: u32, h: u32, s: u32) -> IdMapping {
+        IdMapping { container_id: c, host_id: h, size: s }
+    }
+
+    #[test]
+    fn formats_one_line_per_range() {
+        assert_eq!(format_map(&[m(0, 1000, 1), m(1, 100000, 65536)]), "0 1000 1\n1 100000 65536\n");
+    }
+
+    #[test]
+    fn rejects_empty_and_overlapping_ranges() {
+        assert_eq!(validate("linux.uidMappings", &[m(0, 0, 0)]).unwrap_err().message, "linux.uidMappings[0].size: must be > 0");
+        let e = validate("linux.uidMappings", &[m(0, 0, 10), m(5, 100, 10)]).unwrap_err();
+        assert_eq!(e.message, "linux.uidMappings[1].containerID: overlaps linux.uidMappings[0]");
+        let e = validate("linux.gidMappings", &[m(0, 0, 10), m(10, 5, 10)]).unwrap_err();
+        assert_eq!(e.message, "linux.gidMappings[1].hostID: overlaps linux.gidMappings[0]");
+        assert!(validate("x", &[m(0, u32::MAX, 2)]).is_err());
+        assert!(validate("x", &[m(0, 1000, 1), m(1, 100000, 65536)]).is_ok());
+    }
+
+    #[test]
+    fn root_writes_directly_and_others_need_helpers_beyond_their_own_id() {
+        assert_eq!(choose_writer(0, 0, &[m(0, 0, 65536)], &[m(0, 0, 65536)]), Writer::Direct { deny_setgroups: false });
+        assert_eq!(choose_writer(1000, 1000, &[m(0, 1000, 1)], &[m(0, 1000, 1)]), Writer::Direct { deny_setgroups: true });
+        assert_eq!(choose_writer(1000, 1000, &[m(0, 1000, 1), m(1, 100000, 65536)], &[m(0, 1000, 1)]), Writer::Helpers);
+        assert_eq!(choose_writer(1000, 1000, &[m(0, 1001, 1)], &[]), Writer::Helpers);
+    }
+}

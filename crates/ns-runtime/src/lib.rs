@@ -1,0 +1,25 @@
+//! ns-runtime: the kernel side of ns. It turns an OCI runtime spec into an isolated process:
+//! namespaces (`namespaces`), id maps (`idmap`), the root filesystem (`mounts`, `rootfs`),
+//! the process itself (`process`, `init`), run by a single-threaded helper (`launch`, `child`).
+//! It never links Node: the napi crate and the `ns-oci` binary sit on top of it.
+
+pub mod child;
+pub mod error;
+pub mod host;
+pub mod idmap;
+pub mod init;
+pub mod launch;
+pub mod mounts;
+pub mod namespaces;
+pub mod process;
+pub mod proto;
+pub mod rootfs;
+pub mod spec;
+pub mod sys;
+
+pub use error::SetupError;
+pub use spec::{RunRequest, Spec};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The OCI runtime spec version this runtime implements.
+pub const SPEC_VERSION: &str = "1.2.0";

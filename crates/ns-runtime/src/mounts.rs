@@ -1,0 +1,203 @@
+//! From OCI `mounts[]` to a plan of mount operations: pure data, checked and unit-tested, that
+//! `rootfs` then carries out inside the container's mount namespace.
+
+use crate::error::{Result, SetupError};
+use crate::spec::Mount;
+use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A bind of `source` (a host path, absolute after bundle resolution).
+    Bind { source: String, recursive: bool },
+    /// A filesystem mounted fresh: proc, tmpfs, sysfs, devpts, mqueue, …
+    Fs { fstype: String, source: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOp {
+    /// Absolute path inside the container.
+    pub destination: String,
+    pub kind: MountKind,
+    /// `MS_*` flags for a fresh filesystem.
+    pub flags: libc::c_ulong,
+    /// Options the kernel takes as data (`mode=755`, `size=65536k`, …), comma-joined.
+    pub data: String,
+    /// `MOUNT_ATTR_*` to set on a bind (read-only, nosuid, nodev, noexec).
+    pub attrs: u64,
+    /// `MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED`, `MS_UNBINDABLE` (0: inherit).
+    pub propagation: libc::c_ulong,
+}
+
+/// The propagation type named by an option, if it names one.
+pub fn propagation_flag(opt: &str) -> Option<libc::c_ulong> {
+    Some(match opt {
+        "private" | "rprivate" => libc::MS_PRIVATE,
+        "slave" | "rslave" => libc::MS_SLAVE,
+        "shared" | "rshared" => libc::MS_SHARED,
+        "unbindable" | "runbindable" => libc::MS_UNBINDABLE,
+        _ => return None,
+    })
+}
+
+/// Flags set (`true`) or cleared (`false`) by a mount option.
+fn flag_option(opt: &str) -> Option<(bool, libc::c_ulong)> {
+    Some(match opt {
+        "ro" => (true, libc::MS_RDONLY),
+        "rw" => (false, libc::MS_RDONLY),
+        "nosuid" => (true, libc::MS_NOSUID),
+        "suid" => (false, libc::MS_NOSUID),
+        "nodev" => (true, libc::MS_NODEV),
+        "dev" => (false, libc::MS_NODEV),
+        "noexec" => (true, libc::MS_NOEXEC),
+        "exec" => (false, libc::MS_NOEXEC),
+        "sync" => (true, libc::MS_SYNCHRONOUS),
+        "async" => (false, libc::MS_SYNCHRONOUS),
+        "dirsync" => (true, libc::MS_DIRSYNC),
+        "noatime" => (true, libc::MS_NOATIME),
+        "atime" => (false, libc::MS_NOATIME),
+        "nodiratime" => (true, libc::MS_NODIRATIME),
+        "diratime" => (false, libc::MS_NODIRATIME),
+        "relatime" => (true, libc::MS_RELATIME),
+        "norelatime" => (false, libc::MS_RELATIME),
+        "strictatime" => (true, libc::MS_STRICTATIME),
+        "nostrictatime" => (false, libc::MS_STRICTATIME),
+        _ => return None,
+    })
+}
+
+fn attrs_of(flags: libc::c_ulong) -> u64 {
+    let mut a = 0;
+    if flags & libc::MS_RDONLY != 0 {
+        a |= MOUNT_ATTR_RDONLY;
+    }
+    if flags & libc::MS_NOSUID != 0 {
+        a |= MOUNT_ATTR_NOSUID;
+    }
+    if flags & libc::MS_NODEV != 0 {
+        a |= MOUNT_ATTR_NODEV;
+    }
+    if flags & libc::MS_NOEXEC != 0 {
+        a |= MOUNT_ATTR_NOEXEC;
+    }
+    a
+}
+
+/// A clean absolute path: no `.` or `..` components, no doubled slashes.
+pub fn clean_destination(field: &str, dest: &str) -> Result<String> {
+    if !dest.starts_with('/') {
+        return Err(SetupError::config(field, "must be an absolute path"));
+    }
+    let mut parts = Vec::new();
+    for c in dest.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(SetupError::config(field, "must not contain '..'")),
+            c => parts.push(c),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// Resolve a host path given in the spec: relative ones are taken from the bundle directory.
+pub fn host_path(bundle: Option<&str>, p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("{}/{}", bundle.unwrap_or("."), p)
+    }
+}
+
+/// Build the plan of `mounts[]`, in order.
+pub fn plan_mounts(mounts: &[Mount], bundle: Option<&str>) -> Result<Vec<MountOp>> {
+    mounts.iter().enumerate().map(|(i, m)| plan_one(i, m, bundle)).collect()
+}
+
+fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
+    let destination = clean_destination(&format!("mounts[{i}].destination"), &m.destination)?;
+    let mut flags: libc::c_ulong = 0;
+    let mut data = Vec::new();
+    let mut bind = None;
+    let mut propagation = 0;
+    for opt in &m.options {
+        match opt.as_str() {
+            "bind" => bind = Some(bind.unwrap_or(false)),
+            "rbind" => bind = Some(true),
+            o => {
+                if let Some(p) = propagation_flag(o) {
+                    propagation = p;
+                } else if let Some((set, f)) = flag_option(o) {
+                    if set { flags |= f } else { flags &= !f }
+                } else {
+                    data.push(o.to_owned());
+                }
+            }
+        }
+    }
+    let kind_name = m.kind.as_deref().unwrap_or("");
+    if kind_name == "bind" && bind.is_none() {
+        bind = Some(false);
+    }
+    let kind = if let Some(recursive) = bind {
+        let source = m.source.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
+            SetupError::config(format!("mounts[{i}].source"), "a bind mount needs a source")
+        })?;
+        MountKind::Bind { source: host_path(bundle, source), recursive }
+    } else {
+        if kind_name.is_empty() {
+            return Err(SetupError::config(format!("mounts[{i}].type"), "is required unless options has bind or rbind"));
+        }
+        MountKind::Fs { fstype: kind_name.to_owned(), source: m.source.clone().unwrap_or_else(|| kind_name.to_owned()) }
+    };
+    let attrs = attrs_of(flags);
+    Ok(MountOp { destination, kind, flags, data: data.join(","), attrs, propagation })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(dest: &str, kind: Option<&str>, source: Option<&str>, opts: &[&str]) -> Mount {
+        Mount {
+            destination: dest.into(),
+            kind: kind.map(Into::into),
+            source: source.map(Into::into),
+            options: opts.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn fresh_filesystems_split_flags_from_data() {
+        let ops = plan_mounts(
+            &[mount("/dev", Some("tmpfs"), Some("tmpfs"), &["nosuid", "strictatime", "mode=755", "size=65536k"])],
+            None,
+        )
+        .unwrap();
+        assert_eq!(ops[0].flags, libc::MS_NOSUID | libc::MS_STRICTATIME);
+        assert_eq!(ops[0].data, "mode=755,size=65536k");
+        assert_eq!(ops[0].kind, MountKind::Fs { fstype: "tmpfs".into(), source: "tmpfs".into() });
+    }
+
+    #[test]
+    fn binds_resolve_relative_sources_against_the_bundle_and_carry_attributes() {
+        let ops = plan_mounts(&[mount("/data/", None, Some("vol"), &["rbind", "ro", "nosuid", "rprivate"])], Some("/b")).unwrap();
+        assert_eq!(ops[0].destination, "/data");
+        assert_eq!(ops[0].kind, MountKind::Bind { source: "/b/vol".into(), recursive: true });
+        assert_eq!(ops[0].attrs, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+        assert_eq!(ops[0].propagation, libc::MS_PRIVATE);
+        let ops = plan_mounts(&[mount("/x", Some("bind"), Some("/h"), &["ro", "rw"])], None).unwrap();
+        assert_eq!(ops[0].kind, MountKind::Bind { source: "/h".into(), recursive: false });
+        assert_eq!(ops[0].attrs, 0);
+    }
+
+    #[test]
+    fn bad_mounts_name_the_field() {
+        let e = plan_mounts(&[mount("data", Some("tmpfs"), None, &[])], None).unwrap_err();
+        assert_eq!(e.message, "mounts[0].destination: must be an absolute path");
+        let e = plan_mounts(&[mount("/a/../etc", Some("tmpfs"), None, &[])], None).unwrap_err();
+        assert_eq!(e.message, "mounts[0].destination: must not contain '..'");
+        let e = plan_mounts(&[mount("/a", None, Some("/x"), &[]), mount("/b", None, None, &["bind"])], None).unwrap_err();
+        assert_eq!(e.message, "mounts[0].type: is required unless options has bind or rbind");
+        let e = plan_mounts(&[mount("/b", None, None, &["bind"])], None).unwrap_err();
+        assert_eq!(e.message, "mounts[0].source: a bind mount needs a source");
+    }
+}

@@ -1,0 +1,98 @@
+//! Messages between the processes of one container, one JSON object per line.
+//!
+//! child -> helper (report pipe): `Report`. helper -> caller (control socket, fd 3): `Event`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SetupError;
+use crate::sys;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Report {
+    /// The command is running (sent by the init; without init, EOF on exec says it).
+    Started,
+    Error { error: SetupError },
+    /// The command ended (sent by the init, which knows the real status).
+    Exit { code: Option<i32>, signal: Option<i32> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum Event {
+    /// The container's first process runs; `pid` as seen from the host.
+    #[serde(rename_all = "camelCase")]
+    Started { pid: i32 },
+    Error { error: SetupError },
+    /// It ended: its exit code, or the signal that killed it.
+    #[serde(rename_all = "camelCase")]
+    Exited { exit_code: Option<i32>, signal: Option<i32> },
+}
+
+pub fn send<T: Serialize>(fd: libc::c_int, msg: &T) -> sys::SysResult<()> {
+    let mut line = serde_json::to_vec(msg).unwrap_or_else(|_| b"{}".to_vec());
+    line.push(b'\n');
+    sys::write_all(fd, &line)
+}
+
+/// Reads newline-separated messages from a descriptor.
+pub struct LineReader {
+    fd: libc::c_int,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl LineReader {
+    pub fn new(fd: libc::c_int) -> Self {
+        LineReader { fd, buf: Vec::new(), eof: false }
+    }
+
+    /// The next line without its newline; None at end of file (a last unterminated line is
+    /// returned first).
+    pub fn next_line(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let rest = self.buf.split_off(i + 1);
+                let mut line = std::mem::replace(&mut self.buf, rest);
+                line.pop();
+                return Some(line);
+            }
+            if self.eof {
+                return (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf));
+            }
+            let mut chunk = [0u8; 4096];
+            match sys::read(self.fd, &mut chunk) {
+                Ok(0) | Err(_) => self.eof = true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn lines_cross_a_pipe_whole_and_in_order() {
+        let (r, w) = sys::pipe().unwrap();
+        send(w.as_raw_fd(), &Report::Started).unwrap();
+        send(w.as_raw_fd(), &Report::Exit { code: Some(3), signal: None }).unwrap();
+        sys::write_all(w.as_raw_fd(), b"{\"kind\":\"started\"}").unwrap();
+        drop(w);
+        let mut rd = LineReader::new(r.as_raw_fd());
+        let a: Report = serde_json::from_slice(&rd.next_line().unwrap()).unwrap();
+        assert!(matches!(a, Report::Started));
+        let b: Report = serde_json::from_slice(&rd.next_line().unwrap()).unwrap();
+        assert!(matches!(b, Report::Exit { code: Some(3), signal: None }));
+        assert!(rd.next_line().is_some());
+        assert!(rd.next_line().is_none());
+    }
+
+    #[test]
+    fn events_are_tagged_json() {
+        let s = serde_json::to_string(&Event::Exited { exit_code: Some(0), signal: None }).unwrap();
+        assert_eq!(s, r#"{"event":"exited","exitCode":0,"signal":null}"#);
+    }
+}

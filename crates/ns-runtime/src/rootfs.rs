@@ -1,0 +1,237 @@
+//! The container's root filesystem, built inside its own mount namespace:
+//!
+//! 1. make every mount private, so nothing we do propagates back to the host;
+//! 2. open the sources of bind mounts while the host's tree is still in view;
+//! 3. make the root a mount of its own: a recursive bind of `root.path`, or a fresh tmpfs;
+//! 4. carry out `mounts[]` in order, each target resolved inside the root (openat2 with
+//!    RESOLVE_IN_ROOT), so a symlink in the rootfs cannot send a mount onto a host path;
+//!    a tmpfs at `/dev` gets the default devices bound from the host and the usual links;
+//! 5. pivot_root into the new root and detach the old one (never a bare chroot);
+//! 6. after the sysctls: mask and write-protect paths, then make the root read-only if asked.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use crate::error::{Context, Result, SetupError};
+use crate::mounts::{MountKind, MountOp};
+use crate::sys::{self, Errno, MOUNT_ATTR_RDONLY};
+
+/// Where a fresh tmpfs root is mounted before we pivot into it.
+const STAGING: &str = "/tmp";
+
+/// Devices every container gets, bound from the host (a user namespace may not mknod).
+pub const DEFAULT_DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+const DEV_LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct RootfsPlan {
+    /// Host directory of the root (None: a fresh tmpfs).
+    pub root: Option<String>,
+    pub readonly_root: bool,
+    pub mounts: Vec<MountOp>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    /// Propagation of `/` inside the container (default private).
+    pub propagation: libc::c_ulong,
+}
+
+pub fn setup_rootfs(plan: &RootfsPlan) -> Result<()> {
+    // 1. Stop mount events flowing between the host and us, in both directions.
+    let prop = if plan.propagation == 0 { libc::MS_PRIVATE } else { plan.propagation };
+    sys::mount(None, "/", None, libc::MS_REC | prop, None).step("make mounts private under", Some("/"))?;
+
+    // 2. Sources first: a later mount may cover them (the tmpfs root is staged on /tmp).
+    let mut sources = Vec::with_capacity(plan.mounts.len());
+    for op in &plan.mounts {
+        sources.push(match &op.kind {
+            MountKind::Bind { source, .. } => {
+                Some(sys::open(source, libc::O_PATH).step("open bind source", Some(source))?)
+            }
+            MountKind::Fs { .. } => None,
+        });
+    }
+    let wants_dev = plan.mounts.iter().any(|m| m.destination == "/dev");
+    let mut devices = Vec::new();
+    if wants_dev {
+        for name in DEFAULT_DEVICES {
+            let p = format!("/dev/{name}");
+            match sys::open(&p, libc::O_PATH) {
+                Ok(fd) => devices.push((name, fd)),
+                Err(Errno(libc::ENOENT)) => {}
+                Err(e) => return Err(SetupError::sys("open device", Some(&p), e)),
+            }
+        }
+    }
+
+    // 3. The root becomes a mount of its own, as pivot_root requires.
+    let root_dir = match &plan.root {
+        Some(path) => {
+            let fd = sys::open(path, libc::O_PATH | libc::O_DIRECTORY).step("open rootfs", Some(path))?;
+            bind_fd(fd.as_raw_fd(), fd.as_raw_fd(), true, 0).step("bind rootfs", Some(path))?;
+            path.clone()
+        }
+        None => {
+            sys::mount(Some("tmpfs"), STAGING, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=0755"))
+                .step("mount tmpfs root on", Some(STAGING))?;
+            STAGING.to_owned()
+        }
+    };
+    let root = sys::open(&root_dir, libc::O_PATH | libc::O_DIRECTORY).step("open rootfs", Some(&root_dir))?;
+
+    // 4. The mounts, in the order given.
+    for (op, src) in plan.mounts.iter().zip(sources) {
+        mount_one(root.as_raw_fd(), op, src)?;
+        if op.destination == "/dev" {
+            populate_dev(root.as_raw_fd(), &devices)?;
+        }
+    }
+
+    // 5. Into the new root; the old one is detached, not merely hidden.
+    sys::fchdir(root.as_raw_fd()).step("chdir into", Some(&root_dir))?;
+    sys::pivot_root(".", ".").step("pivot_root into", Some(&root_dir))?;
+    sys::umount2(".", libc::MNT_DETACH).step("detach the old root", None)?;
+    sys::chdir("/").step("chdir to", Some("/"))?;
+    drop(root);
+    Ok(())
+}
+
+/// 6. Hide and protect paths, and make the root read-only if asked. Runs after the sysctls are
+/// written (they live under /proc/sys, which is usually made read-only here).
+pub fn finish_rootfs(plan: &RootfsPlan) -> Result<()> {
+    let root = sys::open("/", libc::O_PATH | libc::O_DIRECTORY).step("open new root", Some("/"))?;
+    for p in &plan.masked_paths {
+        mask_path(root.as_raw_fd(), p)?;
+    }
+    for p in &plan.readonly_paths {
+        readonly_path(root.as_raw_fd(), p)?;
+    }
+    if plan.readonly_root {
+        sys::mount_setattr(libc::AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0).step("make read-only the root", Some("/"))?;
+    }
+    Ok(())
+}
+
+/// Bind the mount tree at `src` onto `target`, with `attrs` (read-only, nosuid, …) set on the
+/// copy before it is attached.
+fn bind_fd(src: RawFd, target: RawFd, recursive: bool, attrs: u64) -> sys::SysResult<()> {
+    let tree = sys::open_tree_clone(src, recursive)?;
+    if attrs != 0 {
+        let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+        sys::mount_setattr(tree.as_raw_fd(), "", flags, attrs, 0)?;
+    }
+    sys::move_mount(tree.as_raw_fd(), target)
+}
+
+fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
+    let dest = op.destination.as_str();
+    match (&op.kind, src) {
+        (MountKind::Bind { recursive, source }, Some(src)) => {
+            let dir = sys::is_dir_fd(src.as_raw_fd()).step("stat bind source", Some(source))?;
+            let target = ensure_path(root, dest, dir)?;
+            bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, op.attrs).step("bind mount onto", Some(dest))?;
+        }
+        (MountKind::Fs { fstype, source }, _) => {
+            let target = ensure_path(root, dest, true)?;
+            let data = (!op.data.is_empty()).then_some(op.data.as_str());
+            let r = sys::mount(Some(source), &sys::fd_path(target.as_raw_fd()), Some(fstype), op.flags, data);
+            match r {
+                Ok(()) => {}
+                // proc needs our own pid namespace, sysfs our own network namespace, mqueue our
+                // own IPC namespace; without them, show the host's, read-only.
+                Err(Errno(libc::EPERM)) if matches!(fstype.as_str(), "proc" | "sysfs" | "mqueue") => {
+                    let host = sys::open(dest, libc::O_PATH).step("open host path for", Some(dest))?;
+                    bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs | MOUNT_ATTR_RDONLY * (fstype == "sysfs") as u64)
+                        .step(&format!("bind host {fstype} onto"), Some(dest))?;
+                }
+                Err(e) => return Err(SetupError::sys(format!("mount {fstype} on"), Some(dest), e)),
+            }
+        }
+        (MountKind::Bind { source, .. }, None) => return Err(SetupError::sys("open bind source", Some(source), Errno(libc::EBADF))),
+    }
+    if op.propagation != 0 {
+        let target = sys::openat2_in_root(root, dest, libc::O_PATH).step("open mount", Some(dest))?;
+        sys::mount(None, &sys::fd_path(target.as_raw_fd()), None, op.propagation, None).step("set propagation of", Some(dest))?;
+    }
+    Ok(())
+}
+
+/// Open `dest` inside `root`, creating what is missing: directories, and the last component as
+/// an empty file when `dir` is false (a bind of a file needs a file to land on).
+fn ensure_path(root: RawFd, dest: &str, dir: bool) -> Result<OwnedFd> {
+    match sys::openat2_in_root(root, dest, libc::O_PATH) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno(libc::ENOENT)) => {}
+        Err(e) => return Err(SetupError::sys("resolve mount target", Some(dest), e)),
+    }
+    let parts: Vec<&str> = dest.split('/').filter(|c| !c.is_empty()).collect();
+    let mut prefix = String::new();
+    for (i, name) in parts.iter().enumerate() {
+        let parent = if prefix.is_empty() { "/".to_owned() } else { prefix.clone() };
+        prefix.push('/');
+        prefix.push_str(name);
+        match sys::openat2_in_root(root, &prefix, libc::O_PATH) {
+            Ok(_) => continue,
+            Err(Errno(libc::ENOENT)) => {}
+            Err(e) => return Err(SetupError::sys("resolve mount target", Some(&prefix), e)),
+        }
+        let pfd = sys::openat2_in_root(root, &parent, libc::O_PATH | libc::O_DIRECTORY)
+            .step("resolve mount target", Some(&parent))?;
+        let last = i + 1 == parts.len();
+        let r = if last && !dir {
+            sys::create_file_at(pfd.as_raw_fd(), name, 0o644)
+        } else {
+            sys::mkdirat(pfd.as_raw_fd(), name, 0o755)
+        };
+        match r {
+            Ok(()) | Err(Errno(libc::EEXIST)) => {}
+            Err(e) => return Err(SetupError::sys("create mount point", Some(&prefix), e)),
+        }
+    }
+    sys::openat2_in_root(root, dest, libc::O_PATH).step("resolve mount target", Some(dest))
+}
+
+fn populate_dev(root: RawFd, devices: &[(&str, OwnedFd)]) -> Result<()> {
+    for (name, fd) in devices {
+        let path = format!("/dev/{name}");
+        let target = ensure_path(root, &path, false)?;
+        bind_fd(fd.as_raw_fd(), target.as_raw_fd(), false, 0).step("bind device", Some(&path))?;
+    }
+    let dev = sys::openat2_in_root(root, "/dev", libc::O_PATH | libc::O_DIRECTORY).step("open", Some("/dev"))?;
+    for (name, target) in DEV_LINKS {
+        match sys::symlinkat(target, dev.as_raw_fd(), name) {
+            Ok(()) | Err(Errno(libc::EEXIST)) => {}
+            Err(e) => return Err(SetupError::sys("create link", Some(&format!("/dev/{name}")), e)),
+        }
+    }
+    Ok(())
+}
+
+fn mask_path(root: RawFd, path: &str) -> Result<()> {
+    let target = match sys::openat2_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(Errno(libc::ENOENT)) => return Ok(()),
+        Err(e) => return Err(SetupError::sys("open masked path", Some(path), e)),
+    };
+    if sys::is_dir_fd(target.as_raw_fd()).step("stat masked path", Some(path))? {
+        sys::mount(Some("tmpfs"), &sys::fd_path(target.as_raw_fd()), Some("tmpfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, Some("size=0"))
+            .step("mask", Some(path))
+    } else {
+        let null = sys::open("/dev/null", libc::O_PATH).step("open", Some("/dev/null"))?;
+        bind_fd(null.as_raw_fd(), target.as_raw_fd(), false, MOUNT_ATTR_RDONLY).step("mask", Some(path))
+    }
+}
+
+fn readonly_path(root: RawFd, path: &str) -> Result<()> {
+    let target = match sys::openat2_in_root(root, path, libc::O_PATH) {
+        Ok(fd) => fd,
+        Err(Errno(libc::ENOENT)) => return Ok(()),
+        Err(e) => return Err(SetupError::sys("open read-only path", Some(path), e)),
+    };
+    bind_fd(target.as_raw_fd(), target.as_raw_fd(), true, MOUNT_ATTR_RDONLY).step("make read-only", Some(path))
+}

@@ -1,0 +1,438 @@
+//! Thin, typed wrappers over the system calls the runtime makes. Each returns the errno on
+//! failure and never panics; the callers attach the step and path (see `error::Context`).
+
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub fn last() -> Self {
+        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    }
+
+    /// The symbolic name of the errno, `E?` followed by the number when it is not a common one.
+    pub fn name(&self) -> &'static str {
+        match self.0 {
+            libc::EPERM => "EPERM",
+            libc::ENOENT => "ENOENT",
+            libc::ESRCH => "ESRCH",
+            libc::EINTR => "EINTR",
+            libc::EIO => "EIO",
+            libc::E2BIG => "E2BIG",
+            libc::ENOEXEC => "ENOEXEC",
+            libc::EBADF => "EBADF",
+            libc::ECHILD => "ECHILD",
+            libc::EAGAIN => "EAGAIN",
+            libc::ENOMEM => "ENOMEM",
+            libc::EACCES => "EACCES",
+            libc::EFAULT => "EFAULT",
+            libc::EBUSY => "EBUSY",
+            libc::EEXIST => "EEXIST",
+            libc::EXDEV => "EXDEV",
+            libc::ENODEV => "ENODEV",
+            libc::ENOTDIR => "ENOTDIR",
+            libc::EISDIR => "EISDIR",
+            libc::EINVAL => "EINVAL",
+            libc::ENFILE => "ENFILE",
+            libc::EMFILE => "EMFILE",
+            libc::ETXTBSY => "ETXTBSY",
+            libc::ENOSPC => "ENOSPC",
+            libc::EROFS => "EROFS",
+            libc::EPIPE => "EPIPE",
+            libc::ERANGE => "ERANGE",
+            libc::ENAMETOOLONG => "ENAMETOOLONG",
+            libc::ENOSYS => "ENOSYS",
+            libc::ENOTEMPTY => "ENOTEMPTY",
+            libc::ELOOP => "ELOOP",
+            libc::EUSERS => "EUSERS",
+            libc::EOPNOTSUPP => "EOPNOTSUPP",
+            _ => "EUNKNOWN",
+        }
+    }
+
+    /// The C library's description, lowercased: `invalid argument`.
+    pub fn describe(&self) -> String {
+        // SAFETY: strerror returns a pointer to a static or thread-local string.
+        let s = unsafe { CStr::from_ptr(libc::strerror(self.0)) };
+        s.to_string_lossy().to_lowercase()
+    }
+}
+
+pub type SysResult<T> = Result<T, Errno>;
+
+fn check(ret: libc::c_int) -> SysResult<libc::c_int> {
+    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+fn check_long(ret: libc::c_long) -> SysResult<libc::c_long> {
+    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+pub fn cstr(s: &str) -> SysResult<CString> {
+    CString::new(s).map_err(|_| Errno(libc::EINVAL))
+}
+
+/// Retry a call while it is interrupted by a signal.
+pub fn retry<T>(mut f: impl FnMut() -> SysResult<T>) -> SysResult<T> {
+    loop {
+        match f() {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
+pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: fds is a valid array of two ints.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 returned two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> SysResult<()> {
+    while !buf.is_empty() {
+        // SAFETY: buf is a valid slice.
+        let n = retry(|| check_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as libc::c_long))?;
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}
+
+pub fn read(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
+    // SAFETY: buf is a valid mutable slice.
+    retry(|| check_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long))
+        .map(|n| n as usize)
+}
+
+/// Read until end of file.
+pub fn read_to_end(fd: RawFd) -> SysResult<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = read(fd, &mut buf)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+pub fn open(path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    let c = cstr(path)?;
+    // SAFETY: c is a valid C string.
+    let fd = check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) })?;
+    // SAFETY: open returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn write_file(path: &str, data: &str) -> SysResult<()> {
+    let fd = open(path, libc::O_WRONLY)?;
+    write_all(fd.as_raw_fd(), data.as_bytes())
+}
+
+pub fn mount(
+    source: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> SysResult<()> {
+    let source = source.map(cstr).transpose()?;
+    let target = cstr(target)?;
+    let fstype = fstype.map(cstr).transpose()?;
+    let data = data.map(cstr).transpose()?;
+    let p = |c: &Option<CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: all pointers are valid C strings or null.
+    check(unsafe { libc::mount(p(&source), target.as_ptr(), p(&fstype), flags, p(&data).cast()) })?;
+    Ok(())
+}
+
+pub fn umount2(target: &str, flags: libc::c_int) -> SysResult<()> {
+    let t = cstr(target)?;
+    // SAFETY: t is a valid C string.
+    check(unsafe { libc::umount2(t.as_ptr(), flags) })?;
+    Ok(())
+}
+
+pub fn pivot_root(new_root: &str, put_old: &str) -> SysResult<()> {
+    let n = cstr(new_root)?;
+    let o = cstr(put_old)?;
+    // SAFETY: both are valid C strings.
+    check_long(unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) })?;
+    Ok(())
+}
+
+pub fn chdir(path: &str) -> SysResult<()> {
+    let c = cstr(path)?;
+    // SAFETY: c is a valid C string.
+    check(unsafe { libc::chdir(c.as_ptr()) })?;
+    Ok(())
+}
+
+pub fn fchdir(fd: RawFd) -> SysResult<()> {
+    // SAFETY: plain syscall on an fd.
+    check(unsafe { libc::fchdir(fd) })?;
+    Ok(())
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(2)`: add mount attributes (read-only, nosuid, …) to the mount at `dirfd`/`path`.
+/// Unlike a bind remount it keeps the flags the kernel locked, so it works inside a user namespace.
+pub fn mount_setattr(dirfd: RawFd, path: &str, flags: libc::c_uint, set: u64, propagation: u64) -> SysResult<()> {
+    let c = cstr(path)?;
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation, userns_fd: 0 };
+    // SAFETY: attr is a valid struct of the size we pass; c is a valid C string.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd,
+            c.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(())
+}
+
+pub const OPEN_TREE_CLONE: libc::c_uint = 1;
+pub const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+pub const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount tree at `fd`.
+pub fn open_tree_clone(fd: RawFd, recursive: bool) -> SysResult<OwnedFd> {
+    let empty = c"";
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: empty is a valid C string.
+    let r = check_long(unsafe { libc::syscall(libc::SYS_open_tree, fd, empty.as_ptr(), flags) })?;
+    // SAFETY: the kernel returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// `move_mount(2)` of the detached tree `from` onto the directory or file `to`.
+pub fn move_mount(from: RawFd, to: RawFd) -> SysResult<()> {
+    let empty = c"";
+    // SAFETY: valid descriptors and C strings.
+    check_long(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            empty.as_ptr(),
+            to,
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// `openat2(2)` resolving `path` as if `dirfd` were the root: `..` and absolute symlinks cannot
+/// leave it. This is how mount targets inside a rootfs are found.
+pub fn openat2_in_root(dirfd: RawFd, path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    let c = cstr(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: how is valid for its size; c is a valid C string.
+    let r = retry(|| {
+        check_long(unsafe {
+            libc::syscall(libc::SYS_openat2, dirfd, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+        })
+    })?;
+    // SAFETY: the kernel returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+pub fn mkdirat(dirfd: RawFd, name: &str, mode: libc::mode_t) -> SysResult<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::mkdirat(dirfd, c.as_ptr(), mode) })?;
+    Ok(())
+}
+
+pub fn create_file_at(dirfd: RawFd, name: &str, mode: libc::mode_t) -> SysResult<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid C string.
+    let fd = check(unsafe {
+        libc::openat(dirfd, c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode as libc::c_uint)
+    })?;
+    // SAFETY: fd is ours.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
+pub fn symlinkat(target: &str, dirfd: RawFd, name: &str) -> SysResult<()> {
+    let t = cstr(target)?;
+    let n = cstr(name)?;
+    // SAFETY: valid C strings.
+    check(unsafe { libc::symlinkat(t.as_ptr(), dirfd, n.as_ptr()) })?;
+    Ok(())
+}
+
+/// The path `/proc/self/fd/N` through which the kernel reaches an open descriptor.
+pub fn fd_path(fd: RawFd) -> String {
+    format!("/proc/self/fd/{fd}")
+}
+
+pub fn is_dir_fd(fd: RawFd) -> SysResult<bool> {
+    // SAFETY: st is written by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3(2)` used like `fork(2)` (no new stack): returns 0 in the child, the child's pid in the
+/// parent. Only call this from a single-threaded process. Falls back to `clone(2)` where clone3
+/// is missing.
+pub fn clone_fork(flags: u64) -> SysResult<libc::pid_t> {
+    let args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    // SAFETY: args is a valid clone_args of the size we pass; with no stack the child continues
+    // on a copy of ours, exactly like fork.
+    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if r >= 0 {
+        return Ok(r as libc::pid_t);
+    }
+    let e = Errno::last();
+    if e.0 != libc::ENOSYS {
+        return Err(e);
+    }
+    // SAFETY: clone with a null stack behaves like fork.
+    let r = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0usize, 0usize, 0usize, 0usize) };
+    check_long(r).map(|r| r as libc::pid_t)
+}
+
+pub fn waitpid(pid: libc::pid_t, flags: libc::c_int) -> SysResult<(libc::pid_t, libc::c_int)> {
+    let mut status = 0;
+    // SAFETY: status is a valid int.
+    let r = retry(|| check(unsafe { libc::waitpid(pid, &mut status, flags) }))?;
+    Ok((r, status))
+}
+
+/// Split a wait status into (exit code, terminating signal).
+pub fn decode_status(status: libc::c_int) -> (Option<i32>, Option<i32>) {
+    if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    }
+}
+
+pub fn set_pdeathsig(sig: libc::c_int) -> SysResult<()> {
+    // SAFETY: prctl with integer arguments.
+    check(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) })?;
+    Ok(())
+}
+
+pub fn sethostname(name: &str) -> SysResult<()> {
+    // SAFETY: pointer and length of a valid buffer.
+    check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })?;
+    Ok(())
+}
+
+pub fn setdomainname(name: &str) -> SysResult<()> {
+    // SAFETY: pointer and length of a valid buffer.
+    check(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) })?;
+    Ok(())
+}
+
+pub fn unshare(flags: libc::c_int) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::unshare(flags) })?;
+    Ok(())
+}
+
+pub fn setns(fd: RawFd, nstype: libc::c_int) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::setns(fd, nstype) })?;
+    Ok(())
+}
+
+/// Bring the loopback interface of the current network namespace up.
+pub fn loopback_up() -> SysResult<()> {
+    // SAFETY: socket/ioctl on a struct we own; the fd is wrapped at once.
+    let sock = check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) })?;
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) })?;
+    Ok(())
+}
+
+/// Mark every descriptor from `first` up close-on-exec, so nothing of the runtime's leaks into
+/// the container's process.
+pub fn cloexec_from(first: u32) -> SysResult<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain syscall.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return Ok(());
+    }
+    // Older kernels: walk the open descriptors.
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::last())?;
+    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds {
+        if fd as u32 >= first {
+            // SAFETY: fcntl on a descriptor number; failure on a closed one is harmless.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+    Ok(())
+}
+
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    check(unsafe { libc::kill(pid, sig) })?;
+    Ok(())
+}

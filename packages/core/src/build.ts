@@ -1,0 +1,148 @@
+// Friendly options -> OCI runtime spec. Everything `run` and `spawn` accept is sugar over it.
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { randomBytes } from 'node:crypto'
+
+import { NsError } from './errors.js'
+import { defaultIdMappings, isMapped, sandboxPaths } from './host.js'
+import { namespaceNames, type ParsedRunOptions } from './options.js'
+import { validateSpec, type OciMount, type OciSpec } from './spec.js'
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+/** Paths hidden from the container, and paths it may only read: the runtime spec's defaults. */
+export const defaultMaskedPaths = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+]
+export const defaultReadonlyPaths = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
+
+function parseUser(u: ParsedRunOptions['user']): { uid: number; gid: number; additionalGids?: number[] } {
+  if (u === undefined) return { uid: 0, gid: 0 }
+  if (typeof u === 'string') {
+    const [uid, gid] = u.split(':').map(Number)
+    return { uid: uid!, gid: gid ?? uid! }
+  }
+  return { uid: u.uid, gid: u.gid ?? u.uid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) }
+}
+
+function envList(env: ParsedRunOptions['env']): string[] {
+  if (env === undefined) return []
+  return Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`)
+}
+
+/** Merge environment lists: later entries replace earlier ones with the same key. */
+function mergeEnv(...lists: string[][]): string[] {
+  const m = new Map<string, string>()
+  for (const l of lists) for (const e of l) m.set(e.slice(0, e.indexOf('=')), e)
+  return [...m.values()]
+}
+
+export function newContainerId(): string {
+  return randomBytes(6).toString('hex')
+}
+
+export interface BuiltSpec {
+  spec: OciSpec
+  init: boolean
+}
+
+export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
+  const ns = new Map<string, boolean | string>()
+  for (const n of namespaceNames) ns.set(n, n !== 'time')
+  for (const [k, v] of Object.entries(o.namespaces ?? {})) if (v !== undefined) ns.set(k, v)
+  if (o.timeOffsets && o.namespaces?.time === undefined) ns.set('time', true)
+  const isNew = (n: string) => ns.get(n) === true
+
+  if (o.rootfs !== undefined && !existsSync(o.rootfs)) throw NsError.invalid('rootfs', `${o.rootfs} does not exist`)
+  if (!isNew('mount') && (o.rootfs || o.volumes?.length || o.mounts?.length)) {
+    throw NsError.invalid('namespaces.mount', 'a rootfs, volumes and mounts need a new mount namespace')
+  }
+  if (!isNew('uts') && typeof ns.get('uts') !== 'string' && (o.hostname || o.domainname)) {
+    throw NsError.invalid('hostname', 'needs a new uts namespace')
+  }
+  if ((o.uidMappings || o.gidMappings) && !isNew('user')) throw NsError.invalid('uidMappings', 'needs a new user namespace')
+  if (o.timeOffsets && !isNew('time')) throw NsError.invalid('timeOffsets', 'needs a new time namespace')
+
+  const user = parseUser(o.user)
+  const defaults = isNew('user') ? defaultIdMappings() : undefined
+  const uidMappings = o.uidMappings ?? defaults?.uid
+  const gidMappings = o.gidMappings ?? o.uidMappings ?? defaults?.gid
+  if (uidMappings && !isMapped(uidMappings, user.uid)) throw NsError.invalid('user', `uid ${user.uid} is not mapped in the user namespace`)
+  if (gidMappings && !isMapped(gidMappings, user.gid)) throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
+
+  const hostname = o.hostname ?? (isNew('uts') ? id : undefined)
+  const sandbox = o.rootfs === undefined
+  const mounts: OciMount[] = []
+  if (isNew('mount')) {
+    if (sandbox) {
+      for (const p of sandboxPaths) {
+        if (existsSync(p)) mounts.push({ destination: p, type: 'bind', source: p, options: ['rbind', 'ro', 'nosuid', 'nodev'] })
+      }
+    }
+    const devpts = ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620']
+    if (!gidMappings || isMapped(gidMappings, 5)) devpts.push('gid=5')
+    mounts.push(
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: devpts },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
+    )
+    for (const [i, v] of (o.volumes ?? []).entries()) {
+      const [src, dst, mode] = v.split(':') as [string, string, string | undefined]
+      const source = resolve(src)
+      if (!existsSync(source)) throw NsError.invalid(`volumes[${i}]`, `${source} does not exist`)
+      mounts.push({ destination: dst, type: 'bind', source, options: ['rbind', mode === 'ro' ? 'ro' : 'rw'] })
+    }
+    for (const [i, m] of (o.mounts ?? []).entries()) {
+      if (m.type === 'bind') {
+        const source = resolve(m.source)
+        if (!existsSync(source)) throw NsError.invalid(`mounts[${i}].source`, `${source} does not exist`)
+        mounts.push({ destination: m.target, type: 'bind', source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] })
+      } else {
+        const opts = ['nosuid', 'nodev', `mode=${m.mode ?? '1777'}`]
+        if (m.size) opts.push(`size=${m.size}`)
+        mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: opts })
+      }
+    }
+  }
+
+  const env = mergeEnv(
+    [`PATH=${DEFAULT_PATH}`, `HOME=${user.uid === 0 ? '/root' : '/'}`, ...(hostname ? [`HOSTNAME=${hostname}`] : [])],
+    envList(o.env),
+  )
+  const timeOffsets: Record<string, { secs: number; nanosecs: number }> = {}
+  for (const [k, v] of Object.entries(o.timeOffsets ?? {})) if (v !== undefined) timeOffsets[k] = { secs: v, nanosecs: 0 }
+
+  const spec = {
+    ociVersion: '1.2.0',
+    process: {
+      terminal: false,
+      user,
+      args: o.command,
+      env,
+      cwd: o.cwd ?? '/',
+      noNewPrivileges: o.noNewPrivileges ?? true,
+      ...(o.rlimits ? { rlimits: o.rlimits } : {}),
+    },
+    ...(o.rootfs !== undefined ? { root: { path: resolve(o.rootfs), readonly: o.readOnly ?? false } } : {}),
+    ...(hostname ? { hostname } : {}),
+    ...(o.domainname ? { domainname: o.domainname } : {}),
+    mounts,
+    linux: {
+      namespaces: [...ns.entries()]
+        .filter(([, v]) => v !== false)
+        .map(([type, v]) => (typeof v === 'string' ? { type, path: v } : { type })),
+      ...(uidMappings ? { uidMappings, gidMappings } : {}),
+      ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
+      ...(isNew('mount') ? { maskedPaths: defaultMaskedPaths, readonlyPaths: defaultReadonlyPaths } : {}),
+    },
+    annotations: { 'io.ns.id': id, ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}) } as Record<string, string>,
+  }
+  // The sandbox root (a fresh tmpfs filled with read-only binds) is read-only unless asked.
+  if (sandbox && isNew('mount') && (o.readOnly ?? true)) spec.annotations['io.ns.root.readonly'] = 'true'
+  return { spec: validateSpec(spec), init: o.init ?? true }
+}

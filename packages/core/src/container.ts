@@ -1,0 +1,214 @@
+// Starting an isolated process: the friendly options become a runtime spec, the native helper
+// is started through the addon, and its events become promises and streams.
+import { Socket } from 'node:net'
+import { constants as osConstants } from 'node:os'
+import { createInterface } from 'node:readline'
+import type { Readable, Writable } from 'node:stream'
+
+import native from '@ns/native'
+
+import { buildSpec, newContainerId } from './build.js'
+import { NsError } from './errors.js'
+import { parseRunOptions, type ParsedRunOptions, type RunOptions } from './options.js'
+import { validateSpec, type OciSpec } from './spec.js'
+
+export interface ExitResult {
+  /** The exit code, or 128 + the signal number when a signal ended it (docker's convention). */
+  exitCode: number
+  /** The signal that ended it (`SIGKILL`), if one did. */
+  signal: NodeJS.Signals | null
+  /** True when the `timeout` option killed it. */
+  timedOut: boolean
+}
+
+type Stdio = ParsedRunOptions['stdin']
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+)
+
+function stdioFd(s: Stdio, fallback: 'pipe' | 'ignore', inheritFd: number): number {
+  const v = s ?? fallback
+  if (v === 'pipe') return -1
+  if (v === 'ignore') return -2
+  if (v === 'inherit') return inheritFd
+  return v
+}
+
+interface HelperEvent {
+  event: 'started' | 'error' | 'exited'
+  pid?: number
+  exitCode?: number | null
+  signal?: number | null
+  error?: { step: string; path?: string; errno?: number; code: string; message: string; hint?: string }
+}
+
+export interface StartOptions {
+  id?: string
+  init?: boolean
+  stdin?: Stdio
+  stdout?: Stdio
+  stderr?: Stdio
+  timeout?: number | undefined
+  signal?: AbortSignal | undefined
+}
+
+/** A running isolated process. */
+export class Container implements AsyncDisposable {
+  readonly id: string
+  readonly spec: OciSpec
+  /** Pipes to the process, for stdio given as 'pipe'. */
+  readonly stdin: Writable | null
+  readonly stdout: Readable | null
+  readonly stderr: Readable | null
+  /** Resolves with the host PID of the container's first process once it runs. */
+  readonly started: Promise<number>
+  /** Resolves when it ends; rejects with an NsError if it could not start. */
+  readonly exited: Promise<ExitResult>
+  #helperPid: number
+  #done = false
+  #timedOut = false
+
+  constructor(spec: OciSpec, opts: StartOptions = {}) {
+    this.id = opts.id ?? newContainerId()
+    this.spec = spec
+    const usesUserns = spec.linux?.namespaces?.some((n) => n.type === 'user' && !n.path) ?? false
+    const host = native.hostInfo()
+    if (usesUserns && host.usernsBlock) {
+      throw new NsError({
+        code: 'EPERM',
+        step: 'create user namespace',
+        message: `cannot create a user namespace: ${host.usernsBlock.reason}`,
+        hint: `run: ${host.usernsBlock.fix}`,
+      })
+    }
+    let h
+    try {
+      h = native.spawnHelper({
+        helper: native.helperPath,
+        stdio: [stdioFd(opts.stdin, 'ignore', 0), stdioFd(opts.stdout, 'pipe', 1), stdioFd(opts.stderr, 'pipe', 2)],
+        ownProcessGroup: true,
+      })
+    } catch (e) {
+      const msg = (e as Error).message
+      throw new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })
+    }
+    this.#helperPid = h.pid
+    this.stdin = h.stdin !== undefined && h.stdin !== null ? new Socket({ fd: h.stdin, readable: false, writable: true }) : null
+    this.stdout = h.stdout !== undefined && h.stdout !== null ? new Socket({ fd: h.stdout, readable: true, writable: false }) : null
+    this.stderr = h.stderr !== undefined && h.stderr !== null ? new Socket({ fd: h.stderr, readable: true, writable: false }) : null
+    // A container that stopped reading must not crash the caller with EPIPE.
+    this.stdin?.on('error', () => {})
+
+    const control = new Socket({ fd: h.control, readable: true, writable: true, allowHalfOpen: true })
+    control.on('error', () => {})
+    control.end(`${JSON.stringify({ config: spec, init: opts.init ?? true, dieWithParent: true })}\n`)
+
+    let resolveStarted!: (pid: number) => void
+    let rejectStarted!: (e: unknown) => void
+    this.started = new Promise((res, rej) => ((resolveStarted = res), (rejectStarted = rej)))
+    this.started.catch(() => {})
+
+    let error: HelperEvent['error'] | undefined
+    let exit: { exitCode: number | null; signal: number | null } | undefined
+    const lines = createInterface({ input: control, crlfDelay: Infinity })
+    lines.on('line', (line) => {
+      let ev: HelperEvent
+      try {
+        ev = JSON.parse(line) as HelperEvent
+      } catch {
+        return
+      }
+      if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
+      else if (ev.event === 'error') error ??= ev.error
+      else if (ev.event === 'exited') exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null }
+    })
+
+    const timer = opts.timeout
+      ? setTimeout(() => {
+          this.#timedOut = true
+          void this.kill('SIGKILL')
+        }, opts.timeout)
+      : undefined
+    const onAbort = () => void this.kill('SIGKILL')
+    opts.signal?.addEventListener('abort', onAbort, { once: true })
+
+    this.exited = new Promise<ExitResult>((resolve, reject) => {
+      lines.on('close', () => {
+        native
+          .reap(h.pid)
+          .then((helper) => {
+            this.#done = true
+            if (timer) clearTimeout(timer)
+            opts.signal?.removeEventListener('abort', onAbort)
+            // Without an exit event the helper itself was killed, and the container with it.
+            const code = exit?.exitCode ?? null
+            const sig = exit ? exit.signal : (helper.signal ?? null)
+            const exitCode = code ?? (sig ? 128 + sig : (helper.exitCode ?? 125))
+            const signal = sig ? (signalNames.get(sig) ?? null) : null
+            if (error) {
+              const e = new NsError({ ...error, exitCode: exitCode === 0 ? 125 : exitCode })
+              rejectStarted(e)
+              reject(e)
+              return
+            }
+            resolveStarted(-1)
+            resolve({ exitCode, signal, timedOut: this.#timedOut })
+          })
+          .catch((e: unknown) => {
+            rejectStarted(e)
+            reject(e)
+          })
+      })
+    })
+  }
+
+  /** Send a signal to the container's first process (through the helper, which forwards it). */
+  async kill(signal: NodeJS.Signals | number = 'SIGTERM'): Promise<void> {
+    if (this.#done) return
+    try {
+      process.kill(this.#helperPid, signal)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill('SIGKILL')
+    await this.exited.catch(() => {})
+  }
+}
+
+/** Start an isolated process; returns at once with its streams and promises. */
+export function spawn(options: RunOptions): Container {
+  const o = parseRunOptions(options)
+  const id = newContainerId()
+  const { spec, init } = buildSpec(o, id)
+  return new Container(spec, { id, init, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, timeout: o.timeout, signal: o.signal })
+}
+
+/** Start a process from a full OCI runtime spec (config.json). */
+export function spawnSpec(spec: unknown, opts: StartOptions = {}): Container {
+  return new Container(validateSpec(spec), opts)
+}
+
+export interface RunResult extends ExitResult {
+  stdout: string
+  stderr: string
+}
+
+async function collect(s: Readable | null): Promise<string> {
+  if (!s) return ''
+  const chunks: Buffer[] = []
+  for await (const c of s) chunks.push(c as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** Run an isolated process to completion and capture its output. */
+export async function run(options: RunOptions): Promise<RunResult> {
+  const o = parseRunOptions(options)
+  const c = spawn({ ...options, stdin: o.stdin ?? (o.input !== undefined ? 'pipe' : 'ignore') })
+  if (c.stdin) c.stdin.end(o.input ?? '')
+  const [stdout, stderr, result] = await Promise.all([collect(c.stdout), collect(c.stderr), c.exited])
+  return { ...result, stdout, stderr }
+}

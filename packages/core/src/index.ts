@@ -1,0 +1,16 @@
+export { run, spawn, spawnSpec, Container } from './container.js'
+export type { ExitResult, RunResult, StartOptions } from './container.js'
+export { buildSpec, defaultMaskedPaths, defaultReadonlyPaths } from './build.js'
+export { NsError } from './errors.js'
+export { runOptionsSchema, parseRunOptions, namespaceNames } from './options.js'
+export type { RunOptions, NamespaceName } from './options.js'
+export { ociSpecSchema, validateSpec } from './spec.js'
+export type { OciSpec, IdMapping } from './spec.js'
+export { defaultIdMappings, sandboxPaths } from './host.js'
+
+import native from '@ns/native'
+
+/** What this host allows: user namespaces (and the fix if blocked), the cgroup layout. */
+export function hostInfo() {
+  return native.hostInfo()
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod'
+
+import { NsError } from './errors.js'
+
+export const namespaceNames = ['user', 'pid', 'mount', 'network', 'uts', 'ipc', 'cgroup', 'time'] as const
+export type NamespaceName = (typeof namespaceNames)[number]
+
+const idMapping = z.object({
+  containerID: z.number().int().min(0).max(4294967295),
+  hostID: z.number().int().min(0).max(4294967295),
+  size: z.number().int().min(1, 'must be > 0').max(4294967295),
+})
+
+const bindMount = z.object({
+  type: z.literal('bind'),
+  source: z.string().min(1),
+  target: z.string().startsWith('/', 'must be an absolute path'),
+  readOnly: z.boolean().optional(),
+})
+const tmpfsMount = z.object({
+  type: z.literal('tmpfs'),
+  target: z.string().startsWith('/', 'must be an absolute path'),
+  size: z.string().regex(/^\d+[kmg]?$/, 'must be a size like 64m').optional(),
+  mode: z.string().regex(/^[0-7]{3,4}$/, 'must be an octal mode like 1777').optional(),
+})
+
+const stdioValue = z.union([z.enum(['pipe', 'inherit', 'ignore']), z.number().int().min(0)])
+
+const user = z.union([
+  z.string().regex(/^\d+(:\d+)?$/, 'must be UID or UID:GID (numbers)'),
+  z.object({
+    uid: z.number().int().min(0),
+    gid: z.number().int().min(0).optional(),
+    additionalGids: z.array(z.number().int().min(0)).optional(),
+  }),
+])
+
+/** The friendly options of `run` and `spawn`. Each compiles to a field of the OCI runtime spec. */
+export const runOptionsSchema = z.strictObject({
+  /** The program and its arguments. */
+  command: z.array(z.string()).min(1, 'must name a program'),
+  /** A root filesystem directory. Without it: a read-only sandbox of the host's own files. */
+  rootfs: z.string().min(1).optional(),
+  /** Make the root read-only (default: true for the sandbox, false for a rootfs). */
+  readOnly: z.boolean().optional(),
+  hostname: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be letters, digits, dots and dashes').optional(),
+  domainname: z.string().min(1).max(64).optional(),
+  env: z.union([z.record(z.string(), z.string()), z.array(z.string().regex(/^[^=]+=/, 'must be KEY=VALUE'))]).optional(),
+  cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
+  user: user.optional(),
+  /** `SRC:DST[:ro]` volumes, as on docker's command line. */
+  volumes: z.array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw))?$/, 'must be SRC:DST[:ro|rw] with an absolute DST')).optional(),
+  mounts: z.array(z.discriminatedUnion('type', [bindMount, tmpfsMount])).optional(),
+  /** Per namespace: true a new one (default for all but time), false the host's, a path to join one. */
+  namespaces: z.partialRecord(z.enum(namespaceNames), z.union([z.boolean(), z.string().startsWith('/', 'must be an absolute path')])).optional(),
+  uidMappings: z.array(idMapping).min(1).optional(),
+  gidMappings: z.array(idMapping).min(1).optional(),
+  /** Clock offsets in seconds for a new time namespace. */
+  timeOffsets: z.strictObject({ monotonic: z.number().int().optional(), boottime: z.number().int().optional() }).optional(),
+  /** Run a minimal init as PID 1 (default true). */
+  init: z.boolean().optional(),
+  noNewPrivileges: z.boolean().optional(),
+  rlimits: z.array(z.object({ type: z.string().regex(/^RLIMIT_[A-Z]+$/), soft: z.number().int().min(0), hard: z.number().int().min(0) })).optional(),
+  stdin: stdioValue.optional(),
+  stdout: stdioValue.optional(),
+  stderr: stdioValue.optional(),
+  /** Kill the container (SIGKILL) after this many milliseconds. */
+  timeout: z.number().int().positive().optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+  /** For `run`: what the command reads on stdin. */
+  input: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+})
+
+export type RunOptions = z.input<typeof runOptionsSchema>
+export type ParsedRunOptions = z.output<typeof runOptionsSchema>
+
+/** `a.b[0].c` from a zod issue path. */
+export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = ''
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`
+    else out += out === '' ? String(p) : `.${String(p)}`
+  }
+  return out || '(options)'
+}
+
+/** Validate, and throw an NsError naming the first bad field. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, prefix = ''): z.output<T> {
+  const r = schema.safeParse(value)
+  if (r.success) return r.data
+  const issue = r.error.issues[0]!
+  const field = fieldPath([...(prefix ? [prefix] : []), ...issue.path])
+  throw NsError.invalid(field, issue.message.replace(/^Invalid input: /, ''))
+}
+
+export function parseRunOptions(options: unknown): ParsedRunOptions {
+  return parseWith(runOptionsSchema, options)
+}

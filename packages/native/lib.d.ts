@@ -1,0 +1,4 @@
+export type { SpawnOptions, SpawnedHelper, WaitStatus, HostInfo, UsernsBlock } from './index.js'
+export { spawnHelper, reap, hostInfo } from './index.js'
+/** Path of the ns-oci helper binary (NS_HELPER overrides it). */
+export declare const helperPath: string
