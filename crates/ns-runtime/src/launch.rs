@@ -243,9 +243,16 @@ pub fn helper_main(control: libc::c_int) -> i32 {
     }
 }
 
-fn join_namespaces(ns: &NsPlan) -> Result<()> {
+/// Join existing namespaces. Root joins the user namespace last (joining it first would lose the
+/// privilege it holds over namespaces owned by the host); anyone else joins it first, since it
+/// is the user namespace that gives them the privilege to join the rest.
+fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
+    let mut order: Vec<&(NsKind, String)> = ns.join.iter().collect();
+    if euid != 0 {
+        order.sort_by_key(|(k, _)| *k != NsKind::User);
+    }
     let mut fds: Vec<(NsKind, String, OwnedFd)> = Vec::new();
-    for (kind, path) in &ns.join {
+    for (kind, path) in order {
         let fd = sys::open(path, libc::O_RDONLY).map_err(|e| SetupError::sys(format!("open {} namespace", kind.oci_name()), Some(path), e))?;
         fds.push((*kind, path.clone(), fd));
     }
@@ -267,7 +274,7 @@ fn run_foreground(req: &RunRequest, control: libc::c_int) -> Result<()> {
             return Err(e.with_hint(format!("run: {}", b.fix)));
         }
     }
-    join_namespaces(&p.ns)?;
+    join_namespaces(&p.ns, euid)?;
 
     let (go_r, go_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
     let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;

@@ -145,7 +145,12 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
                 // proc needs our own pid namespace, sysfs our own network namespace, mqueue our
                 // own IPC namespace; without them, show the host's, read-only.
                 Err(Errno(libc::EPERM)) if matches!(fstype.as_str(), "proc" | "sysfs" | "mqueue") => {
-                    let host = sys::open(dest, libc::O_PATH).step("open host path for", Some(dest))?;
+                    let host = match sys::open(dest, libc::O_PATH) {
+                        Ok(fd) => fd,
+                        // Nothing to show (hosts without /dev/mqueue): leave the directory empty.
+                        Err(Errno(libc::ENOENT)) => return Ok(()),
+                        Err(e) => return Err(SetupError::sys("open host path for", Some(dest), e)),
+                    };
                     bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs | MOUNT_ATTR_RDONLY * (fstype == "sysfs") as u64)
                         .step(&format!("bind host {fstype} onto"), Some(dest))?;
                 }

@@ -45,7 +45,7 @@ export const ociSpecSchema = z.looseObject({
         .optional(),
       uidMappings: z.array(idMapping).optional(),
       gidMappings: z.array(idMapping).optional(),
-      timeOffsets: z.record(z.enum(['monotonic', 'boottime']), z.looseObject({ secs: z.number().int(), nanosecs: z.number().int().min(0).max(999999999).optional() })).optional(),
+      timeOffsets: z.partialRecord(z.enum(['monotonic', 'boottime']), z.looseObject({ secs: z.number().int(), nanosecs: z.number().int().min(0).max(999999999).optional() })).optional(),
       maskedPaths: z.array(z.string()).optional(),
       readonlyPaths: z.array(z.string()).optional(),
       rootfsPropagation: z.string().optional(),

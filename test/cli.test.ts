@@ -1,0 +1,77 @@
+// `ns` as a person types it: real processes, real namespaces, exit codes as docker gives them.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { describe, expect, it } from 'vitest'
+
+import { cli, fixtureRootfs, itNs } from './helpers.js'
+
+function ns(...args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+describe('ns run', () => {
+  itNs('ns run -- sh -c "hostname; ps": its own hostname and only its own processes', () => {
+    const r = ns('run', '--', 'sh', '-c', 'hostname; ps -e -o pid=,comm=')
+    expect(r.code, r.stderr).toBe(0)
+    const [host, ...procs] = r.stdout.trim().split('\n')
+    expect(host).not.toBe(hostname())
+    expect(procs.map((l) => l.trim())).toEqual(['1 ns-oci', '2 sh', expect.stringMatching(/^\d+ ps$/)])
+  })
+
+  itNs('rootfs, hostname, volume, env and workdir flags', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-cli-'))
+    chmodSync(dir, 0o777)
+    try {
+      const r = ns('run', '--rootfs', fixtureRootfs, '--hostname', 'box', '-v', `${dir}:/data`, '-e', 'A=1', '-w', '/data', '--', 'sh', '-c', 'hostname; echo $A; pwd; echo hi > out')
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe('box\n1\n/data\n')
+      expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('hi\n')
+    } finally {
+      rmSync(dir, { recursive: true })
+    }
+  })
+
+  itNs('exit codes: the command\'s own, 127 not found, 128+N for a signal', () => {
+    expect(ns('run', '--', 'sh', '-c', 'exit 42').code).toBe(42)
+    const nf = ns('run', '--', 'no-such-command-here')
+    expect(nf.code).toBe(127)
+    expect(nf.stderr).toBe('ns: exec "no-such-command-here": executable file not found in $PATH\n')
+    expect(ns('run', '--', 'sh', '-c', 'kill -TERM $$').code).toBe(143)
+  })
+
+  itNs('--no-init makes the command PID 1; --timeout kills it', () => {
+    expect(ns('run', '--no-init', '--', 'sh', '-c', 'echo $$').stdout).toBe('1\n')
+    const t = ns('run', '--timeout', '0.3', '--', 'sleep', '20')
+    expect(t.code).toBe(137)
+    expect(t.stderr).toContain('timed out')
+  })
+
+  itNs('--share net shares the host network; --time-offset moves the boot clock', () => {
+    const shared = ns('run', '--share', 'network', '--', 'sh', '-c', 'ls /sys/class/net | wc -l')
+    expect(Number(shared.stdout.trim())).toBeGreaterThan(1)
+    const t = ns('run', '--time-offset', 'boottime=864000', '--', 'cat', '/proc/uptime')
+    expect(Number(t.stdout.split(' ')[0])).toBeGreaterThan(864000)
+  })
+
+  it('bad flags: a one-line message naming the flag, and 125', () => {
+    const r = ns('run', '--uidmap', 'nonsense', '--', 'true')
+    expect(r.code).toBe(125)
+    expect(r.stderr).toBe('ns: --uidmap: "nonsense" must be CONTAINER:HOST:SIZE\n')
+    const s = ns('run', '--share', 'bogus', '--', 'true')
+    expect(s.code).toBe(125)
+    expect(s.stderr).toContain('--share: unknown namespace "bogus"')
+    const v = ns('run', '-v', 'nocolon', '--', 'true')
+    expect(v.code).toBe(125)
+    expect(v.stderr).toBe('ns: volumes[0]: must be SRC:DST[:ro|rw] with an absolute DST\n')
+  })
+
+  it('ns --version prints the version', () => {
+    const r = ns('--version')
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+})

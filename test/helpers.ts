@@ -1,0 +1,60 @@
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { it } from 'vitest'
+
+import { hostInfo } from '@ns/core'
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+export const fixtureRootfs = join(repoRoot, 'test', 'fixtures', 'rootfs')
+export const cli = join(repoRoot, 'packages', 'cli', 'bin', 'ns.js')
+
+export const isRoot = process.geteuid?.() === 0
+const block = hostInfo().usernsBlock
+/** Why containers cannot run here at all, if they cannot. */
+export const usernsSkipReason = block ? `${block.reason} (fix: ${block.fix})` : undefined
+
+/** A test that runs only when `reason` is undefined; otherwise it is skipped and the reason printed. */
+export function itWhen(reason: string | undefined) {
+  return (name: string, fn: () => Promise<void> | void, timeout?: number) => {
+    if (reason) {
+      console.warn(`SKIP "${name}": ${reason}`)
+      it.skip(name, fn)
+    } else {
+      it(name, fn, timeout)
+    }
+  }
+}
+
+/** Runs only where user namespaces work. */
+export const itNs = itWhen(usernsSkipReason)
+/** Runs only as root (and where user namespaces work). */
+export const itRoot = itWhen(usernsSkipReason ?? (isRoot ? undefined : 'needs root'))
+/** Runs only as an unprivileged user. */
+export const itRootless = itWhen(usernsSkipReason ?? (isRoot ? 'runs only as an unprivileged user' : undefined))
+
+/** The inode of one of this process's namespaces, as `net:[4026531840]`. */
+export function hostNs(name: string): string {
+  return readlinkSync(`/proc/self/ns/${name}`)
+}
+
+/** PIDs of this process's living children (helpers left behind would show up here). */
+export function childPids(): number[] {
+  const out: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === process.pid) out.push(Number(d))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out
+}
+
+export function hostMountinfo(): string {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+}
