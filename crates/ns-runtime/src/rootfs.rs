@@ -101,8 +101,8 @@ pub fn setup_rootfs(plan: &RootfsPlan) -> Result<()> {
     Ok(())
 }
 
-/// 6. Hide and protect paths, and make the root read-only if asked. Runs after the sysctls are
-/// written (they live under /proc/sys, which is usually made read-only here).
+/// Step 6: hide and protect paths, and make the root read-only if asked. Runs after the sysctls
+/// are written (they live under /proc/sys, which is usually made read-only here).
 pub fn finish_rootfs(plan: &RootfsPlan) -> Result<()> {
     let root = sys::open("/", libc::O_PATH | libc::O_DIRECTORY).step("open new root", Some("/"))?;
     for p in &plan.masked_paths {
@@ -151,7 +151,8 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
                         Err(Errno(libc::ENOENT)) => return Ok(()),
                         Err(e) => return Err(SetupError::sys("open host path for", Some(dest), e)),
                     };
-                    bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs | MOUNT_ATTR_RDONLY * (fstype == "sysfs") as u64)
+                    let attrs = if fstype == "sysfs" { op.attrs | MOUNT_ATTR_RDONLY } else { op.attrs };
+                    bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, attrs)
                         .step(&format!("bind host {fstype} onto"), Some(dest))?;
                 }
                 Err(e) => return Err(SetupError::sys(format!("mount {fstype} on"), Some(dest), e)),
