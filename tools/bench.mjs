@@ -298,37 +298,35 @@ for (const net of [false, true]) {
   });
 }
 
-// c: unshare from util-linux.
-const unshareBin = which('unshare');
-for (const net of [false, true]) {
-  const argv = [unshareBin, '--user', '--map-root-user', '--pid', '--fork', '--mount', '--uts', '--ipc'];
-  if (net) argv.push('--net');
-  argv.push('/bin/true');
-  add({
-    key: net ? 'unshare-net' : 'unshare',
-    label: net ? 'unshare +net' : 'unshare',
-    family: 'unshare',
-    net,
-    skipped: unshareBin ? null : 'unshare (util-linux) not installed',
-    once: () => timedSpawn(argv),
-  });
+// A contender that is one external command, with and without a network namespace.
+function addCommand(family, bin, missing, argvFor) {
+  for (const net of [false, true]) {
+    const argv = bin ? argvFor(net) : [];
+    add({
+      key: net ? `${family}-net` : family,
+      label: net ? `${family} +net` : family,
+      family,
+      net,
+      skipped: bin ? null : missing,
+      once: () => timedSpawn(argv),
+    });
+  }
 }
+
+// c: unshare from util-linux, the same namespaces, no root change.
+const unshareBin = which('unshare');
+addCommand('unshare', unshareBin, 'unshare (util-linux) not installed', (net) => [
+  unshareBin, '--user', '--map-root-user', '--pid', '--fork', '--mount', '--uts', '--ipc',
+  ...(net ? ['--net'] : []), '/bin/true',
+]);
 
 // d: bubblewrap on the same rootfs.
 const bwrapBin = which('bwrap');
-for (const net of [false, true]) {
-  const argv = [bwrapBin, '--unshare-user', '--unshare-pid', '--unshare-uts', '--unshare-ipc'];
-  if (net) argv.push('--unshare-net');
-  argv.push('--bind', FIXTURE, '/', '--proc', '/proc', '--dev', '/dev', '/bin/true');
-  add({
-    key: net ? 'bwrap-net' : 'bwrap',
-    label: net ? 'bwrap +net' : 'bwrap',
-    family: 'bwrap',
-    net,
-    skipped: bwrapBin ? null : 'bwrap (bubblewrap) not installed',
-    once: () => timedSpawn(argv),
-  });
-}
+addCommand('bwrap', bwrapBin, 'bwrap (bubblewrap) not installed', (net) => [
+  bwrapBin, '--unshare-user', '--unshare-pid', '--unshare-uts', '--unshare-ipc',
+  ...(net ? ['--unshare-net'] : []),
+  '--bind', FIXTURE, '/', '--proc', '/proc', '--dev', '/dev', '/bin/true',
+]);
 
 // e: runc and crun on an OCI bundle whose root is the fixture.
 const runcBin = which('runc');
