@@ -1,5 +1,5 @@
 // `ns` as a person types it: real processes, real namespaces, exit codes as docker gives them.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -55,6 +55,18 @@ describe('ns run', () => {
     expect(Number(shared.stdout.trim())).toBeGreaterThan(1)
     const t = ns('run', '--time-offset', 'boottime=864000', '--', 'cat', '/proc/uptime')
     expect(Number(t.stdout.split(' ')[0])).toBeGreaterThan(864000)
+  })
+
+  itNs('a signal sent to ns reaches the container once, and ns exits with the container\'s status', async () => {
+    const child = spawn(process.execPath, [cli, 'run', '--', 'sh', '-c', 'trap "echo got-int; exit 3" INT; echo started; while :; do sleep 0.05; done'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out === 'started\n') child.kill('SIGINT')
+    })
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)))
+    expect(out).toBe('started\ngot-int\n')
+    expect(code).toBe(3)
   })
 
   it('bad flags: a one-line message naming the flag, and 125', () => {
