@@ -11,7 +11,7 @@
 //!
 //! Every failure is sent to the helper as a `Report::Error` naming the step, then we exit 125.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::error::{Context, Result, SetupError};
 use crate::init;
@@ -22,20 +22,61 @@ use crate::proto::{self, Report};
 use crate::rootfs;
 use crate::sys::{self, Errno};
 
-pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd) -> ! {
-    let fd = report.as_raw_fd();
-    if let Err(e) = set_up(p, go) {
-        let _ = proto::send(fd, &Report::Error { error: e });
+/// What a container created to live on its own (create mode) needs beyond the spec.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Detach {
+    /// The exec fifo, opened O_PATH: after set-up the child blocks writing it until `start`.
+    pub fifo: Option<RawFd>,
+    /// Left to the caller's subreaper when the helper exits: no parent-death signal, and
+    /// nobody to report to once created.
+    pub orphan: bool,
+    /// Descriptors that become stdin, stdout and stderr (a monitor's log pipes).
+    pub stdio: Option<[RawFd; 3]>,
+}
+
+pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
+    let mut report = Some(report);
+    let fd = |r: &Option<OwnedFd>| r.as_ref().map_or(-1, |r| r.as_raw_fd());
+    if let Err(e) = set_up(p, go, &detach) {
+        let _ = proto::send(fd(&report), &Report::Error { error: e });
         // SAFETY: ends the process.
         unsafe { libc::_exit(125) }
     }
+    if let Some(fifo) = detach.fifo {
+        if let Err((e, code)) = p.command.preflight() {
+            let _ = proto::send(fd(&report), &Report::Error { error: e });
+            // SAFETY: ends the process.
+            unsafe { libc::_exit(code) }
+        }
+        let _ = proto::send(fd(&report), &Report::Created);
+        if detach.orphan {
+            report = None;
+        }
+        if let Err(e) = wait_for_start(fifo) {
+            let _ = proto::send(fd(&report), &Report::Error { error: e });
+            // SAFETY: ends the process.
+            unsafe { libc::_exit(125) }
+        }
+    }
+    let rfd = fd(&report);
     if p.init {
-        init::run_init(&p.command, fd)
+        init::run_init(&p.command, rfd)
     }
     let (err, code) = p.command.exec();
-    let _ = proto::send(fd, &Report::Error { error: err });
+    let _ = proto::send(rfd, &Report::Error { error: err });
     // SAFETY: ends the process.
     unsafe { libc::_exit(code) }
+}
+
+/// Block until `start` opens the exec fifo for reading, then tell it we go on.
+fn wait_for_start(fifo: RawFd) -> Result<()> {
+    let path = sys::fd_path(fifo);
+    let w = sys::retry(|| sys::open(&path, libc::O_WRONLY)).step("open the exec fifo", None)?;
+    sys::write_all(w.as_raw_fd(), b"0").step("write the exec fifo", None)?;
+    drop(w);
+    // SAFETY: the O_PATH descriptor is ours and no longer needed.
+    unsafe { libc::close(fifo) };
+    Ok(())
 }
 
 fn reset_signals() {
@@ -52,10 +93,13 @@ fn reset_signals() {
     }
 }
 
-fn set_up(p: &Prepared, go: OwnedFd) -> Result<()> {
+fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     reset_signals();
-    // 1. If the helper dies, so do we (and, as PID 1, everything in our pid namespace).
-    sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
+    // 1. If the helper dies, so do we (and, as PID 1, everything in our pid namespace) —
+    // unless we are made to outlive it.
+    if !detach.orphan {
+        sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
+    }
     let mut b = [0u8; 1];
     if !matches!(sys::read(go.as_raw_fd(), &mut b), Ok(1)) {
         // The helper failed before releasing us and reports why itself.
@@ -121,7 +165,17 @@ fn set_up(p: &Prepared, go: OwnedFd) -> Result<()> {
         process::set_no_new_privs()?;
     }
     // Changing credentials cleared the parent-death signal: set it again.
-    sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
-    sys::cloexec_from(3).step("close inherited descriptors", None)?;
+    if !detach.orphan {
+        sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
+    }
+    if let Some(stdio) = detach.stdio {
+        for (i, fd) in stdio.iter().enumerate() {
+            // SAFETY: dup2 onto the standard descriptors.
+            if unsafe { libc::dup2(*fd, i as libc::c_int) } < 0 {
+                return Err(SetupError::sys("set up stdio", None, Errno::last()));
+            }
+        }
+    }
+    sys::cloexec_from(3 + p.preserve_fds).step("close inherited descriptors", None)?;
     Ok(())
 }

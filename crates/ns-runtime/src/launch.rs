@@ -2,10 +2,12 @@
 //! namespaces, write the id maps, release the child, relay what happens to the caller, forward
 //! signals, and report the exit status.
 
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::child;
+use crate::child::{self, Detach};
 use crate::error::{Result, SetupError};
 use crate::host;
 use crate::idmap::{self, Writer};
@@ -14,7 +16,8 @@ use crate::namespaces::{NsKind, NsPlan};
 use crate::process::{self, Command};
 use crate::proto::{self, Event, LineReader, Report};
 use crate::rootfs::RootfsPlan;
-use crate::spec::{IdMapping, Process, RunRequest};
+use crate::spec::{CreateRequest, IdMapping, Process, RunRequest};
+use crate::state::{self, ContainerDir, ExitRecord, Record};
 use crate::sys::{self, Errno};
 
 /// Everything the child needs, checked and computed before the clone.
@@ -31,6 +34,7 @@ pub struct Prepared {
     pub process: Process,
     pub command: Command,
     pub init: bool,
+    pub preserve_fds: u32,
 }
 
 pub fn prepare(req: &RunRequest) -> Result<Prepared> {
@@ -140,6 +144,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         process,
         command,
         init: req.init,
+        preserve_fds: req.preserve_fds,
     })
 }
 
@@ -210,6 +215,9 @@ fn clone_error(e: Errno, ns: &NsPlan) -> SetupError {
     }
 }
 
+/// Where events go: the control socket (helper mode) or the ns-oci command line.
+pub type Sink<'a> = &'a mut dyn FnMut(&Event);
+
 /// The helper's entry point: the request arrives on `control`, events leave on it.
 /// Returns the helper's exit code.
 pub fn helper_main(control: libc::c_int) -> i32 {
@@ -217,12 +225,15 @@ pub fn helper_main(control: libc::c_int) -> i32 {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     let mut reader = LineReader::new(control);
     let Some(line) = reader.next_line() else { return 125 };
+    let mut sink = |e: &Event| {
+        let _ = proto::send(control, e);
+    };
     let req: RunRequest = match serde_json::from_slice(&line) {
         Ok(r) => r,
         Err(e) => {
             let err = SetupError::config("config", format!("is not a valid runtime spec: {e}"));
-            let _ = proto::send(control, &Event::Error { error: err });
-            let _ = proto::send(control, &Event::Exited { exit_code: Some(125), signal: None });
+            sink(&Event::Error { error: err });
+            sink(&Event::Exited { exit_code: Some(125), signal: None });
             return 125;
         }
     };
@@ -233,20 +244,24 @@ pub fn helper_main(control: libc::c_int) -> i32 {
             return 125;
         }
     }
-    match run_foreground(&req, control) {
+    let result = match &req.create {
+        Some(cr) => create(&req, cr, &mut sink),
+        None => foreground(&req, &mut sink).map(|_| ()),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
-            let _ = proto::send(control, &Event::Error { error: e });
-            let _ = proto::send(control, &Event::Exited { exit_code: Some(125), signal: None });
+            sink(&Event::Error { error: e });
+            sink(&Event::Exited { exit_code: Some(125), signal: None });
             125
         }
     }
 }
 
-/// Join existing namespaces. Root joins the user namespace last (joining it first would lose the
-/// privilege it holds over namespaces owned by the host); anyone else joins it first, since it
-/// is the user namespace that gives them the privilege to join the rest.
 fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
+    // Root joins the user namespace last (joining it first would lose the privilege it holds
+    // over namespaces owned by the host); anyone else joins it first, since it is the user
+    // namespace that gives them the privilege to join the rest.
     let mut order: Vec<&(NsKind, String)> = ns.join.iter().collect();
     if euid != 0 {
         order.sort_by_key(|(k, _)| *k != NsKind::User);
@@ -263,8 +278,16 @@ fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
     Ok(())
 }
 
-fn run_foreground(req: &RunRequest, control: libc::c_int) -> Result<()> {
-    let p = prepare(req)?;
+/// A child that exists, has its id maps, and has been released into its own set-up.
+struct Launched {
+    pid: libc::pid_t,
+    reports: OwnedFd,
+    guard: ChildGuard,
+}
+
+/// The steps both modes share: check the host, join namespaces, clone, write the id maps
+/// (parent side, outside the container), release the child.
+fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launched> {
     // SAFETY: plain syscall.
     let euid = unsafe { libc::geteuid() };
     if p.ns.has_new(NsKind::User) {
@@ -278,52 +301,222 @@ fn run_foreground(req: &RunRequest, control: libc::c_int) -> Result<()> {
 
     let (go_r, go_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
     let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
-    install_forwarding();
+    if forward_signals {
+        install_forwarding();
+    }
 
     let pid = sys::clone_fork(p.ns.clone_flags()).map_err(|e| clone_error(e, &p.ns))?;
     if pid == 0 {
         drop(go_w);
         drop(rep_r);
-        child::child_main(&p, go_r, rep_w);
+        child::child_main(p, go_r, rep_w, detach);
     }
-    CHILD.store(pid, Ordering::Relaxed);
+    if forward_signals {
+        CHILD.store(pid, Ordering::Relaxed);
+    }
     drop(go_r);
     drop(rep_w);
-    let mut guard = ChildGuard(pid);
+    let guard = ChildGuard(pid);
 
-    // Parent, outside the container: the child waits on `go` until its ids mean something.
+    // The child waits on `go` until its ids mean something.
     if p.ns.has_new(NsKind::User) {
         idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
     }
     sys::write_all(go_w.as_raw_fd(), b"G").map_err(|e| SetupError::sys("release the container", None, e))?;
-    drop(go_w);
-    guard.0 = 0;
+    Ok(Launched { pid, reports: rep_r, guard })
+}
+
+/// Run in the foreground: relay events, forward signals, return the exit status.
+pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
+    let p = prepare(req)?;
+    let mut l = launch(&p, Detach::default(), true)?;
+    l.guard.0 = 0;
+    let pid = l.pid;
 
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
-    let mut rd = LineReader::new(rep_r.as_raw_fd());
+    let mut rd = LineReader::new(l.reports.as_raw_fd());
     while let Some(line) = rd.next_line() {
         match serde_json::from_slice::<Report>(&line) {
             Ok(Report::Started) => {
                 started = true;
-                let _ = proto::send(control, &Event::Started { pid });
+                sink(&Event::Started { pid });
             }
             Ok(Report::Error { error }) => {
                 failed = true;
-                let _ = proto::send(control, &Event::Error { error });
+                sink(&Event::Error { error });
             }
             Ok(Report::Exit { code, signal }) => exit = Some((code, signal)),
-            Err(_) => {}
+            Ok(Report::Created) | Err(_) => {}
         }
     }
     // Without init, the report pipe closes when exec succeeds.
     if !started && !failed {
-        let _ = proto::send(control, &Event::Started { pid });
+        sink(&Event::Started { pid });
     }
     let (_, status) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
     let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
-    let _ = proto::send(control, &Event::Exited { exit_code: code, signal });
-    Ok(())
+    sink(&Event::Exited { exit_code: code, signal });
+    Ok((code, signal))
+}
+
+/// Create a container that waits for `start` (OCI `create`): record it in the state directory,
+/// then either leave it to the caller's subreaper or stay as its monitor.
+pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
+    let p = prepare(req)?;
+    let dir = ContainerDir::create(Path::new(&cr.root), &cr.id)?;
+    let result = create_in(&p, req, cr, &dir, sink);
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&dir.path);
+    }
+    result
+}
+
+fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &ContainerDir, sink: Sink) -> Result<()> {
+    let fifo_path = dir.file(state::EXEC_FIFO).display().to_string();
+    let c = sys::cstr(&fifo_path).map_err(|e| SetupError::sys("create the exec fifo", Some(&fifo_path), e))?;
+    // SAFETY: c is a valid C string.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0 || unsafe { libc::chmod(c.as_ptr(), 0o622) } != 0 {
+        return Err(SetupError::sys("create the exec fifo", Some(&fifo_path), Errno::last()));
+    }
+    let fifo = sys::open(&fifo_path, libc::O_PATH).map_err(|e| SetupError::sys("open the exec fifo", Some(&fifo_path), e))?;
+
+    // A monitor takes the container's output into the log; the container reads nothing.
+    let mut pipes = None;
+    if cr.monitor {
+        let out = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
+        let err = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
+        let null = sys::open("/dev/null", libc::O_RDWR).map_err(|e| SetupError::sys("open", Some("/dev/null"), e))?;
+        // Out of the caller's session: its terminal's signals are not ours.
+        // SAFETY: plain syscall.
+        unsafe { libc::setsid() };
+        pipes = Some((out, err, null));
+    }
+    let detach = Detach {
+        fifo: Some(fifo.as_raw_fd()),
+        orphan: !cr.monitor,
+        stdio: pipes.as_ref().map(|(o, e, n)| [n.as_raw_fd(), o.1.as_raw_fd(), e.1.as_raw_fd()]),
+    };
+    let mut l = launch(p, detach, false)?;
+    drop(fifo);
+    let logs = pipes.map(|(o, e, _null)| (o.0, e.0));
+
+    let mut rd = LineReader::new(l.reports.as_raw_fd());
+    loop {
+        match rd.next_line().map(|l| serde_json::from_slice::<Report>(&l)) {
+            Some(Ok(Report::Created)) => break,
+            Some(Ok(Report::Error { error })) => return Err(error),
+            Some(_) => continue,
+            None => {
+                return Err(SetupError::sys("create the container", None, Errno(libc::ECHILD))
+                    .with_hint("its process ended during set-up"))
+            }
+        }
+    }
+    let pid = l.pid;
+    let record = Record {
+        oci_version: if req.config.oci_version.is_empty() { crate::SPEC_VERSION.into() } else { req.config.oci_version.clone() },
+        id: cr.id.clone(),
+        pid,
+        start_time: state::process_start_time(pid).unwrap_or(0),
+        bundle: req.bundle.clone().unwrap_or_default(),
+        created: state::now_rfc3339(),
+        annotations: req.config.annotations.clone(),
+        // SAFETY: plain syscalls.
+        owner: unsafe { libc::geteuid() },
+        monitor_pid: cr.monitor.then(|| std::process::id() as i32),
+    };
+    dir.write_record(&record)?;
+    if let Some(pf) = &cr.pid_file {
+        state::write_atomic(Path::new(pf), pid.to_string().as_bytes())?;
+    }
+    sink(&Event::Created { pid });
+    l.guard.0 = 0;
+    match logs {
+        None => Ok(()),
+        Some((out, err)) => {
+            monitor(dir, pid, [out, err], rd, sink);
+            Ok(())
+        }
+    }
+}
+
+/// Stay as the container's parent: copy its output into the log, one JSON object per line
+/// (`{"time","stream","log"}`), then record how it ended.
+fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut reports: LineReader, sink: Sink) {
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
+    let names = ["stdout", "stderr"];
+    let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut open = [true, true];
+    let mut status = None;
+    let mut grace = 0;
+    let write_line = |log: &mut Option<std::fs::File>, stream: &str, bytes: &[u8]| {
+        if let Some(f) = log.as_mut() {
+            let entry = serde_json::json!({
+                "time": state::now_rfc3339(),
+                "stream": stream,
+                "log": String::from_utf8_lossy(bytes),
+            });
+            let _ = writeln!(f, "{entry}");
+        }
+    };
+    while open.iter().any(|o| *o) {
+        let mut fds: Vec<libc::pollfd> = streams
+            .iter()
+            .zip(open)
+            .map(|(s, o)| libc::pollfd { fd: if o { s.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 })
+            .collect();
+        // SAFETY: fds is a valid array of pollfd.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        for i in 0..2 {
+            if fds[i].revents == 0 {
+                continue;
+            }
+            let mut buf = [0u8; 16384];
+            match sys::read(streams[i].as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => open[i] = false,
+                Ok(n) => {
+                    partial[i].extend_from_slice(&buf[..n]);
+                    while let Some(nl) = partial[i].iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = partial[i].drain(..=nl).collect();
+                        write_line(&mut log, names[i], &line);
+                    }
+                }
+            }
+        }
+        if status.is_none() {
+            if let Ok((r, s)) = sys::waitpid(pid, libc::WNOHANG) {
+                if r == pid {
+                    status = Some(s);
+                }
+            }
+        } else {
+            // Gone: whatever still holds the pipes (a shared pid namespace) gets a second.
+            grace += 1;
+            if grace > 10 {
+                break;
+            }
+        }
+    }
+    for i in 0..2 {
+        if !partial[i].is_empty() {
+            let rest = std::mem::take(&mut partial[i]);
+            write_line(&mut log, names[i], &rest);
+        }
+    }
+    let status = match status {
+        Some(s) => s,
+        None => sys::waitpid(pid, 0).map(|(_, s)| s).unwrap_or(0),
+    };
+    let mut exit = None;
+    while let Some(line) = reports.next_line() {
+        if let Ok(Report::Exit { code, signal }) = serde_json::from_slice::<Report>(&line) {
+            exit = Some((code, signal));
+        }
+    }
+    let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
+    let _ = dir.write_exit(&ExitRecord { exit_code: code, signal, finished: state::now_rfc3339() });
+    sink(&Event::Exited { exit_code: code, signal });
 }

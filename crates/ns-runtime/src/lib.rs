@@ -13,12 +13,14 @@ pub mod host;
 pub mod idmap;
 pub mod init;
 pub mod launch;
+pub mod lifecycle;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;
 pub mod proto;
 pub mod rootfs;
 pub mod spec;
+pub mod state;
 pub mod sys;
 
 pub use error::SetupError;

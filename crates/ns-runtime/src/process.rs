@@ -128,6 +128,31 @@ impl Command {
         Ok(Command { candidates, argv, envp, name })
     }
 
+    /// Check, before the container is reported created, that the command can be executed: an
+    /// engine learns at `create` that `start` would fail (as it does from runc).
+    pub fn preflight(&self) -> Result<(), (SetupError, i32)> {
+        let mut last = Errno(libc::ENOENT);
+        let mut denied = None;
+        for c in &self.candidates {
+            // SAFETY: c is a valid C string; st is written by stat.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
+                last = Errno::last();
+                continue;
+            }
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                denied = Some(Errno(libc::EACCES));
+                continue;
+            }
+            // SAFETY: as above.
+            if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
+                return Ok(());
+            }
+            denied = Some(Errno::last());
+        }
+        Err(self.failure(denied.unwrap_or(last)))
+    }
+
     /// Replace this process with the command. Returns only on failure, with the error and the
     /// exit code to use: 127 when nothing was found, 126 when it could not be executed.
     pub fn exec(&self) -> (SetupError, i32) {
@@ -148,6 +173,10 @@ impl Command {
             }
         }
         let e = denied.filter(|_| matches!(last.0, libc::ENOENT | libc::ENOTDIR)).unwrap_or(last);
+        self.failure(e)
+    }
+
+    fn failure(&self, e: Errno) -> (SetupError, i32) {
         let name = &self.name;
         let (message, code) = match e.0 {
             libc::ENOENT | libc::ENOTDIR if !name.contains('/') => {

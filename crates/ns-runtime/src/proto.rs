@@ -10,6 +10,8 @@ use crate::sys;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Report {
+    /// Set-up is done; the process waits for `start` (create mode only).
+    Created,
     /// The command is running (sent by the init; without init, EOF on exec says it).
     Started,
     Error { error: SetupError },
@@ -20,6 +22,9 @@ pub enum Report {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum Event {
+    /// The container exists and waits for `start` (create mode); `pid` as seen from the host.
+    #[serde(rename_all = "camelCase")]
+    Created { pid: i32 },
     /// The container's first process runs; `pid` as seen from the host.
     #[serde(rename_all = "camelCase")]
     Started { pid: i32 },

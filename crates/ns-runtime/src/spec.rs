@@ -153,4 +153,26 @@ pub struct RunRequest {
     /// Kill the container when the process that started the helper dies.
     #[serde(default)]
     pub die_with_parent: bool,
+    /// Create a container that lives on its own (OCI `create`), instead of running in the
+    /// foreground: its process waits for `start`.
+    #[serde(default)]
+    pub create: Option<CreateRequest>,
+    /// Descriptors 3 .. 3+N of the caller that the container keeps (OCI `--preserve-fds`).
+    #[serde(default)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateRequest {
+    pub id: String,
+    /// The state root (`/run/ns`, …).
+    pub root: String,
+    #[serde(default)]
+    pub pid_file: Option<String>,
+    /// Stay as the container's parent: keep its log and record its exit status. Without a
+    /// monitor (engines: containerd's shim, conmon) the container is left to the caller's
+    /// subreaper and inherits the caller's stdio.
+    #[serde(default)]
+    pub monitor: bool,
 }

@@ -1,0 +1,197 @@
+//! The verbs of a container that lives on its own, after `create` (see `launch::create`):
+//! `start`, `kill`, `delete`, `state`, `list`. Each takes the container's lock.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::{Result, SetupError};
+use crate::state::{self, ContainerDir, StateView, Status};
+use crate::sys::{self, Errno};
+
+fn wrong_status(id: &str, verb: &str, status: Status) -> SetupError {
+    let mut e = SetupError::sys(verb, Some(id), Errno(libc::EINVAL));
+    e.code = "ESTATE".into();
+    e.message = format!("cannot {verb} container {id:?}: it is {}", status.as_str());
+    e
+}
+
+/// Release a created container: its process goes on to exec the command.
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let _lock = dir.lock()?;
+    let rec = dir.read_record()?;
+    let status = dir.status(&rec);
+    if status != Status::Created {
+        return Err(wrong_status(id, "start", status));
+    }
+    let path = dir.file(state::EXEC_FIFO).display().to_string();
+    // Non-blocking: if the process died, nobody will ever write; we poll and look.
+    let fd = sys::open(&path, libc::O_RDONLY | libc::O_NONBLOCK).map_err(|e| SetupError::sys("open the exec fifo", Some(&path), e))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&fd), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 50) };
+        let mut b = [0u8; 1];
+        match sys::read(pfd.fd, &mut b) {
+            Ok(1) => break,
+            Ok(_) | Err(Errno(libc::EAGAIN)) => {}
+            Err(e) => return Err(SetupError::sys("read the exec fifo", Some(&path), e)),
+        }
+        if !ContainerDir::alive(&rec) || Instant::now() > deadline {
+            let mut e = SetupError::sys("start", Some(id), Errno(libc::ESRCH));
+            e.message = format!("cannot start container {id:?}: its process is not waiting any more");
+            return Err(e);
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| SetupError::sys("remove the exec fifo", Some(&path), Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    Ok(())
+}
+
+/// Parse a signal given by name (`TERM`, `SIGTERM`) or number.
+pub fn parse_signal(s: &str) -> Result<libc::c_int> {
+    if let Ok(n) = s.parse::<libc::c_int>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "STKFLT" => libc::SIGSTKFLT,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(SetupError::config("signal", format!("unknown signal {s:?}"))),
+    };
+    Ok(n)
+}
+
+/// Host PIDs of the processes in the pid namespace of `pid`, when it has one of its own.
+fn processes_in_pid_namespace(pid: i32) -> Vec<i32> {
+    let Ok(ns) = std::fs::read_link(format!("/proc/{pid}/ns/pid")) else { return vec![] };
+    if std::fs::read_link("/proc/self/ns/pid").ok().as_ref() == Some(&ns) {
+        return vec![pid];
+    }
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Send `signal` to the container's first process, or with `all` to every process in it.
+pub fn kill(root: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let _lock = dir.lock()?;
+    let rec = dir.read_record()?;
+    let status = dir.status(&rec);
+    if status == Status::Stopped {
+        let mut e = wrong_status(id, "kill", status);
+        e.code = "ESRCH".into();
+        e.message = format!("container {id:?} is not running");
+        return Err(e);
+    }
+    let targets = if all { processes_in_pid_namespace(rec.pid) } else { vec![rec.pid] };
+    for p in targets {
+        match sys::kill(p, signal) {
+            Ok(()) | Err(Errno(libc::ESRCH)) => {}
+            Err(e) => return Err(SetupError::sys("signal", Some(&p.to_string()), e)),
+        }
+    }
+    Ok(())
+}
+
+fn wait_gone(rec: &state::Record, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while ContainerDir::alive(rec) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Remove a container and everything it took. A running one needs `force` (then it is
+/// killed); a created one that never started is killed without.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let dir = match ContainerDir::open(root, id) {
+        Ok(d) => d,
+        // A folder without state.json is a create that never finished: clean it up.
+        Err(e) if force && e.code == "ENOENT" => {
+            let d = ContainerDir::new(root, id)?;
+            let _ = std::fs::remove_dir_all(&d.path);
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let lock = dir.lock()?;
+    let rec = dir.read_record()?;
+    match dir.status(&rec) {
+        Status::Stopped => {}
+        Status::Running if !force => return Err(wrong_status(id, "delete", Status::Running)),
+        _ => {
+            for p in processes_in_pid_namespace(rec.pid) {
+                let _ = sys::kill(p, libc::SIGKILL);
+            }
+            if !wait_gone(&rec, Duration::from_secs(10)) {
+                return Err(SetupError::sys("kill", Some(id), Errno(libc::EBUSY)).with_hint("its process did not die within 10s"));
+            }
+        }
+    }
+    drop(lock);
+    dir.remove()
+}
+
+pub fn state(root: &Path, id: &str) -> Result<StateView> {
+    ContainerDir::open(root, id)?.view()
+}
+
+pub fn list(root: &Path) -> Vec<StateView> {
+    state::list(root).iter().filter_map(|d| d.view().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!(parse_signal("9").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("sigwinch").unwrap(), libc::SIGWINCH);
+        assert_eq!(parse_signal("NOPE").unwrap_err().message, "signal: unknown signal \"NOPE\"");
+        assert!(parse_signal("0").is_err());
+    }
+}

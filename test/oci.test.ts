@@ -1,0 +1,195 @@
+// ns-oci driven the way engines drive runc: create, state, start, kill, delete, run, list,
+// spec, features, with the exit codes, pid files and --log lines they read.
+import { spawn, spawnSync } from 'node:child_process'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { afterAll, describe, expect, it } from 'vitest'
+
+import { validateSpec } from '@ns/core'
+
+import { fixtureRootfs, isRoot, itNs, repoRoot } from './helpers.js'
+
+const bin = join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
+const work = mkdtempSync(join(tmpdir(), 'ns-oci-test-'))
+const root = join(work, 'state')
+let n = 0
+
+afterAll(() => {
+  for (const id of listIds()) oci('delete', '--force', id)
+  rmSync(work, { recursive: true, force: true })
+})
+
+function oci(...args: string[]) {
+  // Output goes through files: a created container inherits them and keeps them open, and
+  // spawnSync would wait for pipes to close.
+  const out = join(work, `out-${++n}`)
+  const err = join(work, `err-${n}`)
+  const fo = openSync(out, 'w')
+  const fe = openSync(err, 'w')
+  const r = spawnSync(bin, ['--root', root, ...args], { stdio: ['ignore', fo, fe], timeout: 20_000 })
+  closeSync(fo)
+  closeSync(fe)
+  return { code: r.status, stdout: readFileSync(out, 'utf8'), stderr: readFileSync(err, 'utf8') }
+}
+
+function listIds(): string[] {
+  const r = oci('list', '--format', 'json')
+  return r.code === 0 ? (JSON.parse(r.stdout) as Array<{ id: string }>).map((c) => c.id) : []
+}
+
+/** A bundle made with `ns-oci spec` (rootless when we are not root) whose root is the fixture. */
+function bundle(args: string[], edit: (c: any) => void = () => {}): string {
+  const dir = join(work, `bundle-${++n}`)
+  spawnSync('mkdir', ['-p', dir])
+  const r = spawnSync(bin, ['spec', '--bundle', dir, ...(isRoot ? [] : ['--rootless'])], { encoding: 'utf8' })
+  expect(r.status, r.stderr).toBe(0)
+  const c = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))
+  c.root = { path: fixtureRootfs, readonly: true }
+  c.process.args = args
+  edit(c)
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c))
+  return dir
+}
+
+function state(id: string) {
+  const r = oci('state', id)
+  return r.code === 0 ? JSON.parse(r.stdout) : { error: r.stderr }
+}
+
+const alive = (pid: number) => {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+describe('ns-oci for engines', () => {
+  it('--version prints three lines as runc does', () => {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8' })
+    expect(r.stdout).toMatch(/^ns-oci version \d+\.\d+\.\d+\ncommit: .+\nspec: 1\.2\.0\n$/)
+  })
+
+  it('spec writes a config.json that the runtime-spec schema accepts; features says what is supported', () => {
+    const dir = bundle(['true'])
+    expect(() => validateSpec(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')))).not.toThrow()
+    const again = spawnSync(bin, ['spec', '--bundle', dir], { encoding: 'utf8' })
+    expect(again.status).toBe(1)
+    expect(again.stderr).toContain('already exists')
+    const f = JSON.parse(spawnSync(bin, ['features'], { encoding: 'utf8' }).stdout)
+    expect(f.ociVersionMax).toBe('1.2.0')
+    expect(f.linux.namespaces).toEqual(expect.arrayContaining(['user', 'pid', 'network', 'mount', 'time']))
+  })
+
+  itNs('create waits, start releases, kill stops, delete removes: the states in between are right', async () => {
+    const id = `life-${process.pid}`
+    const dir = bundle(['sh', '-c', 'echo started as $$; exec sleep 30'])
+    const pidFile = join(work, `${id}.pid`)
+    // The container inherits create's stdio, as engines expect; read it from a pipe.
+    const create = spawn(bin, ['--root', root, 'create', '--bundle', dir, '--pid-file', pidFile, id], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    create.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    let err = ''
+    create.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    const code = await new Promise<number | null>((res) => create.on('exit', res))
+    expect(code, err).toBe(0)
+
+    const s1 = state(id)
+    expect(s1.status).toBe('created')
+    expect(s1.id).toBe(id)
+    expect(s1.bundle).toBe(dir)
+    expect(Number(readFileSync(pidFile, 'utf8'))).toBe(s1.pid)
+    expect(alive(s1.pid)).toBe(true)
+    expect(out).toBe('') // nothing ran yet
+
+    expect(oci('start', id).code).toBe(0)
+    for (let i = 0; i < 100 && !out; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(out).toBe('started as 1\n')
+    expect(state(id).status).toBe('running')
+    const again = oci('start', id)
+    expect(again.code).toBe(1)
+    expect(again.stderr).toContain('cannot start container')
+
+    expect(oci('kill', id, 'KILL').code).toBe(0)
+    for (let i = 0; i < 100 && alive(s1.pid); i++) await new Promise((r) => setTimeout(r, 20))
+    expect(state(id).status).toBe('stopped')
+    expect(oci('kill', id, 'KILL').stderr).toContain('is not running')
+
+    expect(oci('delete', id).code).toBe(0)
+    expect(existsSync(join(root, id))).toBe(false)
+    expect(state(id).error).toContain(`container "${id}" does not exist`)
+  })
+
+  itNs('delete refuses a running container without --force; --force kills every process and removes it', async () => {
+    const id = `force-${process.pid}`
+    const dir = bundle(['sh', '-c', 'sleep 30 & sleep 30'])
+    expect(oci('run', '--detach', '--bundle', dir, id).code).toBe(0)
+    const s = state(id)
+    expect(s.status).toBe('running')
+    const refused = oci('delete', id)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain('it is running')
+    expect(oci('delete', '--force', id).code).toBe(0)
+    expect(alive(s.pid)).toBe(false)
+    expect(listIds()).not.toContain(id)
+  })
+
+  itNs('run in the foreground exits with the container\'s status and leaves no state behind', () => {
+    const id = `fg-${process.pid}`
+    const r = oci('run', '--bundle', bundle(['sh', '-c', 'echo hi; exit 7']), id)
+    expect(r.stdout).toBe('hi\n')
+    expect(r.code).toBe(7)
+    expect(listIds()).not.toContain(id)
+  })
+
+  itNs('no descriptor of the caller leaks into the container, unless --preserve-fds keeps it', async () => {
+    const fds = async (extra: string[]) => {
+      const id = `fds-${process.pid}-${++n}`
+      const c = spawn(bin, ['--root', root, 'run', ...extra, '--bundle', bundle(['sh', '-c', 'ls /proc/$$/fd | tr "\\n" " "']), id], {
+        stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe'],
+      })
+      let out = ''
+      c.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+      await new Promise((res) => c.on('exit', res))
+      return out.trim()
+    }
+    expect(await fds([])).toBe('0 1 2')
+    expect(await fds(['--preserve-fds', '1'])).toBe('0 1 2 3')
+  })
+
+  itNs('list shows each container with its status, as a table or JSON', () => {
+    const id = `list-${process.pid}`
+    expect(oci('create', '--bundle', bundle(['true']), id).code).toBe(0)
+    const all = JSON.parse(oci('list', '--format', 'json').stdout) as Array<{ id: string; status: string }>
+    expect(all.find((c) => c.id === id)?.status).toBe('created')
+    expect(oci('list').stdout).toMatch(new RegExp(`^${id}\\s+\\d+\\s+created`, 'm'))
+    expect(oci('list', '--quiet').stdout.split('\n')).toContain(id)
+    expect(oci('delete', id).code).toBe(0) // a created container is deleted without --force
+  })
+
+  itNs('errors: a one-line message on stderr, exit 1, and a JSON line in --log for the engine', () => {
+    const log = join(work, 'log.json')
+    const dir = bundle(['true'], (c) => (c.ociVersion = '2.0.0'))
+    const r = spawnSync(bin, ['--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'bad'], { encoding: 'utf8' })
+    expect(r.status).toBe(1)
+    expect(r.stderr).toBe('ns-oci: ociVersion: "2.0.0" is not a 1.x version\n')
+    const last = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').at(-1)!)
+    expect(last).toMatchObject({ level: 'error', msg: 'ociVersion: "2.0.0" is not a 1.x version' })
+
+    const missing = bundle(['/no/such/program'])
+    const m = oci('create', '--bundle', missing, 'missing-cmd')
+    expect(m.code).toBe(1)
+    expect(m.stderr).toContain('exec "/no/such/program": no such file or directory')
+    expect(listIds()).not.toContain('missing-cmd')
+
+    const id = `dup-${process.pid}`
+    expect(oci('create', '--bundle', bundle(['true']), id).code).toBe(0)
+    expect(oci('create', '--bundle', bundle(['true']), id).stderr).toContain(`container "${id}" already exists`)
+    expect(oci('delete', id).code).toBe(0)
+    expect(oci('kill', 'nope').stderr).toContain('container "nope" does not exist')
+    expect(oci('create', '--bundle', bundle(['true']), '../evil').stderr).toContain('is not a valid container id')
+  })
+})
