@@ -7,5 +7,11 @@ module.exports = {
   spawnHelper: binding.spawnHelper,
   reap: binding.reap,
   hostInfo: binding.hostInfo,
+  defaultStateRoot: binding.defaultStateRoot,
+  containerState: binding.containerState,
+  containerList: binding.containerList,
+  containerKill: binding.containerKill,
+  containerStart: binding.containerStart,
+  containerDelete: binding.containerDelete,
   helperPath: process.env.NS_HELPER || join(__dirname, 'bin', 'ns-oci'),
 }

@@ -216,3 +216,77 @@ pub fn host_info() -> HostInfo {
         version: ns_runtime::VERSION.to_owned(),
     }
 }
+
+// Containers that live on their own: the lifecycle verbs of ns-runtime, called in-process (no
+// helper to start). Errors cross as the JSON of a SetupError, which @ns/core turns into NsError.
+
+fn setup_error(e: ns_runtime::SetupError) -> Error {
+    Error::new(Status::GenericFailure, serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone()))
+}
+
+/// The default state root: /run/ns for root, $XDG_RUNTIME_DIR/ns otherwise.
+#[napi]
+pub fn default_state_root() -> String {
+    ns_runtime::state::default_root().display().to_string()
+}
+
+/// The state of one container, as JSON (the runtime spec's state, plus `exit` when stopped).
+#[napi]
+pub fn container_state(root: String, id: String) -> Result<String> {
+    let v = ns_runtime::lifecycle::state(std::path::Path::new(&root), &id).map_err(setup_error)?;
+    Ok(serde_json::to_string(&v).unwrap_or_default())
+}
+
+/// Every container under `root`, as a JSON array of states.
+#[napi]
+pub fn container_list(root: String) -> String {
+    serde_json::to_string(&ns_runtime::lifecycle::list(std::path::Path::new(&root))).unwrap_or_else(|_| "[]".into())
+}
+
+/// Send a signal (name or number) to a container's first process, or to all of them.
+#[napi]
+pub fn container_kill(root: String, id: String, signal: String, all: bool) -> Result<()> {
+    let sig = ns_runtime::lifecycle::parse_signal(&signal).map_err(setup_error)?;
+    ns_runtime::lifecycle::kill(std::path::Path::new(&root), &id, sig, all).map_err(setup_error)
+}
+
+pub enum Verb {
+    Start,
+    Delete { force: bool },
+}
+
+pub struct Lifecycle {
+    root: String,
+    id: String,
+    verb: Verb,
+}
+
+impl Task for Lifecycle {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        let root = std::path::Path::new(&self.root);
+        match self.verb {
+            Verb::Start => ns_runtime::lifecycle::start(root, &self.id),
+            Verb::Delete { force } => ns_runtime::lifecycle::delete(root, &self.id, force),
+        }
+        .map_err(setup_error)
+    }
+
+    fn resolve(&mut self, _env: Env, _out: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Start a created container (off the event loop: it waits for the process to take the go).
+#[napi(ts_return_type = "Promise<void>")]
+pub fn container_start(root: String, id: String) -> AsyncTask<Lifecycle> {
+    AsyncTask::new(Lifecycle { root, id, verb: Verb::Start })
+}
+
+/// Delete a container (with `force`, a running one is killed first).
+#[napi(ts_return_type = "Promise<void>")]
+pub fn container_delete(root: String, id: String, force: bool) -> AsyncTask<Lifecycle> {
+    AsyncTask::new(Lifecycle { root, id, verb: Verb::Delete { force } })
+}

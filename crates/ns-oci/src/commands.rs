@@ -227,6 +227,7 @@ fn create(ctx: &Ctx, p: &Parsed, id: &str, monitor: bool) -> Result<(), SetupErr
         root: ctx.root.display().to_string(),
         pid_file: p.value("pid-file").map(absolute),
         monitor,
+        remove_on_exit: false,
     };
     req.create = Some(cr.clone());
     launch::create(&req, &cr, &mut |_e: &Event| {})

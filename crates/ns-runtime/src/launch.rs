@@ -367,9 +367,76 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
 pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
     let p = prepare(req)?;
     let dir = ContainerDir::create(Path::new(&cr.root), &cr.id)?;
+    if let Ok(config) = serde_json::to_vec_pretty(&req.config) {
+        let _ = state::write_atomic(&dir.file("config.json"), &config);
+    }
+    if cr.monitor {
+        return create_monitored(&p, req, cr, dir, sink);
+    }
     let result = create_in(&p, req, cr, &dir, sink);
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
+    }
+    result
+}
+
+/// With a monitor, the caller should not have to wait for the container to end: the monitor
+/// is a process of its own (forked before the clone, so that it is the container's parent),
+/// and this one returns as soon as the container is created.
+fn create_monitored(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: ContainerDir, sink: Sink) -> Result<()> {
+    let (r, w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
+    // SAFETY: the helper is single-threaded.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(SetupError::sys("fork the monitor", None, Errno::last()));
+    }
+    if pid == 0 {
+        drop(r);
+        // The monitor leaves the caller's session and files; the caller may exit at any time.
+        sys::detach_descriptors(w.as_raw_fd());
+        // SAFETY: plain syscalls.
+        unsafe {
+            libc::setsid();
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+        let _ = sys::set_pdeathsig(0);
+        let mut to_caller = |e: &Event| {
+            let _ = proto::send(w.as_raw_fd(), e);
+        };
+        let code = match create_in(p, req, cr, &dir, &mut to_caller) {
+            Ok(()) => 0,
+            Err(e) => {
+                to_caller(&Event::Error { error: e });
+                let _ = std::fs::remove_dir_all(&dir.path);
+                125
+            }
+        };
+        if cr.remove_on_exit {
+            let _ = std::fs::remove_dir_all(&dir.path);
+        }
+        // SAFETY: ends the monitor.
+        unsafe { libc::_exit(code) }
+    }
+    drop(w);
+    // Relay until the container is created (or set-up failed); then leave the monitor be.
+    let mut rd = LineReader::new(r.as_raw_fd());
+    let mut result = Err(SetupError::sys("create the container", None, Errno(libc::ECHILD)).with_hint("the monitor ended during set-up"));
+    while let Some(line) = rd.next_line() {
+        match serde_json::from_slice::<Event>(&line) {
+            Ok(Event::Error { error }) => {
+                result = Err(error);
+                break;
+            }
+            Ok(e @ Event::Created { .. }) => {
+                sink(&e);
+                result = Ok(());
+                break;
+            }
+            _ => {}
+        }
+    }
+    if result.is_err() {
+        let _ = sys::waitpid(pid, 0);
     }
     result
 }
@@ -389,9 +456,6 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
         let out = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
         let err = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
         let null = sys::open("/dev/null", libc::O_RDWR).map_err(|e| SetupError::sys("open", Some("/dev/null"), e))?;
-        // Out of the caller's session: its terminal's signals are not ours.
-        // SAFETY: plain syscall.
-        unsafe { libc::setsid() };
         pipes = Some((out, err, null));
     }
     let detach = Detach {

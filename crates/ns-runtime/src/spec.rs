@@ -175,4 +175,7 @@ pub struct CreateRequest {
     /// subreaper and inherits the caller's stdio.
     #[serde(default)]
     pub monitor: bool,
+    /// With a monitor: remove the container's folder once it has ended (`--rm`).
+    #[serde(default)]
+    pub remove_on_exit: bool,
 }

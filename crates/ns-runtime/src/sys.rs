@@ -436,3 +436,23 @@ pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> SysResult<()> {
     check(unsafe { libc::kill(pid, sig) })?;
     Ok(())
 }
+
+/// Close every descriptor from 3 up except `keep`, and point 0, 1 and 2 at /dev/null: what a
+/// process that outlives its caller does so it holds none of the caller's files.
+pub fn detach_descriptors(keep: RawFd) {
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    for fd in fds {
+        if fd >= 3 && fd != keep {
+            // SAFETY: closing descriptors this process no longer uses.
+            unsafe { libc::close(fd) };
+        }
+    }
+    if let Ok(null) = open("/dev/null", libc::O_RDWR) {
+        for i in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors.
+            unsafe { libc::dup2(null.as_raw_fd(), i) };
+        }
+    }
+}

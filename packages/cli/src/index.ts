@@ -1,7 +1,19 @@
 // `ns`: the command line for people. Flags are parsed here and become @ns/core options.
 import { Command, CommanderError, Option } from 'commander'
 
-import { NsError, hostInfo, namespaceNames, spawn, type RunOptions } from '@ns/core'
+import {
+  NsError,
+  create,
+  defaultRoot,
+  get,
+  hostInfo,
+  list,
+  namespaceNames,
+  spawn,
+  type ContainerState,
+  type DetachedContainer,
+  type RunOptions,
+} from '@ns/core'
 
 const collect = (v: string, prev: string[] = []) => [...prev, v]
 
@@ -14,6 +26,9 @@ function idMap(flag: string) {
 }
 
 interface RunFlags {
+  detach?: boolean
+  name?: string
+  rm?: boolean
   rootfs?: string
   hostname?: string
   volume?: string[]
@@ -100,18 +115,11 @@ async function runCommand(command: string[], flags: RunFlags): Promise<number> {
   }
 }
 
-export function program(): Command {
-  const cli = new Command('ns')
-    .description('Run processes isolated by Linux namespaces.')
-    .version(hostInfo().version, '-V, --version')
-    .enablePositionalOptions()
-    .exitOverride()
-
-  cli
-    .command('run')
-    .description('run a command isolated in new namespaces (default: a read-only sandbox of the host\'s files)')
+function addRunFlags(c: Command): Command {
+  return c
     .argument('<command...>', 'the program and its arguments (put them after --)')
     .passThroughOptions()
+    .option('--name <id>', 'the container\'s id (default: 12 random hex digits)')
     .option('--rootfs <dir>', 'root filesystem directory (default: a read-only sandbox of the host\'s own files)')
     .option('--hostname <name>', 'hostname inside (default: the container id)')
     .option('-v, --volume <src:dst[:ro]>', 'bind mount a host path (repeatable)', collect)
@@ -127,9 +135,192 @@ export function program(): Command {
     .option('--uidmap <c:h:n>', 'uid range of the user namespace (repeatable)', idMap('--uidmap'))
     .option('--gidmap <c:h:n>', 'gid range of the user namespace (repeatable)', idMap('--gidmap'))
     .option('--time-offset <clock=secs>', 'a new time namespace with this clock offset: monotonic= or boottime= (repeatable)', collect)
-    .option('--timeout <seconds>', 'kill the container after this many seconds')
-    .action(async (command: string[], flags: RunFlags) => {
-      process.exitCode = await runCommand(command[0] === '--' ? command.slice(1) : command, flags)
+}
+
+function root(cmd: Command): string {
+  return (cmd.optsWithGlobals() as { root?: string }).root ?? defaultRoot()
+}
+
+function detachedOptions(command: string[], flags: RunFlags, cmd: Command) {
+  const { timeout: _t, ...o } = runOptionsFromFlags(command, flags)
+  if (flags.timeout !== undefined) throw NsError.invalid('--timeout', 'applies to foreground runs only')
+  return { ...o, root: root(cmd), ...(flags.name ? { name: flags.name } : {}), ...(flags.rm ? { remove: true } : {}) }
+}
+
+const shortTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd()).join('\n') + '\n'
+}
+
+function statusText(s: ContainerState): string {
+  if (s.status !== 'stopped' || !s.exit) return s.status
+  return s.exit.signal ? `exited (signal ${s.exit.signal})` : `exited (${s.exit.exitCode})`
+}
+
+async function eachId(ids: string[], cmd: Command, f: (c: DetachedContainer) => Promise<void> | void): Promise<number> {
+  let code = 0
+  for (const id of ids) {
+    try {
+      await f(get(id, root(cmd)))
+    } catch (e) {
+      code = report(e)
+    }
+  }
+  return code
+}
+
+export function program(): Command {
+  const cli = new Command('ns')
+    .description('Run processes isolated by Linux namespaces.')
+    .version(hostInfo().version, '-V, --version')
+    .option('--root <dir>', 'state directory of containers (default: /run/ns as root, $XDG_RUNTIME_DIR/ns otherwise)')
+    .enablePositionalOptions()
+    .exitOverride()
+
+  addRunFlags(cli.command('run'))
+    .description('run a command isolated in new namespaces (default: a read-only sandbox of the host\'s files)')
+    .option('-d, --detach', 'run in the background; print the container id')
+    .option('--rm', 'with -d: remove the container once it has ended')
+    .option('--timeout <seconds>', 'kill the container after this many seconds (foreground only)')
+    .action(async (command: string[], flags: RunFlags, cmd: Command) => {
+      const argv = command[0] === '--' ? command.slice(1) : command
+      if (flags.detach) {
+        const c = await create(detachedOptions(argv, flags, cmd))
+        await c.start()
+        process.stdout.write(`${c.id}\n`)
+        return
+      }
+      if (flags.name) throw NsError.invalid('--name', 'names containers that run detached (-d)')
+      process.exitCode = await runCommand(argv, flags)
+    })
+
+  addRunFlags(cli.command('create'))
+    .description('create a container that waits for `ns start`')
+    .option('--rm', 'remove the container once it has ended')
+    .action(async (command: string[], flags: RunFlags, cmd: Command) => {
+      const c = await create(detachedOptions(command[0] === '--' ? command.slice(1) : command, flags, cmd))
+      process.stdout.write(`${c.id}\n`)
+    })
+
+  cli
+    .command('start')
+    .description('start created containers')
+    .argument('<id...>')
+    .action(async (ids: string[], _o: unknown, cmd: Command) => {
+      process.exitCode = await eachId(ids, cmd, (c) => c.start())
+    })
+
+  cli
+    .command('ps')
+    .alias('ls')
+    .description('list containers (running ones; -a for all)')
+    .option('-a, --all', 'show stopped and created containers too')
+    .option('-q, --quiet', 'only ids')
+    .addOption(new Option('--format <format>', 'table or json').choices(['table', 'json']).default('table'))
+    .action((o: { all?: boolean; quiet?: boolean; format: string }, cmd: Command) => {
+      const all = list(root(cmd)).filter((s) => o.all || s.status === 'running')
+      if (o.quiet) process.stdout.write(all.map((s) => `${s.id}\n`).join(''))
+      else if (o.format === 'json') process.stdout.write(`${JSON.stringify(all)}\n`)
+      else {
+        const rows = [['ID', 'STATUS', 'PID', 'CREATED', 'COMMAND']]
+        for (const s of all) {
+          let command = ''
+          try {
+            command = (get(s.id, root(cmd)).inspect().config?.process.args ?? []).join(' ')
+          } catch {
+            command = ''
+          }
+          rows.push([s.id, statusText(s), String(s.pid ?? '-'), shortTime(s.created), command])
+        }
+        process.stdout.write(table(rows))
+      }
+    })
+
+  cli
+    .command('logs')
+    .description('print a container\'s output')
+    .argument('<id>')
+    .option('-f, --follow', 'keep printing what it writes until it ends')
+    .option('--tail <n>', 'only the last N lines')
+    .option('--since <time>', 'only lines written since this time (ISO 8601, or seconds ago like 10s, 5m)')
+    .option('-t, --timestamps', 'prefix each line with its time')
+    .action(async (id: string, o: { follow?: boolean; tail?: string; since?: string; timestamps?: boolean }, cmd: Command) => {
+      const c = get(id, root(cmd))
+      const opts: { tail?: number; since?: Date } = {}
+      if (o.tail !== undefined) {
+        const n = Number(o.tail)
+        if (!Number.isInteger(n) || n < 0) throw NsError.invalid('--tail', 'must be a whole number')
+        opts.tail = n
+      }
+      if (o.since !== undefined) {
+        const rel = /^(\d+)([smh])$/.exec(o.since)
+        const t = rel ? new Date(Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[rel[2] as 's' | 'm' | 'h']) : new Date(o.since)
+        if (Number.isNaN(t.getTime())) throw NsError.invalid('--since', 'must be a time (ISO 8601) or a duration like 10s')
+        opts.since = t
+      }
+      const print = (e: { time: string; stream: string; log: string }) =>
+        (e.stream === 'stderr' ? process.stderr : process.stdout).write(o.timestamps ? `${e.time} ${e.log}` : e.log)
+      if (o.follow) for await (const e of c.follow(opts)) print(e)
+      else for (const e of c.logs(opts)) print(e)
+    })
+
+  cli
+    .command('stop')
+    .description('stop containers: SIGTERM, then SIGKILL after a grace period')
+    .argument('<id...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
+    .action(async (ids: string[], o: { time: string }, cmd: Command) => {
+      const t = Number(o.time)
+      if (!Number.isFinite(t) || t < 0) throw NsError.invalid('--time', 'must be a number of seconds')
+      process.exitCode = await eachId(ids, cmd, async (c) => {
+        await c.stop(t * 1000)
+        process.stdout.write(`${c.id}\n`)
+      })
+    })
+
+  cli
+    .command('kill')
+    .description('send a signal to containers')
+    .argument('<id...>')
+    .option('-s, --signal <signal>', 'signal name or number', 'SIGKILL')
+    .option('-a, --all', 'to every process in the container, not only the first')
+    .action(async (ids: string[], o: { signal: string; all?: boolean }, cmd: Command) => {
+      process.exitCode = await eachId(ids, cmd, (c) => c.kill(o.signal as NodeJS.Signals, { all: o.all ?? false }))
+    })
+
+  cli
+    .command('rm')
+    .description('remove containers and everything they took')
+    .argument('<id...>')
+    .option('-f, --force', 'kill running ones first')
+    .action(async (ids: string[], o: { force?: boolean }, cmd: Command) => {
+      process.exitCode = await eachId(ids, cmd, async (c) => {
+        await c.delete({ force: o.force ?? false })
+        process.stdout.write(`${c.id}\n`)
+      })
+    })
+
+  cli
+    .command('wait')
+    .description('wait for containers to end; print their exit codes')
+    .argument('<id...>')
+    .action(async (ids: string[], _o: unknown, cmd: Command) => {
+      process.exitCode = await eachId(ids, cmd, async (c) => {
+        const e = await c.wait()
+        process.stdout.write(`${e.exitCode ?? 128 + (e.signal ?? 0)}\n`)
+      })
+    })
+
+  cli
+    .command('inspect')
+    .description('config, state, namespaces (inode ids against the host\'s), processes and mounts, as JSON')
+    .argument('<id...>')
+    .action(async (ids: string[], _o: unknown, cmd: Command) => {
+      const out: unknown[] = []
+      process.exitCode = await eachId(ids, cmd, (c) => void out.push(c.inspect()))
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
     })
 
   cli

@@ -2,7 +2,7 @@
 // is started through the addon, and its events become promises and streams.
 import { Socket } from 'node:net'
 import { constants as osConstants } from 'node:os'
-import { createInterface } from 'node:readline'
+import { createInterface, type Interface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 
 import native from '@ns/native'
@@ -35,8 +35,56 @@ function stdioFd(s: Stdio, fallback: 'pipe' | 'ignore', inheritFd: number): numb
   return v
 }
 
-interface HelperEvent {
-  event: 'started' | 'error' | 'exited'
+/** The native helper, started: its pipes, its event lines, and its end. */
+export interface Helper {
+  pid: number
+  stdin: Writable | null
+  stdout: Readable | null
+  stderr: Readable | null
+  /** One JSON event per line. */
+  lines: Interface
+  /** Resolves once the control socket closed and the helper was reaped. */
+  done: Promise<{ exitCode?: number | null; signal?: number | null }>
+}
+
+/** Start `ns-oci init` through the addon and send it `request` on the control socket. */
+export function launchHelper(request: Record<string, unknown>, stdio: [number, number, number]): Helper {
+  const config = request.config as OciSpec
+  const usesUserns = config.linux?.namespaces?.some((n) => n.type === 'user' && !n.path) ?? false
+  const host = native.hostInfo()
+  if (usesUserns && host.usernsBlock) {
+    throw new NsError({
+      code: 'EPERM',
+      step: 'create user namespace',
+      message: `cannot create a user namespace: ${host.usernsBlock.reason}`,
+      hint: `run: ${host.usernsBlock.fix}`,
+    })
+  }
+  let h
+  try {
+    h = native.spawnHelper({ helper: native.helperPath, stdio, ownProcessGroup: true })
+  } catch (e) {
+    const msg = (e as Error).message
+    throw new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })
+  }
+  const pipe = (fd: number | undefined | null, readable: boolean) =>
+    fd === undefined || fd === null ? null : new Socket({ fd, readable, writable: !readable })
+  const stdin = pipe(h.stdin, false)
+  // A container that stopped reading must not crash the caller with EPIPE.
+  stdin?.on('error', () => {})
+  const control = new Socket({ fd: h.control, readable: true, writable: true, allowHalfOpen: true })
+  control.on('error', () => {})
+  control.end(`${JSON.stringify(request)}\n`)
+  const lines = createInterface({ input: control, crlfDelay: Infinity })
+  const pid = h.pid
+  const done = new Promise<{ exitCode?: number | null; signal?: number | null }>((resolve, reject) => {
+    lines.on('close', () => void native.reap(pid).then(resolve, reject))
+  })
+  return { pid, stdin: stdin as Writable | null, stdout: pipe(h.stdout, true), stderr: pipe(h.stderr, true), lines, done }
+}
+
+export interface HelperEvent {
+  event: 'created' | 'started' | 'error' | 'exited'
   pid?: number
   exitCode?: number | null
   signal?: number | null
@@ -72,37 +120,16 @@ export class Container implements AsyncDisposable {
   constructor(spec: OciSpec, opts: StartOptions = {}) {
     this.id = opts.id ?? newContainerId()
     this.spec = spec
-    const usesUserns = spec.linux?.namespaces?.some((n) => n.type === 'user' && !n.path) ?? false
-    const host = native.hostInfo()
-    if (usesUserns && host.usernsBlock) {
-      throw new NsError({
-        code: 'EPERM',
-        step: 'create user namespace',
-        message: `cannot create a user namespace: ${host.usernsBlock.reason}`,
-        hint: `run: ${host.usernsBlock.fix}`,
-      })
-    }
-    let h
-    try {
-      h = native.spawnHelper({
-        helper: native.helperPath,
-        stdio: [stdioFd(opts.stdin, 'ignore', 0), stdioFd(opts.stdout, 'pipe', 1), stdioFd(opts.stderr, 'pipe', 2)],
-        ownProcessGroup: true,
-      })
-    } catch (e) {
-      const msg = (e as Error).message
-      throw new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })
-    }
+    const h = launchHelper({ config: spec, init: opts.init ?? true, dieWithParent: true }, [
+      stdioFd(opts.stdin, 'ignore', 0),
+      stdioFd(opts.stdout, 'pipe', 1),
+      stdioFd(opts.stderr, 'pipe', 2),
+    ])
     this.#helperPid = h.pid
-    this.stdin = h.stdin !== undefined && h.stdin !== null ? new Socket({ fd: h.stdin, readable: false, writable: true }) : null
-    this.stdout = h.stdout !== undefined && h.stdout !== null ? new Socket({ fd: h.stdout, readable: true, writable: false }) : null
-    this.stderr = h.stderr !== undefined && h.stderr !== null ? new Socket({ fd: h.stderr, readable: true, writable: false }) : null
-    // A container that stopped reading must not crash the caller with EPIPE.
-    this.stdin?.on('error', () => {})
-
-    const control = new Socket({ fd: h.control, readable: true, writable: true, allowHalfOpen: true })
-    control.on('error', () => {})
-    control.end(`${JSON.stringify({ config: spec, init: opts.init ?? true, dieWithParent: true })}\n`)
+    this.stdin = h.stdin
+    this.stdout = h.stdout
+    this.stderr = h.stderr
+    const lines = h.lines
 
     let resolveStarted!: (pid: number) => void
     let rejectStarted!: (e: unknown) => void
@@ -111,7 +138,6 @@ export class Container implements AsyncDisposable {
 
     let error: HelperEvent['error'] | undefined
     let exit: { exitCode: number | null; signal: number | null } | undefined
-    const lines = createInterface({ input: control, crlfDelay: Infinity })
     lines.on('line', (line) => {
       let ev: HelperEvent
       try {
@@ -134,32 +160,29 @@ export class Container implements AsyncDisposable {
     opts.signal?.addEventListener('abort', onAbort, { once: true })
 
     this.exited = new Promise<ExitResult>((resolve, reject) => {
-      lines.on('close', () => {
-        native
-          .reap(h.pid)
-          .then((helper) => {
-            this.#done = true
-            if (timer) clearTimeout(timer)
-            opts.signal?.removeEventListener('abort', onAbort)
-            // Without an exit event the helper itself was killed, and the container with it.
-            const code = exit?.exitCode ?? null
-            const sig = exit ? exit.signal : (helper.signal ?? null)
-            const exitCode = code ?? (sig ? 128 + sig : (helper.exitCode ?? 125))
-            const signal = sig ? (signalNames.get(sig) ?? null) : null
-            if (error) {
-              const e = new NsError({ ...error, exitCode: exitCode === 0 ? 125 : exitCode })
-              rejectStarted(e)
-              reject(e)
-              return
-            }
-            resolveStarted(-1)
-            resolve({ exitCode, signal, timedOut: this.#timedOut })
+      h.done
+        .then((helper) => {
+          this.#done = true
+          if (timer) clearTimeout(timer)
+          opts.signal?.removeEventListener('abort', onAbort)
+          // Without an exit event the helper itself was killed, and the container with it.
+          const code = exit?.exitCode ?? null
+          const sig = exit ? exit.signal : (helper.signal ?? null)
+          const exitCode = code ?? (sig ? 128 + sig : (helper.exitCode ?? 125))
+          const signal = sig ? (signalNames.get(sig) ?? null) : null
+          if (error) {
+            const e = new NsError({ ...error, exitCode: exitCode === 0 ? 125 : exitCode })
+            rejectStarted(e)
+            reject(e)
+            return
+          }
+          resolveStarted(-1)
+          resolve({ exitCode, signal, timedOut: this.#timedOut })
           })
           .catch((e: unknown) => {
             rejectStarted(e)
             reject(e)
           })
-      })
     })
   }
 

@@ -1,0 +1,280 @@
+// Containers that live on their own: created and started here, watched by a native monitor
+// that keeps their log and exit status, so both survive this process.
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+
+import native from '@ns/native'
+
+import { buildSpec, newContainerId } from './build.js'
+import { launchHelper, type HelperEvent } from './container.js'
+import { NsError } from './errors.js'
+import { parseRunOptions, type RunOptions } from './options.js'
+import type { OciSpec } from './spec.js'
+
+export interface ExitRecord {
+  exitCode: number | null
+  signal: number | null
+  finished: string
+}
+
+export interface ContainerState {
+  ociVersion: string
+  id: string
+  status: 'creating' | 'created' | 'running' | 'stopped'
+  pid?: number
+  bundle: string
+  annotations: Record<string, string>
+  created: string
+  owner: string
+  exit?: ExitRecord
+}
+
+export interface LogEntry {
+  time: string
+  stream: 'stdout' | 'stderr'
+  log: string
+}
+
+export interface DetachedOptions extends Omit<RunOptions, 'stdin' | 'stdout' | 'stderr' | 'input' | 'timeout' | 'signal'> {
+  /** The container's id (default: 12 random hex digits). */
+  name?: string
+  /** The state root (default: /run/ns for root, $XDG_RUNTIME_DIR/ns otherwise). */
+  root?: string
+  /** Remove the container once it has ended (`--rm`). */
+  remove?: boolean
+}
+
+/** Call into the addon, turning its errors (a SetupError as JSON) into NsError. */
+function call<T>(f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    throw toNsError(e)
+  }
+}
+
+function toNsError(e: unknown): NsError {
+  const msg = (e as Error)?.message ?? String(e)
+  try {
+    const j = JSON.parse(msg) as { code: string; message: string; step?: string; path?: string; errno?: number; hint?: string }
+    return new NsError(j)
+  } catch {
+    return new NsError({ code: 'EIO', message: msg })
+  }
+}
+
+export function defaultRoot(): string {
+  return native.defaultStateRoot()
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** A container in the state directory: a handle by id, valid in any process. */
+export class DetachedContainer {
+  readonly id: string
+  readonly root: string
+
+  constructor(id: string, root = defaultRoot()) {
+    this.id = id
+    this.root = root
+  }
+
+  get dir(): string {
+    return join(this.root, this.id)
+  }
+
+  state(): ContainerState {
+    return JSON.parse(call(() => native.containerState(this.root, this.id))) as ContainerState
+  }
+
+  /** Release a created container: its command runs. */
+  async start(): Promise<void> {
+    await native.containerStart(this.root, this.id).catch((e: unknown) => {
+      throw toNsError(e)
+    })
+  }
+
+  /** Send a signal to its first process, or with `all` to every process in it. */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM', opts: { all?: boolean } = {}): void {
+    call(() => native.containerKill(this.root, this.id, String(signal), opts.all ?? false))
+  }
+
+  /** Wait until it has ended, and return how (as the monitor recorded it). */
+  async wait(opts: { pollMs?: number } = {}): Promise<ExitRecord> {
+    const poll = opts.pollMs ?? 20
+    for (;;) {
+      const s = this.state()
+      if (s.status === 'stopped') {
+        // The monitor writes the exit record right after the process is reaped.
+        for (let i = 0; i < 100 && !s.exit; i++) {
+          await sleep(poll)
+          const again = this.#exit()
+          if (again) return again
+        }
+        return s.exit ?? { exitCode: null, signal: null, finished: '' }
+      }
+      await sleep(poll)
+    }
+  }
+
+  #exit(): ExitRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'exit.json'), 'utf8')) as ExitRecord
+    } catch {
+      return undefined
+    }
+  }
+
+  /** SIGTERM, then SIGKILL to every process after `timeoutMs` (default 10 s). */
+  async stop(timeoutMs = 10_000): Promise<ExitRecord> {
+    const s = this.state()
+    if (s.status === 'stopped') return this.wait()
+    this.kill('SIGTERM')
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (this.state().status === 'stopped') return this.wait()
+      await sleep(20)
+    }
+    try {
+      this.kill('SIGKILL', { all: true })
+    } catch (e) {
+      if ((e as NsError).code !== 'ESRCH') throw e
+    }
+    return this.wait()
+  }
+
+  /** Remove it and everything it took; `force` kills a running one first. */
+  async delete(opts: { force?: boolean } = {}): Promise<void> {
+    await native.containerDelete(this.root, this.id, opts.force ?? false).catch((e: unknown) => {
+      throw toNsError(e)
+    })
+  }
+
+  /** Its log: every line it wrote, with the time and the stream. */
+  logs(opts: { tail?: number; since?: string | Date } = {}): LogEntry[] {
+    let entries: LogEntry[] = []
+    try {
+      entries = readFileSync(join(this.dir, 'container.log'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as LogEntry)
+    } catch {
+      return []
+    }
+    if (opts.since !== undefined) {
+      const t = new Date(opts.since).getTime()
+      entries = entries.filter((e) => new Date(e.time).getTime() >= t)
+    }
+    if (opts.tail !== undefined) entries = opts.tail === 0 ? [] : entries.slice(-opts.tail)
+    return entries
+  }
+
+  /** Its log, then what it writes next, until it ends. */
+  async *follow(opts: { tail?: number; since?: string | Date; pollMs?: number } = {}): AsyncGenerator<LogEntry> {
+    const file = join(this.dir, 'container.log')
+    yield* this.logs(opts)
+    let shown = this.logs().length
+    for (;;) {
+      const stopped = this.state().status === 'stopped'
+      const all = existsSync(file) && statSync(file).size > 0 ? this.logs() : []
+      for (const e of all.slice(shown)) yield e
+      shown = all.length
+      if (stopped) return
+      await sleep(opts.pollMs ?? 50)
+    }
+  }
+
+  /** Config, state, and how its namespaces, processes and mounts look from the host. */
+  inspect() {
+    const state = this.state()
+    let config: OciSpec | undefined
+    try {
+      config = JSON.parse(readFileSync(join(this.dir, 'config.json'), 'utf8')) as OciSpec
+    } catch {
+      config = undefined
+    }
+    const namespaces: Record<string, { container: string; host: string; shared: boolean }> = {}
+    let mounts: string[] = []
+    const pids: number[] = []
+    if (state.pid && state.status !== 'stopped') {
+      for (const n of ['user', 'pid', 'mnt', 'net', 'uts', 'ipc', 'cgroup', 'time']) {
+        try {
+          const container = readlinkSync(`/proc/${state.pid}/ns/${n}`)
+          const host = readlinkSync(`/proc/self/ns/${n}`)
+          namespaces[n] = { container, host, shared: container === host }
+        } catch {
+          // not readable by us
+        }
+      }
+      try {
+        mounts = readFileSync(`/proc/${state.pid}/mountinfo`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4]!)
+      } catch {
+        mounts = []
+      }
+      const pidNs = namespaces.pid?.container
+      if (pidNs && !namespaces.pid?.shared) {
+        for (const d of readdirNumbers('/proc')) {
+          try {
+            if (readlinkSync(`/proc/${d}/ns/pid`) === pidNs) pids.push(d)
+          } catch {
+            // gone meanwhile
+          }
+        }
+      } else {
+        pids.push(state.pid)
+      }
+    }
+    return { ...state, config, namespaces, pids, mounts }
+  }
+}
+
+function readdirNumbers(dir: string): number[] {
+  return readdirSync(dir).filter((d) => /^\d+$/.test(d)).map(Number)
+}
+
+/** Create a container that waits for `start`; a monitor keeps its log and exit status. */
+export async function create(options: DetachedOptions): Promise<DetachedContainer> {
+  const { name, root: rootOpt, remove, ...rest } = options
+  const o = parseRunOptions(rest)
+  const id = name ?? newContainerId()
+  const root = rootOpt ?? defaultRoot()
+  const { spec, init } = buildSpec(o, id)
+  const h = launchHelper(
+    { config: spec, init, dieWithParent: false, create: { id, root, monitor: true, removeOnExit: remove ?? false } },
+    [-2, -2, -2],
+  )
+  let error: HelperEvent['error'] | undefined
+  let created = false
+  h.lines.on('line', (line) => {
+    try {
+      const ev = JSON.parse(line) as HelperEvent
+      if (ev.event === 'created') created = true
+      else if (ev.event === 'error') error ??= ev.error
+    } catch {
+      // not an event
+    }
+  })
+  await h.done
+  if (error) throw new NsError(error)
+  if (!created) throw new NsError({ code: 'EIO', step: 'create', message: `container ${id} was not created` })
+  return new DetachedContainer(id, root)
+}
+
+/** Create and start: the container runs on its own (`ns run -d`). */
+export async function runDetached(options: DetachedOptions): Promise<DetachedContainer> {
+  const c = await create(options)
+  await c.start()
+  return c
+}
+
+/** Every container under the state root. */
+export function list(root = defaultRoot()): ContainerState[] {
+  return JSON.parse(native.containerList(root)) as ContainerState[]
+}
+
+/** The container with this id; throws ENOENT if there is none. */
+export function get(id: string, root = defaultRoot()): DetachedContainer {
+  const c = new DetachedContainer(id, root)
+  c.state()
+  return c
+}
