@@ -9,7 +9,7 @@ import { afterAll, describe, expect } from 'vitest'
 
 import { create, get, list, NsError, runDetached } from '@ns/core'
 
-import { cli, hostNs, itNs, repoRoot } from './helpers.js'
+import { alive, cli, hostNs, itNs, repoRoot } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'ns-detached-'))
 afterAll(async () => {
@@ -18,14 +18,6 @@ afterAll(async () => {
 })
 
 const sh = (script: string) => ['sh', '-c', script]
-const alive = (pid: number) => {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
 const monitorPid = (id: string) => JSON.parse(readFileSync(join(root, id, 'state.json'), 'utf8')).monitorPid as number
 
 describe('detached containers', () => {
@@ -132,6 +124,38 @@ describe('detached containers', () => {
   })
 })
 
+describe('exec into a running container', () => {
+  itNs('exec joins every namespace of the container and sees what it sees', async () => {
+    const c = await runDetached({ command: ['sleep', '30'], root, name: 'execd', hostname: 'execbox', env: { FROM: 'container' } })
+    const inside = c.inspect().namespaces
+    const r = await c.execRun({
+      command: sh('hostname; echo "$FROM $EXTRA"; pwd; cat /proc/1/comm; for n in net pid mnt uts ipc user cgroup; do readlink /proc/self/ns/$n; done'),
+      env: { EXTRA: 'exec' },
+      cwd: '/tmp',
+    })
+    expect(r.exitCode, r.stderr).toBe(0)
+    const [host, env, cwd, pid1, ...ns] = r.stdout.trim().split('\n')
+    expect(host).toBe('execbox')
+    expect(env).toBe('container exec')
+    expect(cwd).toBe('/tmp')
+    expect(pid1).toBe('ns-oci')
+    expect(ns).toEqual(['net', 'pid', 'mnt', 'uts', 'ipc', 'user', 'cgroup'].map((n) => inside[n]!.container))
+    expect(ns[0]).not.toBe(hostNs('net'))
+    const failed = await c.execRun({ command: sh('exit 6') })
+    expect(failed.exitCode).toBe(6)
+    await expect(c.execRun({ command: ['no-such-command-here'] })).rejects.toThrow('executable file not found')
+    await c.delete({ force: true })
+    await expect(c.execRun({ command: ['true'] })).rejects.toThrow('container "execd" does not exist')
+  })
+
+  itNs('exec into a stopped container is refused', async () => {
+    const c = await runDetached({ command: ['true'], root, name: 'done' })
+    await c.wait()
+    await expect(c.execRun({ command: ['true'] })).rejects.toThrow('cannot exec in container "done": it is stopped')
+    await c.delete()
+  })
+})
+
 describe('ns for detached containers', () => {
   const ns = (...args: string[]) => {
     const r = spawnSync(process.execPath, [cli, '--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -155,6 +179,15 @@ describe('ns for detached containers', () => {
     const missing = ns('logs', 'web')
     expect(missing.code).toBe(125)
     expect(missing.stderr).toBe('ns: container "web" does not exist\n')
+  })
+
+  itNs('ns exec runs a command in the container with its exit code', () => {
+    expect(ns('run', '-d', '--name', 'box', '--hostname', 'inbox', '--', 'sleep', '30').code).toBe(0)
+    const r = ns('exec', '-e', 'A=1', '-w', '/tmp', 'box', '--', 'sh', '-c', 'echo "$(hostname) $A $(pwd)"; exit 4')
+    expect(r.stdout).toBe('inbox 1 /tmp\n')
+    expect(r.code).toBe(4)
+    expect(ns('exec', 'box', '--', 'no-such-command-here').code).toBe(127)
+    expect(ns('rm', '-f', 'box').code).toBe(0)
   })
 
   itNs('logs -f follows until the container ends; kill -s sends the signal asked for', async () => {

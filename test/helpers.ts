@@ -58,3 +58,13 @@ export function childPids(): number[] {
 export function hostMountinfo(): string {
   return readFileSync('/proc/self/mountinfo', 'utf8')
 }
+
+/** Is `pid` a living process (not a zombie)? */
+export function alive(pid: number): boolean {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z'
+  } catch {
+    return false
+  }
+}

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 
 import { validateSpec } from '@ns/core'
 
-import { fixtureRootfs, isRoot, itNs, repoRoot } from './helpers.js'
+import { alive, fixtureRootfs, isRoot, itNs, repoRoot } from './helpers.js'
 
 const bin = join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
 const work = mkdtempSync(join(tmpdir(), 'ns-oci-test-'))
@@ -58,14 +58,6 @@ function state(id: string) {
   return r.code === 0 ? JSON.parse(r.stdout) : { error: r.stderr }
 }
 
-const alive = (pid: number) => {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z'
-  } catch {
-    return false
-  }
-}
 
 describe('ns-oci for engines', () => {
   it('--version prints three lines as runc does', () => {
@@ -159,6 +151,25 @@ describe('ns-oci for engines', () => {
     }
     expect(await fds([])).toBe('0 1 2')
     expect(await fds(['--preserve-fds', '1'])).toBe('0 1 2 3')
+  })
+
+  itNs('exec: in the foreground with its exit code, or detached with a pid file on the host, or from --process', async () => {
+    const id = `exec-${process.pid}`
+    expect(oci('run', '--detach', '--bundle', bundle(['sleep', '30']), id).code).toBe(0)
+    const fg = oci('exec', '--env', 'X=1', '--cwd', '/tmp', id, 'sh', '-c', 'echo "$X $(pwd) $$"; exit 3')
+    expect(fg.stdout).toMatch(/^1 \/tmp \d+\n$/)
+    expect(fg.code).toBe(3)
+    const pidFile = join(work, `${id}-exec.pid`)
+    expect(oci('exec', '--detach', '--pid-file', pidFile, id, 'sleep', '30').code).toBe(0)
+    const pid = Number(readFileSync(pidFile, 'utf8'))
+    expect(alive(pid)).toBe(true)
+    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/NSpid:\s+\d+\s+\d+/) // a pid in the container's namespace too
+    const proc = join(work, 'process.json')
+    writeFileSync(proc, JSON.stringify({ args: ['sh', '-c', 'echo from-process-json'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }))
+    expect(oci('exec', '--process', proc, id).stdout).toBe('from-process-json\n')
+    expect(oci('delete', '--force', id).code).toBe(0)
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20))
+    expect(alive(pid)).toBe(false) // the exec'd process died with its container
   })
 
   itNs('list shows each container with its status, as a table or JSON', () => {

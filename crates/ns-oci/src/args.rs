@@ -8,14 +8,19 @@ pub type FlagSpec = &'static [(&'static str, Option<char>, bool)];
 
 #[derive(Debug, Default)]
 pub struct Parsed {
-    pub values: BTreeMap<&'static str, String>,
+    pub values: BTreeMap<&'static str, Vec<String>>,
     pub flags: Vec<&'static str>,
     pub positionals: Vec<String>,
 }
 
 impl Parsed {
+    /// The last value given for a flag.
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values.get(name).and_then(|v| v.last()).map(String::as_str)
+    }
+    /// Every value given for a repeatable flag, in order.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.values.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
     pub fn has(&self, name: &str) -> bool {
         self.flags.contains(&name)
@@ -55,7 +60,7 @@ pub fn parse(args: &[String], spec: FlagSpec, stop_at_positional: bool) -> Resul
                             args.get(i).cloned().ok_or_else(|| format!("flag --{name} needs a value"))?
                         }
                     };
-                    p.values.insert(name, v);
+                    p.values.entry(name).or_default().push(v);
                 } else {
                     p.flags.push(name);
                 }
@@ -93,6 +98,9 @@ mod tests {
         let (p, _) = parse(&s(&["-b", "x", "id", "KILL"]), SPEC, false).unwrap();
         assert_eq!(p.value("bundle"), Some("x"));
         assert_eq!(p.positionals, vec!["id", "KILL"]);
+        let (p, _) = parse(&s(&["-b", "x", "--bundle=y"]), SPEC, false).unwrap();
+        assert_eq!(p.all("bundle"), ["x", "y"]);
+        assert_eq!(p.value("bundle"), Some("y"));
     }
 
     #[test]

@@ -34,6 +34,18 @@ const CREATE: FlagSpec = &[
     ("detach", Some('d'), false),
     ("keep", None, false),
 ];
+const EXEC: FlagSpec = &[
+    ("process", Some('p'), true),
+    ("detach", Some('d'), false),
+    ("pid-file", None, true),
+    ("console-socket", None, true),
+    ("tty", Some('t'), false),
+    ("env", Some('e'), true),
+    ("cwd", None, true),
+    ("user", Some('u'), true),
+    ("preserve-fds", None, true),
+    ("no-new-privs", None, false),
+];
 const KILL: FlagSpec = &[("all", Some('a'), false)];
 const DELETE: FlagSpec = &[("force", Some('f'), false)];
 const LIST: FlagSpec = &[("format", Some('f'), true), ("quiet", Some('q'), false)];
@@ -49,6 +61,8 @@ commands:
   delete [--force] ID                                        remove it and all it took
   list [--format table|json] [--quiet]                      list containers
   run [--bundle B] [--pid-file F] [--detach] ID              create and start, in the foreground
+  exec [--process P.json | ID CMD…] [-e K=V] [--cwd D] [-u U:G] [--detach] [--pid-file F]
+                                                             run another process in a container
   spec [--rootless] [--bundle B]                             write a default config.json
   features                                                   what this runtime supports (JSON)";
 
@@ -148,6 +162,12 @@ fn dispatch(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<i32, SetupError> {
                 run_foreground(ctx, &p, &id)
             }
         }
+        "exec" => {
+            // Flags come before the id; what follows the id is the command, flags and all.
+            let (mut p, at) = parse(rest, EXEC, true).map_err(usage_error)?;
+            p.positionals = rest[at..].to_vec();
+            exec(ctx, &p)
+        }
         "start" => {
             let p = flags(rest, NONE)?;
             lifecycle::start(&ctx.root, &one_id(&p, "start")?)?;
@@ -216,6 +236,7 @@ fn request(p: &Parsed) -> Result<RunRequest, SetupError> {
         init: false,
         die_with_parent: false,
         create: None,
+        exec: None,
         preserve_fds,
     })
 }
@@ -274,6 +295,74 @@ fn run_foreground(ctx: &Ctx, p: &Parsed, id: &str) -> Result<i32, SetupError> {
         ctx.error(&e);
     }
     Ok(code.unwrap_or_else(|| 128 + signal.unwrap_or(0)))
+}
+
+/// `exec`: the process comes from `--process` (a runtime-spec `process` object) or from the
+/// container's config with the command line's arguments, environment, cwd and user on top.
+fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
+    let id = one_id(p, "exec")?;
+    if p.has("tty") || p.value("console-socket").is_some() {
+        return Err(SetupError::config("--tty", "terminals (--tty, --console-socket) are not supported by this build yet"));
+    }
+    let dir = ContainerDir::open(&ctx.root, &id)?;
+    let mut process: ns_runtime::spec::Process = match p.value("process") {
+        Some(file) => {
+            let data = std::fs::read(file).map_err(|e| {
+                SetupError::sys("read", Some(file), ns_runtime::sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))
+            })?;
+            serde_json::from_slice(&data).map_err(|e| SetupError::config("--process", format!("is not a valid process: {e}")))?
+        }
+        None => {
+            let config: Spec = std::fs::read(dir.file("config.json"))
+                .ok()
+                .and_then(|d| serde_json::from_slice(&d).ok())
+                .unwrap_or_default();
+            let mut pr = config.process.unwrap_or_default();
+            pr.args = p.positionals[1..].to_vec();
+            pr.terminal = false;
+            pr
+        }
+    };
+    if process.terminal {
+        return Err(SetupError::config("process.terminal", "terminals are not supported by this build yet"));
+    }
+    if process.args.is_empty() {
+        return Err(usage_error("exec needs a command (after the id) or --process"));
+    }
+    for e in p.all("env") {
+        let key = e.split('=').next().unwrap_or_default();
+        process.env.retain(|x| x.split('=').next() != Some(key));
+        process.env.push(e.clone());
+    }
+    if let Some(cwd) = p.value("cwd") {
+        process.cwd = cwd.to_owned();
+    }
+    if let Some(u) = p.value("user") {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, u));
+        process.user.uid = uid.parse().map_err(|_| SetupError::config("--user", "must be UID[:GID] (numbers)"))?;
+        process.user.gid = gid.parse().map_err(|_| SetupError::config("--user", "must be UID[:GID] (numbers)"))?;
+    }
+    if p.has("no-new-privs") {
+        process.no_new_privileges = true;
+    }
+    let req = ns_runtime::exec::ExecRequest {
+        id,
+        root: ctx.root.display().to_string(),
+        process,
+        detach: p.has("detach"),
+        pid_file: p.value("pid-file").map(absolute),
+    };
+    let mut failure = None;
+    let (code, signal) = ns_runtime::exec::exec(&req, &mut |e: &Event| {
+        if let Event::Error { error } = e {
+            failure = Some(error.clone());
+        }
+    })?;
+    if let Some(e) = failure {
+        ctx.error(&e);
+        return Ok(code.unwrap_or(1));
+    }
+    Ok(code.unwrap_or_else(|| signal.map_or(0, |s| 128 + s)))
 }
 
 fn list(ctx: &Ctx, p: &Parsed) {

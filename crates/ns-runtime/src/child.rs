@@ -79,7 +79,8 @@ fn wait_for_start(fifo: RawFd) -> Result<()> {
     Ok(())
 }
 
-fn reset_signals() {
+/// Default dispositions and an empty signal mask, as a new program should start.
+pub fn reset_signals() {
     // SAFETY: restoring default dispositions and an empty mask.
     unsafe {
         for sig in 1..libc::SIGRTMIN() {

@@ -174,6 +174,14 @@ const FORWARDED: [libc::c_int; 12] = [
     libc::SIGTTOU,
 ];
 
+/// Forward the helper's signals to `pid` from now on (0: to nobody).
+pub fn forward_signals_to(pid: libc::pid_t) {
+    if pid > 0 {
+        install_forwarding();
+    }
+    CHILD.store(pid, Ordering::Relaxed);
+}
+
 fn install_forwarding() {
     for sig in FORWARDED {
         // SAFETY: installing a handler that only calls kill.
@@ -244,9 +252,10 @@ pub fn helper_main(control: libc::c_int) -> i32 {
             return 125;
         }
     }
-    let result = match &req.create {
-        Some(cr) => create(&req, cr, &mut sink),
-        None => foreground(&req, &mut sink).map(|_| ()),
+    let result = match (&req.exec, &req.create) {
+        (Some(ex), _) => crate::exec::exec(ex, &mut sink).map(|_| ()),
+        (None, Some(cr)) => create(&req, cr, &mut sink),
+        (None, None) => foreground(&req, &mut sink).map(|_| ()),
     };
     match result {
         Ok(()) => 0,

@@ -9,6 +9,7 @@
 
 pub mod child;
 pub mod error;
+pub mod exec;
 pub mod host;
 pub mod idmap;
 pub mod init;

@@ -143,6 +143,7 @@ pub struct TimeOffset {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunRequest {
+    #[serde(default)]
     pub config: Spec,
     /// Directory that relative `root.path` and mount sources are resolved against.
     #[serde(default)]
@@ -157,6 +158,9 @@ pub struct RunRequest {
     /// foreground: its process waits for `start`.
     #[serde(default)]
     pub create: Option<CreateRequest>,
+    /// Start a process in a running container instead (`exec`); `config` is then unused.
+    #[serde(default)]
+    pub exec: Option<crate::exec::ExecRequest>,
     /// Descriptors 3 .. 3+N of the caller that the container keeps (OCI `--preserve-fds`).
     #[serde(default)]
     pub preserve_fds: u32,

@@ -10,6 +10,7 @@ import {
   list,
   namespaceNames,
   spawn,
+  type Container,
   type ContainerState,
   type DetachedContainer,
   type RunOptions,
@@ -102,13 +103,17 @@ function report(e: unknown): number {
 
 async function runCommand(command: string[], flags: RunFlags): Promise<number> {
   const c = spawn({ ...runOptionsFromFlags(command, flags), stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' })
-  // Signals for us are for the container: pass them on and wait for it to end.
+  return waitForwarding(c, flags.timeout)
+}
+
+/** Wait for a foreground process; signals for us are for it: pass them on. */
+async function waitForwarding(c: Container, timeout?: string): Promise<number> {
   const forward = (sig: NodeJS.Signals) => void c.kill(sig)
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH']
   for (const s of signals) process.on(s, forward)
   try {
     const r = await c.exited
-    if (r.timedOut) process.stderr.write(`ns: timed out after ${flags.timeout}s; killed\n`)
+    if (r.timedOut) process.stderr.write(`ns: timed out after ${timeout}s; killed\n`)
     return r.exitCode
   } finally {
     for (const s of signals) process.off(s, forward)
@@ -202,6 +207,28 @@ export function program(): Command {
     .action(async (command: string[], flags: RunFlags, cmd: Command) => {
       const c = await create(detachedOptions(command[0] === '--' ? command.slice(1) : command, flags, cmd))
       process.stdout.write(`${c.id}\n`)
+    })
+
+  cli
+    .command('exec')
+    .description('run a command in a running container (it joins all the container\'s namespaces)')
+    .argument('<id>')
+    .argument('<command...>', 'the program and its arguments (put them after --)')
+    .passThroughOptions()
+    .option('-e, --env <key=value>', 'set an environment variable (repeatable)', collect)
+    .option('-w, --workdir <dir>', 'working directory inside')
+    .option('-u, --user <uid[:gid]>', 'user and group inside')
+    .action(async (id: string, command: string[], o: { env?: string[]; workdir?: string; user?: string }, cmd: Command) => {
+      const c = get(id, root(cmd)).exec({
+        command: command[0] === '--' ? command.slice(1) : command,
+        ...(o.env ? { env: o.env.map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`)) } : {}),
+        ...(o.workdir ? { cwd: o.workdir } : {}),
+        ...(o.user ? { user: o.user } : {}),
+        stdin: 'inherit',
+        stdout: 'inherit',
+        stderr: 'inherit',
+      })
+      process.exitCode = await waitForwarding(c)
     })
 
   cli

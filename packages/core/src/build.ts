@@ -17,7 +17,7 @@ export const defaultMaskedPaths = [
 ]
 export const defaultReadonlyPaths = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
 
-function parseUser(u: ParsedRunOptions['user']): { uid: number; gid: number; additionalGids?: number[] } {
+export function parseUser(u: ParsedRunOptions['user']): { uid: number; gid: number; additionalGids?: number[] } {
   if (u === undefined) return { uid: 0, gid: 0 }
   if (typeof u === 'string') {
     const [uid, gid] = u.split(':').map(Number)
@@ -26,7 +26,7 @@ function parseUser(u: ParsedRunOptions['user']): { uid: number; gid: number; add
   return { uid: u.uid, gid: u.gid ?? u.uid, ...(u.additionalGids ? { additionalGids: u.additionalGids } : {}) }
 }
 
-function envList(env: ParsedRunOptions['env']): string[] {
+export function envList(env: ParsedRunOptions['env']): string[] {
   if (env === undefined) return []
   return Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`)
 }

@@ -49,8 +49,8 @@ export interface Helper {
 
 /** Start `ns-oci init` through the addon and send it `request` on the control socket. */
 export function launchHelper(request: Record<string, unknown>, stdio: [number, number, number]): Helper {
-  const config = request.config as OciSpec
-  const usesUserns = config.linux?.namespaces?.some((n) => n.type === 'user' && !n.path) ?? false
+  const config = request.config as OciSpec | undefined
+  const usesUserns = config?.linux?.namespaces?.some((n) => n.type === 'user' && !n.path) ?? false
   const host = native.hostInfo()
   if (usesUserns && host.usernsBlock) {
     throw new NsError({
@@ -93,6 +93,8 @@ export interface HelperEvent {
 
 export interface StartOptions {
   id?: string
+  /** The helper request to send instead of running `spec` (exec into a running container). */
+  request?: Record<string, unknown>
   init?: boolean
   stdin?: Stdio
   stdout?: Stdio
@@ -120,7 +122,7 @@ export class Container implements AsyncDisposable {
   constructor(spec: OciSpec, opts: StartOptions = {}) {
     this.id = opts.id ?? newContainerId()
     this.spec = spec
-    const h = launchHelper({ config: spec, init: opts.init ?? true, dieWithParent: true }, [
+    const h = launchHelper(opts.request ?? { config: spec, init: opts.init ?? true, dieWithParent: true }, [
       stdioFd(opts.stdin, 'ignore', 0),
       stdioFd(opts.stdout, 'pipe', 1),
       stdioFd(opts.stderr, 'pipe', 2),
@@ -220,7 +222,7 @@ export interface RunResult extends ExitResult {
   stderr: string
 }
 
-async function collect(s: Readable | null): Promise<string> {
+export async function collect(s: Readable | null): Promise<string> {
   if (!s) return ''
   const chunks: Buffer[] = []
   for await (const c of s) chunks.push(c as Buffer)

@@ -5,10 +5,12 @@ import { join } from 'node:path'
 
 import native from '@ns/native'
 
-import { buildSpec, newContainerId } from './build.js'
-import { launchHelper, type HelperEvent } from './container.js'
+import { buildSpec, envList, newContainerId, parseUser } from './build.js'
+import { collect, Container, launchHelper, type HelperEvent, type RunResult } from './container.js'
 import { NsError } from './errors.js'
-import { parseRunOptions, type RunOptions } from './options.js'
+import type { z } from 'zod'
+
+import { parseRunOptions, parseWith, runOptionsSchema, type RunOptions } from './options.js'
 import type { OciSpec } from './spec.js'
 
 export interface ExitRecord {
@@ -34,6 +36,12 @@ export interface LogEntry {
   stream: 'stdout' | 'stderr'
   log: string
 }
+
+const execOptionsSchema = runOptionsSchema.pick({
+  command: true, env: true, cwd: true, user: true, stdin: true, stdout: true, stderr: true, timeout: true, signal: true, input: true,
+}).strict()
+
+export type ExecOptions = z.input<typeof execOptionsSchema>
 
 export interface DetachedOptions extends Omit<RunOptions, 'stdin' | 'stdout' | 'stderr' | 'input' | 'timeout' | 'signal'> {
   /** The container's id (default: 12 random hex digits). */
@@ -184,15 +192,57 @@ export class DetachedContainer {
     }
   }
 
+  /**
+   * Start another process in the running container: it joins all its namespaces, with the
+   * container's environment, working directory and user unless given here.
+   */
+  exec(opts: ExecOptions): Container {
+    const o = parseWith(execOptionsSchema, opts)
+    const config = this.#config()
+    const base = config?.process
+    const user = o.user === undefined ? base?.user ?? { uid: 0, gid: 0 } : parseUser(o.user)
+    const env = new Map<string, string>()
+    for (const e of [...(base?.env ?? []), ...envList(o.env)]) env.set(e.slice(0, e.indexOf('=')), e)
+    const process = {
+      terminal: false,
+      user,
+      args: o.command,
+      env: [...env.values()],
+      cwd: o.cwd ?? base?.cwd ?? '/',
+      noNewPrivileges: base?.noNewPrivileges ?? true,
+    }
+    const spec = config ?? ({ ociVersion: '1.2.0', process } as unknown as OciSpec)
+    return new Container(spec, {
+      id: this.id,
+      request: { exec: { id: this.id, root: this.root, process }, dieWithParent: true },
+      stdin: o.stdin,
+      stdout: o.stdout,
+      stderr: o.stderr,
+      timeout: o.timeout,
+      signal: o.signal,
+    })
+  }
+
+  /** Run a process in the container to completion and capture its output. */
+  async execRun(opts: ExecOptions): Promise<RunResult> {
+    const c = this.exec({ ...opts, stdin: opts.stdin ?? (opts.input !== undefined ? 'pipe' : 'ignore') })
+    if (c.stdin) c.stdin.end(opts.input ?? '')
+    const [stdout, stderr, result] = await Promise.all([collect(c.stdout), collect(c.stderr), c.exited])
+    return { ...result, stdout, stderr }
+  }
+
+  #config(): OciSpec | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, 'config.json'), 'utf8')) as OciSpec
+    } catch {
+      return undefined
+    }
+  }
+
   /** Config, state, and how its namespaces, processes and mounts look from the host. */
   inspect() {
     const state = this.state()
-    let config: OciSpec | undefined
-    try {
-      config = JSON.parse(readFileSync(join(this.dir, 'config.json'), 'utf8')) as OciSpec
-    } catch {
-      config = undefined
-    }
+    const config = this.#config()
     const namespaces: Record<string, { container: string; host: string; shared: boolean }> = {}
     let mounts: string[] = []
     const pids: number[] = []

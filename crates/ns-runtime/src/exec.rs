@@ -1,0 +1,192 @@
+//! exec: start another process inside a running container. It joins every namespace of the
+//! container's first process — with one `setns` on a pidfd, so all are joined at once and the
+//! process cannot be swapped for another with a recycled PID — then forks (the pid namespace
+//! takes effect for children) and the child takes the container user's identity and execs.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Context, Result, SetupError};
+use crate::launch::Sink;
+use crate::namespaces::NsKind;
+use crate::process::{self, Command};
+use crate::proto::{self, Event, LineReader, Report};
+use crate::spec::Process;
+use crate::state::{ContainerDir, Status};
+use crate::sys::{self, Errno};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecRequest {
+    pub id: String,
+    pub root: String,
+    pub process: Process,
+    /// Leave the process running and return once it has started (engines wait for it).
+    #[serde(default)]
+    pub detach: bool,
+    #[serde(default)]
+    pub pid_file: Option<String>,
+}
+
+fn pidfd_open(pid: i32) -> sys::SysResult<OwnedFd> {
+    // SAFETY: plain syscall; a fresh descriptor is returned.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a descriptor we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+/// The namespaces in which process `pid` differs from us.
+fn namespaces_of(pid: i32) -> Vec<NsKind> {
+    NsKind::ALL
+        .into_iter()
+        .filter(|k| {
+            let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{}", k.proc_name()));
+            let ours = std::fs::read_link(format!("/proc/self/ns/{}", k.proc_name()));
+            matches!((theirs, ours), (Ok(t), Ok(o)) if t != o)
+        })
+        .collect()
+}
+
+/// Join the namespaces of `pid`: all at once through its pidfd; where the kernel cannot (before
+/// 5.8), one by one through /proc, the user namespace first unless we are root.
+fn join(pid: i32, pidfd: &OwnedFd, kinds: &[NsKind]) -> Result<()> {
+    let flags = kinds.iter().fold(0, |f, k| f | k.clone_flag());
+    if flags == 0 {
+        return Ok(());
+    }
+    match sys::setns(pidfd.as_raw_fd(), flags) {
+        Ok(()) => return Ok(()),
+        Err(Errno(libc::EINVAL)) => {}
+        Err(e) => return Err(SetupError::sys("join the namespaces of pid", Some(&pid.to_string()), e)),
+    }
+    // SAFETY: plain syscall.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut order = kinds.to_vec();
+    order.sort_by_key(|k| (*k == NsKind::User) == root);
+    let fds = order
+        .iter()
+        .map(|k| {
+            let p = format!("/proc/{pid}/ns/{}", k.proc_name());
+            sys::open(&p, libc::O_RDONLY).map(|fd| (*k, p.clone(), fd)).step("open", Some(&p))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (k, p, fd) in fds {
+        sys::setns(fd.as_raw_fd(), k.clone_flag()).step(&format!("join {} namespace", k.oci_name()), Some(&p))?;
+    }
+    Ok(())
+}
+
+/// Run `req.process` in the container. In the foreground, returns its exit status.
+pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
+    let dir = ContainerDir::open(Path::new(&req.root), &req.id)?;
+    let rec = dir.read_record()?;
+    let status = dir.status(&rec);
+    if status == Status::Stopped {
+        let mut e = SetupError::sys("exec in", Some(&req.id), Errno(libc::ESRCH));
+        e.message = format!("cannot exec in container {:?}: it is stopped", req.id);
+        return Err(e);
+    }
+    let pr = &req.process;
+    if !pr.cwd.starts_with('/') {
+        return Err(SetupError::config("process.cwd", "must be an absolute path"));
+    }
+    process::validate_rlimits(&pr.rlimits)?;
+    let command = Command::new(&pr.args, &pr.env)?;
+
+    let pidfd = pidfd_open(rec.pid).step("open a pidfd for", Some(&rec.pid.to_string()))?;
+    // The pidfd pins the process: if it is still the one recorded now, it is the one we join.
+    if !ContainerDir::alive(&rec) {
+        return Err(SetupError::sys("exec in", Some(&req.id), Errno(libc::ESRCH)));
+    }
+    let kinds = namespaces_of(rec.pid);
+    // Paths given by the caller (the pid file) are the host's: keep a handle on the host's root
+    // before joining the container's mount namespace.
+    let host_root = sys::open("/", libc::O_PATH | libc::O_DIRECTORY).step("open", Some("/"))?;
+    join(rec.pid, &pidfd, &kinds)?;
+    drop(pidfd);
+
+    let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
+    let pid = sys::clone_fork(0).map_err(|e| SetupError::sys("fork into the container", None, e))?;
+    if pid == 0 {
+        drop(rep_r);
+        let fd = rep_w.as_raw_fd();
+        let (err, code) = match exec_child(pr, req.detach) {
+            Ok(()) => command.exec(),
+            Err(e) => (e, 125),
+        };
+        let _ = proto::send(fd, &Report::Error { error: err });
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(code) }
+    }
+    drop(rep_w);
+    crate::launch::forward_signals_to(if req.detach { 0 } else { pid });
+    // The report pipe closes when exec succeeds; anything on it says why it did not.
+    let mut failed = false;
+    let mut rd = LineReader::new(rep_r.as_raw_fd());
+    while let Some(line) = rd.next_line() {
+        if let Ok(Report::Error { error }) = serde_json::from_slice::<Report>(&line) {
+            failed = true;
+            sink(&Event::Error { error });
+        }
+    }
+    if !failed {
+        if let Some(pf) = &req.pid_file {
+            write_host_file(&host_root, pf, &pid.to_string())?;
+        }
+        sink(&Event::Started { pid });
+        if req.detach {
+            return Ok((None, None));
+        }
+    }
+    let (_, st) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
+    crate::launch::forward_signals_to(0);
+    let (code, signal) = sys::decode_status(st);
+    sink(&Event::Exited { exit_code: code, signal });
+    Ok((code, signal))
+}
+
+/// Write `path` (absolute, on the host) through a descriptor of the host's root: atomically, by
+/// renaming a temporary file over it.
+fn write_host_file(host_root: &OwnedFd, path: &str, data: &str) -> Result<()> {
+    let rel = path.trim_start_matches('/');
+    let tmp = format!("{rel}.tmp");
+    let c_tmp = sys::cstr(&tmp).step("write", Some(path))?;
+    let c_rel = sys::cstr(rel).step("write", Some(path))?;
+    // SAFETY: valid C strings and a directory descriptor we own.
+    let fd = unsafe {
+        libc::openat(host_root.as_raw_fd(), c_tmp.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o644)
+    };
+    if fd < 0 {
+        return Err(SetupError::sys("write", Some(path), Errno::last()));
+    }
+    // SAFETY: fd is fresh and ours.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    sys::write_all(fd.as_raw_fd(), data.as_bytes()).step("write", Some(path))?;
+    drop(fd);
+    // SAFETY: as above.
+    if unsafe { libc::renameat(host_root.as_raw_fd(), c_tmp.as_ptr(), host_root.as_raw_fd(), c_rel.as_ptr()) } != 0 {
+        return Err(SetupError::sys("write", Some(path), Errno::last()));
+    }
+    Ok(())
+}
+
+fn exec_child(pr: &Process, detach: bool) -> Result<()> {
+    crate::child::reset_signals();
+    process::apply_rlimits(&pr.rlimits)?;
+    // SAFETY: plain syscall.
+    unsafe { libc::setsid() };
+    process::switch_user(&pr.user)?;
+    process::enter_cwd(&pr.cwd)?;
+    if pr.no_new_privileges {
+        process::set_no_new_privs()?;
+    }
+    if !detach {
+        sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
+    }
+    sys::cloexec_from(3).step("close inherited descriptors", None)
+}
