@@ -172,6 +172,16 @@ describe('ns-oci for engines', () => {
     expect(alive(pid)).toBe(false) // the exec'd process died with its container
   })
 
+  itNs('a cgroup mount, as runc spec writes one, shows the cgroup tree read-only', () => {
+    const dir = bundle(['sh', '-c', 'grep -c " /sys/fs/cgroup" /proc/self/mountinfo; mkdir /sys/fs/cgroup/x 2>&1; true'], (c) =>
+      c.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] }),
+    )
+    const r = oci('run', '--bundle', dir, `cg-${process.pid}`)
+    expect(r.code, r.stderr).toBe(0)
+    expect(Number(r.stdout.split('\n')[0])).toBeGreaterThan(0)
+    expect(r.stdout).toMatch(/Read-only file system/)
+  })
+
   itNs('list shows each container with its status, as a table or JSON', () => {
     const id = `list-${process.pid}`
     expect(oci('create', '--bundle', bundle(['true']), id).code).toBe(0)

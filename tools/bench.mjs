@@ -8,13 +8,31 @@
 // contender always follows the same one (a network namespace is torn down
 // asynchronously, and would otherwise bill its cost to whoever comes next).
 //
-//   node tools/bench.mjs [--iterations N] [--warmup N] [--seed N] [--json FILE] [--no-install]
+// A second section, measured the same way in rounds of its own, times the
+// container lifecycle: ns-oci, crun and runc each doing create + start +
+// delete --force of /bin/true on one OCI bundle, and @ns/core's detached
+// create/start/wait/delete next to its foreground run(). Last, it reads the
+// memory of the monitor process that watches one detached container.
+//
+//   node tools/bench.mjs [--iterations N] [--lifecycle-iterations N] [--warmup N] [--seed N]
+//                        [--json FILE] [--no-install]
 //
 // This is a report, not a test: it exits 0 when it completes, whether or not
 // the targets are met. A contender that cannot run is reported as skipped.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +46,13 @@ const HYBRID_CONTROLLERS = '/sys/fs/cgroup/unified/cgroup.controllers';
 
 const TARGET_VS_CRUN = 0.5;
 const TARGET_VS_UNSHARE = 1.5;
+// Lifecycle targets: ns-oci's cycle against crun's, @ns/core detached against
+// foreground, and the monitor's proportional set size.
+const TARGET_OCI_VS_CRUN = 1.0;
+const TARGET_DETACHED_VS_RUN = 2.0;
+const TARGET_MONITOR_PSS_KIB = 1024;
+
+const NS_OCI = path.join(repoRoot, 'packages', 'native', 'bin', 'ns-oci');
 
 // ---------------------------------------------------------------- options
 
@@ -35,7 +60,10 @@ function usage(code) {
   const text = `usage: node tools/bench.mjs [options]
 
   --iterations N   timed rounds; each round runs every contender once (default 200)
-  --warmup N       untimed runs of each contender first (default 10)
+  --lifecycle-iterations N
+                   timed rounds of the lifecycle section (default 100; 0 leaves the
+                   section and the monitor's memory out)
+  --warmup N       untimed runs of each contender first, in both sections (default 10)
   --seed N         seed for the order of contenders (default: random, printed)
   --json FILE      also write the results as JSON to FILE
   --no-install     do not apt-get install missing tools, even as root
@@ -46,7 +74,7 @@ function usage(code) {
 }
 
 function parseArgs(argv) {
-  const opts = { iterations: 200, warmup: 10, seed: null, json: null, install: true };
+  const opts = { iterations: 200, lifecycleIterations: 100, warmup: 10, seed: null, json: null, install: true };
   const count = (name, value) => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 0 || (name === '--iterations' && n < 1)) {
@@ -75,6 +103,9 @@ function parseArgs(argv) {
       case '--iterations':
       case '-n':
         opts.iterations = count('--iterations', next());
+        break;
+      case '--lifecycle-iterations':
+        opts.lifecycleIterations = count('--lifecycle-iterations', next());
         break;
       case '--warmup':
         opts.warmup = count('--warmup', next());
@@ -135,7 +166,7 @@ function reasonFrom(stderr, fallback) {
 }
 
 function versionOf(cmd, args = ['--version']) {
-  const bin = which(cmd);
+  const bin = path.isAbsolute(cmd) ? (existsSync(cmd) ? cmd : null) : which(cmd);
   if (!bin) return 'not installed';
   const r = spawnSync(bin, args, { encoding: 'utf8' });
   if (r.error) return `unknown (${r.error.message})`;
@@ -213,6 +244,56 @@ function quietSync(argv) {
   return spawnSync(argv[0], argv.slice(1), { stdio: 'ignore', timeout: RUN_TIMEOUT_MS });
 }
 
+/**
+ * Spawn a command with stdin and stdout on /dev/null and stderr on `errFd` (a
+ * file), and time it from spawn() to its 'exit' event. Not 'close': an OCI
+ * `create` leaves the container's process holding the stdio it inherited, so
+ * no pipe may be handed out, and no pipe is waited for.
+ * Resolves { ms, ok, code, signal, error }; never rejects.
+ */
+function spawnToExit(argv, errFd) {
+  return new Promise((resolve) => {
+    let done = false;
+    let timer = null;
+    let child = null;
+    const t0 = process.hrtime.bigint();
+    const finish = (code, signal, error) => {
+      if (done) return;
+      done = true;
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      clearTimeout(timer);
+      if (child) live.delete(child);
+      resolve({ ms, ok: !error && code === 0, code, signal, error: error ? error.message : null });
+    };
+    try {
+      child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', errFd] });
+    } catch (err) {
+      finish(null, null, err);
+      return;
+    }
+    live.add(child);
+    timer = setTimeout(() => {
+      finish(null, 'SIGKILL', new Error(`timed out after ${RUN_TIMEOUT_MS} ms`));
+      child.kill('SIGKILL');
+    }, RUN_TIMEOUT_MS);
+    child.on('error', (err) => finish(null, null, err));
+    child.on('exit', (code, signal) => finish(code, signal));
+  });
+}
+
+/** What a failed step left in its stderr file, as one line. */
+function errorFrom(errFile, r, what) {
+  let text = '';
+  try {
+    text = readFileSync(errFile, 'utf8');
+  } catch {
+    /* none */
+  }
+  if (r.error) text += `\n${r.error}`;
+  const how = `exit ${r.code ?? '?'}${r.signal ? ` (${r.signal})` : ''}`;
+  return `${what}: ${reasonFrom(text, how)}`;
+}
+
 // ---------------------------------------------------------------- setup
 
 installMissing();
@@ -254,11 +335,14 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 const contenders = [];
+// The lifecycle section's contenders, measured in rounds of their own.
+const lifecycle = [];
+const lifecycleOn = opts.lifecycleIterations > 0;
 let nextId = 0;
 const uniqueId = (prefix) => `${prefix}-${process.pid}-${nextId++}`;
 
-function add(c) {
-  contenders.push({ samples: [], failures: 0, lastError: '', skipped: null, ...c });
+function add(c, list = contenders) {
+  list.push({ samples: [], failures: 0, lastError: '', skipped: null, ...c });
 }
 
 // a, b: @ns/core in this process.
@@ -269,32 +353,34 @@ try {
 } catch (err) {
   nsImportError = `cannot import @ns/core (${firstLine(err?.message)}); build it with npm run build`;
 }
+const nsNamespaces = (net) => (net ? { cgroup: false } : { network: false, cgroup: false });
+/** One foreground @ns/core run() of /bin/true, timed. */
+async function nsRunOnce(net) {
+  const t0 = process.hrtime.bigint();
+  try {
+    const r = await ns.run({
+      command: ['/bin/true'],
+      rootfs: FIXTURE,
+      namespaces: nsNamespaces(net),
+      init: false,
+      timeout: RUN_TIMEOUT_MS,
+    });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const ok = r.exitCode === 0 && !r.timedOut;
+    return { ms, ok, stderr: ok ? '' : `exit ${r.exitCode}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr}` };
+  } catch (err) {
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    return { ms, ok: false, stderr: String(err?.message ?? err) };
+  }
+}
 for (const net of [false, true]) {
-  const namespaces = net ? { cgroup: false } : { network: false, cgroup: false };
   add({
     key: net ? 'ns-net' : 'ns',
     label: net ? '@ns/core +net' : '@ns/core',
     family: 'ns',
     net,
     skipped: nsImportError,
-    async once() {
-      const t0 = process.hrtime.bigint();
-      try {
-        const r = await ns.run({
-          command: ['/bin/true'],
-          rootfs: FIXTURE,
-          namespaces,
-          init: false,
-          timeout: RUN_TIMEOUT_MS,
-        });
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        const ok = r.exitCode === 0 && !r.timedOut;
-        return { ms, ok, stderr: ok ? '' : `exit ${r.exitCode}${r.signal ? ` (${r.signal})` : ''}: ${r.stderr}` };
-      } catch (err) {
-        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-        return { ms, ok: false, stderr: String(err?.message ?? err) };
-      }
-    },
+    once: () => nsRunOnce(net),
   });
 }
 
@@ -445,6 +531,322 @@ if (crunWorkaround && crunBin && bundles[false]) {
   }
 }
 
+// ---------------------------------------------------------------- lifecycle setup
+
+// Each OCI runtime runs `create --bundle B ID`, `start ID` and `delete --force
+// ID`, one after the other, on the same bundle. delete --force comes right
+// after start returns, for all three alike: nothing waits for /bin/true to end
+// (polling each runtime's own `state` would bill each a different cost), and
+// --force kills it should it still run.
+const nsOciBin = existsSync(NS_OCI) ? NS_OCI : null;
+let lcBundle = bundles[false] ?? null;
+const lcBundleNotes = [];
+let nsOciRefusal = null; // what ns-oci said about the start-up bundle, had it refused it
+let nsOciSkip = null;
+
+// crun's cycle, under the work-around: all three commands in ONE wrapper.
+const lcWrapperScript =
+  'mount --bind /dev/null "$1" && "$2" --root "$3" create --bundle "$4" "$5" && "$2" --root "$3" start "$5" && exec "$2" --root "$3" delete --force "$5"';
+const lcWrapperArgv = [unshareBin, '--mount', '--propagation', 'private', 'sh', '-c', lcWrapperScript, 'sh', HYBRID_CONTROLLERS];
+
+/** A timed create + start + delete --force cycle of one OCI runtime; call it with a bundle. */
+function ociCycle(name, bin, wrapped) {
+  const state = path.join(tmp, `lc-${name}-state`);
+  const errFile = path.join(tmp, `lc-${name}.stderr`);
+  const forceDelete = (id) => quietSync([...(wrapped ? wrapperPrefix : []), bin, '--root', state, 'delete', '--force', id]);
+  cleanupSteps.push(() => {
+    if (!existsSync(state)) return;
+    for (const id of readdirSync(state)) forceDelete(id);
+  });
+  return async (bundle) => {
+    const id = uniqueId(`nsbench-lc-${name}`);
+    // One stderr file for the cycle, opened before the clock starts; the
+    // created container's process keeps it open until it is deleted.
+    const fd = openSync(errFile, 'w');
+    const t0 = process.hrtime.bigint();
+    let r;
+    let step;
+    try {
+      if (wrapped) {
+        step = 'create, start, delete --force in the wrapper';
+        r = await spawnToExit([...lcWrapperArgv, bin, state, bundle, id], fd);
+      } else {
+        const steps = [
+          ['create', ['create', '--bundle', bundle, id]],
+          ['start', ['start', id]],
+          ['delete --force', ['delete', '--force', id]],
+        ];
+        for (const [what, args] of steps) {
+          step = what;
+          r = await spawnToExit([bin, '--root', state, ...args], fd);
+          if (!r.ok) break;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.ok) return { ms, ok: true, stderr: '' };
+    forceDelete(id);
+    return { ms, ok: false, code: r.code, signal: r.signal, stderr: errorFrom(errFile, r, step) };
+  };
+}
+
+// @ns/core's detached containers live in a state root of their own.
+const nsState = path.join(tmp, 'ns-state');
+async function nsForceDelete(id) {
+  try {
+    await new ns.DetachedContainer(id, nsState).delete({ force: true });
+  } catch {
+    /* gone, or never made */
+  }
+}
+cleanupSteps.push(() => {
+  // Synchronous, for the exit path: ns-oci understands @ns/core's state root;
+  // failing that, kill what state.json names.
+  if (!existsSync(nsState)) return;
+  for (const id of readdirSync(nsState)) {
+    if (nsOciBin) quietSync([nsOciBin, '--root', nsState, 'delete', '--force', id]);
+    if (!existsSync(path.join(nsState, id))) continue;
+    try {
+      const st = JSON.parse(readFileSync(path.join(nsState, id, 'state.json'), 'utf8'));
+      for (const pid of [st.pid, st.monitorPid]) if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGKILL');
+    } catch {
+      /* best effort */
+    }
+  }
+});
+
+/** @ns/core detached: create, start, wait (polling every ms), delete; timed as a whole. */
+async function nsDetachedOnce() {
+  const id = uniqueId('nsbench-det');
+  let step = 'create';
+  let timer = null;
+  const t0 = process.hrtime.bigint();
+  try {
+    const c = await ns.create({
+      command: ['/bin/true'],
+      rootfs: FIXTURE,
+      namespaces: nsNamespaces(false),
+      init: false,
+      root: nsState,
+      name: id,
+    });
+    step = 'start';
+    await c.start();
+    step = 'wait';
+    // wait() polls for ever; a time-out here gives up, and the forced delete
+    // below ends the poll (the container is gone), whose error is dropped.
+    const waited = c.wait({ pollMs: 1 });
+    waited.catch(() => {});
+    const exit = await Promise.race([
+      waited,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    step = 'delete';
+    await c.delete();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const ok = exit.exitCode === 0;
+    return { ms, ok, stderr: ok ? '' : `/bin/true ended with exit ${exit.exitCode ?? '?'}${exit.signal ? `, signal ${exit.signal}` : ''}` };
+  } catch (err) {
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    clearTimeout(timer);
+    await nsForceDelete(id);
+    return { ms, ok: false, stderr: `${step}: ${firstLine(err?.message ?? err)}` };
+  }
+}
+
+const lcCycles = {};
+if (lifecycleOn) {
+  mkdirSync(nsState);
+  lcCycles['ns-oci'] = nsOciBin ? ociCycle('ns-oci', nsOciBin, false) : null;
+  lcCycles.runc = runcBin ? ociCycle('runc', runcBin, false) : null;
+  lcCycles.crun = crunBin ? ociCycle('crun', crunBin, crunWorkaround) : null;
+
+  // ns-oci gets the start-up bundle first. Should it refuse that bundle, the
+  // cgroup mount is the known cause (a cgroup filesystem cannot be mounted from
+  // a user namespace without a cgroup namespace of its own): it is then taken
+  // out, and the bundle without it serves all three runtimes alike.
+  if (lcCycles['ns-oci'] && lcBundle && !bundleError) {
+    const r = await lcCycles['ns-oci'](lcBundle);
+    if (!r.ok) {
+      nsOciRefusal = r.stderr;
+      const spec = JSON.parse(readFileSync(path.join(lcBundle, 'config.json'), 'utf8'));
+      const mounts = spec.mounts ?? [];
+      spec.mounts = mounts.filter((m) => !['cgroup', 'cgroup2'].includes(m.type) && m.destination !== '/sys/fs/cgroup');
+      if (spec.mounts.length < mounts.length) {
+        const dir = path.join(tmp, 'bundle-lifecycle');
+        mkdirSync(dir);
+        writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+        const again = await lcCycles['ns-oci'](dir);
+        if (again.ok) {
+          lcBundle = dir;
+          lcBundleNotes.push(
+            `ns-oci refused the start-up bundle ("${nsOciRefusal}"), so the lifecycle bundle is that bundle without its /sys/fs/cgroup mount, for all three runtimes`,
+          );
+        } else {
+          nsOciSkip = `${again.stderr} (also without the /sys/fs/cgroup mount; with it: ${nsOciRefusal})`;
+        }
+      } else {
+        nsOciSkip = nsOciRefusal;
+      }
+    }
+  }
+  if (lcBundle && lcBundle === bundles[false]) lcBundleNotes.push('the start-up bundle without network namespace, unchanged');
+
+  const missing = (name) => (name === 'ns-oci' ? `${path.relative(repoRoot, NS_OCI)} not found (build it)` : `${name} not installed`);
+  for (const name of ['ns-oci', 'runc', 'crun']) {
+    const cycle = lcCycles[name];
+    const wrapped = name === 'crun' && crunWorkaround;
+    add(
+      {
+        key: `${name}-cycle`,
+        label: `${name} create+start+delete${wrapped ? ' (raw, in wrapper)' : ''}`,
+        family: name,
+        net: false,
+        skipped: !cycle ? missing(name) : (bundleError ?? (name === 'ns-oci' ? nsOciSkip : null)),
+        once: () => cycle(lcBundle),
+      },
+      lifecycle,
+    );
+  }
+  if (crunWorkaround) {
+    const errFile = path.join(tmp, 'lc-wrapper.stderr');
+    add(
+      {
+        key: 'crun-cycle-wrapper',
+        label: 'crun wrapper alone (/bin/true)',
+        family: 'wrapper',
+        net: false,
+        skipped: unshareBin ? null : 'unshare not installed',
+        async once() {
+          const fd = openSync(errFile, 'w');
+          let r;
+          try {
+            r = await spawnToExit([...wrapperPrefix, '/bin/true'], fd);
+          } finally {
+            closeSync(fd);
+          }
+          return r.ok ? { ...r, stderr: '' } : { ...r, stderr: errorFrom(errFile, r, 'wrapper') };
+        },
+      },
+      lifecycle,
+    );
+  }
+  add(
+    {
+      key: 'ns-detached',
+      label: '@ns/core detached create+start+wait+delete',
+      family: 'ns',
+      net: false,
+      skipped: nsImportError,
+      once: nsDetachedOnce,
+    },
+    lifecycle,
+  );
+  add(
+    {
+      key: 'ns-run',
+      label: '@ns/core run (foreground)',
+      family: 'ns',
+      net: false,
+      skipped: nsImportError,
+      once: () => nsRunOnce(false),
+    },
+    lifecycle,
+  );
+}
+
+/** The monitor of one detached container running `sleep 30`: its memory, in KiB. */
+async function monitorMemory() {
+  const out = {
+    command: ['sleep', '30'],
+    monitorPid: null,
+    monitorCommand: null,
+    monitorExe: null,
+    otherProcessesOfSameBinary: null,
+    vmRssKiB: null,
+    rssAnonKiB: null,
+    rssFileKiB: null,
+    pssKiB: null,
+    pssAnonKiB: null,
+    pssFileKiB: null,
+    privateKiB: null,
+    error: null,
+  };
+  if (nsImportError) {
+    out.error = nsImportError;
+    return out;
+  }
+  const id = uniqueId('nsbench-monitor');
+  let c = null;
+  try {
+    c = await ns.runDetached({
+      command: ['sleep', '30'],
+      rootfs: FIXTURE,
+      namespaces: nsNamespaces(false),
+      init: false,
+      root: nsState,
+      name: id,
+    });
+    // Let it settle: the figures are those of a monitor that is just watching.
+    await new Promise((r) => setTimeout(r, 200));
+    const state = JSON.parse(readFileSync(path.join(nsState, id, 'state.json'), 'utf8'));
+    const pid = state.monitorPid;
+    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no monitorPid in ${id}/state.json`);
+    out.monitorPid = pid;
+    out.monitorCommand = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    out.monitorExe = readlinkSync(`/proc/${pid}/exe`);
+    const field = (text, name) => {
+      const m = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text);
+      return m ? Number(m[1]) : null;
+    };
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    out.vmRssKiB = field(status, 'VmRSS');
+    out.rssAnonKiB = field(status, 'RssAnon');
+    out.rssFileKiB = field(status, 'RssFile');
+    out.pssKiB = field(rollup, 'Pss');
+    out.pssAnonKiB = field(rollup, 'Pss_Anon');
+    out.pssFileKiB = field(rollup, 'Pss_File');
+    const pc = field(rollup, 'Private_Clean');
+    const pd = field(rollup, 'Private_Dirty');
+    out.privateKiB = pc === null || pd === null ? null : pc + pd;
+    // Pss divides the binary's pages among all processes that map it: how many
+    // others run the same binary right now (this container's own process, other
+    // containers, anyone's) says how far that lowers the monitor's figure.
+    let others = 0;
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d) || Number(d) === pid) continue;
+      try {
+        if (readlinkSync(`/proc/${d}/exe`) === out.monitorExe) others++;
+      } catch {
+        /* gone, or not ours to read */
+      }
+    }
+    out.otherProcessesOfSameBinary = others;
+    const status2 = c.state().status;
+    if (status2 !== 'running') throw new Error(`the container was ${status2}, not running, when its monitor was read`);
+  } catch (err) {
+    out.error = firstLine(err?.message ?? err);
+  } finally {
+    if (c) {
+      try {
+        await c.delete({ force: true });
+      } catch (err) {
+        out.error ??= `delete --force: ${firstLine(err?.message ?? err)}`;
+        await nsForceDelete(id);
+      }
+    } else {
+      await nsForceDelete(id);
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------- measure
 
 // A small seeded generator (mulberry32), so an order can be replayed with --seed.
@@ -466,8 +868,11 @@ function shuffle(list) {
   return a;
 }
 
+function activeIn(list) {
+  return list.filter((c) => !c.skipped);
+}
 function active() {
-  return contenders.filter((c) => !c.skipped);
+  return activeIn(contenders);
 }
 
 function noteFailure(c, r) {
@@ -476,16 +881,20 @@ function noteFailure(c, r) {
 }
 
 // A first run of each contender: one that cannot run at all is skipped.
-for (const c of active()) {
-  const r = await c.once();
-  if (!r.ok) {
-    c.skipped = reasonFrom(r.stderr, `exit ${r.code ?? '?'}`);
-    if (c.key === 'crun-wrapper') {
-      // Without a wrapper, crun's rows cannot be corrected either.
-      for (const d of contenders) if (d.family === 'crun' && !d.skipped) d.skipped = `crun wrapper failed: ${c.skipped}`;
+async function firstRuns(list) {
+  for (const c of activeIn(list)) {
+    const r = await c.once();
+    if (!r.ok) {
+      c.skipped = reasonFrom(r.stderr, `exit ${r.code ?? '?'}`);
+      if (c.family === 'wrapper') {
+        // Without a wrapper, crun's rows cannot be corrected either.
+        for (const d of list) if (d.family === 'crun' && !d.skipped) d.skipped = `crun wrapper failed: ${c.skipped}`;
+      }
     }
   }
 }
+await firstRuns(contenders);
+if (lifecycleOn) await firstRuns(lifecycle);
 
 const machine = {
   kernel: `${os.type()} ${os.release()} (${os.version()})`,
@@ -505,6 +914,7 @@ const machine = {
   crun: versionOf('crun'),
   bwrap: versionOf('bwrap'),
   unshare: versionOf('unshare'),
+  nsOci: nsOciBin ? versionOf(nsOciBin) : 'not built',
   cgroups: existsSync('/sys/fs/cgroup/cgroup.controllers')
     ? 'cgroup v2 (unified)'
     : existsSync(HYBRID_CONTROLLERS)
@@ -518,38 +928,57 @@ console.log(`fixture: ${fixtureNote}`);
 console.log(
   `${opts.warmup} warm-up + ${opts.iterations} timed runs per contender, interleaved round-robin in rotating order, reshuffled each full turn (${active().length} contenders, seed ${seed})`,
 );
-
-const started = Date.now();
-for (let w = 0; w < opts.warmup && !interrupted; w++) {
-  for (const c of active()) {
-    if (interrupted) break;
-    const r = await c.once();
-    if (!r.ok) noteFailure(c, r);
-  }
+if (lifecycleOn) {
+  console.log(
+    `lifecycle: ${opts.warmup} warm-up + ${opts.lifecycleIterations} timed cycles per contender, interleaved the same way, in rounds of their own (${activeIn(lifecycle).length} contenders)`,
+  );
 }
-const warmupFailures = new Map(contenders.map((c) => [c.key, c.failures]));
-for (const c of contenders) c.failures = 0;
 
-let rounds = 0;
-let base = [];
-for (let i = 0; i < opts.iterations && !interrupted; i++) {
-  const n = active().length;
-  // Round i runs the base order rotated by i; after n rounds every contender
-  // has held every position once, and the base order is shuffled anew.
-  if (i % n === 0 || base.length !== n) base = shuffle(active());
-  for (let k = 0; k < n && !interrupted; k++) {
-    const c = base[(i + k) % n];
-    const r = await c.once();
-    if (r.ok) c.samples.push(r.ms);
-    else noteFailure(c, r);
+/**
+ * Warm-up, then interleaved timed rounds over the contenders of `list` that
+ * can run. Returns { rounds, elapsed, warmupFailures }.
+ */
+async function measure(list, iterations, tag) {
+  const started = Date.now();
+  for (let w = 0; w < opts.warmup && !interrupted; w++) {
+    for (const c of activeIn(list)) {
+      if (interrupted) break;
+      const r = await c.once();
+      if (!r.ok) noteFailure(c, r);
+    }
   }
-  rounds++;
-  if (process.stderr.isTTY && (i + 1) % 10 === 0) {
-    process.stderr.write(`\r  ${i + 1}/${opts.iterations} rounds, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  const warmupFailures = new Map(list.map((c) => [c.key, c.failures]));
+  for (const c of list) c.failures = 0;
+
+  let rounds = 0;
+  let base = [];
+  for (let i = 0; i < iterations && !interrupted; i++) {
+    const n = activeIn(list).length;
+    if (n === 0) break;
+    // Round i runs the base order rotated by i; after n rounds every contender
+    // has held every position once, and the base order is shuffled anew.
+    if (i % n === 0 || base.length !== n) base = shuffle(activeIn(list));
+    for (let k = 0; k < n && !interrupted; k++) {
+      const c = base[(i + k) % n];
+      const r = await c.once();
+      if (r.ok) c.samples.push(r.ms);
+      else noteFailure(c, r);
+    }
+    rounds++;
+    if (process.stderr.isTTY && (i + 1) % 10 === 0) {
+      process.stderr.write(`\r  ${tag}${i + 1}/${iterations} rounds, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    }
   }
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+  return { rounds, elapsed: (Date.now() - started) / 1000, warmupFailures, stopped: rounds < iterations };
 }
-if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-const elapsed = (Date.now() - started) / 1000;
+
+const startup = await measure(contenders, opts.iterations, '');
+const { rounds, elapsed, warmupFailures } = startup;
+
+// The lifecycle section, then the monitor's memory, unless interrupted.
+const lc = lifecycleOn && !interrupted ? await measure(lifecycle, opts.lifecycleIterations, 'lifecycle ') : null;
+const monitor = lifecycleOn && !interrupted ? await monitorMemory() : null;
 
 // ---------------------------------------------------------------- report
 
@@ -669,8 +1098,9 @@ console.log(`  runc     ${machine.runc}`);
 console.log(`  crun     ${machine.crun}`);
 console.log(`  bwrap    ${machine.bwrap}`);
 console.log(`  unshare  ${machine.unshare}`);
+console.log(`  ns-oci   ${machine.nsOci}`);
 console.log('');
-console.log(`results (${rounds} rounds in ${elapsed.toFixed(1)} s${interrupted ? ', interrupted' : ''}):`);
+console.log(`results (${rounds} rounds in ${elapsed.toFixed(1)} s${startup.stopped ? ', interrupted' : ''}):`);
 printTable(table);
 console.log('');
 console.log('  "vs crun" and "vs unshare" compare medians with the matching network setting (+net rows with +net rows).');
@@ -693,6 +1123,126 @@ console.log(`  the fixture (${path.relative(repoRoot, FIXTURE)}); unshare runs t
 if (configEdits.length) console.log(`  OCI bundle: ${configEdits.join('; ')}.`);
 for (const c of contenders) {
   if (!c.skipped && c.failures) console.log(`  ${c.label}: ${c.failures} timed runs failed; last error: ${c.lastError}`);
+}
+
+// ---------------------------------------------------------------- lifecycle report
+
+const lcByKey = new Map(lifecycle.map((c) => [c.key, c]));
+for (const c of lifecycle) {
+  if (!c.skipped && c.samples.length === 0) {
+    c.skipped = lc ? `no successful runs (${c.failures} failed): ${c.lastError}` : 'not measured (interrupted)';
+  }
+  c.stats = c.skipped ? null : stats(c.samples);
+}
+const lcWrapper = lcByKey.get('crun-cycle-wrapper');
+const lcRows = [];
+for (const c of lifecycle) {
+  lcRows.push({ c, label: c.label, stats: c.stats, skipped: c.skipped });
+  if (c.family === 'crun' && crunWorkaround) {
+    let adj = null;
+    let skipped = c.skipped;
+    if (!skipped && lcWrapper?.stats) {
+      const m = lcWrapper.stats.median;
+      adj = { n: c.stats.n, median: c.stats.median - m, p10: c.stats.p10 - m, p90: c.stats.p90 - m };
+    } else if (!skipped) {
+      skipped = `wrapper overhead unknown: ${lcWrapper?.skipped ?? 'not measured'}`;
+    }
+    lcRows.push({ c, label: 'crun create+start+delete (wrapper subtracted)', stats: adj, skipped, adjusted: true });
+  }
+}
+const lcCrunRef =
+  lcRows.find((r) => r.c.family === 'crun' && (crunWorkaround ? r.adjusted : true))?.stats?.median ?? null;
+const lcNsRunRef = lcByKey.get('ns-run')?.stats?.median ?? null;
+
+const lcTable = [['contender', 'median ms', 'p10 ms', 'p90 ms', 'vs crun', 'vs ns run', 'runs']];
+const lcJsonRows = [];
+for (const r of lcRows) {
+  const isWrapper = r.c.family === 'wrapper';
+  const vsCrun = r.stats && !isWrapper ? ratio(r.stats.median, lcCrunRef) : null;
+  const vsNsRun = r.stats && !isWrapper ? ratio(r.stats.median, lcNsRunRef) : null;
+  const fails = r.c.failures ? ` (${r.c.failures} failed)` : '';
+  if (r.skipped) {
+    lcTable.push([r.label, `skipped: ${r.skipped}`]);
+  } else {
+    lcTable.push([
+      r.label,
+      fmt(r.stats.median),
+      fmt(r.stats.p10),
+      fmt(r.stats.p90),
+      fmtRatio(vsCrun),
+      fmtRatio(vsNsRun),
+      `${r.stats.n}${fails}`,
+    ]);
+  }
+  lcJsonRows.push({
+    contender: r.label,
+    key: r.adjusted ? `${r.c.key}-adjusted` : r.c.key,
+    skipped: r.skipped ?? null,
+    runs: r.stats?.n ?? 0,
+    failures: r.c.failures,
+    warmupFailures: lc?.warmupFailures.get(r.c.key) ?? 0,
+    lastError: r.c.failures ? r.c.lastError : null,
+    medianMs: r.stats?.median ?? null,
+    p10Ms: r.stats?.p10 ?? null,
+    p90Ms: r.stats?.p90 ?? null,
+    vsCrun,
+    vsNsRun,
+  });
+}
+
+const lcApproach =
+  'each OCI runtime runs create --bundle B ID, start ID, then delete --force ID right after start returns, without waiting ' +
+  "for /bin/true to end (the same for all three; --force kills it should it still run); every command is spawned from node " +
+  'with stdin/stdout on /dev/null and stderr on a file, and timed to its exit event (a created container keeps the stdio ' +
+  'it inherited)';
+const lcCrunNote = crunWorkaround
+  ? `crun's three commands run in ONE wrapper per cycle: unshare --mount --propagation private sh -c 'mount --bind /dev/null ` +
+    `${HYBRID_CONTROLLERS} && crun create ... && crun start ... && exec crun delete --force ...'; "wrapper subtracted" takes ` +
+    'away the median of the same wrapper running /bin/true once ("crun wrapper alone", measured in the same rounds). ' +
+    "That leaves crun's commands forked by sh where the others are spawned by node, and also takes away one node spawn " +
+    'and one /bin/true: if anything, the subtracted figure flatters crun'
+  : null;
+const lcNsNote =
+  "@ns/core detached: create({ command: ['/bin/true'], rootfs, namespaces: { network: false, cgroup: false }, init: false, " +
+  'root, name }), start(), wait({ pollMs: 1 }), delete(); foreground: run() with the same options but root and name';
+
+if (lifecycleOn) {
+  console.log('');
+  console.log(
+    `lifecycle (${lc?.rounds ?? 0} rounds in ${(lc?.elapsed ?? 0).toFixed(1)} s${!lc || lc.stopped ? ', interrupted' : ''}; /bin/true, no network namespace):`,
+  );
+  printTable(lcTable);
+  console.log('');
+  console.log(
+    `  "vs crun" compares medians with crun's cycle${crunWorkaround ? ' (wrapper subtracted)' : ''}; "vs ns run" with @ns/core's foreground run.`,
+  );
+  console.log(`  ${lcApproach}.`);
+  if (lcCrunNote) console.log(`  ${lcCrunNote}.`);
+  if (lcBundleNotes.length) console.log(`  OCI bundle: ${lcBundleNotes.join('; ')}.`);
+  console.log(`  ${lcNsNote}.`);
+  for (const c of lifecycle) {
+    if (!c.skipped && c.failures) console.log(`  ${c.label}: ${c.failures} timed runs failed; last error: ${c.lastError}`);
+  }
+
+  console.log('');
+  if (!monitor) {
+    console.log('monitor memory: not measured (interrupted)');
+  } else if (monitor.error && monitor.pssKiB === null) {
+    console.log(`monitor memory: skipped: ${monitor.error}`);
+  } else {
+    const kib = (x) => (x === null ? '-' : `${x} KiB`);
+    console.log(`monitor memory of one detached container running sleep 30 (monitor pid ${monitor.monitorPid}: ${monitor.monitorCommand}):`);
+    console.log(`  VmRSS ${kib(monitor.vmRssKiB)}, RssAnon ${kib(monitor.rssAnonKiB)}, RssFile ${kib(monitor.rssFileKiB)}`);
+    console.log(
+      `  Pss   ${kib(monitor.pssKiB)} (Pss_Anon ${kib(monitor.pssAnonKiB)}, Pss_File ${kib(monitor.pssFileKiB)}); private (USS) ${kib(monitor.privateKiB)}; from smaps_rollup`,
+    );
+    console.log('  judged on Pss, the proportional set size: each shared page (libc, the binary) counts divided by the number of');
+    console.log(
+      `  processes that map it. ${monitor.otherProcessesOfSameBinary} other process(es) ran ${monitor.monitorExe} meanwhile and shared its pages;`,
+    );
+    console.log('  a lone monitor pays for every page of its binary it touches, so its Pss is higher with fewer of them about.');
+    if (monitor.error) console.log(`  note: ${monitor.error}`);
+  }
 }
 
 console.log('');
@@ -718,8 +1268,60 @@ for (const net of [false, true]) {
   };
   console.log(`  ${tC.target}: ${fmtRatio(vsC)} -> ${judge(vsC, TARGET_VS_CRUN, 'crun')}`);
   console.log(`  ${tU.target}: ${fmtRatio(vsU)} -> ${judge(vsU, TARGET_VS_UNSHARE, 'unshare')}`);
-  targets.push(tC, tU);
+  targets.push({ section: 'startup', ...tC }, { section: 'startup', ...tU });
 }
+if (lifecycleOn) {
+  const verdict = (met, why) => (met === null ? `unknown (${why})` : met ? 'met' : 'NOT met');
+  const whySkipped = (...keys) =>
+    keys
+      .map((k) => lcByKey.get(k))
+      .filter((c) => c?.skipped)
+      .map((c) => `${c.label} skipped`)
+      .join(', ') || 'not measured';
+
+  const ociM = lcByKey.get('ns-oci-cycle')?.stats?.median ?? null;
+  const ociR = ratio(ociM, lcCrunRef);
+  const tOci = {
+    section: 'lifecycle',
+    target: 'ns-oci create+start+delete no slower than crun',
+    ratio: ociR,
+    limit: TARGET_OCI_VS_CRUN,
+    met: ociR === null ? null : ociR <= TARGET_OCI_VS_CRUN,
+  };
+  console.log(`  ${tOci.target}: ${fmtRatio(ociR)} -> ${verdict(tOci.met, whySkipped('ns-oci-cycle', 'crun-cycle', 'crun-cycle-wrapper'))}`);
+
+  const detR = ratio(lcByKey.get('ns-detached')?.stats?.median ?? null, lcNsRunRef);
+  const tDet = {
+    section: 'lifecycle',
+    target: '@ns/core detached create-start-wait-delete under 2x the foreground run',
+    ratio: detR,
+    limit: TARGET_DETACHED_VS_RUN,
+    met: detR === null ? null : detR < TARGET_DETACHED_VS_RUN,
+  };
+  console.log(`  ${tDet.target}: ${fmtRatio(detR)} -> ${verdict(tDet.met, whySkipped('ns-detached', 'ns-run'))}`);
+
+  const pss = monitor?.pssKiB ?? null;
+  const tMon = {
+    section: 'memory',
+    target: 'monitor under 1 MiB per container (judged on Pss)',
+    pssKiB: pss,
+    limitKiB: TARGET_MONITOR_PSS_KIB,
+    met: pss === null ? null : pss < TARGET_MONITOR_PSS_KIB,
+  };
+  console.log(
+    `  ${tMon.target}: ${pss === null ? '-' : `${pss} KiB`} -> ${verdict(tMon.met, monitor?.error ?? 'not measured')}`,
+  );
+  targets.push(tOci, tDet, tMon);
+}
+
+// Every container should be gone by now; whatever is left in a state
+// directory is reported here, and force-deleted by cleanup() below.
+const leftovers = [];
+for (const dir of readdirSync(tmp)) {
+  if (!dir.endsWith('-state')) continue;
+  for (const id of readdirSync(path.join(tmp, dir))) leftovers.push(`${dir}/${id}`);
+}
+if (leftovers.length) console.log(`\nnote: containers left behind (force-deleted now): ${leftovers.join(', ')}`);
 
 if (opts.json) {
   const out = {
@@ -743,6 +1345,33 @@ if (opts.json) {
       : { applied: false },
     ociConfigEdits: configEdits,
     results: jsonRows,
+    lifecycle: lifecycleOn
+      ? {
+          command: '/bin/true',
+          network: false,
+          iterations: opts.lifecycleIterations,
+          rounds: lc?.rounds ?? 0,
+          warmup: opts.warmup,
+          elapsedSeconds: lc?.elapsed ?? 0,
+          approach: lcApproach,
+          deleteAfterStart: 'delete --force right after start, for all three runtimes',
+          bundle: !lcBundle ? null : lcBundle === bundles[false] ? 'the start-up bundle without network namespace' : 'the start-up bundle without network namespace, minus its /sys/fs/cgroup mount',
+          bundleNotes: lcBundleNotes,
+          nsOciRefusedStartupBundle: nsOciRefusal,
+          crunWorkaround: crunWorkaround
+            ? {
+                applied: true,
+                wrapper: `unshare --mount --propagation private sh -c 'mount --bind /dev/null ${HYBRID_CONTROLLERS} && crun create ... && crun start ... && exec crun delete --force ...'`,
+                adjustment: 'wrapper-subtracted row = crun cycle median (and p10/p90) minus the median of the wrapper running /bin/true once',
+                note: lcCrunNote,
+              }
+            : { applied: false },
+          nsCore: lcNsNote,
+          results: lcJsonRows,
+        }
+      : null,
+    monitorMemory: monitor,
+    leftovers,
     targets,
   };
   mkdirSync(path.dirname(opts.json), { recursive: true });

@@ -223,9 +223,6 @@ fn request(p: &Parsed) -> Result<RunRequest, SetupError> {
     if !config.oci_version.starts_with("1.") {
         return Err(SetupError::config("ociVersion", format!("{:?} is not a 1.x version", config.oci_version)));
     }
-    if config.process.as_ref().is_some_and(|pr| pr.terminal) || p.value("console-socket").is_some() {
-        return Err(SetupError::config("process.terminal", "terminals (--console-socket) are not supported by this build yet"));
-    }
     let preserve_fds = match p.value("preserve-fds") {
         None => 0,
         Some(v) => v.parse().map_err(|_| SetupError::config("--preserve-fds", "must be a number"))?,
@@ -249,6 +246,7 @@ fn create(ctx: &Ctx, p: &Parsed, id: &str, monitor: bool) -> Result<(), SetupErr
         pid_file: p.value("pid-file").map(absolute),
         monitor,
         remove_on_exit: false,
+        console_socket: p.value("console-socket").map(absolute),
     };
     req.create = Some(cr.clone());
     launch::create(&req, &cr, &mut |_e: &Event| {})
@@ -261,6 +259,9 @@ fn absolute(p: &str) -> String {
 /// `run` without `--detach`: the container runs attached to this process, which forwards
 /// signals and exits with its status; the state folder exists while it runs.
 fn run_foreground(ctx: &Ctx, p: &Parsed, id: &str) -> Result<i32, SetupError> {
+    if p.value("console-socket").is_some() {
+        return Err(SetupError::config("--console-socket", "is for create, and run --detach; a foreground run uses this terminal"));
+    }
     let req = request(p)?;
     let dir = ContainerDir::create(&ctx.root, id)?;
     let pid_file = p.value("pid-file").map(absolute);
@@ -301,9 +302,6 @@ fn run_foreground(ctx: &Ctx, p: &Parsed, id: &str) -> Result<i32, SetupError> {
 /// container's config with the command line's arguments, environment, cwd and user on top.
 fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
     let id = one_id(p, "exec")?;
-    if p.has("tty") || p.value("console-socket").is_some() {
-        return Err(SetupError::config("--tty", "terminals (--tty, --console-socket) are not supported by this build yet"));
-    }
     let dir = ContainerDir::open(&ctx.root, &id)?;
     let mut process: ns_runtime::spec::Process = match p.value("process") {
         Some(file) => {
@@ -319,13 +317,10 @@ fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
                 .unwrap_or_default();
             let mut pr = config.process.unwrap_or_default();
             pr.args = p.positionals[1..].to_vec();
-            pr.terminal = false;
+            pr.terminal = p.has("tty");
             pr
         }
     };
-    if process.terminal {
-        return Err(SetupError::config("process.terminal", "terminals are not supported by this build yet"));
-    }
     if process.args.is_empty() {
         return Err(usage_error("exec needs a command (after the id) or --process"));
     }
@@ -351,6 +346,7 @@ fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
         process,
         detach: p.has("detach"),
         pid_file: p.value("pid-file").map(absolute),
+        console_socket: p.value("console-socket").map(absolute),
     };
     let mut failure = None;
     let (code, signal) = ns_runtime::exec::exec(&req, &mut |e: &Event| {

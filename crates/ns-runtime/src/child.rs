@@ -32,6 +32,8 @@ pub struct Detach {
     pub orphan: bool,
     /// Descriptors that become stdin, stdout and stderr (a monitor's log pipes).
     pub stdio: Option<[RawFd; 3]>,
+    /// With `process.terminal`: the socket the terminal's master is sent through.
+    pub console: Option<RawFd>,
 }
 
 pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
@@ -60,12 +62,45 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
     }
     let rfd = fd(&report);
     if p.init {
-        init::run_init(&p.command, rfd)
+        init::run_init(&p.command, rfd, p.process.terminal)
     }
     let (err, code) = p.command.exec();
     let _ = proto::send(rfd, &Report::Error { error: err });
     // SAFETY: ends the process.
     unsafe { libc::_exit(code) }
+}
+
+/// A terminal from the container's own devpts: /dev/console becomes it, its master goes to the
+/// helper through `console`, and the slave is returned to become our stdio.
+pub fn allocate_terminal(size: Option<(u16, u16)>, console: Option<RawFd>, bind_console: bool) -> Result<OwnedFd> {
+    let sock = console.ok_or_else(|| SetupError::config("process.terminal", "needs a console socket to hand the terminal to"))?;
+    let (master, slave) = sys::open_pty().step("allocate a terminal from", Some("/dev/ptmx"))?;
+    // /dev/console is the terminal, as programs expect (best effort: a read-only /dev has none).
+    if bind_console && (sys::create_file_at(libc::AT_FDCWD, "/dev/console", 0o600).is_ok() || std::path::Path::new("/dev/console").exists()) {
+        sys::mount(Some(&sys::fd_path(slave.as_raw_fd())), "/dev/console", None, libc::MS_BIND, None)
+            .step("bind the terminal onto", Some("/dev/console"))?;
+    }
+    if let Some((rows, cols)) = size {
+        sys::set_winsize(master.as_raw_fd(), rows, cols).step("set the terminal size", None)?;
+    }
+    sys::send_fd(sock, master.as_raw_fd(), b"/dev/ptmx").step("hand over the terminal", None)?;
+    Ok(slave)
+}
+
+/// After setsid: the terminal becomes our controlling terminal and our stdin, stdout, stderr.
+pub fn become_terminal_owner(slave: RawFd) -> Result<()> {
+    // SAFETY: ioctl and dup2 on descriptors we own.
+    unsafe {
+        if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
+            return Err(SetupError::sys("make the terminal controlling", None, Errno::last()));
+        }
+        for i in 0..3 {
+            if libc::dup2(slave, i) < 0 {
+                return Err(SetupError::sys("set up stdio", None, Errno::last()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Block until `start` opens the exec fifo for reading, then tell it we go on.
@@ -153,11 +188,15 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     if let Some(adj) = p.process.oom_score_adj {
         sys::write_file("/proc/self/oom_score_adj", &adj.to_string()).step("write", Some("/proc/self/oom_score_adj"))?;
     }
+    let tty = if p.process.terminal { Some(allocate_terminal(p.process.console_size.map(|c| (c.height, c.width)), detach.console, true)?) } else { None };
     process::apply_rlimits(&p.process.rlimits)?;
     // A session of our own: signals from the caller's terminal reach the container only
     // through the helper, once.
     // SAFETY: plain syscall.
     unsafe { libc::setsid() };
+    if let Some(slave) = &tty {
+        become_terminal_owner(slave.as_raw_fd())?;
+    }
 
     // 7. Who runs, where, with which privileges.
     process::switch_user(&p.process.user)?;
@@ -169,7 +208,7 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     if !detach.orphan {
         sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
     }
-    if let Some(stdio) = detach.stdio {
+    if let (Some(stdio), None) = (detach.stdio, &tty) {
         for (i, fd) in stdio.iter().enumerate() {
             // SAFETY: dup2 onto the standard descriptors.
             if unsafe { libc::dup2(*fd, i as libc::c_int) } < 0 {

@@ -28,6 +28,9 @@ pub struct ExecRequest {
     pub detach: bool,
     #[serde(default)]
     pub pid_file: Option<String>,
+    /// With `process.terminal` and `detach`: where the terminal's master goes.
+    #[serde(default)]
+    pub console_socket: Option<String>,
 }
 
 fn pidfd_open(pid: i32) -> sys::SysResult<OwnedFd> {
@@ -110,12 +113,16 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     join(rec.pid, &pidfd, &kinds)?;
     drop(pidfd);
 
+    if pr.terminal && req.detach && req.console_socket.is_none() {
+        return Err(SetupError::config("process.terminal", "a detached exec with a terminal needs --console-socket"));
+    }
+    let console = if pr.terminal { Some(crate::launch::socketpair()?) } else { None };
     let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
     let pid = sys::clone_fork(0).map_err(|e| SetupError::sys("fork into the container", None, e))?;
     if pid == 0 {
         drop(rep_r);
         let fd = rep_w.as_raw_fd();
-        let (err, code) = match exec_child(pr, req.detach) {
+        let (err, code) = match exec_child(pr, req.detach, console.as_ref().map(|(_, c)| c.as_raw_fd())) {
             Ok(()) => command.exec(),
             Err(e) => (e, 125),
         };
@@ -125,13 +132,33 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     }
     drop(rep_w);
     crate::launch::forward_signals_to(if req.detach { 0 } else { pid });
+    let master = console.and_then(|(ours, theirs)| {
+        drop(theirs);
+        sys::recv_fd(ours.as_raw_fd()).ok().flatten()
+    });
     // The report pipe closes when exec succeeds; anything on it says why it did not.
     let mut failed = false;
-    let mut rd = LineReader::new(rep_r.as_raw_fd());
-    while let Some(line) = rd.next_line() {
-        if let Ok(Report::Error { error }) = serde_json::from_slice::<Report>(&line) {
+    let mut on_line = |line: &[u8]| {
+        if let Ok(Report::Error { error }) = serde_json::from_slice::<Report>(line) {
             failed = true;
             sink(&Event::Error { error });
+        }
+    };
+    match (master, &req.console_socket) {
+        (Some(m), Some(path)) if req.detach => {
+            crate::launch::send_to_console_socket(path, &m)?;
+            drop(m);
+            let mut rd = LineReader::new(rep_r.as_raw_fd());
+            while let Some(line) = rd.next_line() {
+                on_line(&line);
+            }
+        }
+        (Some(m), _) => crate::tty::relay(m, rep_r.as_raw_fd(), &mut on_line),
+        (None, _) => {
+            let mut rd = LineReader::new(rep_r.as_raw_fd());
+            while let Some(line) = rd.next_line() {
+                on_line(&line);
+            }
         }
     }
     if !failed {
@@ -175,11 +202,19 @@ fn write_host_file(host_root: &OwnedFd, path: &str, data: &str) -> Result<()> {
     Ok(())
 }
 
-fn exec_child(pr: &Process, detach: bool) -> Result<()> {
+fn exec_child(pr: &Process, detach: bool, console: Option<std::os::fd::RawFd>) -> Result<()> {
     crate::child::reset_signals();
+    let tty = if pr.terminal {
+        Some(crate::child::allocate_terminal(pr.console_size.map(|c| (c.height, c.width)), console, false)?)
+    } else {
+        None
+    };
     process::apply_rlimits(&pr.rlimits)?;
     // SAFETY: plain syscall.
     unsafe { libc::setsid() };
+    if let Some(slave) = &tty {
+        crate::child::become_terminal_owner(slave.as_raw_fd())?;
+    }
     process::switch_user(&pr.user)?;
     process::enter_cwd(&pr.cwd)?;
     if pr.no_new_privileges {

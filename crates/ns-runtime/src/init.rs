@@ -9,7 +9,7 @@ use crate::process::Command;
 use crate::proto::{self, Report};
 use crate::sys;
 
-pub fn run_init(cmd: &Command, report: libc::c_int) -> ! {
+pub fn run_init(cmd: &Command, report: libc::c_int, terminal: bool) -> ! {
     // SAFETY: signal-set manipulation on local sets; fork in a single-threaded process.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -27,6 +27,13 @@ pub fn run_init(cmd: &Command, report: libc::c_int) -> ! {
         }
         if pid == 0 {
             drop(exec_r);
+            if terminal {
+                // The command's group owns the terminal, so ^C reaches it (and not the init,
+                // which would forward it a second time). Signals are still blocked here, so
+                // tcsetpgrp from outside the foreground group does not stop us.
+                libc::setpgid(0, 0);
+                libc::tcsetpgrp(0, libc::getpid());
+            }
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());

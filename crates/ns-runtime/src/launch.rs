@@ -3,7 +3,7 @@
 //! signals, and report the exit status.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -151,6 +151,12 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward_signal(sig: libc::c_int) {
+    // With a terminal, a window size change is passed on as a new size for it: the kernel
+    // then signals the container's foreground group itself.
+    if sig == libc::SIGWINCH && crate::tty::MASTER.load(Ordering::Relaxed) >= 0 {
+        crate::tty::sync_winsize();
+        return;
+    }
     let pid = CHILD.load(Ordering::Relaxed);
     if pid > 0 {
         // SAFETY: kill is async-signal-safe.
@@ -158,8 +164,9 @@ extern "C" fn forward_signal(sig: libc::c_int) {
     }
 }
 
-/// Signals the helper passes on to the container's first process.
-const FORWARDED: [libc::c_int; 12] = [
+/// Signals the helper passes on to the container's first process. (Not SIGTTIN and SIGTTOU:
+/// those are the caller's terminal telling the helper itself to wait.)
+const FORWARDED: [libc::c_int; 10] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -170,8 +177,6 @@ const FORWARDED: [libc::c_int; 12] = [
     libc::SIGCONT,
     libc::SIGALRM,
     libc::SIGTSTP,
-    libc::SIGTTIN,
-    libc::SIGTTOU,
 ];
 
 /// Forward the helper's signals to `pid` from now on (0: to nobody).
@@ -338,26 +343,39 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
 /// Run in the foreground: relay events, forward signals, return the exit status.
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
     let p = prepare(req)?;
-    let mut l = launch(&p, Detach::default(), true)?;
+    let console = if p.process.terminal { Some(socketpair()?) } else { None };
+    let detach = Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
+    let mut l = launch(&p, detach, true)?;
     l.guard.0 = 0;
     let pid = l.pid;
+    // The terminal's master arrives once the child has made it (or never, if it failed first).
+    let master = console.and_then(|(ours, theirs)| {
+        drop(theirs);
+        sys::recv_fd(ours.as_raw_fd()).ok().flatten()
+    });
 
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
-    let mut rd = LineReader::new(l.reports.as_raw_fd());
-    while let Some(line) = rd.next_line() {
-        match serde_json::from_slice::<Report>(&line) {
-            Ok(Report::Started) => {
-                started = true;
-                sink(&Event::Started { pid });
+    let mut on_line = |line: &[u8]| match serde_json::from_slice::<Report>(line) {
+        Ok(Report::Started) => {
+            started = true;
+            sink(&Event::Started { pid });
+        }
+        Ok(Report::Error { error }) => {
+            failed = true;
+            sink(&Event::Error { error });
+        }
+        Ok(Report::Exit { code, signal }) => exit = Some((code, signal)),
+        Ok(Report::Created) | Err(_) => {}
+    };
+    match master {
+        Some(m) => crate::tty::relay(m, l.reports.as_raw_fd(), &mut on_line),
+        None => {
+            let mut rd = LineReader::new(l.reports.as_raw_fd());
+            while let Some(line) = rd.next_line() {
+                on_line(&line);
             }
-            Ok(Report::Error { error }) => {
-                failed = true;
-                sink(&Event::Error { error });
-            }
-            Ok(Report::Exit { code, signal }) => exit = Some((code, signal)),
-            Ok(Report::Created) | Err(_) => {}
         }
     }
     // Without init, the report pipe closes when exec succeeds.
@@ -369,6 +387,24 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
     sink(&Event::Exited { exit_code: code, signal });
     Ok((code, signal))
+}
+
+/// A connected pair of unix sockets, close-on-exec: the way a terminal's master travels.
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(SetupError::sys("create a socket pair", None, Errno::last()));
+    }
+    // SAFETY: two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Hand a terminal's master to the engine listening on `path` (OCI `--console-socket`).
+pub fn send_to_console_socket(path: &str, master: &OwnedFd) -> Result<()> {
+    let sock = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| SetupError::sys("connect to the console socket", Some(path), Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    sys::send_fd(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx").map_err(|e| SetupError::sys("send the terminal to", Some(path), e))
 }
 
 /// Create a container that waits for `start` (OCI `create`): record it in the state directory,
@@ -467,13 +503,26 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
         let null = sys::open("/dev/null", libc::O_RDWR).map_err(|e| SetupError::sys("open", Some("/dev/null"), e))?;
         pipes = Some((out, err, null));
     }
+    let console = match (p.process.terminal, &cr.console_socket, cr.monitor) {
+        (false, _, _) => None,
+        (true, Some(_), false) => Some(socketpair()?),
+        (true, None, false) => return Err(SetupError::config("process.terminal", "needs --console-socket to hand the terminal to")),
+        (true, _, true) => return Err(SetupError::config("process.terminal", "detached containers with a terminal are not supported yet")),
+    };
     let detach = Detach {
         fifo: Some(fifo.as_raw_fd()),
         orphan: !cr.monitor,
         stdio: pipes.as_ref().map(|(o, e, n)| [n.as_raw_fd(), o.1.as_raw_fd(), e.1.as_raw_fd()]),
+        console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
     };
     let mut l = launch(p, detach, false)?;
     drop(fifo);
+    if let (Some((ours, theirs)), Some(path)) = (console, &cr.console_socket) {
+        drop(theirs);
+        if let Ok(Some(master)) = sys::recv_fd(ours.as_raw_fd()) {
+            send_to_console_socket(path, &master)?;
+        }
+    }
     let logs = pipes.map(|(o, e, _null)| (o.0, e.0));
 
     let mut rd = LineReader::new(l.reports.as_raw_fd());
@@ -525,6 +574,7 @@ fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut repo
     let mut open = [true, true];
     let mut status = None;
     let mut grace = 0;
+    sys::release_file_pages();
     let write_line = |log: &mut Option<std::fs::File>, stream: &str, bytes: &[u8]| {
         if let Some(f) = log.as_mut() {
             let entry = serde_json::json!({

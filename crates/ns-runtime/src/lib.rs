@@ -23,6 +23,7 @@ pub mod rootfs;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod tty;
 
 pub use error::SetupError;
 pub use spec::{RunRequest, Spec};

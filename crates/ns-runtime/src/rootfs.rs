@@ -136,6 +136,21 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
             let target = ensure_path(root, dest, dir)?;
             bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, op.attrs).step("bind mount onto", Some(dest))?;
         }
+        (MountKind::Fs { fstype, .. }, _) if fstype == "cgroup" || fstype == "cgroup2" => {
+            // The cgroup filesystem as the container should see it: on a cgroup v2 host a fresh
+            // cgroup2 mount (rooted at our cgroup namespace); on v1 and hybrid hosts, or where the
+            // kernel refuses, the host's tree bound with the mount's flags (read-only as a rule).
+            let target = ensure_path(root, dest, true)?;
+            let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+            let fresh = v2 && sys::mount(Some("cgroup2"), &sys::fd_path(target.as_raw_fd()), Some("cgroup2"), op.flags, None).is_ok();
+            if !fresh {
+                match sys::open("/sys/fs/cgroup", libc::O_PATH | libc::O_DIRECTORY) {
+                    Ok(host) => bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs).step("bind the host's cgroups onto", Some(dest))?,
+                    Err(Errno(libc::ENOENT)) => {}
+                    Err(e) => return Err(SetupError::sys("open", Some("/sys/fs/cgroup"), e)),
+                }
+            }
+        }
         (MountKind::Fs { fstype, source }, _) => {
             let target = ensure_path(root, dest, true)?;
             let data = (!op.data.is_empty()).then_some(op.data.as_str());

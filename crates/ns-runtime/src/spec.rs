@@ -47,6 +47,14 @@ pub struct Process {
     pub no_new_privileges: bool,
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
+    #[serde(default)]
+    pub console_size: Option<ConsoleSize>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct ConsoleSize {
+    pub height: u16,
+    pub width: u16,
 }
 
 fn default_cwd() -> String {
@@ -182,4 +190,8 @@ pub struct CreateRequest {
     /// With a monitor: remove the container's folder once it has ended (`--rm`).
     #[serde(default)]
     pub remove_on_exit: bool,
+    /// With `process.terminal`: the unix socket that receives the terminal's master (OCI
+    /// `--console-socket`).
+    #[serde(default)]
+    pub console_socket: Option<String>,
 }

@@ -456,3 +456,114 @@ pub fn detach_descriptors(keep: RawFd) {
         }
     }
 }
+
+/// Send `fd` over the unix socket `sock` (SCM_RIGHTS), with `payload` as the message.
+pub fn send_fd(sock: RawFd, fd: RawFd, payload: &[u8]) -> SysResult<()> {
+    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len().max(1) };
+    let dummy = [0u8; 1];
+    if payload.is_empty() {
+        iov.iov_base = dummy.as_ptr() as *mut libc::c_void;
+    }
+    // SAFETY: CMSG_SPACE is a pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    // SAFETY: msg points at valid buffers for the duration of sendmsg; the control header is
+    // filled through the CMSG macros within cbuf.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut RawFd, fd);
+        retry(|| check_long(libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long))?;
+    }
+    Ok(())
+}
+
+/// Receive one descriptor sent with `send_fd`; None when the peer closed without sending.
+pub fn recv_fd(sock: RawFd) -> SysResult<Option<OwnedFd>> {
+    let mut buf = [0u8; 256];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: pure computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut cbuf = vec![0u8; space];
+    // SAFETY: msg points at valid buffers; the control data is read through the CMSG macros.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        let n = retry(|| check_long(libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) as libc::c_long))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() || (*cmsg).cmsg_type != libc::SCM_RIGHTS {
+            return Ok(None);
+        }
+        let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
+        Ok(Some(OwnedFd::from_raw_fd(fd)))
+    }
+}
+
+/// A new pseudo-terminal from the devpts instance behind `/dev/ptmx`: (master, slave).
+pub fn open_pty() -> SysResult<(OwnedFd, OwnedFd)> {
+    let master = open("/dev/ptmx", libc::O_RDWR | libc::O_NOCTTY)?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: ioctls on the master we own with valid argument pointers.
+    check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    // TIOCGPTPEER opens the slave without a path lookup that could be raced.
+    let slave = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let slave = if slave >= 0 {
+        // SAFETY: a fresh descriptor.
+        unsafe { OwnedFd::from_raw_fd(slave) }
+    } else {
+        let mut n: libc::c_uint = 0;
+        // SAFETY: as above.
+        check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
+        open(&format!("/dev/pts/{n}"), libc::O_RDWR | libc::O_NOCTTY)?
+    };
+    Ok((master, slave))
+}
+
+pub fn get_winsize(fd: RawFd) -> Option<libc::winsize> {
+    // SAFETY: ws is written by the ioctl.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    (unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0).then_some(ws)
+}
+
+pub fn set_winsize(fd: RawFd, rows: u16, cols: u16) -> SysResult<()> {
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: a valid winsize.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) })?;
+    Ok(())
+}
+
+/// Drop this process's references to the code pages of its file mappings (the binary, libc): a
+/// process that will mostly sleep in poll gives back what set-up touched, and faults in again
+/// only the little it runs. The pages stay in the page cache for everyone else.
+pub fn release_file_pages() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        // Only code (r-x, never written: no text relocations in PIE): its pages come back from
+        // the file exactly as they were. Read-only data may hold relocations (RELRO): kept.
+        if inode == "0" || perms != "r-xp" {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else { continue };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        // SAFETY: code mappings of our own: dropping their pages loses nothing, the next
+        // access reads them again from the page cache.
+        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };
+    }
+}

@@ -27,6 +27,8 @@ function idMap(flag: string) {
 }
 
 interface RunFlags {
+  tty?: boolean
+  interactive?: boolean
   detach?: boolean
   name?: string
   rm?: boolean
@@ -88,6 +90,7 @@ export function runOptionsFromFlags(command: string[], f: RunFlags): RunOptions 
     ...(f.gidmap ? { gidMappings: f.gidmap } : {}),
     ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
     ...(timeout !== undefined ? { timeout } : {}),
+    ...(f.tty ? { tty: true } : {}),
   }
 }
 
@@ -124,6 +127,8 @@ function addRunFlags(c: Command): Command {
   return c
     .argument('<command...>', 'the program and its arguments (put them after --)')
     .passThroughOptions()
+    .option('-t, --tty', 'give the command a terminal (yours is relayed to it, in raw mode)')
+    .option('-i, --interactive', 'keep stdin open (it always is in the foreground)')
     .option('--name <id>', 'the container\'s id (default: 12 random hex digits)')
     .option('--rootfs <dir>', 'root filesystem directory (default: a read-only sandbox of the host\'s own files)')
     .option('--hostname <name>', 'hostname inside (default: the container id)')
@@ -218,12 +223,15 @@ export function program(): Command {
     .option('-e, --env <key=value>', 'set an environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside')
     .option('-u, --user <uid[:gid]>', 'user and group inside')
-    .action(async (id: string, command: string[], o: { env?: string[]; workdir?: string; user?: string }, cmd: Command) => {
+    .option('-t, --tty', 'give the command a terminal')
+    .option('-i, --interactive', 'keep stdin open (it always is)')
+    .action(async (id: string, command: string[], o: { env?: string[]; workdir?: string; user?: string; tty?: boolean }, cmd: Command) => {
       const c = get(id, root(cmd)).exec({
         command: command[0] === '--' ? command.slice(1) : command,
         ...(o.env ? { env: o.env.map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`)) } : {}),
         ...(o.workdir ? { cwd: o.workdir } : {}),
         ...(o.user ? { user: o.user } : {}),
+        ...(o.tty ? { tty: true } : {}),
         stdin: 'inherit',
         stdout: 'inherit',
         stderr: 'inherit',

@@ -120,7 +120,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
   const spec = {
     ociVersion: '1.2.0',
     process: {
-      terminal: false,
+      terminal: o.tty ?? false,
       user,
       args: o.command,
       env,

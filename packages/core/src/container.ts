@@ -62,7 +62,11 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
   }
   let h
   try {
-    h = native.spawnHelper({ helper: native.helperPath, stdio, ownProcessGroup: true })
+    // A helper relaying a terminal reads the caller's terminal: it must be in its foreground
+    // process group. Otherwise it gets a group of its own, so the terminal's signals reach the
+    // container once, through the caller.
+    const tty = (request.config as OciSpec | undefined)?.process?.terminal === true || (request.exec as { process?: { terminal?: boolean } } | undefined)?.process?.terminal === true
+    h = native.spawnHelper({ helper: native.helperPath, stdio, ownProcessGroup: !tty })
   } catch (e) {
     const msg = (e as Error).message
     throw new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })

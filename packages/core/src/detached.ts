@@ -38,7 +38,7 @@ export interface LogEntry {
 }
 
 const execOptionsSchema = runOptionsSchema.pick({
-  command: true, env: true, cwd: true, user: true, stdin: true, stdout: true, stderr: true, timeout: true, signal: true, input: true,
+  command: true, env: true, cwd: true, user: true, tty: true, stdin: true, stdout: true, stderr: true, timeout: true, signal: true, input: true,
 }).strict()
 
 export type ExecOptions = z.input<typeof execOptionsSchema>
@@ -204,7 +204,7 @@ export class DetachedContainer {
     const env = new Map<string, string>()
     for (const e of [...(base?.env ?? []), ...envList(o.env)]) env.set(e.slice(0, e.indexOf('=')), e)
     const process = {
-      terminal: false,
+      terminal: o.tty ?? false,
       user,
       args: o.command,
       env: [...env.values()],

@@ -1,0 +1,133 @@
+//! The caller's side of a container's terminal: the helper copies its own stdin to the
+//! terminal's master and the master to its stdout, with its terminal (if any) in raw mode,
+//! and passes window size changes on.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::sys;
+
+/// The master being relayed, for the SIGWINCH handler (-1: none).
+pub static MASTER: AtomicI32 = AtomicI32::new(-1);
+
+/// Copy the window size of our terminal (stdin, else stdout) to the master. Only plain
+/// syscalls: it runs in a signal handler.
+pub fn sync_winsize() {
+    let m = MASTER.load(Ordering::Relaxed);
+    if m < 0 {
+        return;
+    }
+    for fd in [0, 1] {
+        match sys::get_winsize(fd) {
+            // A terminal that does not know its size (0x0) leaves the container's as it is.
+            Some(ws) if ws.ws_row == 0 && ws.ws_col == 0 => return,
+            Some(ws) => {
+                let _ = sys::set_winsize(m, ws.ws_row, ws.ws_col);
+                return;
+            }
+            None => {}
+        }
+    }
+}
+
+/// Our terminal in raw mode while it lives: keys go to the container as typed (^C included).
+struct RawMode(Option<libc::termios>);
+
+impl RawMode {
+    fn enter(fd: RawFd) -> RawMode {
+        // SAFETY: termios is written by tcgetattr before use.
+        unsafe {
+            if libc::isatty(fd) != 1 {
+                return RawMode(None);
+            }
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return RawMode(None);
+            }
+            let saved = t;
+            libc::cfmakeraw(&mut t);
+            set_attr(fd, &t);
+            RawMode(Some(saved))
+        }
+    }
+}
+
+/// tcsetattr with SIGTTOU blocked: from outside the terminal's foreground group it would
+/// otherwise stop us (or, with a handler, be retried for ever).
+fn set_attr(fd: RawFd, t: &libc::termios) {
+    // SAFETY: signal-mask manipulation on local sets, and tcsetattr with a valid termios.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        libc::sigaddset(&mut block, libc::SIGTTOU);
+        libc::sigprocmask(libc::SIG_BLOCK, &block, &mut old);
+        libc::tcsetattr(fd, libc::TCSANOW, t);
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            set_attr(0, &t);
+        }
+    }
+}
+
+/// Relay until the terminal is gone (every holder of its slave closed) and `reports` reached
+/// its end; each line on `reports` goes to `on_line`.
+pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(&[u8])) {
+    let m = master.as_raw_fd();
+    MASTER.store(m, Ordering::Relaxed);
+    let _raw = RawMode::enter(0);
+    sync_winsize();
+    let (mut rep_open, mut in_open, mut m_open) = (true, true, true);
+    let mut pending = Vec::new();
+    let mut buf = [0u8; 16384];
+    while m_open || rep_open {
+        let fd_if = |open: bool, fd: RawFd| if open { fd } else { -1 };
+        let mut fds = [
+            libc::pollfd { fd: fd_if(rep_open, reports), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: fd_if(in_open && m_open, 0), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: fd_if(m_open, m), events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: a valid array of pollfd.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) } < 0 {
+            continue; // EINTR: a window size change
+        }
+        if fds[0].revents != 0 {
+            match sys::read(reports, &mut buf) {
+                Ok(0) | Err(_) => rep_open = false,
+                Ok(n) => {
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(i) = pending.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = pending.drain(..=i).collect();
+                        on_line(&line[..line.len() - 1]);
+                    }
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            match sys::read(0, &mut buf) {
+                Ok(0) | Err(_) => in_open = false,
+                Ok(n) => {
+                    let _ = sys::write_all(m, &buf[..n]);
+                }
+            }
+        }
+        if fds[2].revents != 0 {
+            match sys::read(m, &mut buf) {
+                // EIO: the last holder of the slave closed it.
+                Ok(0) | Err(_) => m_open = false,
+                Ok(n) => {
+                    let _ = sys::write_all(1, &buf[..n]);
+                }
+            }
+        }
+    }
+    if !pending.is_empty() {
+        on_line(&pending);
+    }
+    MASTER.store(-1, Ordering::Relaxed);
+}

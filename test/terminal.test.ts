@@ -1,0 +1,130 @@
+// Terminals: a pty from the container's own devpts, made its controlling terminal, relayed to
+// the caller in raw mode (ns run -it), or handed to an engine through --console-socket.
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { afterAll, describe, expect } from 'vitest'
+
+import { run } from '@ns/core'
+
+import { cli, fixtureRootfs, isRoot, itNs, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
+
+const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
+const itTmux = itWhen(usernsSkipReason ?? (has('tmux') ? undefined : 'needs tmux (a real terminal to drive)'))
+const itPython = itWhen(usernsSkipReason ?? (has('python3') ? undefined : 'needs python3 (to receive a descriptor over a unix socket)'))
+
+const work = mkdtempSync(join(tmpdir(), 'ns-tty-'))
+const socket = `ns-test-${process.pid}`
+const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' })
+afterAll(() => {
+  spawnSync('tmux', ['-L', socket, 'kill-server'])
+  rmSync(work, { recursive: true, force: true })
+})
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function screenShows(pane: string, text: string, ms = 5000): Promise<string> {
+  let screen = ''
+  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(50)) {
+    screen = tmux('capture-pane', '-p', '-t', pane)
+    if (screen.includes(text)) return screen
+  }
+  throw new Error(`${JSON.stringify(text)} never showed; the screen was:\n${screen}`)
+}
+
+describe('terminals', () => {
+  itTmux('ns run -it gives a real interactive shell: line editing, ^C reaches the container, resizes propagate', async () => {
+    const done = join(work, 'exit-code')
+    tmux('new-session', '-d', '-s', 'it', '-x', '90', '-y', '25', `node ${cli} run -it --hostname ttybox -- sh; echo $? > ${done}`)
+    await screenShows('it', '#')
+    tmux('send-keys', '-t', 'it', 'echo $((6*7)); tty; hostname; stty size', 'Enter')
+    const s1 = await screenShows('it', '25 90')
+    expect(s1).toMatch(/^42$/m)
+    expect(s1).toMatch(/^\/dev\/pts\/\d+$/m)
+    expect(s1).toMatch(/^ttybox$/m)
+    // ^C interrupts the foreground command inside; the shell (and the container) live on.
+    tmux('send-keys', '-t', 'it', 'sleep 100', 'Enter')
+    await sleep(200)
+    tmux('send-keys', '-t', 'it', 'C-c')
+    tmux('send-keys', '-t', 'it', 'echo still-$((1+1))', 'Enter')
+    await screenShows('it', 'still-2')
+    // Line editing: the terminal's erase works (type a wrong word, rub it out).
+    tmux('send-keys', '-t', 'it', 'echo abcX', 'BSpace', 'd', 'Enter')
+    await screenShows('it', 'abcd')
+    tmux('resize-window', '-t', 'it', '-x', '120', '-y', '40')
+    await sleep(200)
+    tmux('send-keys', '-t', 'it', 'stty size', 'Enter')
+    await screenShows('it', '40 120')
+    tmux('send-keys', '-t', 'it', 'exit 3', 'Enter')
+    for (let i = 0; i < 100 && !existsSync(done); i++) await sleep(50)
+    expect(readFileSync(done, 'utf8').trim()).toBe('3')
+  })
+
+  itTmux('ns exec -it gives a terminal inside a running container', async () => {
+    const root = join(work, 'state')
+    execFileSync(process.execPath, [cli, '--root', root, 'run', '-d', '--name', 'ttyd', '--', 'sleep', '30'])
+    tmux('new-session', '-d', '-s', 'ex', '-x', '80', '-y', '20', `node ${cli} --root ${root} exec -it ttyd -- sh -c 'tty; stty size; readlink /proc/1/ns/pid; readlink /proc/self/ns/pid; sleep 30'`)
+    const s = await screenShows('ex', '20 80')
+    expect(s).toMatch(/^\/dev\/pts\/\d+$/m)
+    const ns = s.split('\n').filter((l) => l.startsWith('pid:['))
+    expect(ns.length).toBe(2)
+    expect(ns[0]).toBe(ns[1])
+    execFileSync(process.execPath, [cli, '--root', root, 'rm', '-f', 'ttyd'])
+  })
+
+  itNs('the API: tty: true gives the process a terminal, relayed over the pipes', async () => {
+    const r = await run({ command: ['sh', '-c', 'tty; test -t 0 && test -t 1 && echo both-ttys; ls -l /dev/console'], tty: true })
+    expect(r.exitCode).toBe(0)
+    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\nboth-ttys\r\n/)
+    expect(r.stdout).toMatch(/^c.* 136, +\d+ .* \/dev\/console/m)
+  })
+
+  itPython('ns-oci create --console-socket hands the terminal\'s master to the engine (SCM_RIGHTS)', async () => {
+    const sock = join(work, 'console.sock')
+    const out = join(work, 'console.out')
+    const receiver = join(work, 'receive.py')
+    writeFileSync(
+      receiver,
+      `import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+out = open(sys.argv[2], "wb")
+out.write(b"payload=" + msg + b"\\n"); out.flush()
+while True:
+    try:
+        d = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    out.write(d); out.flush()
+`,
+    )
+    const py = spawn('python3', [receiver, sock, out], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise((res) => py.stdout.once('data', res))
+    const bundle = join(work, 'bundle')
+    execFileSync('mkdir', ['-p', bundle])
+    const bin = join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
+    execFileSync(bin, ['spec', '--bundle', bundle, ...(isRoot ? [] : ['--rootless'])])
+    const c = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'))
+    c.root = { path: fixtureRootfs, readonly: true }
+    c.process.terminal = true
+    c.process.consoleSize = { height: 24, width: 77 }
+    c.process.args = ['sh', '-c', 'tty; stty size; echo via-console']
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(c))
+    const root = join(work, 'oci-state')
+    const oci = (...a: string[]) => spawnSync(bin, ['--root', root, ...a], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    const created = oci('create', '--console-socket', sock, '--bundle', bundle, 'tty1')
+    expect(created.status, created.stderr).toBe(0)
+    expect(oci('start', 'tty1').status).toBe(0)
+    await new Promise((res) => py.on('exit', res))
+    const text = readFileSync(out, 'utf8')
+    expect(text).toMatch(/^payload=\/dev\/ptmx\n/)
+    expect(text).toMatch(/\/dev\/pts\/\d+\r\n24 77\r\nvia-console\r\n/)
+    oci('delete', '--force', 'tty1')
+  })
+})
