@@ -167,6 +167,10 @@ describe('ns-oci for engines', () => {
     const proc = join(work, 'process.json')
     writeFileSync(proc, JSON.stringify({ args: ['sh', '-c', 'echo from-process-json'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }))
     expect(oci('exec', '--process', proc, id).stdout).toBe('from-process-json\n')
+    const ps = JSON.parse(oci('ps', '--format', 'json', id).stdout) as number[]
+    expect(ps).toContain(pid)
+    expect(ps).toContain(state(id).pid)
+    expect(oci('ps', id).stdout).toMatch(/^PID\s+CMD\n/)
     expect(oci('delete', '--force', id).code).toBe(0)
     for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20))
     expect(alive(pid)).toBe(false) // the exec'd process died with its container

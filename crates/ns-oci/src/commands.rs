@@ -47,6 +47,7 @@ const EXEC: FlagSpec = &[
     ("no-new-privs", None, false),
 ];
 const KILL: FlagSpec = &[("all", Some('a'), false)];
+const PS: FlagSpec = &[("format", Some('f'), true)];
 const DELETE: FlagSpec = &[("force", Some('f'), false)];
 const LIST: FlagSpec = &[("format", Some('f'), true), ("quiet", Some('q'), false)];
 const SPEC: FlagSpec = &[("rootless", None, false), ("bundle", Some('b'), true)];
@@ -60,6 +61,7 @@ commands:
   kill [--all] ID [SIGNAL]                                   signal it (default SIGTERM)
   delete [--force] ID                                        remove it and all it took
   list [--format table|json] [--quiet]                      list containers
+  ps [--format table|json] ID                                its processes (host PIDs)
   run [--bundle B] [--pid-file F] [--detach] ID              create and start, in the foreground
   exec [--process P.json | ID CMD…] [-e K=V] [--cwd D] [-u U:G] [--detach] [--pid-file F]
                                                              run another process in a container
@@ -189,6 +191,21 @@ fn dispatch(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<i32, SetupError> {
         "delete" => {
             let p = flags(rest, DELETE)?;
             lifecycle::delete(&ctx.root, &one_id(&p, "delete")?, p.has("force"))?;
+            Ok(0)
+        }
+        "ps" => {
+            let p = flags(rest, PS)?;
+            let pids = lifecycle::pids(&ctx.root, &one_id(&p, "ps")?)?;
+            if p.value("format") == Some("json") {
+                println!("{}", serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into()));
+            } else {
+                println!("{:<8} CMD", "PID");
+                for pid in pids {
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let cmd: Vec<String> = cmd.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                    println!("{pid:<8} {}", cmd.join(" "));
+                }
+            }
             Ok(0)
         }
         "list" | "ls" => {

@@ -173,6 +173,18 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     dir.remove()
 }
 
+/// Host PIDs of the container's processes (empty once it has stopped).
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let dir = ContainerDir::open(root, id)?;
+    let rec = dir.read_record()?;
+    if !ContainerDir::alive(&rec) {
+        return Ok(vec![]);
+    }
+    let mut p = processes_in_pid_namespace(rec.pid);
+    p.sort_unstable();
+    Ok(p)
+}
+
 pub fn state(root: &Path, id: &str) -> Result<StateView> {
     ContainerDir::open(root, id)?.view()
 }
