@@ -186,6 +186,47 @@ describe('ns-oci for engines', () => {
     expect(r.stdout).toMatch(/Read-only file system/)
   })
 
+  itNs('hooks run at their points of the lifecycle, each with the state on stdin', async () => {
+    const id = `hooks-${process.pid}`
+    const logDir = mkdtempSync(join(work, 'hooklog-'))
+    spawnSync('chmod', ['777', logDir])
+    const hook = (name: string, file: string) => ({ path: '/bin/sh', args: ['sh', '-c', `s=$(cat); echo "${name} $s" >> ${file}`] })
+    const host = join(logDir, 'log')
+    const dir = bundle(['sh', '-c', 'echo run >> /hooklog/log'], (c) => {
+      c.mounts.push({ destination: '/hooklog', type: 'bind', source: logDir, options: ['rbind', 'rw'] })
+      c.hooks = {
+        prestart: [hook('prestart', host)],
+        createRuntime: [hook('createRuntime', host)],
+        createContainer: [hook('createContainer', host)],
+        startContainer: [hook('startContainer', '/hooklog/log')], // runs inside the container
+        poststart: [hook('poststart', host)],
+        poststop: [hook('poststop', host)],
+      }
+    })
+    expect(oci('create', '--bundle', dir, id).code).toBe(0)
+    const pid = state(id).pid
+    expect(oci('start', id).code).toBe(0)
+    for (let i = 0; i < 100 && state(id).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(oci('delete', id).code).toBe(0)
+    const lines = readFileSync(host, 'utf8').trim().split('\n')
+    const names = lines.map((l) => l.split(' ')[0])
+    // In order up to start; then the command and poststart race; poststop comes last.
+    expect(names.slice(0, 4)).toEqual(['prestart', 'createRuntime', 'createContainer', 'startContainer'])
+    expect(names.slice(4, 6).sort()).toEqual(['poststart', 'run'])
+    expect(names[6]).toBe('poststop')
+    const byName = Object.fromEntries(lines.filter((l) => l.includes('{')).map((l) => [l.split(' ')[0], JSON.parse(l.slice(l.indexOf(' ') + 1))]))
+    expect(byName.createRuntime).toMatchObject({ id, status: 'creating', pid, bundle: dir })
+    expect(byName.poststart).toMatchObject({ id, status: 'running', pid })
+    expect(byName.poststop).toMatchObject({ id, status: 'stopped' })
+    expect(lines).toContain('run')
+
+    const failing = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] }))
+    const r = oci('create', '--bundle', failing, `${id}-fail`)
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('hook hooks.createRuntime[0] (/bin/sh) failed')
+    expect(listIds()).not.toContain(`${id}-fail`)
+  })
+
   itNs('list shows each container with its status, as a table or JSON', () => {
     const id = `list-${process.pid}`
     expect(oci('create', '--bundle', bundle(['true']), id).code).toBe(0)

@@ -61,6 +61,13 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         }
     }
     let rfd = fd(&report);
+    // SAFETY: plain syscall.
+    let me = unsafe { libc::getpid() };
+    if let Err(e) = crate::hooks::run_hooks("startContainer", &p.hooks.start_container, &p.hook_state("created", me)) {
+        let _ = proto::send(rfd, &Report::Error { error: e });
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(125) }
+    }
     if p.init {
         init::run_init(&p.command, rfd, p.process.terminal)
     }
@@ -174,8 +181,12 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     }
 
     // 5. The filesystem.
-    if let Some(plan) = &p.rootfs {
-        rootfs::setup_rootfs(plan)?;
+    // SAFETY: plain syscall.
+    let me = unsafe { libc::getpid() };
+    let create_container = || crate::hooks::run_hooks("createContainer", &p.hooks.create_container, &p.hook_state("creating", me));
+    match &p.rootfs {
+        Some(plan) => rootfs::setup_rootfs(plan, &create_container)?,
+        None => create_container()?,
     }
 
     // 6. Kernel knobs and limits.

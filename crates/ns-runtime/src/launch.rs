@@ -35,6 +35,24 @@ pub struct Prepared {
     pub command: Command,
     pub init: bool,
     pub preserve_fds: u32,
+    pub hooks: crate::spec::Hooks,
+    /// What hooks are told about the container.
+    pub id: String,
+    pub bundle: String,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Prepared {
+    pub fn hook_state<'a>(&'a self, status: &'a str, pid: i32) -> crate::hooks::HookState<'a> {
+        crate::hooks::HookState {
+            oci_version: crate::SPEC_VERSION,
+            id: &self.id,
+            status,
+            pid,
+            bundle: &self.bundle,
+            annotations: &self.annotations,
+        }
+    }
 }
 
 pub fn prepare(req: &RunRequest) -> Result<Prepared> {
@@ -145,6 +163,10 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         command,
         init: req.init,
         preserve_fds: req.preserve_fds,
+        hooks: spec.hooks.clone().unwrap_or_default(),
+        id: req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned()).unwrap_or_default(),
+        bundle: req.bundle.clone().unwrap_or_default(),
+        annotations: spec.annotations.clone(),
     })
 }
 
@@ -336,6 +358,10 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
     if p.ns.has_new(NsKind::User) {
         idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
     }
+    // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
+    let state = p.hook_state("creating", pid);
+    crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
+    crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
     sys::write_all(go_w.as_raw_fd(), b"G").map_err(|e| SetupError::sys("release the container", None, e))?;
     Ok(Launched { pid, reports: rep_r, guard })
 }
@@ -357,10 +383,16 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
+    let poststart = |p: &Prepared| {
+        if let Err(e) = crate::hooks::run_hooks("poststart", &p.hooks.poststart, &p.hook_state("running", pid)) {
+            eprintln!("ns: {}", e.message);
+        }
+    };
     let mut on_line = |line: &[u8]| match serde_json::from_slice::<Report>(line) {
         Ok(Report::Started) => {
             started = true;
             sink(&Event::Started { pid });
+            poststart(&p);
         }
         Ok(Report::Error { error }) => {
             failed = true;
@@ -381,10 +413,14 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     // Without init, the report pipe closes when exec succeeds.
     if !started && !failed {
         sink(&Event::Started { pid });
+        poststart(&p);
     }
     let (_, status) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
     let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
+    if let Err(e) = crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid)) {
+        eprintln!("ns: {}", e.message);
+    }
     sink(&Event::Exited { exit_code: code, signal });
     Ok((code, signal))
 }

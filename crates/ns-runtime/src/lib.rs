@@ -10,6 +10,7 @@
 pub mod child;
 pub mod error;
 pub mod exec;
+pub mod hooks;
 pub mod host;
 pub mod idmap;
 pub mod init;

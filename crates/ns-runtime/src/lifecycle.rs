@@ -45,7 +45,28 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(&path).map_err(|e| SetupError::sys("remove the exec fifo", Some(&path), Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    run_recorded_hooks(std::fs::read(dir.file("config.json")).ok().as_deref(), &rec, "poststart", "running");
     Ok(())
+}
+
+/// The poststart and poststop hooks of a container, from the config it was created with;
+/// their failures are reported, not fatal.
+fn run_recorded_hooks(config: Option<&[u8]>, rec: &state::Record, kind: &str, status: &str) {
+    let Some(hooks) = config.and_then(|d| serde_json::from_slice::<crate::spec::Spec>(d).ok()).and_then(|s| s.hooks) else {
+        return;
+    };
+    let list = if kind == "poststart" { &hooks.poststart } else { &hooks.poststop };
+    let st = crate::hooks::HookState {
+        oci_version: &rec.oci_version,
+        id: &rec.id,
+        status,
+        pid: rec.pid,
+        bundle: &rec.bundle,
+        annotations: &rec.annotations,
+    };
+    if let Err(e) = crate::hooks::run_hooks(kind, list, &st) {
+        eprintln!("ns: {}", e.message);
+    }
 }
 
 /// Parse a signal given by name (`TERM`, `SIGTERM`) or number.
@@ -170,7 +191,10 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     drop(lock);
-    dir.remove()
+    let config = std::fs::read(dir.file("config.json")).ok();
+    dir.remove()?;
+    run_recorded_hooks(config.as_deref(), &rec, "poststop", "stopped");
+    Ok(())
 }
 
 /// Host PIDs of the container's processes (empty once it has stopped).

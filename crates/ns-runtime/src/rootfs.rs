@@ -41,7 +41,8 @@ pub struct RootfsPlan {
     pub propagation: libc::c_ulong,
 }
 
-pub fn setup_rootfs(plan: &RootfsPlan) -> Result<()> {
+/// Steps 1 to 5; `before_pivot` runs between the mounts and pivot_root (createContainer hooks).
+pub fn setup_rootfs(plan: &RootfsPlan, before_pivot: &dyn Fn() -> Result<()>) -> Result<()> {
     // 1. Stop mount events flowing between the host and us, in both directions.
     let prop = if plan.propagation == 0 { libc::MS_PRIVATE } else { plan.propagation };
     sys::mount(None, "/", None, libc::MS_REC | prop, None).step("make mounts private under", Some("/"))?;
@@ -91,6 +92,8 @@ pub fn setup_rootfs(plan: &RootfsPlan) -> Result<()> {
             populate_dev(root.as_raw_fd(), &devices)?;
         }
     }
+
+    before_pivot()?;
 
     // 5. Into the new root; the old one is detached, not merely hidden.
     sys::fchdir(root.as_raw_fd()).step("chdir into", Some(&root_dir))?;
