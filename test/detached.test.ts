@@ -7,7 +7,7 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect } from 'vitest'
 
-import { create, get, list, NsError, runDetached } from '@ns/core'
+import { buildSpec, create, createSpec, get, labelsOf, list, NsError, parseRunOptions, runDetached } from '@ns/core'
 
 import { alive, cli, hostNs, itNs, repoRoot } from './helpers.js'
 
@@ -99,6 +99,19 @@ describe('detached containers', () => {
     expect(i.mounts[0]).toBe('/')
     expect(i.config?.process.args).toEqual(sh('sleep 30 & exec sleep 31'))
     await c.delete({ force: true })
+  })
+
+  itNs('labels are kept as annotations; a full OCI runtime spec can be created as is', async () => {
+    const c = await create({ command: ['true'], root, name: 'labelled', labels: { app: 'web', tier: 'front' } })
+    expect(labelsOf(c.state().annotations)).toEqual({ app: 'web', tier: 'front' })
+    await c.delete()
+    const { spec } = buildSpec(parseRunOptions({ command: ['sh', '-c', 'echo from-spec'] }), 'fromspec')
+    const s = await createSpec(spec, { id: 'fromspec', root })
+    await s.start()
+    expect((await s.wait()).exitCode).toBe(0)
+    expect(s.logs().map((e) => e.log)).toEqual(['from-spec\n'])
+    await s.delete()
+    await expect(createSpec({ ...spec, process: { ...spec.process, args: [] } }, { root })).rejects.toThrow('process.args: must not be empty')
   })
 
   itNs('errors: a taken id, and a command that does not exist, are refused at create', async () => {

@@ -8,6 +8,18 @@ import { defaultIdMappings, isMapped, sandboxPaths } from './host.js'
 import { namespaceNames, type ParsedRunOptions } from './options.js'
 import { validateSpec, type OciMount, type OciSpec } from './spec.js'
 
+/** Annotation keys that carry labels. */
+export const labelPrefix = 'io.ns.label/'
+
+/** The labels of a container, from its annotations. */
+export function labelsOf(annotations: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(annotations ?? {})
+      .filter(([k]) => k.startsWith(labelPrefix))
+      .map(([k, v]) => [k.slice(labelPrefix.length), v]),
+  )
+}
+
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 /** Paths hidden from the container, and paths it may only read: the runtime spec's defaults. */
@@ -140,7 +152,11 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
       ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
       ...(isNew('mount') ? { maskedPaths: defaultMaskedPaths, readonlyPaths: defaultReadonlyPaths } : {}),
     },
-    annotations: { 'io.ns.id': id, ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}) } as Record<string, string>,
+    annotations: {
+      'io.ns.id': id,
+      ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}),
+      ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`${labelPrefix}${k}`, v])),
+    } as Record<string, string>,
   }
   // The sandbox root (a fresh tmpfs filled with read-only binds) is read-only unless asked.
   if (sandbox && isNew('mount') && (o.readOnly ?? true)) spec.annotations['io.ns.root.readonly'] = 'true'

@@ -11,7 +11,7 @@ import { NsError } from './errors.js'
 import type { z } from 'zod'
 
 import { parseRunOptions, parseWith, runOptionsSchema, type RunOptions } from './options.js'
-import type { OciSpec } from './spec.js'
+import { validateSpec, type OciSpec } from './spec.js'
 
 export interface ExitRecord {
   exitCode: number | null
@@ -284,13 +284,36 @@ function readdirNumbers(dir: string): number[] {
 
 /** Create a container that waits for `start`; a monitor keeps its log and exit status. */
 export async function create(options: DetachedOptions): Promise<DetachedContainer> {
-  const { name, root: rootOpt, remove, ...rest } = options
+  const { name, root, remove, ...rest } = options
   const o = parseRunOptions(rest)
   const id = name ?? newContainerId()
-  const root = rootOpt ?? defaultRoot()
   const { spec, init } = buildSpec(o, id)
+  return createFromSpec(spec, { id, init, ...(root ? { root } : {}), ...(remove ? { remove } : {}) })
+}
+
+export interface SpecCreateOptions {
+  /** The container's id (default: 12 random hex digits). */
+  id?: string
+  root?: string
+  remove?: boolean
+  /** Run the minimal init as PID 1 (default true). */
+  init?: boolean
+  /** Directory that relative paths of the spec (root.path, mount sources) are taken from. */
+  bundle?: string
+}
+
+/** Create a container from a full OCI runtime spec (config.json), validated first. */
+export async function createSpec(spec: unknown, opts: SpecCreateOptions = {}): Promise<DetachedContainer> {
+  return createFromSpec(validateSpec(spec), opts)
+}
+
+async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<DetachedContainer> {
+  const id = opts.id ?? newContainerId()
+  const root = opts.root ?? defaultRoot()
+  const init = opts.init ?? true
+  const remove = opts.remove
   const h = launchHelper(
-    { config: spec, init, dieWithParent: false, create: { id, root, monitor: true, removeOnExit: remove ?? false } },
+    { config: spec, init, dieWithParent: false, ...(opts.bundle ? { bundle: opts.bundle } : {}), create: { id, root, monitor: true, removeOnExit: remove ?? false } },
     [-2, -2, -2],
   )
   let error: HelperEvent['error'] | undefined

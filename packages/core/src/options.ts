@@ -57,6 +57,8 @@ export const runOptionsSchema = z.strictObject({
   gidMappings: z.array(idMapping).min(1).optional(),
   /** Clock offsets in seconds for a new time namespace. */
   timeOffsets: z.strictObject({ monotonic: z.number().int().optional(), boottime: z.number().int().optional() }).optional(),
+  /** Labels, kept as annotations (`io.ns.label/<key>`) and usable to filter lists. */
+  labels: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'label keys must be letters, digits, dots, dashes or underscores'), z.string()).optional(),
   /** Give the process a terminal (a pty from its own devpts; the caller's stdio is relayed to it). */
   tty: z.boolean().optional(),
   /** Run a minimal init as PID 1 (default true). */
