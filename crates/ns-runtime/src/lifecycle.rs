@@ -190,6 +190,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             }
         }
     }
+    // A monitor writes the exit record and the log's last lines as the container ends: let it
+    // finish before the folder goes.
+    if let Some(m) = rec.monitor_pid {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while state::process_start_time(m).is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
     drop(lock);
     let config = std::fs::read(dir.file("config.json")).ok();
     dir.remove()?;

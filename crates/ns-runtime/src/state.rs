@@ -282,7 +282,17 @@ impl ContainerDir {
     }
 
     pub fn remove(self) -> Result<()> {
-        fs::remove_dir_all(&self.path).map_err(|e| io_err("remove state of", &self.path, e))
+        // A straggler writing into the folder makes one pass fail with ENOTEMPTY: try again.
+        let mut last = None;
+        for _ in 0..5 {
+            match fs::remove_dir_all(&self.path) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err(io_err("remove state of", &self.path, last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::EIO))))
     }
 }
 
