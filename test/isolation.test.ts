@@ -166,7 +166,7 @@ describe('network namespace', () => {
 describe('mount namespace and root filesystem', () => {
   itNs('mount namespace: a mount made inside is absent from the host', async () => {
     const marker = `ns-test-${process.pid}-${Date.now()}`
-    const c = spawn({ command: sh(`mkdir /tmp/m && mount -t tmpfs ${marker} /tmp/m && grep -c ${marker} /proc/self/mountinfo; read x`), stdin: 'pipe' })
+    const c = spawn({ command: sh(`mkdir /tmp/m && mount -t tmpfs ${marker} /tmp/m && grep -c ${marker} /proc/self/mountinfo; read x`), stdin: 'pipe', capAdd: ['CAP_SYS_ADMIN'] })
     expect(await firstLine(c)).toBe('1')
     expect(hostMountinfo()).not.toContain(marker)
     c.stdin!.end('\n')
@@ -291,7 +291,7 @@ describe('mount namespace and root filesystem', () => {
 describe('uts namespace', () => {
   itNs('uts namespace: the hostname and domainname differ inside; the host\'s are unchanged', async () => {
     const before = hostHostname()
-    const r = await run({ command: sh('hostname; cat /proc/sys/kernel/domainname; hostname changed-inside; hostname'), hostname: 'box', domainname: 'example.test' })
+    const r = await run({ command: sh('hostname; cat /proc/sys/kernel/domainname; hostname changed-inside; hostname'), hostname: 'box', domainname: 'example.test', capAdd: ['SYS_ADMIN'] })
     expect(r.stdout).toBe('box\nexample.test\nchanged-inside\n')
     expect(hostHostname()).toBe(before)
   })
@@ -352,8 +352,8 @@ describe('user namespace', () => {
   itNs('capabilities inside do not reach host resources: root inside cannot rename the host', async () => {
     const before = hostHostname()
     try {
-      const r = await run({ command: sh('grep CapEff /proc/self/status; hostname ns-must-not-happen 2>&1; echo rc=$?'), namespaces: { uts: false } })
-      expect(r.stdout).toMatch(/CapEff:\s+0*1?f+/) // full capabilities... in its own user namespace
+      const r = await run({ command: sh('grep CapEff /proc/self/status; hostname ns-must-not-happen 2>&1; echo rc=$?'), namespaces: { uts: false }, capAdd: ['ALL'] })
+      expect(r.stdout).toMatch(/CapEff:\s+000001ffffffffff/) // every capability... in its own user namespace
       expect(r.stdout).toMatch(/Operation not permitted|must be root/)
       expect(r.stdout).not.toContain('rc=0')
     } finally {
@@ -388,6 +388,28 @@ describe('ipc namespace', () => {
   itNs('ipc namespace: POSIX message queues live in a private /dev/mqueue', async () => {
     const r = await run({ command: sh('grep " /dev/mqueue " /proc/self/mountinfo | grep -c mqueue; ls -A /dev/mqueue | wc -l') })
     expect(r.stdout).toBe('1\n0\n')
+  })
+})
+
+describe('capabilities', () => {
+  itNs('the default set is docker\'s 14; --cap-add and --cap-drop change it; another user has none in effect', async () => {
+    const caps = async (o: object) => (await run({ command: sh('grep -E "^Cap(Eff|Bnd|Prm)" /proc/self/status'), ...o })).stdout
+    expect(await caps({})).toBe('CapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n')
+    expect(await caps({ capAdd: ['SYS_ADMIN'], capDrop: ['CAP_NET_RAW'] })).toContain('CapEff:\t00000000a82405fb')
+    expect(await caps({ capDrop: ['ALL'] })).toBe('CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n')
+    const r = await run({ command: sh('mkdir /tmp/m && mount -t tmpfs x /tmp/m 2>&1; echo rc=$?') })
+    expect(r.stdout).toMatch(/Operation not permitted|permission denied/i)
+    expect(r.stdout).toContain('rc=')
+    expect(r.stdout).not.toContain('rc=0')
+  })
+
+  itRoot('a non-root user keeps the default set as a bound only', async () => {
+    const r = await run({ command: sh('grep -E "^Cap(Eff|Bnd)" /proc/self/status'), user: '1000:1000' })
+    expect(r.stdout).toBe('CapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\n')
+  })
+
+  itNs('an unknown capability is refused, naming the field', async () => {
+    await expect(run({ command: ['true'], capAdd: ['CAP_NOPE'] })).rejects.toThrow('capAdd[0]: is not a capability')
   })
 })
 

@@ -71,7 +71,10 @@ describe('ns-oci for engines', () => {
     const again = spawnSync(bin, ['spec', '--bundle', dir], { encoding: 'utf8' })
     expect(again.status).toBe(1)
     expect(again.stderr).toContain('already exists')
+    const spec = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))
+    expect(spec.process.capabilities.bounding).toEqual(['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'])
     const f = JSON.parse(spawnSync(bin, ['features'], { encoding: 'utf8' }).stdout)
+    expect(f.linux.capabilities).toContain('CAP_SYS_ADMIN')
     expect(f.ociVersionMax).toBe('1.2.0')
     expect(f.linux.namespaces).toEqual(expect.arrayContaining(['user', 'pid', 'network', 'mount', 'time']))
   })
@@ -174,6 +177,15 @@ describe('ns-oci for engines', () => {
     expect(oci('delete', '--force', id).code).toBe(0)
     for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20))
     expect(alive(pid)).toBe(false) // the exec'd process died with its container
+  })
+
+  itNs('the capability sets of the spec are applied: bounding, effective, permitted', () => {
+    const r = oci('run', '--bundle', bundle(['sh', '-c', 'grep -E "^Cap(Prm|Eff|Bnd)" /proc/self/status']), `caps-${process.pid}`)
+    // CAP_AUDIT_WRITE (29), CAP_KILL (5), CAP_NET_BIND_SERVICE (10), as `spec` writes them.
+    expect(r.stdout).toBe('CapPrm:\t0000000020000420\nCapEff:\t0000000020000420\nCapBnd:\t0000000020000420\n')
+    const bad = oci('run', '--bundle', bundle(['true'], (c) => c.process.capabilities.effective.push('CAP_NOPE')), `badcaps-${process.pid}`)
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('process.capabilities.effective[3]: unknown capability "CAP_NOPE"')
   })
 
   itNs('a cgroup mount, as runc spec writes one, shows the cgroup tree read-only', () => {

@@ -44,6 +44,7 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         // SAFETY: ends the process.
         unsafe { libc::_exit(125) }
     }
+    let mut started = None;
     if let Some(fifo) = detach.fifo {
         if let Err((e, code)) = p.command.preflight() {
             let _ = proto::send(fd(&report), &Report::Error { error: e });
@@ -54,10 +55,13 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         if detach.orphan {
             report = None;
         }
-        if let Err(e) = wait_for_start(fifo) {
-            let _ = proto::send(fd(&report), &Report::Error { error: e });
-            // SAFETY: ends the process.
-            unsafe { libc::_exit(125) }
+        match wait_for_start(fifo) {
+            Ok(w) => started = Some(w),
+            Err(e) => {
+                let _ = proto::send(fd(&report), &Report::Error { error: e });
+                // SAFETY: ends the process.
+                unsafe { libc::_exit(125) }
+            }
         }
     }
     let rfd = fd(&report);
@@ -69,7 +73,7 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         unsafe { libc::_exit(125) }
     }
     if p.init {
-        init::run_init(&p.command, rfd, p.process.terminal)
+        init::run_init(&p.command, rfd, p.process.terminal, started)
     }
     let (err, code) = p.command.exec();
     let _ = proto::send(rfd, &Report::Error { error: err });
@@ -110,15 +114,16 @@ pub fn become_terminal_owner(slave: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// Block until `start` opens the exec fifo for reading, then tell it we go on.
-fn wait_for_start(fifo: RawFd) -> Result<()> {
+/// Block until `start` opens the exec fifo for reading, then tell it we go on. The returned
+/// descriptor stays open until the command is executed (it is close-on-exec): `start` reads
+/// to its end, so it returns — and runs poststart hooks — only once the command runs.
+fn wait_for_start(fifo: RawFd) -> Result<OwnedFd> {
     let path = sys::fd_path(fifo);
     let w = sys::retry(|| sys::open(&path, libc::O_WRONLY)).step("open the exec fifo", None)?;
     sys::write_all(w.as_raw_fd(), b"0").step("write the exec fifo", None)?;
-    drop(w);
     // SAFETY: the O_PATH descriptor is ours and no longer needed.
     unsafe { libc::close(fifo) };
-    Ok(())
+    Ok(w)
 }
 
 /// Default dispositions and an empty signal mask, as a new program should start.
@@ -210,7 +215,7 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     }
 
     // 7. Who runs, where, with which privileges.
-    process::switch_user(&p.process.user)?;
+    process::take_identity(&p.process.user, p.caps.as_ref())?;
     process::enter_cwd(&p.process.cwd)?;
     if p.process.no_new_privileges {
         process::set_no_new_privs()?;

@@ -99,6 +99,9 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         return Err(SetupError::config("process.cwd", "must be an absolute path"));
     }
     process::validate_rlimits(&pr.rlimits)?;
+    if let Some(c) = &pr.capabilities {
+        crate::caps::CapSets::from_spec(c)?;
+    }
     let command = Command::new(&pr.args, &pr.env)?;
 
     let pidfd = pidfd_open(rec.pid).step("open a pidfd for", Some(&rec.pid.to_string()))?;
@@ -215,7 +218,8 @@ fn exec_child(pr: &Process, detach: bool, console: Option<std::os::fd::RawFd>) -
     if let Some(slave) = &tty {
         crate::child::become_terminal_owner(slave.as_raw_fd())?;
     }
-    process::switch_user(&pr.user)?;
+    let caps = pr.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
+    process::take_identity(&pr.user, caps.as_ref())?;
     process::enter_cwd(&pr.cwd)?;
     if pr.no_new_privileges {
         process::set_no_new_privs()?;

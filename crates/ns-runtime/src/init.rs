@@ -9,7 +9,8 @@ use crate::process::Command;
 use crate::proto::{self, Report};
 use crate::sys;
 
-pub fn run_init(cmd: &Command, report: libc::c_int, terminal: bool) -> ! {
+/// `started`: the exec fifo's write end (create mode), closed once the command runs.
+pub fn run_init(cmd: &Command, report: libc::c_int, terminal: bool, started: Option<std::os::fd::OwnedFd>) -> ! {
     // SAFETY: signal-set manipulation on local sets; fork in a single-threaded process.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -27,6 +28,7 @@ pub fn run_init(cmd: &Command, report: libc::c_int, terminal: bool) -> ! {
         }
         if pid == 0 {
             drop(exec_r);
+            drop(started);
             if terminal {
                 // The command's group owns the terminal, so ^C reaches it (and not the init,
                 // which would forward it a second time). Signals are still blocked here, so
@@ -50,6 +52,7 @@ pub fn run_init(cmd: &Command, report: libc::c_int, terminal: bool) -> ! {
             let _ = sys::write_all(report, &out);
         }
         drop(exec_r);
+        drop(started);
 
         let mut main_status = None;
         loop {

@@ -36,6 +36,7 @@ pub struct Prepared {
     pub init: bool,
     pub preserve_fds: u32,
     pub hooks: crate::spec::Hooks,
+    pub caps: Option<crate::caps::CapSets>,
     /// What hooks are told about the container.
     pub id: String,
     pub bundle: String,
@@ -70,6 +71,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     }
     process::validate_rlimits(&process.rlimits)?;
     let command = Command::new(&process.args, &process.env)?;
+    let caps = process.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
 
     idmap::validate("linux.uidMappings", &linux.uid_mappings)?;
     idmap::validate("linux.gidMappings", &linux.gid_mappings)?;
@@ -164,6 +166,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         init: req.init,
         preserve_fds: req.preserve_fds,
         hooks: spec.hooks.clone().unwrap_or_default(),
+        caps,
         id: req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned()).unwrap_or_default(),
         bundle: req.bundle.clone().unwrap_or_default(),
         annotations: spec.annotations.clone(),

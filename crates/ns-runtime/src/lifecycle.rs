@@ -28,15 +28,22 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     // Non-blocking: if the process died, nobody will ever write; we poll and look.
     let fd = sys::open(&path, libc::O_RDONLY | libc::O_NONBLOCK).map_err(|e| SetupError::sys("open the exec fifo", Some(&path), e))?;
     let deadline = Instant::now() + Duration::from_secs(10);
+    // First the go-ahead byte, then the end of the fifo: the process closes it as it executes
+    // the command (or dies), so poststart hooks run once the command runs.
+    let mut got = false;
     loop {
         let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&fd), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, 50) };
         let mut b = [0u8; 1];
         match sys::read(pfd.fd, &mut b) {
-            Ok(1) => break,
+            Ok(1) => got = true,
+            Ok(_) if got => break,
             Ok(_) | Err(Errno(libc::EAGAIN)) => {}
             Err(e) => return Err(SetupError::sys("read the exec fifo", Some(&path), e)),
+        }
+        if got && !ContainerDir::alive(&rec) {
+            break;
         }
         if !ContainerDir::alive(&rec) || Instant::now() > deadline {
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ESRCH));

@@ -94,6 +94,19 @@ pub fn switch_user(user: &User) -> Result<()> {
     Ok(())
 }
 
+/// The user switch with the capability sets around it (see `caps`); without sets, the
+/// capabilities are left as the user switch leaves them.
+pub fn take_identity(user: &User, caps: Option<&crate::caps::CapSets>) -> Result<()> {
+    if let Some(c) = caps {
+        crate::caps::drop_bounding(c)?;
+    }
+    switch_user(user)?;
+    if let Some(c) = caps {
+        crate::caps::apply(c)?;
+    }
+    Ok(())
+}
+
 pub fn set_no_new_privs() -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {

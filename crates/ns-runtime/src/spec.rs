@@ -81,6 +81,23 @@ pub struct Process {
     pub oom_score_adj: Option<i32>,
     #[serde(default)]
     pub console_size: Option<ConsoleSize>,
+    #[serde(default)]
+    pub capabilities: Option<Capabilities>,
+}
+
+/// The capability sets of the process, by name (`CAP_NET_BIND_SERVICE`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Capabilities {
+    #[serde(default)]
+    pub bounding: Vec<String>,
+    #[serde(default)]
+    pub effective: Vec<String>,
+    #[serde(default)]
+    pub inheritable: Vec<String>,
+    #[serde(default)]
+    pub permitted: Vec<String>,
+    #[serde(default)]
+    pub ambient: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]

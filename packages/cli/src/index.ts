@@ -27,6 +27,8 @@ function idMap(flag: string) {
 }
 
 interface RunFlags {
+  capAdd?: string[]
+  capDrop?: string[]
   tty?: boolean
   interactive?: boolean
   detach?: boolean
@@ -91,6 +93,8 @@ export function runOptionsFromFlags(command: string[], f: RunFlags): RunOptions 
     ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
     ...(timeout !== undefined ? { timeout } : {}),
     ...(f.tty ? { tty: true } : {}),
+    ...(f.capAdd ? { capAdd: f.capAdd } : {}),
+    ...(f.capDrop ? { capDrop: f.capDrop } : {}),
   }
 }
 
@@ -142,6 +146,8 @@ function addRunFlags(c: Command): Command {
     .option('--no-init', 'run the command itself as PID 1 (no init to forward signals and reap)')
     .addOption(new Option('--net <mode>', 'network: none (a new namespace with only lo), host, or a namespace path').default('none'))
     .option('--share <namespace>', `share a namespace with the host instead of a new one: ${namespaceNames.join(', ')} (repeatable)`, collect)
+    .option('--cap-add <cap>', 'add a capability to the default set (CAP_SYS_ADMIN, SYS_ADMIN or ALL; repeatable)', collect)
+    .option('--cap-drop <cap>', 'drop a capability from the default set (or ALL; repeatable)', collect)
     .option('--uidmap <c:h:n>', 'uid range of the user namespace (repeatable)', idMap('--uidmap'))
     .option('--gidmap <c:h:n>', 'gid range of the user namespace (repeatable)', idMap('--gidmap'))
     .option('--time-offset <clock=secs>', 'a new time namespace with this clock offset: monotonic= or boottime= (repeatable)', collect)

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 
 import { NsError } from './errors.js'
 import { defaultIdMappings, isMapped, sandboxPaths } from './host.js'
-import { namespaceNames, type ParsedRunOptions } from './options.js'
+import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type ParsedRunOptions } from './options.js'
 import { validateSpec, type OciMount, type OciSpec } from './spec.js'
 
 /** Annotation keys that carry labels. */
@@ -48,6 +48,23 @@ function mergeEnv(...lists: string[][]): string[] {
   const m = new Map<string, string>()
   for (const l of lists) for (const e of l) m.set(e.slice(0, e.indexOf('=')), e)
   return [...m.values()]
+}
+
+/** The capability sets of the process: Docker's default set, with `capAdd` and `capDrop`. */
+export function capabilitySets(o: Pick<ParsedRunOptions, 'capAdd' | 'capDrop'>, uid: number) {
+  let set = new Set<string>(defaultCapabilities)
+  for (const c of (o.capDrop ?? []).map(normalizeCap)) {
+    if (c === 'ALL') set = new Set()
+    else set.delete(c)
+  }
+  for (const c of (o.capAdd ?? []).map(normalizeCap)) {
+    if (c === 'ALL') for (const n of capabilityNames) set.add(n)
+    else set.add(c)
+  }
+  const list = capabilityNames.filter((n) => set.has(n))
+  // As with docker: root gets the set; another user has it only as a bound, not in effect.
+  const inEffect = uid === 0 ? list : []
+  return { bounding: list, effective: inEffect, permitted: inEffect, inheritable: [], ambient: [] }
 }
 
 export function newContainerId(): string {
@@ -138,6 +155,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
       env,
       cwd: o.cwd ?? '/',
       noNewPrivileges: o.noNewPrivileges ?? true,
+      capabilities: capabilitySets(o, user.uid),
       ...(o.rlimits ? { rlimits: o.rlimits } : {}),
     },
     ...(o.rootfs !== undefined ? { root: { path: resolve(o.rootfs), readonly: o.readOnly ?? false } } : {}),

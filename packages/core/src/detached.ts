@@ -210,6 +210,10 @@ export class DetachedContainer {
       env: [...env.values()],
       cwd: o.cwd ?? base?.cwd ?? '/',
       noNewPrivileges: base?.noNewPrivileges ?? true,
+      // Another user than root has the container's capabilities as a bound only, not in effect.
+      ...(base?.capabilities
+        ? { capabilities: user.uid === 0 ? base.capabilities : { ...base.capabilities, effective: [], permitted: [], inheritable: [], ambient: [] } }
+        : {}),
     }
     const spec = config ?? ({ ociVersion: '1.2.0', process } as unknown as OciSpec)
     return new Container(spec, {

@@ -19,6 +19,15 @@ export const ociSpecSchema = z.looseObject({
     rlimits: z.array(z.looseObject({ type: z.string(), soft: z.number().int().min(0), hard: z.number().int().min(0) })).optional(),
     noNewPrivileges: z.boolean().optional(),
     oomScoreAdj: z.number().int().min(-1000).max(1000).optional(),
+    capabilities: z
+      .looseObject({
+        bounding: z.array(z.string()).optional(),
+        effective: z.array(z.string()).optional(),
+        inheritable: z.array(z.string()).optional(),
+        permitted: z.array(z.string()).optional(),
+        ambient: z.array(z.string()).optional(),
+      })
+      .optional(),
   }),
   root: z.looseObject({ path: z.string().min(1), readonly: z.boolean().optional() }).optional(),
   hostname: z.string().max(64).optional(),
