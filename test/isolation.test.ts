@@ -413,6 +413,43 @@ describe('capabilities', () => {
   })
 })
 
+describe('limits (cgroups)', () => {
+  itRoot('a pids limit stops a fork bomb at the limit; the host is unaffected', async () => {
+    const r = await run({ command: sh('for i in $(seq 30); do sleep 2 & done 2>/dev/null; ps -e -o pid= | wc -l'), pidsLimit: 10 })
+    expect(Number(r.stdout.trim())).toBeLessThanOrEqual(10)
+    expect(r.stderr + r.stdout).not.toContain('30')
+  })
+
+  itRoot('past its memory limit the container is OOM-killed, and it is reported as such', async () => {
+    const r = await run({ command: sh('head -c 200m /dev/zero | tail > /dev/null; echo survived'), memory: '32m', memorySwap: '32m' })
+    expect(r.oomKilled).toBe(true)
+    expect(r.stdout).toBe('survived\n') // the process that allocated was killed, not the shell
+    const fine = await run({ command: ['true'], memory: '32m' })
+    expect(fine.oomKilled).toBe(false)
+  })
+
+  itRoot('limits are written to the cgroup, the cgroup namespace hides it, and it is gone after the run', async () => {
+    const c = spawn({ command: sh('cat /proc/self/cgroup; read x'), memory: '48m', pidsLimit: 50, cpus: 0.5, stdin: 'pipe' })
+    const first = await firstLine(c)
+    expect(first).toMatch(/:\/$/) // rooted at its own cgroup
+    const pid = await c.started
+    const memLine = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l) || /^0::/.test(l))!
+    const rel = memLine.slice(memLine.lastIndexOf(':') + 1)
+    expect(rel).toMatch(/^\/ns\//)
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    const dir = v2 ? `/sys/fs/cgroup${rel}` : `/sys/fs/cgroup/memory${rel}`
+    expect(readFileSync(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(48 << 20))
+    c.stdin!.end('\n')
+    await c.exited
+    expect(existsSync(dir)).toBe(false)
+  })
+
+  itRoot('bad limits name the field', async () => {
+    await expect(run({ command: ['true'], memory: 'lots' })).rejects.toThrow('memory: must be a size like 64m')
+    await expect(run({ command: ['true'], memory: '64m', memorySwap: '32m' })).rejects.toThrow('linux.resources.memory.swap: must be at least the memory limit')
+  })
+})
+
 describe('cgroup and time namespaces', () => {
   itNs('cgroup namespace: /proc/self/cgroup shows the root of every hierarchy', async () => {
     const r = await run({ command: ['cat', '/proc/self/cgroup'] })

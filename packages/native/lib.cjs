@@ -13,5 +13,6 @@ module.exports = {
   containerKill: binding.containerKill,
   containerStart: binding.containerStart,
   containerDelete: binding.containerDelete,
+  containerStats: binding.containerStats,
   helperPath: process.env.NS_HELPER || join(__dirname, 'bin', 'ns-oci'),
 }

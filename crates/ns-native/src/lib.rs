@@ -290,3 +290,10 @@ pub fn container_start(root: String, id: String) -> AsyncTask<Lifecycle> {
 pub fn container_delete(root: String, id: String, force: bool) -> AsyncTask<Lifecycle> {
     AsyncTask::new(Lifecycle { root, id, verb: Verb::Delete { force } })
 }
+
+/// One-shot figures from a container's cgroup, as JSON.
+#[napi]
+pub fn container_stats(root: String, id: String) -> Result<String> {
+    let s = ns_runtime::lifecycle::stats(std::path::Path::new(&root), &id).map_err(setup_error)?;
+    Ok(serde_json::to_string(&s).unwrap_or_default())
+}

@@ -298,6 +298,7 @@ fn run_foreground(ctx: &Ctx, p: &Parsed, id: &str) -> Result<i32, SetupError> {
                 // SAFETY: plain syscall.
                 owner: unsafe { libc::geteuid() },
                 monitor_pid: None,
+                cgroup: None,
             };
             let _ = dir.write_record(&rec);
             if let Some(pf) = &pid_file {

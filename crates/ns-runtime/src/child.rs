@@ -165,6 +165,11 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
         }
     }
 
+    // The helper has moved us into our cgroup: a cgroup namespace made now is rooted there.
+    if p.ns.has_new(NsKind::Cgroup) {
+        sys::unshare(libc::CLONE_NEWCGROUP).step("create cgroup namespace", None)?;
+    }
+
     // 3. Time: unshare gives our children (and us, at exec) the new clocks.
     if p.ns.has_new(NsKind::Time) {
         sys::unshare(NsKind::Time.clone_flag()).step("create time namespace", None)?;

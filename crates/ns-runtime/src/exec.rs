@@ -176,7 +176,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     let (_, st) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
     crate::launch::forward_signals_to(0);
     let (code, signal) = sys::decode_status(st);
-    sink(&Event::Exited { exit_code: code, signal });
+    sink(&Event::Exited { exit_code: code, signal, oom_killed: false });
     Ok((code, signal))
 }
 

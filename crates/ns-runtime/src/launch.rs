@@ -36,6 +36,8 @@ pub struct Prepared {
     pub init: bool,
     pub preserve_fds: u32,
     pub hooks: crate::spec::Hooks,
+    /// The cgroup to make (relative to each hierarchy) and its limits, when there is one.
+    pub cgroup: Option<(String, crate::cgroup::Resources)>,
     pub caps: Option<crate::caps::CapSets>,
     /// What hooks are told about the container.
     pub id: String,
@@ -143,6 +145,26 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         None
     };
 
+    // A cgroup when limits are asked for, or for a container that lives on its own (its stats,
+    // its OOM kills, everything reaped at delete). Foreground runs without limits skip it.
+    let resources = linux.resources.clone().unwrap_or_default();
+    let id_for_cgroup = req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned());
+    let cgroup = if !resources.is_empty() || req.create.is_some() {
+        crate::cgroup::plan_writes(crate::cgroup::layout(), &resources)?;
+        let rel = match linux.cgroups_path.as_deref() {
+            Some(p) if !p.is_empty() && !p.contains(':') && !p.split('/').any(|c| c == "..") => p.trim_start_matches('/').to_owned(),
+            _ => format!("ns/{}", id_for_cgroup.unwrap_or_else(|| format!("run-{}", std::process::id()))),
+        };
+        // Without root, cgroups exist only where they were delegated: say so when limits need them.
+        if euid != 0 && resources.is_empty() {
+            None
+        } else {
+            Some((rel, resources))
+        }
+    } else {
+        None
+    };
+
     let mut sysctl = Vec::new();
     for (k, v) in &linux.sysctl {
         if k.is_empty() || k.contains('/') || k.split('.').any(|c| c.is_empty() || c == "..") {
@@ -166,6 +188,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         init: req.init,
         preserve_fds: req.preserve_fds,
         hooks: spec.hooks.clone().unwrap_or_default(),
+        cgroup,
         caps,
         id: req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned()).unwrap_or_default(),
         bundle: req.bundle.clone().unwrap_or_default(),
@@ -271,7 +294,7 @@ pub fn helper_main(control: libc::c_int) -> i32 {
         Err(e) => {
             let err = SetupError::config("config", format!("is not a valid runtime spec: {e}"));
             sink(&Event::Error { error: err });
-            sink(&Event::Exited { exit_code: Some(125), signal: None });
+            sink(&Event::Exited { exit_code: Some(125), signal: None, oom_killed: false });
             return 125;
         }
     };
@@ -291,7 +314,7 @@ pub fn helper_main(control: libc::c_int) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             sink(&Event::Error { error: e });
-            sink(&Event::Exited { exit_code: Some(125), signal: None });
+            sink(&Event::Exited { exit_code: Some(125), signal: None, oom_killed: false });
             125
         }
     }
@@ -322,6 +345,7 @@ struct Launched {
     pid: libc::pid_t,
     reports: OwnedFd,
     guard: ChildGuard,
+    cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 /// The steps both modes share: check the host, join namespaces, clone, write the id maps
@@ -357,16 +381,34 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
     drop(rep_w);
     let guard = ChildGuard(pid);
 
-    // The child waits on `go` until its ids mean something.
+    // The child waits on `go` until its ids mean something, and until it is in its cgroup (it
+    // cannot run a single instruction of set-up outside it).
     if p.ns.has_new(NsKind::User) {
         idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
     }
+    let cgroup = match &p.cgroup {
+        Some((rel, res)) => {
+            let cg = crate::cgroup::Cgroup::create(rel, res).map_err(|e| {
+                if euid != 0 {
+                    e.with_hint("limits need cgroups delegated to your user (cgroup v2 with systemd's Delegate=yes); run as root or without limits")
+                } else {
+                    e
+                }
+            })?;
+            if let Err(e) = cg.add(pid) {
+                cg.remove();
+                return Err(e);
+            }
+            Some(cg)
+        }
+        None => None,
+    };
     // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
     let state = p.hook_state("creating", pid);
     crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
     crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
     sys::write_all(go_w.as_raw_fd(), b"G").map_err(|e| SetupError::sys("release the container", None, e))?;
-    Ok(Launched { pid, reports: rep_r, guard })
+    Ok(Launched { pid, reports: rep_r, guard, cgroup })
 }
 
 /// Run in the foreground: relay events, forward signals, return the exit status.
@@ -421,10 +463,14 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let (_, status) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
     let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
+    let oom_killed = l.cgroup.as_ref().is_some_and(|c| c.oom_killed());
+    if let Some(cg) = l.cgroup.take() {
+        cg.remove();
+    }
     if let Err(e) = crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid)) {
         eprintln!("ns: {}", e.message);
     }
-    sink(&Event::Exited { exit_code: code, signal });
+    sink(&Event::Exited { exit_code: code, signal, oom_killed });
     Ok((code, signal))
 }
 
@@ -588,6 +634,7 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
         // SAFETY: plain syscalls.
         owner: unsafe { libc::geteuid() },
         monitor_pid: cr.monitor.then(|| std::process::id() as i32),
+        cgroup: l.cgroup.clone(),
     };
     dir.write_record(&record)?;
     if let Some(pf) = &cr.pid_file {
@@ -598,7 +645,7 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
     match logs {
         None => Ok(()),
         Some((out, err)) => {
-            monitor(dir, pid, [out, err], rd, sink);
+            monitor(dir, pid, [out, err], rd, l.cgroup.as_ref(), sink);
             Ok(())
         }
     }
@@ -606,7 +653,7 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
 
 /// Stay as the container's parent: copy its output into the log, one JSON object per line
 /// (`{"time","stream","log"}`), then record how it ended.
-fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut reports: LineReader, sink: Sink) {
+fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
     let names = ["stdout", "stderr"];
     let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
@@ -679,6 +726,7 @@ fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut repo
         }
     }
     let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
-    let _ = dir.write_exit(&ExitRecord { exit_code: code, signal, finished: state::now_rfc3339() });
-    sink(&Event::Exited { exit_code: code, signal });
+    let oom_killed = cgroup.is_some_and(|c| c.oom_killed());
+    let _ = dir.write_exit(&ExitRecord { exit_code: code, signal, finished: state::now_rfc3339(), oom_killed });
+    sink(&Event::Exited { exit_code: code, signal, oom_killed });
 }

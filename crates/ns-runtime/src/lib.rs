@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod caps;
+pub mod cgroup;
 pub mod child;
 pub mod error;
 pub mod exec;

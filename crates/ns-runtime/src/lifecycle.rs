@@ -206,6 +206,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     drop(lock);
+    if let Some(cg) = &rec.cgroup {
+        cg.remove();
+    }
     let config = std::fs::read(dir.file("config.json")).ok();
     dir.remove()?;
     run_recorded_hooks(config.as_deref(), &rec, "poststop", "stopped");
@@ -222,6 +225,18 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let mut p = processes_in_pid_namespace(rec.pid);
     p.sort_unstable();
     Ok(p)
+}
+
+/// One-shot figures from the container's cgroup (memory, cpu, pids).
+pub fn stats(root: &Path, id: &str) -> Result<crate::cgroup::Stats> {
+    let dir = ContainerDir::open(root, id)?;
+    let rec = dir.read_record()?;
+    let cg = rec.cgroup.ok_or_else(|| {
+        let mut e = SetupError::sys("read the stats of", Some(id), Errno(libc::ENOENT));
+        e.message = format!("container {id:?} has no cgroup (created without root and without limits)");
+        e
+    })?;
+    Ok(cg.stats())
 }
 
 pub fn state(root: &Path, id: &str) -> Result<StateView> {

@@ -116,10 +116,11 @@ impl NsPlan {
         self.new.contains(&kind)
     }
 
-    /// Flags for clone3. The time namespace is left out: its offsets must be written before any
-    /// process enters it, so the child unshares it itself (see `child::enter_time_namespace`).
+    /// Flags for clone3. Left out, and unshared by the child itself: the time namespace (its
+    /// offsets must be written before any process enters it) and the cgroup namespace (its root
+    /// is the cgroup of whoever creates it: the child, once moved into its own cgroup).
     pub fn clone_flags(&self) -> u64 {
-        self.new.iter().filter(|k| **k != NsKind::Time).fold(0u64, |f, k| f | k.clone_flag() as u64)
+        self.new.iter().filter(|k| !matches!(k, NsKind::Time | NsKind::Cgroup)).fold(0u64, |f, k| f | k.clone_flag() as u64)
     }
 }
 
@@ -142,12 +143,13 @@ mod tests {
     }
 
     #[test]
-    fn new_namespaces_become_clone_flags_without_time() {
-        let plan = NsPlan::from_spec(&spec(&[("pid", None), ("user", None), ("time", None), ("network", None)])).unwrap();
-        assert_eq!(plan.new, vec![NsKind::User, NsKind::Pid, NsKind::Net, NsKind::Time]);
+    fn new_namespaces_become_clone_flags_without_time_and_cgroup() {
+        let plan = NsPlan::from_spec(&spec(&[("pid", None), ("user", None), ("time", None), ("network", None), ("cgroup", None)])).unwrap();
+        assert_eq!(plan.new, vec![NsKind::User, NsKind::Pid, NsKind::Net, NsKind::Cgroup, NsKind::Time]);
         let f = plan.clone_flags();
         assert_eq!(f, (libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNET) as u64);
         assert_eq!(f & 0x80, 0);
+        assert_eq!(f & libc::CLONE_NEWCGROUP as u64, 0);
     }
 
     #[test]

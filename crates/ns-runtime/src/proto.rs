@@ -31,7 +31,13 @@ pub enum Event {
     Error { error: SetupError },
     /// It ended: its exit code, or the signal that killed it.
     #[serde(rename_all = "camelCase")]
-    Exited { exit_code: Option<i32>, signal: Option<i32> },
+    Exited {
+        exit_code: Option<i32>,
+        signal: Option<i32>,
+        /// The kernel's OOM killer ended it (its cgroup's memory limit was reached).
+        #[serde(default)]
+        oom_killed: bool,
+    },
 }
 
 pub fn send<T: Serialize>(fd: libc::c_int, msg: &T) -> sys::SysResult<()> {
@@ -97,7 +103,7 @@ mod tests {
 
     #[test]
     fn events_are_tagged_json() {
-        let s = serde_json::to_string(&Event::Exited { exit_code: Some(0), signal: None }).unwrap();
-        assert_eq!(s, r#"{"event":"exited","exitCode":0,"signal":null}"#);
+        let s = serde_json::to_string(&Event::Exited { exit_code: Some(0), signal: None, oom_killed: false }).unwrap();
+        assert_eq!(s, r#"{"event":"exited","exitCode":0,"signal":null,"oomKilled":false}"#);
     }
 }

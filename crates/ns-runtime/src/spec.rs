@@ -169,6 +169,10 @@ pub struct Linux {
     pub rootfs_propagation: Option<String>,
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resources: Option<crate::cgroup::Resources>,
+    #[serde(default)]
+    pub cgroups_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

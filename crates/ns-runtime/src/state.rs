@@ -93,6 +93,9 @@ pub struct Record {
     /// PID of the monitor that waits for it and keeps its log, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor_pid: Option<i32>,
+    /// Its cgroup folders, removed at delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 /// How it ended, written by the monitor.
@@ -102,6 +105,8 @@ pub struct ExitRecord {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub finished: String,
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// The state as the runtime spec's `state` command prints it, plus what ns adds.
@@ -356,6 +361,7 @@ mod tests {
             annotations: BTreeMap::new(),
             owner: 0,
             monitor_pid: None,
+            cgroup: None,
         };
         assert!(ContainerDir::alive(&r));
         r.start_time += 1;
@@ -378,6 +384,7 @@ mod tests {
             annotations: BTreeMap::new(),
             owner: 0,
             monitor_pid: None,
+            cgroup: None,
         };
         d.write_record(&r).unwrap();
         let d = ContainerDir::open(&root, "c1").unwrap();

@@ -27,6 +27,12 @@ function idMap(flag: string) {
 }
 
 interface RunFlags {
+  memory?: string
+  memorySwap?: string
+  pidsLimit?: string
+  cpus?: string
+  cpuShares?: string
+  cpusetCpus?: string
   capAdd?: string[]
   capDrop?: string[]
   tty?: boolean
@@ -49,6 +55,12 @@ interface RunFlags {
   gidmap?: RunOptions['gidMappings']
   timeOffset?: string[]
   timeout?: string
+}
+
+function number(flag: string, v: string): number {
+  const n = Number(v)
+  if (!Number.isFinite(n)) throw NsError.invalid(flag, `${JSON.stringify(v)} is not a number`)
+  return n
 }
 
 /** Turn `ns run` flags into @ns/core options. */
@@ -94,6 +106,12 @@ export function runOptionsFromFlags(command: string[], f: RunFlags): RunOptions 
     ...(timeout !== undefined ? { timeout } : {}),
     ...(f.tty ? { tty: true } : {}),
     ...(f.capAdd ? { capAdd: f.capAdd } : {}),
+    ...(f.memory !== undefined ? { memory: f.memory } : {}),
+    ...(f.memorySwap !== undefined ? { memorySwap: f.memorySwap === '-1' ? -1 : f.memorySwap } : {}),
+    ...(f.pidsLimit !== undefined ? { pidsLimit: number('--pids-limit', f.pidsLimit) } : {}),
+    ...(f.cpus !== undefined ? { cpus: number('--cpus', f.cpus) } : {}),
+    ...(f.cpuShares !== undefined ? { cpuShares: number('--cpu-shares', f.cpuShares) } : {}),
+    ...(f.cpusetCpus !== undefined ? { cpusetCpus: f.cpusetCpus } : {}),
     ...(f.capDrop ? { capDrop: f.capDrop } : {}),
   }
 }
@@ -146,6 +164,12 @@ function addRunFlags(c: Command): Command {
     .option('--no-init', 'run the command itself as PID 1 (no init to forward signals and reap)')
     .addOption(new Option('--net <mode>', 'network: none (a new namespace with only lo), host, or a namespace path').default('none'))
     .option('--share <namespace>', `share a namespace with the host instead of a new one: ${namespaceNames.join(', ')} (repeatable)`, collect)
+    .option('-m, --memory <size>', 'memory limit (64m, 1g)')
+    .option('--memory-swap <size>', 'memory plus swap limit (-1: unlimited swap)')
+    .option('--pids-limit <n>', 'at most this many processes')
+    .option('--cpus <n>', 'CPU time as a number of CPUs (0.5)')
+    .option('--cpu-shares <n>', 'relative CPU weight')
+    .option('--cpuset-cpus <list>', 'CPUs it may run on (0-1,3)')
     .option('--cap-add <cap>', 'add a capability to the default set (CAP_SYS_ADMIN, SYS_ADMIN or ALL; repeatable)', collect)
     .option('--cap-drop <cap>', 'drop a capability from the default set (or ALL; repeatable)', collect)
     .option('--uidmap <c:h:n>', 'uid range of the user namespace (repeatable)', idMap('--uidmap'))

@@ -67,6 +67,33 @@ export function capabilitySets(o: Pick<ParsedRunOptions, 'capAdd' | 'capDrop'>, 
   return { bounding: list, effective: inEffect, permitted: inEffect, inheritable: [], ambient: [] }
 }
 
+/** `64m` -> 67108864. */
+export function parseSize(v: number | string): number {
+  if (typeof v === 'number') return v
+  const m = /^(\d+)([kmg]?)$/i.exec(v)!
+  return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
+}
+
+/** `linux.resources` from the friendly limits, or undefined when none is asked for. */
+export function resourcesOf(o: ParsedRunOptions) {
+  const memory = {
+    ...(o.memory !== undefined ? { limit: parseSize(o.memory) } : {}),
+    ...(o.memoryReservation !== undefined ? { reservation: parseSize(o.memoryReservation) } : {}),
+    ...(o.memorySwap !== undefined ? { swap: o.memorySwap === -1 ? -1 : parseSize(o.memorySwap) } : {}),
+  }
+  const cpu = {
+    ...(o.cpus !== undefined ? { quota: Math.round(o.cpus * 100_000), period: 100_000 } : {}),
+    ...(o.cpuShares !== undefined ? { shares: o.cpuShares } : {}),
+    ...(o.cpusetCpus !== undefined ? { cpus: o.cpusetCpus } : {}),
+  }
+  const r = {
+    ...(Object.keys(memory).length ? { memory } : {}),
+    ...(Object.keys(cpu).length ? { cpu } : {}),
+    ...(o.pidsLimit !== undefined ? { pids: { limit: o.pidsLimit } } : {}),
+  }
+  return Object.keys(r).length ? r : undefined
+}
+
 export function newContainerId(): string {
   return randomBytes(6).toString('hex')
 }
@@ -169,6 +196,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
       ...(uidMappings ? { uidMappings, gidMappings } : {}),
       ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
       ...(isNew('mount') ? { maskedPaths: defaultMaskedPaths, readonlyPaths: defaultReadonlyPaths } : {}),
+      ...(resourcesOf(o) ? { resources: resourcesOf(o) } : {}),
     },
     annotations: {
       'io.ns.id': id,

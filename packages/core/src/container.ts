@@ -19,6 +19,8 @@ export interface ExitResult {
   signal: NodeJS.Signals | null
   /** True when the `timeout` option killed it. */
   timedOut: boolean
+  /** True when the kernel's OOM killer ended it (its memory limit was reached). */
+  oomKilled: boolean
 }
 
 type Stdio = ParsedRunOptions['stdin']
@@ -92,6 +94,7 @@ export interface HelperEvent {
   pid?: number
   exitCode?: number | null
   signal?: number | null
+  oomKilled?: boolean
   error?: { step: string; path?: string; errno?: number; code: string; message: string; hint?: string }
 }
 
@@ -143,7 +146,7 @@ export class Container implements AsyncDisposable {
     this.started.catch(() => {})
 
     let error: HelperEvent['error'] | undefined
-    let exit: { exitCode: number | null; signal: number | null } | undefined
+    let exit: { exitCode: number | null; signal: number | null; oomKilled: boolean } | undefined
     lines.on('line', (line) => {
       let ev: HelperEvent
       try {
@@ -153,7 +156,7 @@ export class Container implements AsyncDisposable {
       }
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
       else if (ev.event === 'error') error ??= ev.error
-      else if (ev.event === 'exited') exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null }
+      else if (ev.event === 'exited') exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
     })
 
     const timer = opts.timeout
@@ -183,7 +186,7 @@ export class Container implements AsyncDisposable {
             return
           }
           resolveStarted(-1)
-          resolve({ exitCode, signal, timedOut: this.#timedOut })
+          resolve({ exitCode, signal, timedOut: this.#timedOut, oomKilled: exit?.oomKilled ?? false })
           })
           .catch((e: unknown) => {
             rejectStarted(e)

@@ -17,6 +17,19 @@ export interface ExitRecord {
   exitCode: number | null
   signal: number | null
   finished: string
+  /** The kernel's OOM killer ended it. */
+  oomKilled?: boolean
+}
+
+/** One-shot figures from the container's cgroup. */
+export interface Stats {
+  memoryBytes?: number
+  memoryPeakBytes?: number
+  memoryLimitBytes?: number
+  cpuUsageNs?: number
+  pids?: number
+  pidsLimit?: number
+  oomKilled: boolean
 }
 
 export interface ContainerState {
@@ -93,6 +106,11 @@ export class DetachedContainer {
 
   state(): ContainerState {
     return JSON.parse(call(() => native.containerState(this.root, this.id))) as ContainerState
+  }
+
+  /** Memory, cpu and pids figures read straight from its cgroup (cheap enough to poll). */
+  stats(): Stats {
+    return JSON.parse(call(() => native.containerStats(this.root, this.id))) as Stats
   }
 
   /** Release a created container: its command runs. */

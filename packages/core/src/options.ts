@@ -90,6 +90,20 @@ export const runOptionsSchema = z.strictObject({
   /** Run a minimal init as PID 1 (default true). */
   init: z.boolean().optional(),
   noNewPrivileges: z.boolean().optional(),
+  /** Memory limit: bytes, or a size like 64m, 1g. */
+  memory: z.union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 64m')]).optional(),
+  /** Memory plus swap limit (-1: unlimited swap). */
+  memorySwap: z.union([z.number().int().min(-1), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 128m')]).optional(),
+  /** Memory the container is guaranteed under pressure (soft limit). */
+  memoryReservation: z.union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 32m')]).optional(),
+  /** At most this many processes (and threads). */
+  pidsLimit: z.number().int().positive().optional(),
+  /** CPU time as a number of CPUs (0.5: half of one). */
+  cpus: z.number().positive().max(1024).optional(),
+  /** Relative CPU weight (v1 shares, 2..262144; converted to a v2 weight). */
+  cpuShares: z.number().int().min(2).max(262144).optional(),
+  /** CPUs it may run on, as a list like 0-1,3. */
+  cpusetCpus: z.string().regex(/^[0-9,-]+$/, 'must be a cpu list like 0-1,3').optional(),
   /** Capabilities on top of the default set (Docker's 14): names like CAP_SYS_ADMIN or SYS_ADMIN, or ALL. */
   capAdd: z.array(capName).optional(),
   /** Capabilities taken from the default set; ALL drops every one. */
