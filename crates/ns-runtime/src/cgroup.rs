@@ -158,7 +158,7 @@ pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
             }
         }
         if let Some(cpus) = &c.cpus {
-            out.push(w("cpuset", if layout == Layout::V1 { "cpuset.cpus" } else { "cpuset.cpus" }, cpus));
+            out.push(w("cpuset", "cpuset.cpus", cpus));
         }
         if let Some(mems) = &c.mems {
             out.push(w("cpuset", "cpuset.mems", mems));
