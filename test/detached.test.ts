@@ -9,7 +9,7 @@ import { afterAll, describe, expect } from 'vitest'
 
 import { buildSpec, create, createSpec, get, labelsOf, list, NsError, parseRunOptions, runDetached } from '@ns/core'
 
-import { alive, cli, hostNs, itNs, repoRoot } from './helpers.js'
+import { alive, cli, hostNs, itNs, itRoot, repoRoot } from './helpers.js'
 
 const root = mkdtempSync(join(tmpdir(), 'ns-detached-'))
 afterAll(async () => {
@@ -159,6 +159,16 @@ describe('exec into a running container', () => {
     await expect(c.execRun({ command: ['no-such-command-here'] })).rejects.toThrow('executable file not found')
     await c.delete({ force: true })
     await expect(c.execRun({ command: ['true'] })).rejects.toThrow('container "execd" does not exist')
+  })
+
+  itRoot('exec lands in the container\'s cgroup, under its limits', async () => {
+    const c = await runDetached({ command: ['sleep', '30'], root, name: 'limited', pidsLimit: 5 })
+    const inside = (await c.execRun({ command: ['cat', '/proc/self/cgroup'] })).stdout
+    expect(inside.split('\n').filter(Boolean).every((l) => l.endsWith(':/'))).toBe(true)
+    const bomb = await c.execRun({ command: sh('for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1 | head -1; echo done') })
+    expect(bomb.stdout + bomb.stderr).toMatch(/fork|Resource temporarily unavailable/i)
+    expect(c.stats().pidsLimit).toBe(5)
+    await c.delete({ force: true })
   })
 
   itNs('exec into a stopped container is refused', async () => {

@@ -109,6 +109,11 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     if !ContainerDir::alive(&rec) {
         return Err(SetupError::sys("exec in", Some(&req.id), Errno(libc::ESRCH)));
     }
+    // Into the container's cgroup first (while its paths are still the host's): the process
+    // forked below is born there, under the container's limits.
+    if let Some(cg) = &rec.cgroup {
+        cg.add(std::process::id() as i32)?;
+    }
     let kinds = namespaces_of(rec.pid);
     // Paths given by the caller (the pid file) are the host's: keep a handle on the host's root
     // before joining the container's mount namespace.
