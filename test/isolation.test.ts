@@ -408,6 +408,15 @@ describe('capabilities', () => {
     expect(r.stdout).toBe('CapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\n')
   })
 
+  itNs('the runtime binary cannot be overwritten from inside, even with every capability (CVE-2019-5736)', async () => {
+    const bin = join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
+    const before = readFileSync(bin)
+    const r = await run({ command: sh('echo x >> /proc/1/exe; echo rc=$?; true > /proc/1/exe; echo rc=$?'), capAdd: ['ALL'] })
+    expect(r.stdout).toBe('rc=2\nrc=2\n')
+    expect(r.stderr).toMatch(/Text file busy|Permission denied/)
+    expect(readFileSync(bin).equals(before)).toBe(true)
+  })
+
   itNs('an unknown capability is refused, naming the field', async () => {
     await expect(run({ command: ['true'], capAdd: ['CAP_NOPE'] })).rejects.toThrow('capAdd[0]: is not a capability')
   })
