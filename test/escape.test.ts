@@ -1,0 +1,74 @@
+// The escape suite: what a process inside a default container tries in order to reach the host,
+// and the error each attempt gets. System calls are made directly (python3's ctypes from the
+// host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
+// succeed, it would change nothing.
+import { createServer, type AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
+
+import { describe, expect } from 'vitest'
+
+import { run } from '@ns/core'
+
+import { itNs } from './helpers.js'
+
+const probe = `
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def t(name, f):
+    try:
+        r = f()
+        e = ctypes.get_errno() if r == -1 else 0
+    except OSError as x:
+        e = x.errno
+    print(name, errno.errorcode.get(e, e) if e else 'ok', flush=True)
+class TV(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_long), ("us", ctypes.c_long)]
+now = TV(); libc.gettimeofday(ctypes.byref(now), None)
+t('reboot', lambda: libc.reboot(0))                      # LINUX_REBOOT_CMD_CAD_OFF
+t('settimeofday', lambda: libc.settimeofday(ctypes.byref(now), None))
+t('init_module', lambda: libc.init_module(None, 0, b""))
+t('mknod', lambda: libc.mknod(b"/tmp/null2", 0o20666, os.makedev(1, 3)))
+t('mount', lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None))
+t('umount_root', lambda: libc.umount2(b"/", 2))
+t('sethostname', lambda: libc.sethostname(b"x", 1))
+t('kill_host', lambda: os.kill(int(sys.argv[1]), 0))
+t('sysrq', lambda: open('/proc/sysrq-trigger', 'w').write('h'))
+t('proc_sys', lambda: open('/proc/sys/kernel/ctrl-alt-del', 'w').write('0'))
+t('kcore', lambda: 0 if len(open('/proc/kcore', 'rb').read(16)) == 0 else -1)
+t('block_device', lambda: os.open('/dev/vda', os.O_RDONLY))
+t('loop_control', lambda: os.open('/dev/loop-control', os.O_RDWR))
+t('connect_host_loopback', lambda: __import__('socket').create_connection(('127.0.0.1', int(sys.argv[2])), timeout=1))
+`
+
+describe('escape suite: a default container', () => {
+  itNs('every attempt to reach the host fails, with the error the kernel gives', async () => {
+    const server = createServer((s) => s.end())
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res))
+    const port = (server.address() as AddressInfo).port
+    const before = hostname()
+    try {
+      const r = await run({ command: ['python3', '-c', probe, String(process.pid), String(port)] })
+      expect(r.exitCode, r.stderr).toBe(0)
+      const got = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]))
+      expect(got).toEqual({
+        reboot: 'EPERM', // no CAP_SYS_BOOT
+        settimeofday: 'EPERM', // the clock is the host's: CAP_SYS_TIME of the initial user namespace
+        init_module: expect.stringMatching(/^(EPERM|ENOSYS)$/), // no CAP_SYS_MODULE (ENOSYS: a kernel without modules)
+        mknod: 'EPERM', // device nodes cannot be made in a user namespace
+        mount: 'EPERM', // no CAP_SYS_ADMIN
+        umount_root: 'EPERM',
+        sethostname: 'EPERM', // and its own UTS namespace besides
+        kill_host: 'ESRCH', // host processes do not exist in its pid namespace
+        sysrq: expect.stringMatching(/^(EROFS|ENOENT)$/), // read-only path (ENOENT: a kernel without sysrq)
+        proc_sys: 'EROFS',
+        kcore: expect.stringMatching(/^(ok|ENOENT)$/), // masked: an empty file (ENOENT: a kernel without it)
+        block_device: 'ENOENT', // its /dev has none
+        loop_control: 'ENOENT',
+        connect_host_loopback: 'ECONNREFUSED', // its own network namespace: nothing listens there
+      })
+      expect(hostname()).toBe(before)
+    } finally {
+      server.close()
+    }
+  })
+})
