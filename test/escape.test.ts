@@ -1,5 +1,6 @@
-// The escape suite: what a process inside a default container tries in order to reach the host,
-// and the error each attempt gets. System calls are made directly (python3's ctypes from the
+// The escape suite: what a process inside a default container (default capabilities, seccomp
+// profile, masked paths, namespaces) tries in order to reach the host, and the error each
+// attempt gets. System calls are made directly (python3's ctypes from the
 // host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
 // succeed, it would change nothing.
 import { createServer, type AddressInfo } from 'node:net'
@@ -37,6 +38,14 @@ t('proc_sys', lambda: open('/proc/sys/kernel/ctrl-alt-del', 'w').write('0'))
 t('kcore', lambda: 0 if len(open('/proc/kcore', 'rb').read(16)) == 0 else -1)
 t('block_device', lambda: os.open('/dev/vda', os.O_RDONLY))
 t('loop_control', lambda: os.open('/dev/loop-control', os.O_RDWR))
+t('unshare_userns', lambda: libc.unshare(0x10000000))   # CLONE_NEWUSER: would hand back capabilities
+t('clone3', lambda: libc.syscall(435, None, 0))
+t('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0))
+t('bpf', lambda: libc.syscall(321, 0, None, 0))
+t('perf_event_open', lambda: libc.syscall(298, None, 0, -1, -1, 0))
+t('ptrace_init', lambda: libc.ptrace(16, 1, None, None))   # PTRACE_ATTACH to the container's PID 1
+t('setns', lambda: libc.setns(os.open('/proc/self/ns/net', os.O_RDONLY), 0))
+t('seccomp_mode', lambda: 0 if 'Seccomp:\t2' in open('/proc/self/status').read() else -1)
 t('connect_host_loopback', lambda: __import__('socket').create_connection(('127.0.0.1', int(sys.argv[2])), timeout=1))
 `
 
@@ -64,6 +73,14 @@ describe('escape suite: a default container', () => {
         kcore: expect.stringMatching(/^(ok|ENOENT)$/), // masked: an empty file (ENOENT: a kernel without it)
         block_device: 'ENOENT', // its /dev has none
         loop_control: 'ENOENT',
+        unshare_userns: 'EPERM', // seccomp: no new namespaces without CAP_SYS_ADMIN
+        clone3: 'ENOSYS', // seccomp: its flags are out of the filter's reach; callers fall back to clone
+        keyctl: 'EPERM', // seccomp, as bpf, perf_event_open, ptrace and setns below
+        bpf: 'EPERM',
+        perf_event_open: 'EPERM',
+        ptrace_init: 'EPERM',
+        setns: 'EPERM',
+        seccomp_mode: 'ok', // filter mode
         connect_host_loopback: 'ECONNREFUSED', // its own network namespace: nothing listens there
       })
       expect(hostname()).toBe(before)

@@ -220,6 +220,13 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     }
 
     // 7. Who runs, where, with which privileges.
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we still have
+    // it (the profile then also covers the user switch); with no_new_privs, load it last.
+    if !p.process.no_new_privileges {
+        if let Some(prog) = &p.seccomp {
+            crate::seccomp::load(prog)?;
+        }
+    }
     process::take_identity(&p.process.user, p.caps.as_ref())?;
     process::enter_cwd(&p.process.cwd)?;
     if p.process.no_new_privileges {
@@ -238,5 +245,11 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
         }
     }
     sys::cloexec_from(3 + p.preserve_fds).step("close inherited descriptors", None)?;
+    // Last: from here on the system calls the profile forbids fail.
+    if p.process.no_new_privileges {
+        if let Some(prog) = &p.seccomp {
+            crate::seccomp::load(prog)?;
+        }
+    }
     Ok(())
 }

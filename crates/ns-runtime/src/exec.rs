@@ -103,6 +103,14 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         crate::caps::CapSets::from_spec(c)?;
     }
     let command = Command::new(&pr.args, &pr.env)?;
+    // The container's seccomp profile applies to what is executed in it too.
+    let seccomp = std::fs::read(dir.file("config.json"))
+        .ok()
+        .and_then(|d| serde_json::from_slice::<crate::spec::Spec>(&d).ok())
+        .and_then(|s| s.linux)
+        .and_then(|l| l.seccomp)
+        .map(|p| crate::seccomp::compile(&p))
+        .transpose()?;
 
     let pidfd = pidfd_open(rec.pid).step("open a pidfd for", Some(&rec.pid.to_string()))?;
     // The pidfd pins the process: if it is still the one recorded now, it is the one we join.
@@ -130,7 +138,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     if pid == 0 {
         drop(rep_r);
         let fd = rep_w.as_raw_fd();
-        let (err, code) = match exec_child(pr, req.detach, console.as_ref().map(|(_, c)| c.as_raw_fd())) {
+        let (err, code) = match exec_child(pr, req.detach, console.as_ref().map(|(_, c)| c.as_raw_fd()), seccomp.as_deref()) {
             Ok(()) => command.exec(),
             Err(e) => (e, 125),
         };
@@ -210,7 +218,7 @@ fn write_host_file(host_root: &OwnedFd, path: &str, data: &str) -> Result<()> {
     Ok(())
 }
 
-fn exec_child(pr: &Process, detach: bool, console: Option<std::os::fd::RawFd>) -> Result<()> {
+fn exec_child(pr: &Process, detach: bool, console: Option<std::os::fd::RawFd>, seccomp: Option<&[crate::seccomp::Insn]>) -> Result<()> {
     crate::child::reset_signals();
     let tty = if pr.terminal {
         Some(crate::child::allocate_terminal(pr.console_size.map(|c| (c.height, c.width)), console, false)?)
@@ -224,6 +232,11 @@ fn exec_child(pr: &Process, detach: bool, console: Option<std::os::fd::RawFd>) -
         crate::child::become_terminal_owner(slave.as_raw_fd())?;
     }
     let caps = pr.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
+    if !pr.no_new_privileges {
+        if let Some(prog) = seccomp {
+            crate::seccomp::load(prog)?;
+        }
+    }
     process::take_identity(&pr.user, caps.as_ref())?;
     process::enter_cwd(&pr.cwd)?;
     if pr.no_new_privileges {
@@ -232,5 +245,11 @@ fn exec_child(pr: &Process, detach: bool, console: Option<std::os::fd::RawFd>) -
     if !detach {
         sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
     }
-    sys::cloexec_from(3).step("close inherited descriptors", None)
+    sys::cloexec_from(3).step("close inherited descriptors", None)?;
+    if pr.no_new_privileges {
+        if let Some(prog) = seccomp {
+            crate::seccomp::load(prog)?;
+        }
+    }
+    Ok(())
 }

@@ -39,6 +39,8 @@ pub struct Prepared {
     /// The cgroup to make (relative to each hierarchy) and its limits, when there is one.
     pub cgroup: Option<(String, crate::cgroup::Resources)>,
     pub caps: Option<crate::caps::CapSets>,
+    /// The compiled seccomp filter, loaded last before the command runs.
+    pub seccomp: Option<Vec<crate::seccomp::Insn>>,
     /// What hooks are told about the container.
     pub id: String,
     pub bundle: String,
@@ -190,6 +192,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         hooks: spec.hooks.clone().unwrap_or_default(),
         cgroup,
         caps,
+        seccomp: linux.seccomp.as_ref().map(crate::seccomp::compile).transpose()?,
         id: req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned()).unwrap_or_default(),
         bundle: req.bundle.clone().unwrap_or_default(),
         annotations: spec.annotations.clone(),

@@ -23,9 +23,11 @@ pub mod namespaces;
 pub mod process;
 pub mod proto;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod syscalls;
 pub mod tty;
 
 pub use error::SetupError;

@@ -173,6 +173,8 @@ pub struct Linux {
     pub resources: Option<crate::cgroup::Resources>,
     #[serde(default)]
     pub cgroups_path: Option<String>,
+    #[serde(default)]
+    pub seccomp: Option<crate::seccomp::Profile>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { NsError } from './errors.js'
 import { defaultIdMappings, isMapped, sandboxPaths } from './host.js'
 import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type ParsedRunOptions } from './options.js'
+import { defaultSeccompProfile } from './seccomp.js'
 import { validateSpec, type OciMount, type OciSpec } from './spec.js'
 
 /** Annotation keys that carry labels. */
@@ -170,6 +171,9 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
     [`PATH=${DEFAULT_PATH}`, `HOME=${user.uid === 0 ? '/root' : '/'}`, ...(hostname ? [`HOSTNAME=${hostname}`] : [])],
     envList(o.env),
   )
+  const capabilities = capabilitySets(o, user.uid)
+  const seccomp =
+    o.seccomp === 'unconfined' ? undefined : typeof o.seccomp === 'object' ? o.seccomp : defaultSeccompProfile(capabilities.bounding)
   const timeOffsets: Record<string, { secs: number; nanosecs: number }> = {}
   for (const [k, v] of Object.entries(o.timeOffsets ?? {})) if (v !== undefined) timeOffsets[k] = { secs: v, nanosecs: 0 }
 
@@ -182,7 +186,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
       env,
       cwd: o.cwd ?? '/',
       noNewPrivileges: o.noNewPrivileges ?? true,
-      capabilities: capabilitySets(o, user.uid),
+      capabilities,
       ...(o.rlimits ? { rlimits: o.rlimits } : {}),
     },
     ...(o.rootfs !== undefined ? { root: { path: resolve(o.rootfs), readonly: o.readOnly ?? false } } : {}),
@@ -197,6 +201,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
       ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
       ...(isNew('mount') ? { maskedPaths: defaultMaskedPaths, readonlyPaths: defaultReadonlyPaths } : {}),
       ...(resourcesOf(o) ? { resources: resourcesOf(o) } : {}),
+      ...(seccomp ? { seccomp } : {}),
     },
     annotations: {
       'io.ns.id': id,

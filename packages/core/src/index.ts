@@ -9,6 +9,8 @@ export type { RunOptions, NamespaceName } from './options.js'
 export { ociSpecSchema, validateSpec } from './spec.js'
 export type { OciSpec, IdMapping } from './spec.js'
 export { defaultIdMappings, sandboxPaths } from './host.js'
+export { defaultSeccompProfile } from './seccomp.js'
+export type { SeccompProfile } from './seccomp.js'
 
 import native from '@ns/native'
 
