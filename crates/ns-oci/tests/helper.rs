@@ -81,7 +81,7 @@ fn the_command_is_pid_1_of_its_own_namespaces_with_its_own_hostname_and_only_lo(
     assert_eq!(out.events.first().unwrap()["event"], "started");
     let host_pid = out.events[0]["pid"].as_i64().unwrap();
     assert!(host_pid > 1);
-    assert_eq!(out.events.last().unwrap(), &json!({"event": "exited", "exitCode": 0, "signal": null}));
+    assert_eq!(out.events.last().unwrap(), &json!({"event": "exited", "exitCode": 0, "signal": null, "oomKilled": false}));
     let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
     assert_eq!(&lines[..3], &["1", "box", "0"]);
     assert_eq!(&lines[3..], &["lo"]);
@@ -96,7 +96,7 @@ fn with_init_the_command_is_pid_2_and_its_signal_is_reported() {
     }
     let out = run_helper(json!({"config": sandbox_config(&["sh", "-c", "echo $$; kill -TERM $$"]), "init": true}));
     assert_eq!(out.stdout, "2\n");
-    assert_eq!(out.events.last().unwrap(), &json!({"event": "exited", "exitCode": null, "signal": 15}));
+    assert_eq!(out.events.last().unwrap(), &json!({"event": "exited", "exitCode": null, "signal": 15, "oomKilled": false}));
 }
 
 #[test]

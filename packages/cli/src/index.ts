@@ -15,6 +15,7 @@ import {
   type DetachedContainer,
   type RunOptions,
 } from '@ns/core'
+import { defaultSocketPath, generateToken, serve, type RequestLog } from '@ns/server'
 
 const collect = (v: string, prev: string[] = []) => [...prev, v]
 
@@ -389,6 +390,17 @@ export function program(): Command {
     })
 
   cli
+    .command('serve')
+    .description('serve the HTTP API: on a unix socket (mode 0660), or on TCP with --listen behind a bearer token')
+    .option('--socket <path>', `unix socket to listen on (default: ${defaultSocketPath()})`)
+    .option('--listen <host:port>', 'listen on TCP instead; needs a bearer token: --token, $NS_TOKEN, or one is generated and printed')
+    .option('--token <token>', 'bearer token clients must send (Authorization: Bearer <token>)')
+    .option('--allow-bind <dir>', 'allow bind mounts and root filesystems under this directory, symlinks resolved (repeatable)', collect)
+    .option('--allow-privileged', 'allow host namespaces, maps of the host\'s root, / as root, specs without a user namespace, hooks')
+    .option('--root <dir>', 'state directory of containers (as ns --root)')
+    .action((o: ServeFlags, cmd: Command) => serveCommand(o, cmd))
+
+  cli
     .command('info')
     .description('what this host allows: user namespaces, cgroup layout')
     .action(() => {
@@ -396,6 +408,53 @@ export function program(): Command {
       process.stdout.write(`${JSON.stringify(h, null, 2)}\n`)
     })
   return cli
+}
+
+interface ServeFlags {
+  socket?: string
+  listen?: string
+  token?: string
+  allowBind?: string[]
+  allowPrivileged?: boolean
+}
+
+/** One line per request: plain text for a person at a terminal, JSON lines for anything else. */
+function requestLogger(): (e: RequestLog) => void {
+  if (process.stdout.isTTY) return (e) => process.stdout.write(`${e.time} ${e.method} ${e.path} ${e.status} ${e.ms}ms\n`)
+  return (e) => process.stdout.write(`${JSON.stringify(e)}\n`)
+}
+
+/** `ns serve`: the HTTP API until SIGTERM or SIGINT; then the server closes and its socket goes. */
+async function serveCommand(o: ServeFlags, cmd: Command): Promise<void> {
+  // Over TCP a token is a must: the one given, $NS_TOKEN (kept out of `ps`), or a fresh one shown once.
+  let token = o.token ?? (o.listen !== undefined ? process.env.NS_TOKEN : undefined)
+  let generated = false
+  if (o.listen !== undefined && !token) {
+    token = generateToken()
+    generated = true
+  }
+  const server = await serve({
+    root: root(cmd),
+    ...(o.socket !== undefined ? { socket: o.socket } : {}),
+    ...(o.listen !== undefined ? { listen: o.listen } : {}),
+    ...(token !== undefined ? { token } : {}),
+    allowBind: o.allowBind ?? [],
+    allowPrivileged: o.allowPrivileged ?? false,
+    onRequest: requestLogger(),
+  })
+  process.stderr.write(`ns serve: listening on ${server.url} (state root ${root(cmd)})\n`)
+  if (generated) process.stderr.write(`ns serve: bearer token: ${token}\n`)
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGTERM', stop)
+      process.off('SIGINT', stop)
+      resolve()
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+  })
+  await server.close()
+  process.stderr.write('ns serve: closed\n')
 }
 
 /** Entry point; returns the exit code. */

@@ -1,0 +1,45 @@
+// Output of a process run to completion over HTTP, kept up to a limit: whatever the process
+// writes, the server's memory stays bounded (the rest is read and dropped, so it never blocks).
+import type { Readable } from 'node:stream'
+
+import type { Container } from '@ns/core'
+
+export interface Captured {
+  exitCode: number
+  signal: string | null
+  timedOut: boolean
+  stdout: string
+  stderr: string
+  truncated: boolean
+  durationMs: number
+}
+
+async function drain(s: Readable | null, max: number): Promise<{ text: string; truncated: boolean }> {
+  if (!s) return { text: '', truncated: false }
+  const chunks: Buffer[] = []
+  let size = 0
+  let truncated = false
+  for await (const chunk of s) {
+    const b = chunk as Buffer
+    const take = b.subarray(0, Math.max(0, max - size))
+    if (take.length > 0) chunks.push(take)
+    size += take.length
+    if (take.length < b.length) truncated = true
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated }
+}
+
+/** Feed `input`, collect both streams, wait for the end. */
+export async function capture(c: Container, input: string | undefined, maxBytes: number, t0: number): Promise<Captured> {
+  if (c.stdin) c.stdin.end(input ?? '')
+  const [out, err, exit] = await Promise.all([drain(c.stdout, maxBytes), drain(c.stderr, maxBytes), c.exited])
+  return {
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    timedOut: exit.timedOut,
+    stdout: out.text,
+    stderr: err.text,
+    truncated: out.truncated || err.truncated,
+    durationMs: Math.round((performance.now() - t0) * 10) / 10,
+  }
+}

@@ -1,0 +1,98 @@
+// Bounds on what one client can take: container starts running at once, time, output.
+import { ApiError } from './errors.js'
+
+export interface Limits {
+  /** Largest request body, in bytes (413 past it). Default 1 MiB. */
+  maxBodyBytes: number
+  /** Creates, runs and execs in progress at once; more get 429 at once (no queue). Default 16. */
+  maxConcurrent: number
+  /** Default time limit of POST /v1/run and exec, in milliseconds. Default 60 s. */
+  runTimeoutMs: number
+  /** Largest `timeout` a run or an exec may ask for, in milliseconds. Default 10 min. */
+  maxRunTimeoutMs: number
+  /** Default and largest wait of POST /wait, in seconds. Defaults 300 and 3600. */
+  waitTimeoutSec: number
+  maxWaitTimeoutSec: number
+  /** Time limit of create, start, kill and delete, in milliseconds. Default 60 s. */
+  opTimeoutMs: number
+  /** Output kept of a run or an exec, per stream, in bytes. Default 4 MiB. */
+  maxOutputBytes: number
+  /** How often GET /v1/events looks for changes nobody told it about, in ms. Default 200. */
+  eventsPollMs: number
+}
+
+export const defaultLimits: Limits = {
+  maxBodyBytes: 1024 * 1024,
+  maxConcurrent: 16,
+  runTimeoutMs: 60_000,
+  maxRunTimeoutMs: 600_000,
+  waitTimeoutSec: 300,
+  maxWaitTimeoutSec: 3600,
+  opTimeoutMs: 60_000,
+  maxOutputBytes: 4 * 1024 * 1024,
+  eventsPollMs: 200,
+}
+
+/**
+ * A counter of slots. Over the limit a request is answered 429 with Retry-After at once, rather
+ * than queued: a queue would hold connections open with no bound on how long, and a client that
+ * is told "busy" can decide for itself.
+ */
+export class Slots {
+  #free: number
+
+  constructor(readonly size: number) {
+    this.#free = size
+  }
+
+  get inUse(): number {
+    return this.size - this.#free
+  }
+
+  /** Take a slot for the time of `work`; 429 if there is none. */
+  async with<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#free <= 0) {
+      throw new ApiError(429, 'EBUSY', `too many containers starting or running through this server at once (limit ${this.size}); retry later`, {
+        headers: { 'Retry-After': '1' },
+      })
+    }
+    this.#free--
+    try {
+      return await work()
+    } finally {
+      this.#free++
+    }
+  }
+}
+
+/** `work`, or a 408 once `ms` have passed. The work itself goes on (a slot it holds stays held). */
+export async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(ApiError.timedOut(`${what}: no answer within ${Math.round(ms / 1000)} s`)), ms)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Sleep `ms`, waking early when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const done = () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}
+
+/** An AbortSignal that aborts when any of `signals` does. */
+export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
+  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined))
+}

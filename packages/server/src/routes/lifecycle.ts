@@ -1,0 +1,118 @@
+// The verbs of a container's life: start, stop, kill, wait.
+import { createRoute, z } from '@hono/zod-openapi'
+
+import { lookup, router, withLabels, type AppContext } from '../context.js'
+import { ApiError } from '../errors.js'
+import { exitStatus } from '../events.js'
+import { anySignal, sleep, withDeadline } from '../limits.js'
+import { errors, exitStatus as exitStatusSchema, idAndState, idParams, json, queryBool, querySeconds } from '../schemas.js'
+
+const tags = ['lifecycle']
+const maxStopSeconds = 300
+
+const startContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/start',
+  tags,
+  summary: 'Start a created container',
+  request: { params: idParams },
+  responses: { 200: json(idAndState, 'Started'), ...errors(400, 401, 404, 408, 409, 500) },
+})
+
+const stopContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/stop',
+  tags,
+  summary: 'Stop a container',
+  description: 'SIGTERM, then SIGKILL to every process once `timeout` seconds have passed. A stopped container is left as it is.',
+  request: {
+    params: idParams,
+    query: z.object({ timeout: querySeconds(maxStopSeconds, 'Seconds to wait before SIGKILL (default 10).') }),
+  },
+  responses: {
+    200: json(idAndState.extend({ exit: exitStatusSchema }), 'Stopped: its state and how it ended'),
+    ...errors(400, 401, 404, 408, 500),
+  },
+})
+
+const killContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/kill',
+  tags,
+  summary: 'Send a signal to a container',
+  request: {
+    params: idParams,
+    query: z.object({
+      signal: z
+        .string()
+        .regex(/^(SIG)?[A-Z][A-Z0-9+-]*$|^\d+$/, 'must be a signal name (SIGTERM, TERM) or number')
+        .optional()
+        .openapi({ description: 'Signal name or number (default SIGTERM).', example: 'SIGTERM' }),
+      all: queryBool.openapi({ description: 'To every process of the container, not only its first.' }),
+    }),
+  },
+  responses: { 200: json(idAndState, 'Sent'), ...errors(400, 401, 404, 409, 500) },
+})
+
+const waitContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/wait',
+  tags,
+  summary: 'Wait for a container to end',
+  description: 'Blocks until the container has stopped, at most `timeout` seconds (then 408), and returns how it ended.',
+  request: {
+    params: idParams,
+    query: z.object({ timeout: querySeconds(24 * 3600, 'Seconds to wait at most (default 300; the server may cap it).') }),
+  },
+  responses: { 200: json(exitStatusSchema, 'How it ended'), ...errors(400, 401, 404, 408, 500, 503) },
+})
+
+export function lifecycleRoutes(ctx: AppContext) {
+  const app = router()
+
+  app.openapi(startContainer, async (c) => {
+    const { id } = c.req.valid('param')
+    const container = lookup(ctx, id)
+    await withDeadline(container.start(), ctx.limits.opTimeoutMs, `start ${id}`)
+    ctx.events.sync({ started: id })
+    return c.json({ id, state: withLabels(container.state()) }, 200)
+  })
+
+  app.openapi(stopContainer, async (c) => {
+    const { id } = c.req.valid('param')
+    const seconds = c.req.valid('query').timeout ?? 10
+    const container = lookup(ctx, id)
+    const exit = await withDeadline(container.stop(seconds * 1000), seconds * 1000 + ctx.limits.opTimeoutMs, `stop ${id}`)
+    ctx.events.sync()
+    return c.json({ id, state: withLabels(container.state()), exit: exitStatus(exit) }, 200)
+  })
+
+  app.openapi(killContainer, (c) => {
+    const { id } = c.req.valid('param')
+    const { signal, all } = c.req.valid('query')
+    const sig = signal === undefined ? 'SIGTERM' : /^\d+$/.test(signal) ? Number(signal) : signal.startsWith('SIG') ? signal : `SIG${signal}`
+    const container = lookup(ctx, id)
+    container.kill(sig as NodeJS.Signals | number, { all: all ?? false })
+    ctx.events.sync()
+    return c.json({ id, state: withLabels(container.state()) }, 200)
+  })
+
+  app.openapi(waitContainer, async (c) => {
+    const { id } = c.req.valid('param')
+    const seconds = Math.min(c.req.valid('query').timeout ?? ctx.limits.waitTimeoutSec, ctx.limits.maxWaitTimeoutSec)
+    const container = lookup(ctx, id)
+    const deadline = Date.now() + seconds * 1000
+    const gone = anySignal(c.req.raw.signal, ctx.shutdown)
+    // Our own polling (not the core's unbounded wait), so a client that leaves or a deadline ends it.
+    while (container.state().status !== 'stopped') {
+      if (gone.aborted) throw new ApiError(503, 'ESHUTDOWN', 'the request ended before the container did')
+      if (Date.now() >= deadline) throw ApiError.timedOut(`container "${id}" still runs after ${seconds} s (raise ?timeout=)`)
+      await sleep(Math.min(50, Math.max(0, deadline - Date.now())), gone)
+    }
+    const exit = await withDeadline(container.wait(), 5_000, `exit status of ${id}`)
+    ctx.events.sync()
+    return c.json(exitStatus(exit), 200)
+  })
+
+  return app
+}

@@ -1,0 +1,57 @@
+// Run to completion in one call: the foreground path of @ns/core (no state directory, no
+// monitor: the fastest), bounded in time and output, killed if the client goes away.
+import { createRoute } from '@hono/zod-openapi'
+
+import { spawn } from '@ns/core'
+
+import { capture } from '../capture.js'
+import { router, type AppContext } from '../context.js'
+import { ApiError } from '../errors.js'
+import { anySignal } from '../limits.js'
+import { errors, json, jsonBody, runBody, runResult } from '../schemas.js'
+import { checkOptions } from '../security.js'
+
+const runContainer = createRoute({
+  method: 'post',
+  path: '/v1/run',
+  tags: ['run'],
+  summary: 'Run a command in a new container, to completion',
+  description:
+    'Creates, starts, waits for and removes an isolated process in one call, and returns its exit code and output. ' +
+    '`timeout` (ms) is bounded by the server; the container is killed if it elapses or if the client disconnects.',
+  request: { body: jsonBody(runBody) },
+  responses: { 200: json(runResult, 'It ran: its exit code and output'), ...errors(400, 401, 403, 413, 429, 500) },
+})
+
+/** A run's or an exec's time limit: the one asked for, within the server's bound. */
+export function boundedTimeout(ctx: AppContext, asked: number | undefined): number {
+  if (asked !== undefined && asked > ctx.limits.maxRunTimeoutMs) {
+    throw ApiError.invalid('timeout', `must be at most ${ctx.limits.maxRunTimeoutMs} ms on this server`)
+  }
+  return asked ?? ctx.limits.runTimeoutMs
+}
+
+export function runRoutes(ctx: AppContext) {
+  const app = router()
+
+  app.openapi(runContainer, async (c) => {
+    const { timeout, input, ...options } = c.req.valid('json')
+    const limit = boundedTimeout(ctx, timeout)
+    const checked = checkOptions(options, ctx.policy)
+    const result = await ctx.slots.with(async () => {
+      const t0 = performance.now()
+      const p = spawn({
+        ...checked,
+        stdin: input !== undefined ? 'pipe' : 'ignore',
+        stdout: 'pipe',
+        stderr: 'pipe',
+        timeout: limit,
+        signal: anySignal(c.req.raw.signal, ctx.shutdown),
+      })
+      return capture(p, input, ctx.limits.maxOutputBytes, t0)
+    })
+    return c.json(result, 200)
+  })
+
+  return app
+}

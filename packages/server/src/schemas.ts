@@ -1,0 +1,206 @@
+// The request and response shapes of the API. Bodies reuse @ns/core's own zod schemas, so a
+// request is validated by the same rules as a program's options, and the OpenAPI document is
+// generated from exactly what validates.
+import { z } from '@hono/zod-openapi'
+
+import { ociSpecSchema, runOptionsSchema } from '@ns/core'
+
+// ---------------------------------------------------------------------------------------------
+// Small pieces
+
+/** Container ids as the runtime accepts them: letters, digits and `_ + - .`, not starting with a dot. */
+export const containerId = z
+  .string()
+  .max(1024)
+  .regex(/^[A-Za-z0-9_+-][A-Za-z0-9_+.-]*$/, 'must be letters, digits and _ + - . (not starting with a dot)')
+
+export const idParams = z.object({
+  id: containerId.openapi({ param: { name: 'id', in: 'path' }, example: 'web' }),
+})
+
+/** A boolean in a query string. */
+export const queryBool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1')
+  .optional()
+
+/** Whole seconds in a query string, at most `max`. */
+export function querySeconds(max: number, description: string) {
+  return z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number of seconds')
+    .refine((v) => Number(v) <= max, `must be at most ${max}`)
+    .transform(Number)
+    .optional()
+    .openapi({ description, example: '10' })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Container options: @ns/core's friendly options, less what makes no sense over HTTP (file
+// descriptors of the server, a terminal, an AbortSignal, binary input).
+
+// Not a named component: the bodies below extend it, and a strict object extended by reference
+// (`allOf`) would forbid the added fields in the JSON Schema. Each body is whole instead.
+export const containerOptions = runOptionsSchema.omit({ stdin: true, stdout: true, stderr: true, input: true, timeout: true, signal: true, tty: true })
+const optionsDescription = 'The friendly options of @ns/core (those of `run`): each compiles to a field of the OCI runtime spec.'
+export type ContainerOptions = z.output<typeof containerOptions>
+
+const createExtras = {
+  name: containerId.optional().openapi({ description: 'The container id (default: 12 random hex digits).' }),
+  start: z.boolean().optional().openapi({ description: 'Start it at once (default: it waits for POST /start).' }),
+  remove: z.boolean().optional().openapi({ description: 'Remove it once it has ended.' }),
+}
+
+/**
+ * A full OCI runtime spec, validated by the core's schema. A copy: zod 4 gives `.openapi()` only to
+ * schemas made after @hono/zod-openapi extended it, and the core's may have been made before.
+ */
+export const ociSpec = ociSpecSchema.clone().openapi('OciSpec', { description: 'A full OCI runtime spec (config.json, runtime-spec 1.2).' })
+
+export const createFromOptions = containerOptions.extend(createExtras).openapi('CreateFromOptions', { description: optionsDescription })
+export const createFromSpec = z
+  .strictObject({
+    spec: ociSpec,
+    ...createExtras,
+    init: z.boolean().optional().openapi({ description: 'Run the minimal init as PID 1 (default true).' }),
+  })
+  .openapi('CreateFromSpec')
+export const createBody = z.union([createFromOptions, createFromSpec]).openapi('CreateBody')
+
+/** Kept in one place: the bound of a run's or an exec's `timeout`, in milliseconds. */
+const timeoutMs = z
+  .number()
+  .int()
+  .positive()
+  .optional()
+  .openapi({ description: 'Kill it (SIGKILL) after this many milliseconds (default and upper bound: set by the server).' })
+const input = z.string().max(1024 * 1024).optional().openapi({ description: 'What the command reads on stdin.' })
+
+export const runBody = containerOptions.extend({ timeout: timeoutMs, input }).openapi('RunBody', { description: optionsDescription })
+
+export const execBody = runOptionsSchema
+  .pick({ command: true, env: true, cwd: true, user: true })
+  .extend({ timeout: timeoutMs, input })
+  .strict()
+  .openapi('ExecBody')
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+export const exitRecord = z
+  .object({
+    exitCode: z.number().int().nullable(),
+    signal: z.number().int().nullable().openapi({ description: 'The number of the signal that ended it.' }),
+    finished: z.string(),
+  })
+  .openapi('ExitRecord', { description: 'How it ended, as the monitor recorded it.' })
+
+export const containerState = z
+  .object({
+    ociVersion: z.string(),
+    id: z.string(),
+    status: z.enum(['creating', 'created', 'running', 'stopped']),
+    pid: z.number().int().optional(),
+    bundle: z.string(),
+    annotations: z.record(z.string(), z.string()),
+    created: z.string(),
+    owner: z.string(),
+    exit: exitRecord.optional(),
+    labels: z.record(z.string(), z.string()),
+  })
+  .openapi('ContainerState', { description: 'The OCI state of a container, with its labels.' })
+
+export const containerInspect = containerState
+  .extend({
+    config: ociSpec.optional(),
+    namespaces: z.record(z.string(), z.object({ container: z.string(), host: z.string(), shared: z.boolean() })),
+    pids: z.array(z.number().int()).openapi({ description: 'Host PIDs of its processes.' }),
+    mounts: z.array(z.string()),
+  })
+  .openapi('ContainerInspect')
+
+export const idAndState = z.object({ id: z.string(), state: containerState }).openapi('IdAndState')
+
+export const exitStatus = z
+  .object({
+    exitCode: z.number().int().openapi({ description: 'The exit code, or 128 + N when signal N ended it.' }),
+    signal: z.string().nullable().openapi({ description: 'The signal that ended it (SIGKILL), if one did.', example: null }),
+    finished: z.string(),
+  })
+  .openapi('ExitStatus')
+
+export const runResult = z
+  .object({
+    exitCode: z.number().int(),
+    signal: z.string().nullable(),
+    timedOut: z.boolean(),
+    stdout: z.string(),
+    stderr: z.string(),
+    truncated: z.boolean().openapi({ description: 'Output past the server\'s limit was dropped.' }),
+    durationMs: z.number(),
+  })
+  .openapi('RunResult')
+
+export const logEntry = z
+  .object({ time: z.string(), stream: z.enum(['stdout', 'stderr']), log: z.string() })
+  .openapi('LogEntry')
+
+export const stats = z
+  .object({
+    id: z.string(),
+    status: z.string(),
+    source: z.literal('proc'),
+    memoryBytes: z.number().int().openapi({ description: 'Sum of the resident set sizes (VmRSS) of its processes.' }),
+    cpuSeconds: z.number().openapi({ description: 'User and system CPU time of its living processes.' }),
+    pids: z.number().int(),
+    time: z.string(),
+  })
+  .openapi('Stats')
+
+export const errorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'EINVAL' }),
+      message: z.string().openapi({ example: 'command: must name a program' }),
+      field: z.string().optional().openapi({ example: 'command' }),
+      step: z.string().optional(),
+      hint: z.string().optional(),
+    }),
+  })
+  .openapi('Error')
+
+const errorContent = { 'application/json': { schema: errorSchema } }
+const errorDescriptions = {
+  400: 'Invalid request: the message names the field',
+  401: 'Missing or wrong bearer token (TCP only)',
+  403: 'Refused by the server\'s policy (bind mounts, privileged options)',
+  404: 'No such container',
+  408: 'The server-side time limit elapsed',
+  409: 'The container is in the wrong state, or the id is taken',
+  413: 'Body too large',
+  429: 'Too many container starts at once: retry later',
+  500: 'Runtime failure',
+  503: 'The server is shutting down, or the client left',
+} as const
+
+/** The error responses a route can give, as OpenAPI responses. */
+export function errors<S extends keyof typeof errorDescriptions>(...statuses: S[]) {
+  return Object.fromEntries(statuses.map((s) => [s, { description: errorDescriptions[s], content: errorContent }])) as unknown as {
+    [K in S]: { description: string; content: typeof errorContent }
+  }
+}
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+})
+
+export const eventStream = (description: string) => ({
+  description,
+  content: { 'text/event-stream': { schema: z.string() } },
+})

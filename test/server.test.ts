@@ -1,0 +1,594 @@
+// `ns serve` as a client drives it: real requests over a real unix socket (and TCP), real
+// containers behind them; the policy, the errors, and a server killed with SIGKILL that comes
+// back to find every container as it left it.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { request, type IncomingHttpHeaders } from 'node:http'
+import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { buildSpec, get, hostInfo, list, parseRunOptions } from '@ns/core'
+import { createApp, defaultSocketPath, serve, type RunningServer } from '@ns/server'
+
+import { cli, fixtureRootfs, hostNs, isRoot, itNs, repoRoot } from './helpers.js'
+
+const tmp = mkdtempSync(join(tmpdir(), 'ns-server-'))
+const root = join(tmp, 'state')
+const socket = join(tmp, 'ns.sock')
+// A directory the operator allows for bind mounts, one it does not, and a symlink from the one
+// to the other.
+const allowed = join(tmp, 'allowed')
+const outside = join(tmp, 'outside')
+mkdirSync(allowed)
+mkdirSync(outside)
+writeFileSync(join(allowed, 'data.txt'), 'allowed data\n')
+writeFileSync(join(outside, 'secret.txt'), 'secret\n')
+symlinkSync(outside, join(allowed, 'escape'))
+
+let server: RunningServer
+const servers: RunningServer[] = []
+const children: ChildProcess[] = []
+const roots = [root]
+
+beforeAll(async () => {
+  server = await serve({ socket, root, allowBind: [allowed, fixtureRootfs] })
+  servers.push(server)
+})
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
+  for (const s of servers) await s.close()
+  for (const r of roots) for (const s of list(r)) await get(s.id, r).delete({ force: true })
+  rmSync(tmp, { recursive: true, force: true })
+})
+
+// ---------------------------------------------------------------------------------------------
+// A small client over the unix socket (or TCP)
+
+interface Reply {
+  status: number
+  headers: IncomingHttpHeaders
+  text: string
+  body: any
+}
+
+interface Target {
+  socketPath?: string
+  host?: string
+  port?: number
+}
+
+function call(method: string, path: string, body?: unknown, opts: { to?: Target; headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> {
+  const to = opts.to ?? { socketPath: socket }
+  const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body))
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        ...to,
+        method,
+        path,
+        headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+        timeout: 20_000,
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => (text += d))
+        res.on('end', () => {
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            parsed = undefined
+          }
+          resolve({ status: res.statusCode!, headers: res.headers, text, body: parsed })
+        })
+      },
+    )
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)))
+    req.end(payload)
+  })
+}
+
+interface SseEvent {
+  event: string
+  data: string
+}
+
+/** An open Server-Sent Events stream: the events so far, and a way to wait for more. */
+function sse(path: string, to: Target = { socketPath: socket }) {
+  const events: SseEvent[] = []
+  let buffer = ''
+  let ended = false
+  let notify = () => {}
+  let req: ReturnType<typeof request> | undefined
+  const opened = new Promise<{ status: number; type: string | undefined }>((resolve, reject) => {
+    req = request({ ...to, method: 'GET', path, headers: { accept: 'text/event-stream' } }, (res) => {
+      resolve({ status: res.statusCode!, type: res.headers['content-type'] })
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => {
+        buffer += d
+        for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, i)
+          buffer = buffer.slice(i + 2)
+          let event = 'message'
+          const data: string[] = []
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event:')) event = line.slice(6).trim()
+            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
+          }
+          if (data.length) events.push({ event, data: data.join('\n') })
+        }
+        notify()
+      })
+      res.on('end', () => {
+        ended = true
+        notify()
+      })
+      res.on('error', () => {})
+    })
+    req.on('error', reject)
+    req.end()
+  })
+  return {
+    events,
+    opened,
+    get ended() {
+      return ended
+    },
+    /** Wait until `done(events)` holds (or the stream ends, or `ms` pass). */
+    async until(done: (e: SseEvent[]) => boolean, ms = 10_000): Promise<SseEvent[]> {
+      const deadline = Date.now() + ms
+      while (!done(events) && !ended && Date.now() < deadline) {
+        await new Promise<void>((r) => {
+          notify = r
+          setTimeout(r, 50)
+        })
+      }
+      return events
+    },
+    close() {
+      req?.destroy()
+    },
+  }
+}
+
+const sh = (script: string) => ['sh', '-c', script]
+/** Id maps that leave the host's root out (root's default maps it 1:1), as the policy asks of a spec. */
+const unprivilegedMaps = [{ containerID: 0, hostID: isRoot ? 100_000 : process.geteuid!(), size: 1 }]
+/** A full OCI runtime spec, as the core builds it from friendly options. */
+const specOf = (o: Parameters<typeof parseRunOptions>[0] & object) => buildSpec(parseRunOptions({ uidMappings: unprivilegedMaps, ...o })).spec
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+// ---------------------------------------------------------------------------------------------
+
+describe('ns serve: the socket and the API description', () => {
+  it('listens on a unix socket of mode 0660; health and version answer', async () => {
+    const st = statSync(socket)
+    expect(st.isSocket()).toBe(true)
+    expect(st.mode & 0o777).toBe(0o660)
+    expect((await call('GET', '/v1/health')).body).toEqual({ ok: true })
+    expect((await call('GET', '/v1/version')).body).toEqual({ version: hostInfo().version, ociVersion: '1.2.0' })
+  })
+
+  it('GET /openapi.json is an OpenAPI 3.1 document made from the schemas that validate; /docs renders it with nothing fetched from elsewhere', async () => {
+    const doc = (await call('GET', '/openapi.json')).body
+    expect(doc.openapi).toBe('3.1.0')
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/v1/containers',
+      '/v1/containers/{id}',
+      '/v1/containers/{id}/exec',
+      '/v1/containers/{id}/kill',
+      '/v1/containers/{id}/logs',
+      '/v1/containers/{id}/start',
+      '/v1/containers/{id}/stats',
+      '/v1/containers/{id}/stop',
+      '/v1/containers/{id}/wait',
+      '/v1/events',
+      '/v1/health',
+      '/v1/run',
+      '/v1/version',
+    ])
+    expect(Object.keys(doc.paths['/v1/containers/{id}'])).toEqual(['get', 'delete'])
+    // The run body is the core's option schema: the same constraint that validates shows here.
+    const run = doc.components.schemas.RunBody
+    expect(run.properties.command).toEqual({ type: 'array', items: { type: 'string' }, minItems: 1 })
+    expect(run.properties.hostname.pattern).toBe('^[A-Za-z0-9][A-Za-z0-9.-]*$')
+    expect(run.additionalProperties).toBe(false)
+    expect(doc.components.schemas.OciSpec.required).toEqual(['ociVersion', 'process'])
+    const wait = doc.paths['/v1/containers/{id}/wait'].post
+    expect(wait.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual(['path:id', 'query:timeout'])
+    expect(Object.keys(wait.responses)).toEqual(['200', '400', '401', '404', '408', '500', '503'])
+
+    const page = await call('GET', '/docs')
+    expect(page.status).toBe(200)
+    expect(page.headers['content-type']).toMatch(/^text\/html/)
+    expect(page.text).toContain('<code>/v1/containers/{id}/logs</code>')
+    expect(page.text).toContain('id="schema-OciSpec"')
+    expect(page.text).not.toMatch(/<script|<link|src="|href="https?:/)
+  })
+})
+
+describe('ns serve: the server itself', () => {
+  it('default socket: /run/ns/ns.sock for root, $XDG_RUNTIME_DIR/ns/ns.sock for anyone else', () => {
+    if (isRoot) expect(defaultSocketPath()).toBe('/run/ns/ns.sock')
+    else expect(defaultSocketPath()).toBe(process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'ns', 'ns.sock') : `/tmp/ns-${process.geteuid!()}/ns.sock`)
+  })
+
+  it('a socket another server answers on is not taken over; a stale one is (see the restart test)', async () => {
+    await expect(serve({ socket, root })).rejects.toThrow(`a server already listens on ${socket}`)
+    expect((await call('GET', '/v1/health')).status).toBe(200)
+  })
+
+  it('close: open event streams end at once and the socket file goes', async () => {
+    const s = await serve({ socket: join(tmp, 'closing.sock'), root })
+    const stream = sse('/v1/events', { socketPath: s.socket! })
+    expect((await stream.opened).status).toBe(200)
+    const t0 = Date.now()
+    await s.close()
+    await stream.until(() => false, 5000)
+    expect(stream.ended).toBe(true)
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(existsSync(s.socket!)).toBe(false)
+  })
+
+  it('ns serve --listen without --token makes a token, prints it once and requires it', async () => {
+    const child = spawn(process.execPath, [cli, 'serve', '--listen', '127.0.0.1:0', '--root', root], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NS_TOKEN: '' } })
+    children.push(child)
+    let err = ''
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+    for (let i = 0; i < 200 && !err.includes('bearer token:'); i++) await sleep(25)
+    const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err)?.[1])
+    const token = /bearer token: (\S+)/.exec(err)?.[1] ?? ''
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/) // 32 random bytes
+    const to = { host: '127.0.0.1', port }
+    expect((await call('GET', '/v1/version', undefined, { to })).status).toBe(401)
+    expect((await call('GET', '/v1/version', undefined, { to, headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+    child.kill('SIGINT')
+    expect(await new Promise((r) => child.once('exit', r))).toBe(0)
+  })
+})
+
+describe('ns serve: containers over HTTP', () => {
+  itNs('POST /v1/run: a real isolated process, its hostname, network namespace, exit code and output', async () => {
+    const r = await call('POST', '/v1/run', {
+      command: sh('hostname; readlink /proc/self/ns/net; echo $$; cat; echo oops >&2; exit 3'),
+      hostname: 'api-box',
+      input: 'from stdin\n',
+    })
+    expect(r.status, r.text).toBe(200)
+    const [host, net, pid, input] = r.body.stdout.trim().split('\n')
+    expect(host).toBe('api-box')
+    expect(net).not.toBe(hostNs('net'))
+    expect(Number(pid)).toBeLessThan(10) // its own PID namespace
+    expect(input).toBe('from stdin')
+    expect(r.body).toMatchObject({ exitCode: 3, signal: null, timedOut: false, stderr: 'oops\n', truncated: false })
+    expect(r.body.durationMs).toBeGreaterThan(0)
+
+    const slow = await call('POST', '/v1/run', { command: ['sleep', '10'], timeout: 200 })
+    expect(slow.body).toMatchObject({ exitCode: 137, signal: 'SIGKILL', timedOut: true })
+    expect(slow.body.durationMs).toBeLessThan(5000)
+    expect(list(root)).toEqual([]) // run-to-completion leaves nothing in the state directory
+  })
+
+  itNs('lifecycle: create, list with filters, start, inspect, wait, logs, delete', async () => {
+    const made = await call('POST', '/v1/containers', { command: sh('echo out; echo err >&2; sleep 0.3; exit 4'), name: 'life', labels: { app: 'api' } })
+    expect(made.status, made.text).toBe(201)
+    expect(made.body).toMatchObject({ id: 'life', state: { status: 'created', labels: { app: 'api' } } })
+
+    expect((await call('GET', '/v1/containers?label=app=api')).body.map((s: { id: string }) => s.id)).toEqual(['life'])
+    expect((await call('GET', '/v1/containers?label=app=other')).body).toEqual([])
+    expect((await call('GET', '/v1/containers?status=running')).body).toEqual([])
+    expect((await call('GET', '/v1/containers?name=lif&status=created')).body).toHaveLength(1)
+
+    const started = await call('POST', '/v1/containers/life/start')
+    expect(started.status, started.text).toBe(200)
+    expect(started.body.state.status).toBe('running')
+
+    const inspect = (await call('GET', '/v1/containers/life')).body
+    expect(inspect.namespaces.net.shared).toBe(false)
+    expect(inspect.namespaces.net.host).toBe(hostNs('net'))
+    expect(inspect.pids.length).toBeGreaterThan(0)
+    expect(inspect.config.process.args).toEqual(sh('echo out; echo err >&2; sleep 0.3; exit 4'))
+
+    const waited = await call('POST', '/v1/containers/life/wait?timeout=10')
+    expect(waited.body).toMatchObject({ exitCode: 4, signal: null })
+    expect((await call('GET', '/v1/containers/life')).body.exit).toMatchObject({ exitCode: 4 })
+
+    const logs = (await call('GET', '/v1/containers/life/logs')).body
+    expect(logs.map((e: { stream: string; log: string }) => [e.stream, e.log])).toEqual([
+      ['stdout', 'out\n'],
+      ['stderr', 'err\n'],
+    ])
+    expect((await call('GET', '/v1/containers/life/logs?stream=stderr')).body.map((e: { log: string }) => e.log)).toEqual(['err\n'])
+    expect((await call('GET', '/v1/containers/life/logs?tail=1')).body.map((e: { log: string }) => e.log)).toEqual(['err\n'])
+    expect((await call('GET', '/v1/containers/life/logs?since=2999-01-01T00:00:00Z')).body).toEqual([])
+
+    expect((await call('DELETE', '/v1/containers/life')).status).toBe(204)
+    expect((await call('GET', '/v1/containers/life')).status).toBe(404)
+  })
+
+  itNs('exec runs a command inside a running container; stats reads its processes from /proc; stop ends it', async () => {
+    const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'execd', hostname: 'execbox', env: { FROM: 'container' }, start: true })
+    expect(made.status, made.text).toBe(201)
+    expect(made.body.state.status).toBe('running')
+
+    const r = await call('POST', '/v1/containers/execd/exec', { command: sh('hostname; echo "$FROM $EXTRA"; pwd; exit 6'), env: { EXTRA: 'exec' }, cwd: '/tmp' })
+    expect(r.status, r.text).toBe(200)
+    expect(r.body).toMatchObject({ exitCode: 6, stdout: 'execbox\ncontainer exec\n/tmp\n', stderr: '' })
+
+    const stats = await call('GET', '/v1/containers/execd/stats')
+    expect(stats.status, stats.text).toBe(200)
+    expect(stats.body).toMatchObject({ id: 'execd', status: 'running', source: 'proc' })
+    expect(stats.body.pids).toBeGreaterThanOrEqual(2) // the init and sleep
+    expect(stats.body.memoryBytes).toBeGreaterThan(100 * 1024)
+    expect(stats.body.cpuSeconds).toBeGreaterThanOrEqual(0)
+
+    const stopped = await call('POST', '/v1/containers/execd/stop?timeout=5')
+    expect(stopped.status, stopped.text).toBe(200)
+    expect(stopped.body.state.status).toBe('stopped')
+    expect(stopped.body.exit.exitCode).toBeGreaterThan(0)
+
+    const late = await call('POST', '/v1/containers/execd/exec', { command: ['true'] })
+    expect(late.status).toBe(409)
+    expect(late.body.error.message).toBe('cannot exec in container "execd": it is stopped')
+    expect((await call('GET', '/v1/containers/execd/stats')).body).toMatchObject({ pids: 0, memoryBytes: 0 })
+    expect((await call('DELETE', '/v1/containers/execd')).status).toBe(204)
+  })
+
+  itNs('logs?follow=true: Server-Sent Events, a line as it is written, until the container stops', async () => {
+    const made = await call('POST', '/v1/containers', { command: sh('echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; exit 2'), name: 'talker', start: true })
+    expect(made.status, made.text).toBe(201)
+    const t0 = Date.now()
+    const stream = sse('/v1/containers/talker/logs?follow=true')
+    expect(await stream.opened).toMatchObject({ status: 200, type: expect.stringMatching(/^text\/event-stream/) })
+    await stream.until((e) => e.length > 0)
+    expect(Date.now() - t0).toBeLessThan(500) // the first line came before the container ended
+    const events = await stream.until(() => false)
+    expect(stream.ended).toBe(true)
+    expect(events.map((e) => [e.event, e.data])).toEqual([
+      ['stdout', 'one'],
+      ['stderr', 'two'],
+      ['stdout', 'three'],
+      ['exit', expect.stringContaining('"exitCode":2')],
+    ])
+    const onlyErr = sse('/v1/containers/talker/logs?follow=true&stream=stderr')
+    expect((await onlyErr.until(() => false)).map((e) => e.event)).toEqual(['stderr', 'exit'])
+    await call('DELETE', '/v1/containers/talker')
+  })
+
+  itNs('GET /v1/events: created, started, an exit on its own (with its code), deleted', async () => {
+    const stream = sse('/v1/events?id=evented')
+    expect((await stream.opened).status).toBe(200)
+    const made = await call('POST', '/v1/containers', { command: sh('sleep 0.3; exit 5'), name: 'evented', start: true, labels: { k: 'v' } })
+    expect(made.status, made.text).toBe(201)
+    // Nobody waits on it through the server: the exit is found by polling the state directory.
+    await stream.until((e) => e.some((x) => x.event === 'exited'))
+    expect((await call('DELETE', '/v1/containers/evented')).status).toBe(204)
+    const events = (await stream.until((e) => e.some((x) => x.event === 'deleted'))).map((e) => JSON.parse(e.data))
+    stream.close()
+    expect(events.map((e) => e.type)).toEqual(['created', 'started', 'exited', 'deleted'])
+    expect(events[0]).toMatchObject({ id: 'evented', labels: { k: 'v' } })
+    expect(events[2]).toMatchObject({ exitCode: 5, signal: null })
+  })
+})
+
+describe('ns serve: errors are JSON with the status that fits', () => {
+  it('400 names the field: body, spec, query and path', async () => {
+    const empty = await call('POST', '/v1/run', { command: [] })
+    expect(empty.status).toBe(400)
+    expect(empty.body).toEqual({ error: { code: 'EINVAL', message: 'command: must name a program', field: 'command' } })
+
+    const unknown = await call('POST', '/v1/containers', { command: ['true'], colour: 'blue' })
+    expect(unknown.body.error).toMatchObject({ code: 'EINVAL', field: 'colour' })
+
+    const { spec } = buildSpec(parseRunOptions({ command: ['true'] }))
+    spec.linux!.uidMappings![0]!.size = 0
+    const bad = await call('POST', '/v1/containers', { spec })
+    expect(bad.status).toBe(400)
+    expect(bad.body.error).toMatchObject({ field: 'spec.linux.uidMappings[0].size', message: 'spec.linux.uidMappings[0].size: must be > 0' })
+
+    expect((await call('POST', '/v1/containers/x/kill?signal=no%20such')).body.error.field).toBe('signal')
+    expect((await call('POST', '/v1/containers/x/wait?timeout=soon')).body.error).toMatchObject({ field: 'timeout', message: 'timeout: must be a whole number of seconds' })
+    expect((await call('GET', '/v1/containers/.hidden')).body.error.field).toBe('id')
+    expect((await call('POST', '/v1/run', undefined, { raw: '{"command": [' })).body.error).toMatchObject({ code: 'EINVAL', field: 'body' })
+    const tooLong = await call('POST', '/v1/run', { command: ['true'], timeout: 3_600_000 })
+    expect(tooLong.body.error).toMatchObject({ field: 'timeout', message: 'timeout: must be at most 600000 ms on this server' })
+  })
+
+  it('404 for a container that does not exist (or a route), 413 for a body over 1 MiB; never a stack trace', async () => {
+    const missing = await call('POST', '/v1/containers/nope/start')
+    expect(missing.status).toBe(404)
+    expect(missing.body).toEqual({ error: { code: 'ENOENT', message: 'container "nope" does not exist' } })
+    expect((await call('GET', '/v1/nowhere')).status).toBe(404)
+    const big = await call('POST', '/v1/run', { command: ['true'], env: { BIG: 'x'.repeat(1024 * 1024) } })
+    expect(big.status).toBe(413)
+    expect(big.body.error.code).toBe('E2BIG')
+    expect(big.text).not.toMatch(/\bat .*\.js:\d+/)
+  })
+
+  itNs('409 for the wrong state (starting a running container, deleting it, a taken id, a signal to a stopped one); 408 for a wait past its bound', async () => {
+    expect((await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'busy', start: true })).status).toBe(201)
+    const again = await call('POST', '/v1/containers/busy/start')
+    expect(again.status).toBe(409)
+    expect(again.body.error).toMatchObject({ code: 'ESTATE', message: 'cannot start container "busy": it is running' })
+    expect((await call('DELETE', '/v1/containers/busy')).status).toBe(409)
+    const taken = await call('POST', '/v1/containers', { command: ['true'], name: 'busy' })
+    expect(taken.status).toBe(409)
+    expect(taken.body.error).toMatchObject({ code: 'EEXIST', message: 'container "busy" already exists' })
+    // A wait that cannot end in time is bounded on the server: 408.
+    const slow = await call('POST', '/v1/containers/busy/wait?timeout=0')
+    expect(slow.status).toBe(408)
+    expect(slow.body.error).toMatchObject({ code: 'ETIMEDOUT', message: 'container "busy" still runs after 0 s (raise ?timeout=)' })
+    expect((await call('POST', '/v1/containers/busy/kill?signal=KILL&all=true')).status).toBe(200)
+    expect((await call('POST', '/v1/containers/busy/wait')).body).toMatchObject({ exitCode: 137, signal: 'SIGKILL' })
+    const dead = await call('POST', '/v1/containers/busy/kill')
+    expect(dead.status).toBe(409)
+    expect(dead.body.error.message).toBe('container "busy" is not running')
+    expect((await call('DELETE', '/v1/containers/busy')).status).toBe(204)
+  })
+
+  itNs('429 past the bound on containers starting at once (no queue); the first still runs', async () => {
+    const app = createApp({ root, limits: { maxConcurrent: 1 } })
+    const post = (command: string[]) =>
+      app.request('/v1/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command }) })
+    const first = post(['sleep', '0.4'])
+    await sleep(100)
+    const second = await post(['true'])
+    expect(second.status).toBe(429)
+    expect(second.headers.get('retry-after')).toBe('1')
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe('EBUSY')
+    expect((await first).status).toBe(200)
+    expect((await post(['true'])).status).toBe(200)
+  })
+})
+
+describe('ns serve: security', () => {
+  it('TCP is refused without a bearer token', async () => {
+    await expect(serve({ listen: '127.0.0.1:0', root })).rejects.toThrow('token: listening on TCP needs a bearer token')
+    await expect(serve({ listen: '127.0.0.1:0', root, token: 'short' })).rejects.toThrow('token: must be at least 16 characters')
+  })
+
+  it('TCP with a token: 401 without it or with a wrong one, 200 with it', async () => {
+    const token = 'a-token-of-enough-length-0123456789'
+    const tcp = await serve({ listen: '127.0.0.1:0', root, token })
+    servers.push(tcp)
+    expect(tcp.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const to = { host: '127.0.0.1', port: tcp.port! }
+    const none = await call('GET', '/v1/containers', undefined, { to })
+    expect(none.status).toBe(401)
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/)
+    expect(none.body.error.code).toBe('EAUTH')
+    const wrong = await call('GET', '/v1/containers', undefined, { to, headers: { authorization: `Bearer ${token}x` } })
+    expect(wrong.status).toBe(401)
+    expect(wrong.body.error.message).toBe('invalid bearer token')
+    const right = await call('GET', '/v1/containers', undefined, { to, headers: { authorization: `Bearer ${token}` } })
+    expect(right.status).toBe(200)
+    expect(Array.isArray(right.body)).toBe(true)
+    // Liveness and the description stay open; nothing else does.
+    expect((await call('GET', '/v1/health', undefined, { to })).status).toBe(200)
+    expect((await call('POST', '/v1/run', { command: ['true'] }, { to })).status).toBe(401)
+    await tcp.close()
+  })
+
+  itNs('bind mounts: inside --allow-bind accepted; outside refused (403), also through a symlink, also in a full spec', async () => {
+    const ok = await call('POST', '/v1/run', { command: ['cat', '/data/data.txt'], volumes: [`${allowed}:/data:ro`] })
+    expect(ok.status, ok.text).toBe(200)
+    expect(ok.body.stdout).toBe('allowed data\n')
+
+    const out = await call('POST', '/v1/run', { command: ['cat', '/data/secret.txt'], volumes: [`${outside}:/data`] })
+    expect(out.status).toBe(403)
+    expect(out.body.error).toMatchObject({ code: 'EPERM', field: 'volumes[0]' })
+
+    const link = await call('POST', '/v1/run', { command: ['cat', '/data/secret.txt'], mounts: [{ type: 'bind', source: join(allowed, 'escape'), target: '/data' }] })
+    expect(link.status).toBe(403)
+    expect(link.body.error.field).toBe('mounts[0].source')
+    expect(link.body.error.message).toContain(`(${outside})`)
+
+    const specOut = await call('POST', '/v1/containers', { spec: specOf({ command: ['true'] }) })
+    expect(specOut.status).toBe(403) // the sandbox binds /usr, /etc... of the host: not allowed here
+    expect(specOut.body.error.field).toBe('spec.mounts[0].source')
+    expect(list(root).map((s) => s.id)).toEqual([])
+  })
+
+  itNs('a full OCI runtime spec that keeps to the policy is created as is, and runs', async () => {
+    const spec = specOf({ command: sh('echo from-spec; id -u; hostname'), rootfs: fixtureRootfs, hostname: 'specbox' })
+    const made = await call('POST', '/v1/containers', { spec, name: 'fromspec', start: true })
+    expect(made.status, made.text).toBe(201)
+    expect((await call('POST', '/v1/containers/fromspec/wait')).body).toMatchObject({ exitCode: 0, signal: null })
+    expect((await call('GET', '/v1/containers/fromspec/logs')).body.map((e: { log: string }) => e.log)).toEqual(['from-spec\n', '0\n', 'specbox\n'])
+    expect((await call('DELETE', '/v1/containers/fromspec')).status).toBe(204)
+  })
+
+  it('privileged options are refused (403) without --allow-privileged', async () => {
+    const refused = async (body: unknown, field: string) => {
+      const r = await call('POST', '/v1/containers', body)
+      expect(r.status, r.text).toBe(403)
+      expect(r.body.error).toMatchObject({ code: 'EPERM', field })
+    }
+    await refused({ command: ['true'], namespaces: { network: false } }, 'namespaces.network')
+    await refused({ command: ['true'], namespaces: { pid: '/proc/1/ns/pid' } }, 'namespaces.pid')
+    await refused({ command: ['true'], uidMappings: [{ containerID: 0, hostID: 0, size: 1 }] }, 'uidMappings[0]')
+    await refused({ command: ['true'], rootfs: '/' }, 'rootfs')
+    const spec = specOf({ command: ['true'], rootfs: allowed })
+    await refused({ spec: buildSpec(parseRunOptions({ command: ['true'], rootfs: allowed, uidMappings: [{ containerID: 0, hostID: 0, size: 1 }] })).spec }, 'spec.linux.uidMappings[0]')
+    const noUser = { ...spec, linux: { ...spec.linux, namespaces: spec.linux!.namespaces!.filter((n) => n.type !== 'user') } }
+    await refused({ spec: noUser }, 'spec.linux.namespaces')
+    await refused({ spec: { ...spec, hooks: { createRuntime: [{ path: '/bin/sh' }] } } }, 'spec.hooks')
+    expect(list(root)).toEqual([])
+  })
+
+  itNs('with --allow-privileged the same request runs: here, the host\'s UTS namespace', async () => {
+    const app = createApp({ root, allowPrivileged: true })
+    const r = await app.request('/v1/run', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ command: ['hostname'], namespaces: { uts: false } }),
+    })
+    expect(r.status).toBe(200)
+    expect(((await r.json()) as { stdout: string }).stdout).toBe(`${hostname()}\n`)
+  })
+})
+
+describe('ns serve: the state directory is the only truth', () => {
+  const root2 = join(tmp, 'state2')
+  const socket2 = join(tmp, 'restart.sock')
+  roots.push(root2)
+
+  async function startServer(): Promise<{ child: ChildProcess; lines: () => string[] }> {
+    const child = spawn(process.execPath, [cli, 'serve', '--socket', socket2, '--root', root2], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.push(child)
+    let out = ''
+    let err = ''
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+    for (let i = 0; i < 200 && !err.includes('listening on'); i++) {
+      if (child.exitCode !== null) throw new Error(`ns serve exited: ${err}`)
+      await sleep(25)
+    }
+    expect(err).toContain(`listening on unix:${socket2}`)
+    return { child, lines: () => out.split('\n').filter(Boolean) }
+  }
+
+  itNs('killed with SIGKILL and started again, the server lists every container in its state, exit codes and whole logs', async () => {
+    const to = { socketPath: socket2 }
+    const a = await startServer()
+    const create = (body: Record<string, unknown>) => call('POST', '/v1/containers', body, { to })
+    expect((await create({ command: sh('echo up; sleep 30'), name: 'survivor', start: true })).status).toBe(201)
+    expect((await create({ command: sh('echo start; sleep 0.5; echo end; exit 7'), name: 'finisher', start: true })).status).toBe(201)
+    expect((await create({ command: sh('echo late'), name: 'waiting' })).status).toBe(201)
+    // One JSON line per request when stdout is not a terminal.
+    expect(JSON.parse(a.lines()[0]!)).toMatchObject({ method: 'POST', path: '/v1/containers', status: 201, ms: expect.any(Number) })
+
+    a.child.kill('SIGKILL')
+    await new Promise((r) => a.child.once('exit', r))
+    expect(existsSync(socket2)).toBe(true) // left behind: the next server must cope
+    await sleep(800) // finisher ends while no server runs
+
+    const b = await startServer()
+    const states = (await call('GET', '/v1/containers', undefined, { to })).body as { id: string; status: string; exit?: { exitCode: number } }[]
+    expect(states.map((s) => [s.id, s.status]).sort()).toEqual([
+      ['finisher', 'stopped'],
+      ['survivor', 'running'],
+      ['waiting', 'created'],
+    ])
+    expect(states.find((s) => s.id === 'finisher')!.exit!.exitCode).toBe(7)
+    expect((await call('POST', '/v1/containers/finisher/wait', undefined, { to })).body).toMatchObject({ exitCode: 7 })
+    expect((await call('GET', '/v1/containers/finisher/logs', undefined, { to })).body.map((e: { log: string }) => e.log)).toEqual(['start\n', 'end\n'])
+    expect((await call('GET', '/v1/containers/survivor/logs', undefined, { to })).body.map((e: { log: string }) => e.log)).toEqual(['up\n'])
+    // The one created before the crash can still be started and run through.
+    expect((await call('POST', '/v1/containers/waiting/start', undefined, { to })).status).toBe(200)
+    expect((await call('POST', '/v1/containers/waiting/wait', undefined, { to })).body).toMatchObject({ exitCode: 0 })
+    expect((await call('GET', '/v1/containers/waiting/logs', undefined, { to })).body.map((e: { log: string }) => e.log)).toEqual(['late\n'])
+    for (const id of ['survivor', 'finisher', 'waiting']) expect((await call('DELETE', `/v1/containers/${id}?force=true`, undefined, { to })).status).toBe(204)
+
+    // SIGTERM: the server closes and takes its socket file with it.
+    b.child.kill('SIGTERM')
+    const code = await new Promise((r) => b.child.once('exit', r))
+    expect(code).toBe(0)
+    expect(existsSync(socket2)).toBe(false)
+  })
+})
