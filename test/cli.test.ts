@@ -64,7 +64,8 @@ describe('ns run', () => {
       out += d.toString()
       if (out === 'started\n') child.kill('SIGINT')
     })
-    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)))
+    // 'close', not 'exit': the output may still be in the pipe when the process has ended.
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)))
     expect(out).toBe('started\ngot-int\n')
     expect(code).toBe(3)
   })

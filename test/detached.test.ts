@@ -220,7 +220,7 @@ describe('ns for detached containers', () => {
     follow.stdout.on('data', (d: Buffer) => (out += d.toString()))
     for (let i = 0; i < 100 && !out.includes('up'); i++) await new Promise((res) => setTimeout(res, 20))
     expect(ns('kill', '-s', 'USR1', 'talker').code).toBe(0)
-    const code = await new Promise<number | null>((res) => follow.on('exit', res))
+    const code = await new Promise<number | null>((res) => follow.on('close', res))
     expect(code).toBe(0)
     expect(out).toBe('up\nusr1\n')
     expect(ns('wait', 'talker').stdout).toBe('5\n')

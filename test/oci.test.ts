@@ -148,7 +148,7 @@ describe('ns-oci for engines', () => {
       })
       let out = ''
       c.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-      await new Promise((res) => c.on('exit', res))
+      await new Promise((res) => c.on('close', res))
       // No pipeline in the script: a shell holds a pipeline's descriptors while it runs.
       return out.trim().split('\n').join(' ')
     }

@@ -73,11 +73,16 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
     const msg = (e as Error).message
     throw new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })
   }
-  const pipe = (fd: number | undefined | null, readable: boolean) =>
-    fd === undefined || fd === null ? null : new Socket({ fd, readable, writable: !readable })
+  const pipe = (fd: number | undefined | null, readable: boolean) => {
+    if (fd === undefined || fd === null) return null
+    // allowHalfOpen: the end of a read pipe must not make Node shut down a write side it does
+    // not have. Errors of a pipe (EPIPE once the container is gone) are the container's end,
+    // reported by `exited`; they must never take the caller's process down.
+    const s = new Socket({ fd, readable, writable: !readable, allowHalfOpen: true })
+    s.on('error', () => {})
+    return s
+  }
   const stdin = pipe(h.stdin, false)
-  // A container that stopped reading must not crash the caller with EPIPE.
-  stdin?.on('error', () => {})
   const control = new Socket({ fd: h.control, readable: true, writable: true, allowHalfOpen: true })
   control.on('error', () => {})
   control.end(`${JSON.stringify(request)}\n`)

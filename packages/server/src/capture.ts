@@ -43,3 +43,31 @@ export async function capture(c: Container, input: string | undefined, maxBytes:
     durationMs: Math.round((performance.now() - t0) * 10) / 10,
   }
 }
+
+/** The stdio and stop conditions of a process the server runs to completion. */
+export interface CapturedRunOptions {
+  stdin: 'pipe' | 'ignore'
+  stdout: 'pipe'
+  stderr: 'pipe'
+  timeout: number
+  signal: AbortSignal
+}
+
+/**
+ * Start a process (in a slot of the concurrency bound) with pipes, a timeout and a signal that
+ * fires when the client leaves or the server stops, and capture it.
+ */
+export async function runCaptured(
+  slots: { with<T>(f: () => Promise<T>): Promise<T> },
+  start: (o: CapturedRunOptions) => Container,
+  input: string | undefined,
+  timeout: number,
+  signal: AbortSignal,
+  maxOutputBytes: number,
+): Promise<Captured> {
+  return slots.with(async () => {
+    const t0 = performance.now()
+    const p = start({ stdin: input !== undefined ? 'pipe' : 'ignore', stdout: 'pipe', stderr: 'pipe', timeout, signal })
+    return capture(p, input, maxOutputBytes, t0)
+  })
+}

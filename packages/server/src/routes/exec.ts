@@ -1,7 +1,7 @@
 // A command run to completion inside a running container: it joins all its namespaces.
 import { createRoute } from '@hono/zod-openapi'
 
-import { capture } from '../capture.js'
+import { runCaptured } from '../capture.js'
 import { lookup, router, type AppContext } from '../context.js'
 import { anySignal } from '../limits.js'
 import { errors, execBody, idParams, json, jsonBody, runResult } from '../schemas.js'
@@ -25,18 +25,8 @@ export function execRoutes(ctx: AppContext) {
     const { timeout, input, ...options } = c.req.valid('json')
     const limit = boundedTimeout(ctx, timeout)
     const container = lookup(ctx, id)
-    const result = await ctx.slots.with(async () => {
-      const t0 = performance.now()
-      const p = container.exec({
-        ...options,
-        stdin: input !== undefined ? 'pipe' : 'ignore',
-        stdout: 'pipe',
-        stderr: 'pipe',
-        timeout: limit,
-        signal: anySignal(c.req.raw.signal, ctx.shutdown),
-      })
-      return capture(p, input, ctx.limits.maxOutputBytes, t0)
-    })
+    const signal = anySignal(c.req.raw.signal, ctx.shutdown)
+    const result = await runCaptured(ctx.slots, (io) => container.exec({ ...options, ...io }), input, limit, signal, ctx.limits.maxOutputBytes)
     return c.json(result, 200)
   })
 

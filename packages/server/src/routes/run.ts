@@ -4,7 +4,7 @@ import { createRoute } from '@hono/zod-openapi'
 
 import { spawn } from '@ns/core'
 
-import { capture } from '../capture.js'
+import { runCaptured } from '../capture.js'
 import { router, type AppContext } from '../context.js'
 import { ApiError } from '../errors.js'
 import { anySignal } from '../limits.js'
@@ -38,18 +38,8 @@ export function runRoutes(ctx: AppContext) {
     const { timeout, input, ...options } = c.req.valid('json')
     const limit = boundedTimeout(ctx, timeout)
     const checked = checkOptions(options, ctx.policy)
-    const result = await ctx.slots.with(async () => {
-      const t0 = performance.now()
-      const p = spawn({
-        ...checked,
-        stdin: input !== undefined ? 'pipe' : 'ignore',
-        stdout: 'pipe',
-        stderr: 'pipe',
-        timeout: limit,
-        signal: anySignal(c.req.raw.signal, ctx.shutdown),
-      })
-      return capture(p, input, ctx.limits.maxOutputBytes, t0)
-    })
+    const signal = anySignal(c.req.raw.signal, ctx.shutdown)
+    const result = await runCaptured(ctx.slots, (io) => spawn({ ...checked, ...io }), input, limit, signal, ctx.limits.maxOutputBytes)
     return c.json(result, 200)
   })
 
