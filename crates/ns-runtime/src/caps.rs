@@ -100,9 +100,14 @@ pub fn apply(sets: &CapSets) -> Result<()> {
     const VERSION_3: u32 = 0x2008_0522;
     let hdr = CapHeader { version: VERSION_3, pid: 0 };
     let split = |m: u64| (m as u32, (m >> 32) as u32);
+    // An ambient capability must be permitted and inheritable: specs often list it only as
+    // ambient (runc's own `spec` does), so it is made inheritable here; one that is not
+    // permitted cannot be ambient and is left out, as other runtimes do.
+    let ambient = sets.ambient & sets.permitted;
+    let inheritable = sets.inheritable | ambient;
     let (e0, e1) = split(sets.effective);
     let (p0, p1) = split(sets.permitted);
-    let (i0, i1) = split(sets.inheritable);
+    let (i0, i1) = split(inheritable);
     let data = [CapData { effective: e0, permitted: p0, inheritable: i0 }, CapData { effective: e1, permitted: p1, inheritable: i1 }];
     // SAFETY: a version-3 header and two data words, as capset(2) takes them.
     if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } != 0 {
@@ -110,7 +115,7 @@ pub fn apply(sets: &CapSets) -> Result<()> {
             .with_hint("effective and inheritable capabilities must be in the permitted (and bounding) set"));
     }
     for c in 0..=last_cap() {
-        if sets.ambient & (1 << c) != 0 {
+        if ambient & (1 << c) != 0 {
             // SAFETY: prctl with integer arguments.
             if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, c as libc::c_ulong, 0, 0) } != 0 {
                 return Err(SetupError::sys("raise the ambient capability", Some(cap_name(c)), Errno::last())

@@ -30,24 +30,40 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     // First the go-ahead byte, then the end of the fifo: the process closes it as it executes
     // the command (or dies), so poststart hooks run once the command runs.
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
     let mut got = false;
+    let read_all = |got: &mut bool| -> Result<bool> {
+        // Whatever is in the fifo now; true once the writer has closed after the byte.
+        loop {
+            let mut b = [0u8; 1];
+            match sys::read(raw, &mut b) {
+                Ok(1) => *got = true,
+                Ok(_) => return Ok(*got),
+                Err(Errno(libc::EAGAIN)) => return Ok(false),
+                Err(e) => return Err(SetupError::sys("read the exec fifo", Some(&path), e)),
+            }
+        }
+    };
     loop {
-        let mut pfd = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&fd), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd { fd: raw, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, 50) };
-        let mut b = [0u8; 1];
-        match sys::read(pfd.fd, &mut b) {
-            Ok(1) => got = true,
-            Ok(_) if got => break,
-            Ok(_) | Err(Errno(libc::EAGAIN)) => {}
-            Err(e) => return Err(SetupError::sys("read the exec fifo", Some(&path), e)),
-        }
-        if got && !ContainerDir::alive(&rec) {
+        if read_all(&mut got)? {
             break;
         }
-        if !ContainerDir::alive(&rec) || Instant::now() > deadline {
+        if !ContainerDir::alive(&rec) {
+            // Gone: what it wrote before it went is in the fifo by now.
+            read_all(&mut got)?;
+            if got {
+                break;
+            }
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ESRCH));
             e.message = format!("cannot start container {id:?}: its process is not waiting any more");
+            return Err(e);
+        }
+        if Instant::now() > deadline {
+            let mut e = SetupError::sys("start", Some(id), Errno(libc::ETIMEDOUT));
+            e.message = format!("cannot start container {id:?}: its process did not take the go-ahead within 10s");
             return Err(e);
         }
     }
