@@ -88,6 +88,9 @@ function call(method: string, path: string, body?: unknown, opts: { to?: Target;
       },
     )
     req.on('error', reject)
+    // A server that answers early (413) closes while the body is still being written: the
+    // socket's EPIPE then comes after the answer, and is expected.
+    req.on('socket', (sock) => sock.on('error', () => {}))
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)))
     req.end(payload)
   })

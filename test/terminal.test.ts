@@ -64,8 +64,9 @@ describe('terminals', () => {
   itTmux('ns exec -it gives a terminal inside a running container', async () => {
     const root = join(work, 'state')
     execFileSync(process.execPath, [cli, '--root', root, 'run', '-d', '--name', 'ttyd', '--', 'sleep', '30'])
-    tmux('new-session', '-d', '-s', 'ex', '-x', '80', '-y', '20', `node ${cli} --root ${root} exec -it ttyd -- sh -c 'tty; stty size; readlink /proc/1/ns/pid; readlink /proc/self/ns/pid; sleep 30'`)
-    const s = await screenShows('ex', '20 80')
+    tmux('new-session', '-d', '-s', 'ex', '-x', '80', '-y', '20', `node ${cli} --root ${root} exec -it ttyd -- sh -c 'tty; stty size; readlink /proc/1/ns/pid; readlink /proc/self/ns/pid; echo end-of-probe; sleep 30'`)
+    const s = await screenShows('ex', 'end-of-probe')
+    expect(s).toMatch(/^20 80$/m)
     expect(s).toMatch(/^\/dev\/pts\/\d+$/m)
     const ns = s.split('\n').filter((l) => l.startsWith('pid:['))
     expect(ns.length).toBe(2)

@@ -128,16 +128,24 @@ function report(e: unknown): number {
 }
 
 async function runCommand(command: string[], flags: RunFlags): Promise<number> {
-  const c = spawn({ ...runOptionsFromFlags(command, flags), stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' })
-  return waitForwarding(c, flags.timeout)
+  const options = runOptionsFromFlags(command, flags)
+  return runForwarding(() => spawn({ ...options, stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' }), flags.timeout)
 }
 
-/** Wait for a foreground process; signals for us are for it: pass them on. */
-async function waitForwarding(c: Container, timeout?: string): Promise<number> {
-  const forward = (sig: NodeJS.Signals) => void c.kill(sig)
+/**
+ * Start a foreground process and wait for it; signals for us are for it: pass them on. The
+ * handlers are in place before it starts, so a signal that comes at once is not lost (nor
+ * kills us, and with us the container).
+ */
+async function runForwarding(start: () => Container, timeout?: string): Promise<number> {
+  let c: Container | undefined
+  const early: NodeJS.Signals[] = []
+  const forward = (sig: NodeJS.Signals) => (c ? void c.kill(sig) : early.push(sig))
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH']
   for (const s of signals) process.on(s, forward)
   try {
+    c = start()
+    for (const sig of early) void c.kill(sig)
     const r = await c.exited
     if (r.timedOut) process.stderr.write(`ns: timed out after ${timeout}s; killed\n`)
     return r.exitCode
@@ -257,7 +265,8 @@ export function program(): Command {
     .option('-t, --tty', 'give the command a terminal')
     .option('-i, --interactive', 'keep stdin open (it always is)')
     .action(async (id: string, command: string[], o: { env?: string[]; workdir?: string; user?: string; tty?: boolean }, cmd: Command) => {
-      const c = get(id, root(cmd)).exec({
+      const container = get(id, root(cmd))
+      process.exitCode = await runForwarding(() => container.exec({
         command: command[0] === '--' ? command.slice(1) : command,
         ...(o.env ? { env: o.env.map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`)) } : {}),
         ...(o.workdir ? { cwd: o.workdir } : {}),
@@ -266,8 +275,7 @@ export function program(): Command {
         stdin: 'inherit',
         stdout: 'inherit',
         stderr: 'inherit',
-      })
-      process.exitCode = await waitForwarding(c)
+      }))
     })
 
   cli
