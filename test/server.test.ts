@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildSpec, get, hostInfo, list, parseRunOptions } from '@ns/core'
 import { createApp, defaultSocketPath, serve, type RunningServer } from '@ns/server'
 
-import { cli, fixtureRootfs, hostNs, isRoot, itNs, repoRoot } from './helpers.js'
+import { cli, fixtureRootfs, hostNs, isRoot, itNs, itRoot, repoRoot } from './helpers.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ns-server-'))
 const root = join(tmp, 'state')
@@ -340,6 +340,16 @@ describe('ns serve: containers over HTTP', () => {
     expect(late.body.error.message).toBe('cannot exec in container "execd": it is stopped')
     expect((await call('GET', '/v1/containers/execd/stats')).body).toMatchObject({ pids: 0, memoryBytes: 0 })
     expect((await call('DELETE', '/v1/containers/execd')).status).toBe(204)
+  })
+
+  itRoot('stats of a container with limits come from its cgroup', async () => {
+    const created = await call('POST', '/v1/containers', { name: 'limited', command: ['sleep', '30'], memory: '64m', pidsLimit: 50, start: true })
+    expect(created.status, created.text).toBe(201)
+    const st = await call('GET', '/v1/containers/limited/stats')
+    expect(st.status, st.text).toBe(200)
+    expect(st.body).toMatchObject({ source: 'cgroup', memoryLimitBytes: 64 * 1024 * 1024, pidsLimit: 50, oomKilled: false })
+    expect(st.body.pids).toBeGreaterThanOrEqual(1)
+    expect((await call('DELETE', '/v1/containers/limited?force=true')).status).toBe(204)
   })
 
   itNs('logs?follow=true: Server-Sent Events, a line as it is written, until the container stops', async () => {

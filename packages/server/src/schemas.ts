@@ -149,10 +149,14 @@ export const stats = z
   .object({
     id: z.string(),
     status: z.string(),
-    source: z.literal('proc'),
-    memoryBytes: z.number().int().openapi({ description: 'Sum of the resident set sizes (VmRSS) of its processes.' }),
-    cpuSeconds: z.number().openapi({ description: 'User and system CPU time of its living processes.' }),
+    source: z.enum(['cgroup', 'proc']).openapi({ description: 'cgroup: read from its cgroup files (a container with limits); proc: summed over its processes.' }),
+    memoryBytes: z.number().int().openapi({ description: 'Memory charged to its cgroup, or the sum of the resident set sizes (VmRSS) of its processes.' }),
+    memoryPeakBytes: z.number().int().optional(),
+    memoryLimitBytes: z.number().int().optional(),
+    cpuSeconds: z.number().openapi({ description: 'CPU time used (of its cgroup, or of its living processes).' }),
     pids: z.number().int(),
+    pidsLimit: z.number().int().optional(),
+    oomKilled: z.boolean().optional(),
     time: z.string(),
   })
   .openapi('Stats')

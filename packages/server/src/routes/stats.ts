@@ -1,5 +1,5 @@
-// One-shot resource figures of a container, read from /proc for its processes (cgroups are not
-// wired into the core yet): resident memory, CPU time, process count.
+// One-shot resource figures of a container: from its cgroup files when it has a cgroup (it was
+// given limits), otherwise summed from /proc over its processes.
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 
@@ -43,7 +43,7 @@ const getStats = createRoute({
   path: '/v1/containers/{id}/stats',
   tags: ['stats'],
   summary: 'Memory, CPU time and process count of a container, now',
-  description: 'Read from /proc for the container\'s processes (source "proc"); a stopped container has none.',
+  description: 'From the container\'s cgroup (source "cgroup") when it has limits, else from /proc for its processes (source "proc"); a stopped container has none.',
   request: { params: idParams },
   responses: { 200: json(stats, 'The figures'), ...errors(400, 401, 404, 500) },
 })
@@ -53,7 +53,34 @@ export function statsRoutes(ctx: AppContext) {
 
   app.openapi(getStats, (c) => {
     const { id } = c.req.valid('param')
-    const info = lookup(ctx, id).inspect()
+    const container = lookup(ctx, id)
+    const info = container.inspect()
+    if (info.status !== 'stopped') {
+      let cg: ReturnType<typeof container.stats> | undefined
+      try {
+        cg = container.stats()
+      } catch {
+        cg = undefined // no cgroup: no limits were asked for
+      }
+      if (cg) {
+        return c.json(
+          {
+            id,
+            status: info.status,
+            source: 'cgroup' as const,
+            memoryBytes: cg.memoryBytes ?? 0,
+            ...(cg.memoryPeakBytes !== undefined ? { memoryPeakBytes: cg.memoryPeakBytes } : {}),
+            ...(cg.memoryLimitBytes !== undefined ? { memoryLimitBytes: cg.memoryLimitBytes } : {}),
+            cpuSeconds: Math.round((cg.cpuUsageNs ?? 0) / 1e6) / 1000,
+            pids: cg.pids ?? 0,
+            ...(cg.pidsLimit !== undefined ? { pidsLimit: cg.pidsLimit } : {}),
+            oomKilled: cg.oomKilled,
+            time: new Date().toISOString(),
+          },
+          200,
+        )
+      }
+    }
     let memoryBytes = 0
     let ticks = 0
     let pids = 0
