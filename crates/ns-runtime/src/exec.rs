@@ -104,9 +104,8 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     }
     let command = Command::new(&pr.args, &pr.env)?;
     // The container's seccomp profile applies to what is executed in it too.
-    let seccomp = std::fs::read(dir.file("config.json"))
-        .ok()
-        .and_then(|d| serde_json::from_slice::<crate::spec::Spec>(&d).ok())
+    let seccomp = dir
+        .read_config()
         .and_then(|s| s.linux)
         .and_then(|l| l.seccomp)
         .map(|p| crate::seccomp::compile(&p))

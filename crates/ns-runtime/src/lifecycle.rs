@@ -68,14 +68,14 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(&path).map_err(|e| SetupError::sys("remove the exec fifo", Some(&path), Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
-    run_recorded_hooks(std::fs::read(dir.file("config.json")).ok().as_deref(), &rec, "poststart", "running");
+    run_recorded_hooks(dir.read_config(), &rec, "poststart", "running");
     Ok(())
 }
 
 /// The poststart and poststop hooks of a container, from the config it was created with;
 /// their failures are reported, not fatal.
-fn run_recorded_hooks(config: Option<&[u8]>, rec: &state::Record, kind: &str, status: &str) {
-    let Some(hooks) = config.and_then(|d| serde_json::from_slice::<crate::spec::Spec>(d).ok()).and_then(|s| s.hooks) else {
+fn run_recorded_hooks(config: Option<crate::spec::Spec>, rec: &state::Record, kind: &str, status: &str) {
+    let Some(hooks) = config.and_then(|s| s.hooks) else {
         return;
     };
     let list = if kind == "poststart" { &hooks.poststart } else { &hooks.poststop };
@@ -225,9 +225,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = &rec.cgroup {
         cg.remove();
     }
-    let config = std::fs::read(dir.file("config.json")).ok();
+    let config = dir.read_config();
     dir.remove()?;
-    run_recorded_hooks(config.as_deref(), &rec, "poststop", "stopped");
+    run_recorded_hooks(config, &rec, "poststop", "stopped");
     Ok(())
 }
 

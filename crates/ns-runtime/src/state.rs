@@ -247,6 +247,11 @@ impl ContainerDir {
         })
     }
 
+    /// The runtime spec the container was created with (kept as config.json).
+    pub fn read_config(&self) -> Option<crate::spec::Spec> {
+        serde_json::from_slice(&fs::read(self.file("config.json")).ok()?).ok()
+    }
+
     pub fn read_exit(&self) -> Option<ExitRecord> {
         serde_json::from_slice(&fs::read(self.file(EXIT_FILE)).ok()?).ok()
     }
@@ -347,22 +352,25 @@ mod tests {
         assert_eq!(rfc3339(1795909189, 0), "2026-11-28T23:39:49.000000000Z");
     }
 
-    #[test]
-    fn our_own_process_is_alive_and_a_wrong_start_time_is_not() {
-        let me = std::process::id() as i32;
-        let t = process_start_time(me).unwrap();
-        let mut r = Record {
+    fn record(id: &str, pid: i32, start_time: u64) -> Record {
+        Record {
             oci_version: "1.2.0".into(),
-            id: "x".into(),
-            pid: me,
-            start_time: t,
+            id: id.into(),
+            pid,
+            start_time,
             bundle: "/b".into(),
             created: now_rfc3339(),
             annotations: BTreeMap::new(),
             owner: 0,
             monitor_pid: None,
             cgroup: None,
-        };
+        }
+    }
+
+    #[test]
+    fn our_own_process_is_alive_and_a_wrong_start_time_is_not() {
+        let me = std::process::id() as i32;
+        let mut r = record("x", me, process_start_time(me).unwrap());
         assert!(ContainerDir::alive(&r));
         r.start_time += 1;
         assert!(!ContainerDir::alive(&r));
@@ -374,19 +382,7 @@ mod tests {
         let d = ContainerDir::create(&root, "c1").unwrap();
         assert!(ContainerDir::create(&root, "c1").unwrap_err().message.contains("already exists"));
         assert!(ContainerDir::open(&root, "c1").is_err()); // no state.json yet
-        let r = Record {
-            oci_version: "1.2.0".into(),
-            id: "c1".into(),
-            pid: 999_999_999,
-            start_time: 1,
-            bundle: "/b".into(),
-            created: now_rfc3339(),
-            annotations: BTreeMap::new(),
-            owner: 0,
-            monitor_pid: None,
-            cgroup: None,
-        };
-        d.write_record(&r).unwrap();
+        d.write_record(&record("c1", 999_999_999, 1)).unwrap();
         let d = ContainerDir::open(&root, "c1").unwrap();
         assert_eq!(d.view().unwrap().status, Status::Stopped);
         assert_eq!(list(&root).iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec!["c1"]);

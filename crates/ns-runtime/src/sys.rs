@@ -457,24 +457,29 @@ pub fn detach_descriptors(keep: RawFd) {
     }
 }
 
+/// A message header over `iov` with room for one descriptor in `cbuf` (SCM_RIGHTS).
+fn fd_msghdr(iov: &mut libc::iovec, cbuf: &mut Vec<u8>) -> libc::msghdr {
+    // SAFETY: CMSG_SPACE is a pure computation; a zeroed msghdr is a valid empty one.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    cbuf.resize(space, 0);
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    msg
+}
+
 /// Send `fd` over the unix socket `sock` (SCM_RIGHTS), with `payload` as the message.
 pub fn send_fd(sock: RawFd, fd: RawFd, payload: &[u8]) -> SysResult<()> {
-    let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len().max(1) };
     let dummy = [0u8; 1];
-    if payload.is_empty() {
-        iov.iov_base = dummy.as_ptr() as *mut libc::c_void;
-    }
-    // SAFETY: CMSG_SPACE is a pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
+    let data = if payload.is_empty() { &dummy[..] } else { payload };
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    let mut cbuf = Vec::new();
+    let msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: msg points at valid buffers for the duration of sendmsg; the control header is
     // filled through the CMSG macros within cbuf.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
@@ -489,16 +494,10 @@ pub fn send_fd(sock: RawFd, fd: RawFd, payload: &[u8]) -> SysResult<()> {
 pub fn recv_fd(sock: RawFd) -> SysResult<Option<OwnedFd>> {
     let mut buf = [0u8; 256];
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: pure computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut cbuf = vec![0u8; space];
+    let mut cbuf = Vec::new();
+    let mut msg = fd_msghdr(&mut iov, &mut cbuf);
     // SAFETY: msg points at valid buffers; the control data is read through the CMSG macros.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = space;
         let n = retry(|| check_long(libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) as libc::c_long))?;
         if n == 0 {
             return Ok(None);
