@@ -8,6 +8,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 
 import { buildSpec, get, hostInfo, list, parseRunOptions } from '@ns/core'
 import { createApp, defaultSocketPath, serve, type RunningServer } from '@ns/server'
@@ -183,7 +184,9 @@ describe('ns serve: the socket and the API description', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/v1/containers',
       '/v1/containers/{id}',
+      '/v1/containers/{id}/attach',
       '/v1/containers/{id}/exec',
+      '/v1/containers/{id}/exec/attach',
       '/v1/containers/{id}/kill',
       '/v1/containers/{id}/logs',
       '/v1/containers/{id}/start',
@@ -386,6 +389,136 @@ describe('ns serve: containers over HTTP', () => {
     expect(events.map((e) => e.type)).toEqual(['created', 'started', 'exited', 'deleted'])
     expect(events[0]).toMatchObject({ id: 'evented', labels: { k: 'v' } })
     expect(events[2]).toMatchObject({ exitCode: 5, signal: null })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Terminals over WebSockets
+
+interface Session {
+  ws: WebSocket
+  opened: Promise<void>
+  /** Output so far (binary messages), as text. */
+  output(): string
+  /** Text messages so far, parsed. */
+  messages: any[]
+  /** Resolves once `test` holds of the output (or rejects after 10 s). */
+  until(test: (out: string) => boolean): Promise<string>
+  closed: Promise<{ code: number }>
+  rejected: Promise<number>
+}
+
+function terminal(path: string): Session {
+  const ws = new WebSocket(`ws+unix://${socket}:${path}`)
+  const chunks: Buffer[] = []
+  const messages: any[] = []
+  const waiters: (() => void)[] = []
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    if (binary) chunks.push(data)
+    else messages.push(JSON.parse(data.toString()))
+    for (const w of waiters) w()
+  })
+  const output = () => Buffer.concat(chunks).toString()
+  const opened = new Promise<void>((res, rej) => (ws.once('open', () => res()), ws.once('error', rej)))
+  opened.catch(() => {})
+  return {
+    ws,
+    opened,
+    output,
+    messages,
+    until: (test) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out; output so far: ${JSON.stringify(output())}`)), 10_000)
+        const check = () => {
+          if (test(output())) {
+            clearTimeout(timer)
+            resolve(output())
+          }
+        }
+        waiters.push(check)
+        check()
+      }),
+    closed: new Promise((res) => ws.once('close', (code: number) => res({ code }))),
+    rejected: new Promise((res) => ws.once('unexpected-response', (_req, r) => (res(r.statusCode ?? 0), ws.terminate()))),
+  }
+}
+
+describe('ns serve: terminals over WebSockets', () => {
+  itNs('attach: keys in, output out, resize, several clients at once; the exit comes last; detaching leaves it running', async () => {
+    const made = await call('POST', '/v1/containers', { command: ['sh'], tty: true, name: 'tty1', start: true })
+    expect(made.status, made.text).toBe(201)
+    const a = terminal('/v1/containers/tty1/attach')
+    const b = terminal('/v1/containers/tty1/attach')
+    await Promise.all([a.opened, b.opened])
+    a.ws.send(Buffer.from('echo "sum $((40+2))"\n'))
+    await a.until((o) => o.includes('sum 42'))
+    await b.until((o) => o.includes('sum 42')) // the other client sees the same terminal
+    a.ws.send(JSON.stringify({ type: 'resize', cols: 123, rows: 45 }))
+    a.ws.send(JSON.stringify({ type: 'input', data: 'stty size; tty\n' }))
+    await a.until((o) => /45 123\r\n\/dev\/(pts\/\d+|console)/.test(o))
+    // A bad message is answered with an error naming the field, and the session goes on.
+    a.ws.send(JSON.stringify({ type: 'resize', cols: 0, rows: 10 }))
+    await a.until(() => a.messages.length > 0)
+    expect(a.messages[0]).toMatchObject({ type: 'error', error: { code: 'EINVAL', field: 'cols' } })
+    // b detaches: the container goes on.
+    b.ws.close()
+    expect((await b.closed).code).toBe(1005)
+    expect((await call('GET', '/v1/containers/tty1')).body.status).toBe('running')
+    a.ws.send(Buffer.from('exit 6\n'))
+    expect((await a.closed).code).toBe(1000)
+    expect(a.messages.at(-1)).toEqual({ type: 'exit', exitCode: 6, signal: null, oomKilled: false })
+    // Everything the terminal showed is in the log too.
+    const logs = await call('GET', '/v1/containers/tty1/logs')
+    expect(logs.text).toContain('sum 42')
+    expect((await call('DELETE', '/v1/containers/tty1')).status).toBe(204)
+  })
+
+  itNs('attach is refused with the status that fits: 404 no container, 409 no terminal or stopped, 400 without an upgrade', async () => {
+    expect(await terminal('/v1/containers/nosuch/attach').rejected).toBe(404)
+    const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'notty', start: true })
+    expect(made.status, made.text).toBe(201)
+    expect(await terminal('/v1/containers/notty/attach').rejected).toBe(409)
+    const plain = await call('GET', '/v1/containers/notty/attach')
+    expect(plain.status).toBe(400)
+    expect(plain.body.error.message).toMatch(/speaks WebSocket only/)
+    expect((await call('DELETE', '/v1/containers/notty?force=true')).status).toBe(204)
+  })
+
+  itNs('exec over a WebSocket: a shell with a terminal of the asked size, its exit code; without a terminal the streams are told apart', async () => {
+    const made = await call('POST', '/v1/containers', { command: ['sleep', '60'], name: 'host1', start: true })
+    expect(made.status, made.text).toBe(201)
+    const t = terminal('/v1/containers/host1/exec/attach')
+    await t.opened
+    t.ws.send(JSON.stringify({ command: ['sh'], cols: 90, rows: 25 }))
+    t.ws.send(Buffer.from('stty size; echo "pid1 is $(cat /proc/1/comm)"\n'))
+    await t.until((o) => o.includes('25 90') && o.includes('pid1 is'))
+    t.ws.send(JSON.stringify({ type: 'resize', cols: 100, rows: 30 }))
+    t.ws.send(Buffer.from('stty size; exit 3\n'))
+    expect((await t.closed).code).toBe(1000)
+    expect(t.output()).toContain('30 100')
+    expect(t.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 3 })
+
+    const p = terminal('/v1/containers/host1/exec/attach')
+    await p.opened
+    p.ws.send(JSON.stringify({ command: ['sh', '-c', 'read line; echo "out:$line"; echo err >&2; exit 4'], tty: false }))
+    p.ws.send(JSON.stringify({ type: 'input', data: 'hello\n' }))
+    expect((await p.closed).code).toBe(1000)
+    expect(p.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 4 })
+    const frames: Buffer[] = []
+    // Rebuild the framed output: each message starts with the stream's byte.
+    const text = p.output()
+    expect(text).toContain('\u0001out:hello\n')
+    expect(text).toContain('\u0002err\n')
+    expect(frames).toEqual([])
+
+    // The first message must say what to run.
+    const bad = terminal('/v1/containers/host1/exec/attach')
+    await bad.opened
+    bad.ws.send(JSON.stringify({ command: [] }))
+    await bad.until(() => bad.messages.length > 0)
+    expect(bad.messages[0]).toMatchObject({ type: 'error', error: { code: 'EINVAL', field: 'command' } })
+    bad.ws.close()
+    expect((await call('DELETE', '/v1/containers/host1?force=true')).status).toBe(204)
   })
 })
 

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect } from 'vitest'
 
-import { run } from '@ns/core'
+import { create, run, spawn as nsSpawn } from '@ns/core'
 
 import { cli, fixtureRootfs, isRoot, itNs, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
 
@@ -72,6 +72,67 @@ describe('terminals', () => {
     expect(ns.length).toBe(2)
     expect(ns[0]).toBe(ns[1])
     execFileSync(process.execPath, [cli, '--root', root, 'rm', '-f', 'ttyd'])
+  })
+
+  itTmux('ns run -dt keeps a terminal in the background: ns attach types into it, resizes it, ctrl-p ctrl-q detaches, and its exit code comes back', async () => {
+    const root = join(work, 'state-attach')
+    execFileSync(process.execPath, [cli, '--root', root, 'run', '-d', '-t', '--name', 'bg', '--', 'sh'])
+    const done = join(work, 'attach-code')
+    tmux('new-session', '-d', '-s', 'at', '-x', '85', '-y', '22', `node ${cli} --root ${root} attach bg; echo "attach-ended $?"; sleep 30`)
+    await sleep(300)
+    tmux('send-keys', '-t', 'at', 'echo first-$((2*3)); stty size', 'Enter')
+    await screenShows('at', '22 85')
+    await screenShows('at', 'first-6')
+    tmux('send-keys', '-t', 'at', 'C-p', 'C-q')
+    await screenShows('at', 'attach-ended 0')
+    const ps = spawnSync(process.execPath, [cli, '--root', root, 'ps', '--format', 'json'], { encoding: 'utf8' })
+    expect(JSON.parse(ps.stdout)).toEqual([expect.objectContaining({ id: 'bg', status: 'running' })])
+    // Attached again, in a window of another size; the container ends: attach returns its code.
+    tmux('new-session', '-d', '-s', 'at2', '-x', '100', '-y', '30', `node ${cli} --root ${root} attach bg; echo $? > ${done}`)
+    await sleep(300)
+    tmux('send-keys', '-t', 'at2', 'stty size', 'Enter')
+    await screenShows('at2', '30 100')
+    tmux('send-keys', '-t', 'at2', 'exit 9', 'Enter')
+    for (let i = 0; i < 100 && !existsSync(done); i++) await sleep(50)
+    expect(readFileSync(done, 'utf8').trim()).toBe('9')
+    // What the terminal showed is in the log.
+    const logs = spawnSync(process.execPath, [cli, '--root', root, 'logs', 'bg'], { encoding: 'utf8' })
+    expect(logs.stdout).toContain('first-6')
+    execFileSync(process.execPath, [cli, '--root', root, 'rm', 'bg'])
+  })
+
+  itNs('the API: a detached container\'s terminal through attach(); a relayed one resized through resize()', async () => {
+    const root = join(work, 'state-api')
+    const c = await create({ command: ['sh'], tty: true, root, name: 'apitty' })
+    await c.start()
+    const a = await c.attach()
+    let out = ''
+    a.output.on('data', (d: Buffer) => (out += d.toString()))
+    const until = async (text: string) => {
+      for (let i = 0; i < 100 && !out.includes(text); i++) await sleep(50)
+      expect(out).toContain(text)
+    }
+    a.resize(111, 33)
+    a.write('stty size; echo "in $(cat /proc/1/comm)"\n')
+    await until('33 111')
+    await until('in ')
+    a.write('exit 4\n')
+    await a.closed
+    expect(await c.wait()).toMatchObject({ exitCode: 4 })
+    await expect(c.attach()).rejects.toThrow(/has stopped/)
+    await c.delete()
+    const notty = await create({ command: ['true'], root, name: 'plain' })
+    await expect(notty.attach()).rejects.toThrow(/has no terminal/)
+    await notty.delete()
+
+    const p = nsSpawn({ command: ['sh'], tty: true, stdin: 'pipe' })
+    let pout = ''
+    p.stdout!.on('data', (d: Buffer) => (pout += d.toString()))
+    p.resize(70, 21)
+    p.stdin!.write('stty size; exit 2\n')
+    expect((await p.exited).exitCode).toBe(2)
+    expect(pout).toContain('21 70')
+    expect(() => p.resize(0, 10)).toThrow(/cols: must be a whole number/)
   })
 
   itNs('the API: tty: true gives the process a terminal, relayed over the pipes', async () => {

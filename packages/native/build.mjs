@@ -1,7 +1,7 @@
 // Builds the native side: the napi addon (index.js, index.d.ts, *.node) and the ns-oci helper
 // binary (bin/ns-oci), both in release mode.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, mkdirSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, renameSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -17,4 +17,8 @@ run('npx', [
 ])
 run('cargo', ['build', '--release', '-p', 'ns-oci', '--manifest-path', join(root, 'Cargo.toml')])
 mkdirSync(join(here, 'bin'), { recursive: true })
-copyFileSync(join(root, 'target', 'release', 'ns-oci'), join(here, 'bin', 'ns-oci'))
+// Replaced by a rename, never written in place: monitors of running containers execute it.
+const dest = join(here, 'bin', 'ns-oci')
+copyFileSync(join(root, 'target', 'release', 'ns-oci'), `${dest}.new`)
+chmodSync(`${dest}.new`, 0o755)
+renameSync(`${dest}.new`, dest)

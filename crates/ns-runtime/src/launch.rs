@@ -297,6 +297,7 @@ pub fn helper_main(control: libc::c_int) -> i32 {
             return 125;
         }
     };
+    proto::keep_control(reader);
     if req.die_with_parent {
         let _ = sys::set_pdeathsig(libc::SIGKILL);
         // SAFETY: plain syscall.
@@ -581,7 +582,7 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
 
     // A monitor takes the container's output into the log; the container reads nothing.
     let mut pipes = None;
-    if cr.monitor {
+    if cr.monitor && !p.process.terminal {
         let out = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
         let err = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
         let null = sys::open("/dev/null", libc::O_RDWR).map_err(|e| SetupError::sys("open", Some("/dev/null"), e))?;
@@ -589,10 +590,12 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
     }
     let console = match (p.process.terminal, &cr.console_socket, cr.monitor) {
         (false, _, _) => None,
-        (true, Some(_), false) => Some(socketpair()?),
+        (true, Some(_), false) | (true, None, true) => Some(socketpair()?),
         (true, None, false) => return Err(SetupError::config("process.terminal", "needs --console-socket to hand the terminal to")),
-        (true, _, true) => return Err(SetupError::config("process.terminal", "detached containers with a terminal are not supported yet")),
+        (true, Some(_), true) => return Err(SetupError::config("consoleSocket", "a monitored container keeps its terminal: attach to it instead")),
     };
+    // The monitor serves the terminal to attached clients from the moment the container exists.
+    let listener = if console.is_some() && cr.monitor { Some(crate::attach::listen(&dir.path)?) } else { None };
     let detach = Detach {
         fifo: Some(fifo.as_raw_fd()),
         orphan: !cr.monitor,
@@ -601,10 +604,15 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
     };
     let mut l = launch(p, detach, false)?;
     drop(fifo);
-    if let (Some((ours, theirs)), Some(path)) = (console, &cr.console_socket) {
+    let mut terminal = None;
+    if let Some((ours, theirs)) = console {
         drop(theirs);
         if let Ok(Some(master)) = sys::recv_fd(ours.as_raw_fd()) {
-            send_to_console_socket(path, &master)?;
+            match (&cr.console_socket, listener) {
+                (Some(path), _) => send_to_console_socket(path, &master)?,
+                (None, Some(l)) => terminal = Some(crate::attach::Terminal::new(master, l)),
+                (None, None) => {}
+            }
         }
     }
     let logs = pipes.map(|(o, e, _null)| (o.0, e.0));
@@ -641,18 +649,17 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
     }
     sink(&Event::Created { pid });
     l.guard.0 = 0;
-    match logs {
-        None => Ok(()),
-        Some((out, err)) => {
-            monitor(dir, pid, [out, err], rd, l.cgroup.as_ref(), sink);
-            Ok(())
-        }
+    match (logs, terminal) {
+        (_, Some(term)) => monitor_terminal(dir, pid, term, rd, l.cgroup.as_ref(), sink),
+        (Some((out, err)), None) => monitor(dir, pid, [out, err], rd, l.cgroup.as_ref(), sink),
+        (None, None) => {}
     }
+    Ok(())
 }
 
 /// Stay as the container's parent: copy its output into the log, one JSON object per line
 /// (`{"time","stream","log"}`), then record how it ended.
-fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
+fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
     let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
     let names = ["stdout", "stderr"];
     let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
@@ -660,16 +667,6 @@ fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut repo
     let mut status = None;
     let mut grace = 0;
     sys::release_file_pages();
-    let write_line = |log: &mut Option<std::fs::File>, stream: &str, bytes: &[u8]| {
-        if let Some(f) = log.as_mut() {
-            let entry = serde_json::json!({
-                "time": state::now_rfc3339(),
-                "stream": stream,
-                "log": String::from_utf8_lossy(bytes),
-            });
-            let _ = writeln!(f, "{entry}");
-        }
-    };
     while open.iter().any(|o| *o) {
         let mut fds: Vec<libc::pollfd> = streams
             .iter()
@@ -689,31 +686,42 @@ fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut repo
                     partial[i].extend_from_slice(&buf[..n]);
                     while let Some(nl) = partial[i].iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = partial[i].drain(..=nl).collect();
-                        write_line(&mut log, names[i], &line);
+                        write_log_line(&mut log, names[i], &line);
                     }
                 }
             }
         }
-        if status.is_none() {
-            if let Ok((r, s)) = sys::waitpid(pid, libc::WNOHANG) {
-                if r == pid {
-                    status = Some(s);
-                }
-            }
-        } else {
-            // Gone: whatever still holds the pipes (a shared pid namespace) gets a second.
-            grace += 1;
-            if grace > 10 {
-                break;
-            }
+        if gone_long_enough(pid, &mut status, &mut grace) {
+            break;
         }
     }
     for i in 0..2 {
         if !partial[i].is_empty() {
             let rest = std::mem::take(&mut partial[i]);
-            write_line(&mut log, names[i], &rest);
+            write_log_line(&mut log, names[i], &rest);
         }
     }
+    finish(dir, pid, status, reports, cgroup, sink);
+}
+
+/// Reap the container's process if it has ended; once it has, whatever still holds its output
+/// (a process of a shared pid namespace) gets about a second. True when that is over.
+fn gone_long_enough(pid: libc::pid_t, status: &mut Option<libc::c_int>, grace: &mut u32) -> bool {
+    if status.is_none() {
+        if let Ok((r, s)) = sys::waitpid(pid, libc::WNOHANG) {
+            if r == pid {
+                *status = Some(s);
+            }
+        }
+        return false;
+    }
+    *grace += 1;
+    *grace > 10
+}
+
+/// Record how the container ended, once it has: its exit code or signal, and whether the
+/// OOM killer ended it.
+fn finish(dir: &ContainerDir, pid: libc::pid_t, status: Option<libc::c_int>, mut reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
     let status = match status {
         Some(s) => s,
         None => sys::waitpid(pid, 0).map(|(_, s)| s).unwrap_or(0),
@@ -728,4 +736,44 @@ fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], mut repo
     let oom_killed = cgroup.is_some_and(|c| c.oom_killed());
     let _ = dir.write_exit(&ExitRecord { exit_code: code, signal, finished: state::now_rfc3339(), oom_killed });
     sink(&Event::Exited { exit_code: code, signal, oom_killed });
+}
+
+/// The monitor of a container with a terminal: the terminal's output goes into the log (as
+/// stdout) and to whoever is attached; attached clients type into it and resize it.
+fn monitor_terminal(dir: &ContainerDir, pid: libc::pid_t, mut term: crate::attach::Terminal, reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
+    let mut partial = Vec::new();
+    let mut status = None;
+    let mut grace = 0;
+    sys::release_file_pages();
+    while term.open {
+        term.step(100, &mut |bytes| {
+            partial.extend_from_slice(bytes);
+            while let Some(nl) = partial.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = partial.drain(..=nl).collect();
+                write_log_line(&mut log, "stdout", &line);
+            }
+        });
+        if gone_long_enough(pid, &mut status, &mut grace) {
+            break;
+        }
+    }
+    if !partial.is_empty() {
+        write_log_line(&mut log, "stdout", &partial);
+    }
+    term.close_clients();
+    let _ = std::fs::remove_file(dir.file(crate::attach::ATTACH_SOCKET));
+    finish(dir, pid, status, reports, cgroup, sink);
+}
+
+/// One entry of a container's log: `{"time","stream","log"}` on a line.
+fn write_log_line(log: &mut Option<std::fs::File>, stream: &str, bytes: &[u8]) {
+    if let Some(f) = log.as_mut() {
+        let entry = serde_json::json!({
+            "time": state::now_rfc3339(),
+            "stream": stream,
+            "log": String::from_utf8_lossy(bytes),
+        });
+        let _ = writeln!(f, "{entry}");
+    }
 }

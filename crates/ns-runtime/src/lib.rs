@@ -7,6 +7,7 @@
 // once per container, so its size does not matter and boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod attach;
 pub mod caps;
 pub mod cgroup;
 pub mod child;

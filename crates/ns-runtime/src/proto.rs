@@ -58,6 +58,31 @@ impl LineReader {
         LineReader { fd, buf: Vec::new(), eof: false }
     }
 
+    pub fn fd(&self) -> libc::c_int {
+        self.fd
+    }
+
+    /// One read into the buffer (for a caller that polls). False at end of file.
+    pub fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        match sys::read(self.fd, &mut chunk) {
+            Ok(0) => self.eof = true,
+            Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            Err(sys::Errno(libc::EAGAIN | libc::EINTR)) => {}
+            Err(_) => self.eof = true,
+        }
+        !self.eof
+    }
+
+    /// A whole line already in the buffer, without reading.
+    pub fn buffered_line(&mut self) -> Option<Vec<u8>> {
+        let i = self.buf.iter().position(|b| *b == b'\n')?;
+        let rest = self.buf.split_off(i + 1);
+        let mut line = std::mem::replace(&mut self.buf, rest);
+        line.pop();
+        Some(line)
+    }
+
     /// The next line without its newline; None at end of file (a last unterminated line is
     /// returned first).
     pub fn next_line(&mut self) -> Option<Vec<u8>> {
@@ -106,4 +131,30 @@ mod tests {
         let s = serde_json::to_string(&Event::Exited { exit_code: Some(0), signal: None, oom_killed: false }).unwrap();
         assert_eq!(s, r#"{"event":"exited","exitCode":0,"signal":null,"oomKilled":false}"#);
     }
+}
+
+/// The helper's control socket once the request has been read from it: the caller may go on
+/// sending messages there (a new window size for a relayed terminal).
+static CONTROL: std::sync::Mutex<Option<LineReader>> = std::sync::Mutex::new(None);
+
+pub fn keep_control(reader: LineReader) {
+    if let Ok(mut c) = CONTROL.lock() {
+        *c = Some(reader);
+    }
+}
+
+pub fn take_control() -> Option<LineReader> {
+    CONTROL.lock().ok().and_then(|mut c| c.take())
+}
+
+/// What the caller may send on the control socket after its request.
+#[derive(Debug, Deserialize)]
+pub struct ControlMessage {
+    pub resize: Option<WindowSize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub cols: u16,
 }

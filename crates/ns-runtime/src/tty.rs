@@ -75,6 +75,17 @@ impl Drop for RawMode {
     }
 }
 
+/// Act on the messages waiting on the control socket: new window sizes.
+fn apply_control(c: &mut crate::proto::LineReader, master: RawFd) {
+    while let Some(line) = c.buffered_line() {
+        if let Ok(crate::proto::ControlMessage { resize: Some(ws) }) = serde_json::from_slice(&line) {
+            if ws.rows > 0 && ws.cols > 0 {
+                let _ = sys::set_winsize(master, ws.rows, ws.cols);
+            }
+        }
+    }
+}
+
 /// Relay until the terminal is gone (every holder of its slave closed) and `reports` reached
 /// its end; each line on `reports` goes to `on_line`.
 pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(&[u8])) {
@@ -82,6 +93,12 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(&[u8])) {
     MASTER.store(m, Ordering::Relaxed);
     let _raw = RawMode::enter(0);
     sync_winsize();
+    // The caller's control socket, if it has one: window sizes arrive there.
+    let mut control = crate::proto::take_control();
+    if let Some(c) = control.as_mut() {
+        // What came with the request, before the terminal existed.
+        apply_control(c, m);
+    }
     let (mut rep_open, mut in_open, mut m_open) = (true, true, true);
     let mut pending = Vec::new();
     let mut buf = [0u8; 16384];
@@ -91,10 +108,20 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(&[u8])) {
             libc::pollfd { fd: fd_if(rep_open, reports), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: fd_if(in_open && m_open, 0), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: fd_if(m_open, m), events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: control.as_ref().map_or(-1, |c| c.fd()), events: libc::POLLIN, revents: 0 },
         ];
         // SAFETY: a valid array of pollfd.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) } < 0 {
+        if unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) } < 0 {
             continue; // EINTR: a window size change
+        }
+        if fds[3].revents != 0 {
+            if let Some(c) = control.as_mut() {
+                let more = c.fill();
+                apply_control(c, m);
+                if !more {
+                    control = None;
+                }
+            }
         }
         if fds[0].revents != 0 {
             match sys::read(reports, &mut buf) {

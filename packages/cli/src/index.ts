@@ -220,6 +220,52 @@ async function eachId(ids: string[], cmd: Command, f: (c: DetachedContainer) => 
   return code
 }
 
+/** The keys that detach (ctrl-p ctrl-q), as docker's are. */
+const DETACH_KEYS = Buffer.from([0x10, 0x11])
+
+/** `ns attach`: your terminal in raw mode to the container's; its exit code when it ends. */
+async function attachCommand(c: DetachedContainer): Promise<number> {
+  const a = await c.attach()
+  const stdin = process.stdin
+  const raw = stdin.isTTY === true
+  const size = () => {
+    if (process.stdout.isTTY && process.stdout.columns && process.stdout.rows) a.resize(process.stdout.columns, process.stdout.rows)
+  }
+  let detached = false
+  let last = -1
+  const onKeys = (chunk: Buffer) => {
+    // ctrl-p then ctrl-q detaches; a lone ctrl-p is sent on with what follows.
+    for (let i = 0; i < chunk.length; i++) {
+      if (last === DETACH_KEYS[0] && chunk[i] === DETACH_KEYS[1]) {
+        detached = true
+        a.close()
+        return
+      }
+      last = chunk[i]!
+    }
+    a.write(chunk)
+  }
+  if (raw) stdin.setRawMode(true)
+  stdin.on('data', onKeys)
+  process.on('SIGWINCH', size)
+  size()
+  a.output.pipe(process.stdout, { end: false })
+  try {
+    await a.closed
+  } finally {
+    process.off('SIGWINCH', size)
+    stdin.off('data', onKeys)
+    if (raw) stdin.setRawMode(false)
+    stdin.pause()
+  }
+  if (detached) {
+    process.stderr.write(`\r\nns: detached from ${c.id}; it goes on\r\n`)
+    return 0
+  }
+  const e = await c.wait()
+  return e.exitCode ?? 128 + (e.signal ?? 0)
+}
+
 export function program(): Command {
   const cli = new Command('ns')
     .description('Run processes isolated by Linux namespaces.')
@@ -374,6 +420,14 @@ export function program(): Command {
         await c.delete({ force: o.force ?? false })
         process.stdout.write(`${c.id}\n`)
       })
+    })
+
+  cli
+    .command('attach')
+    .description('attach your terminal to a container made with -t; ctrl-p ctrl-q detaches and leaves it running')
+    .argument('<id>')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      process.exitCode = await attachCommand(get(id, root(cmd)))
     })
 
   cli

@@ -47,6 +47,8 @@ export interface Helper {
   lines: Interface
   /** Resolves once the control socket closed and the helper was reaped. */
   done: Promise<{ exitCode?: number | null; signal?: number | null }>
+  /** Send the helper a message after the request (a window size for a relayed terminal). */
+  send(message: Record<string, unknown>): void
 }
 
 /** Start `ns-oci init` through the addon and send it `request` on the control socket. */
@@ -85,13 +87,21 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
   const stdin = pipe(h.stdin, false)
   const control = new Socket({ fd: h.control, readable: true, writable: true, allowHalfOpen: true })
   control.on('error', () => {})
-  control.end(`${JSON.stringify(request)}\n`)
+  // The control socket stays open for messages after the request (window sizes); the helper
+  // reads them only while it relays a terminal.
+  control.write(`${JSON.stringify(request)}\n`)
   const lines = createInterface({ input: control, crlfDelay: Infinity })
   const pid = h.pid
   const done = new Promise<{ exitCode?: number | null; signal?: number | null }>((resolve, reject) => {
-    lines.on('close', () => void native.reap(pid).then(resolve, reject))
+    lines.on('close', () => {
+      control.destroy()
+      void native.reap(pid).then(resolve, reject)
+    })
   })
-  return { pid, stdin: stdin as Writable | null, stdout: pipe(h.stdout, true), stderr: pipe(h.stderr, true), lines, done }
+  const send = (message: Record<string, unknown>) => {
+    if (!control.destroyed && control.writable) control.write(`${JSON.stringify(message)}\n`)
+  }
+  return { pid, stdin: stdin as Writable | null, stdout: pipe(h.stdout, true), stderr: pipe(h.stderr, true), lines, done, send }
 }
 
 export interface HelperEvent {
@@ -128,6 +138,7 @@ export class Container implements AsyncDisposable {
   /** Resolves when it ends; rejects with an NsError if it could not start. */
   readonly exited: Promise<ExitResult>
   #helperPid: number
+  #send: Helper['send']
   #done = false
   #timedOut = false
 
@@ -140,6 +151,7 @@ export class Container implements AsyncDisposable {
       stdioFd(opts.stderr, 'pipe', 2),
     ])
     this.#helperPid = h.pid
+    this.#send = h.send
     this.stdin = h.stdin
     this.stdout = h.stdout
     this.stderr = h.stderr
@@ -210,9 +222,22 @@ export class Container implements AsyncDisposable {
     }
   }
 
+  /** A new window size for the process's terminal (with `tty: true`); ignored without one. */
+  resize(cols: number, rows: number): void {
+    checkSize(cols, rows)
+    if (!this.#done) this.#send({ resize: { cols, rows } })
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.kill('SIGKILL')
     await this.exited.catch(() => {})
+  }
+}
+
+/** A terminal size: whole numbers of columns and rows, 1 to 65535. */
+export function checkSize(cols: number, rows: number): void {
+  for (const [field, v] of [['cols', cols], ['rows', rows]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 65535) throw NsError.invalid(field, 'must be a whole number from 1 to 65535')
   }
 }
 

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 
 import native from '@ns/native'
 
+import { attachTo, type Attachment } from './attach.js'
 import { buildSpec, envList, newContainerId, parseUser } from './build.js'
 import { collect, Container, launchHelper, type HelperEvent, type RunResult } from './container.js'
 import { NsError } from './errors.js'
@@ -118,6 +119,21 @@ export class DetachedContainer {
     await native.containerStart(this.root, this.id).catch((e: unknown) => {
       throw toNsError(e)
     })
+  }
+
+  /**
+   * Connect to its terminal (a container created with `tty: true`): its output as it comes,
+   * and keys and window sizes to it. Any number may be attached at once; detaching leaves the
+   * container running.
+   */
+  async attach(): Promise<Attachment> {
+    const config = this.#config()
+    const s = this.state()
+    if (config?.process?.terminal !== true) {
+      throw new NsError({ code: 'ESTATE', step: 'attach', message: `container "${this.id}" has no terminal (create it with tty: true); read its logs instead` })
+    }
+    if (s.status === 'stopped') throw new NsError({ code: 'ESTATE', step: 'attach', message: `container "${this.id}" has stopped` })
+    return attachTo(this.dir, this.id)
   }
 
   /** Send a signal to its first process, or with `all` to every process in it. */

@@ -10,6 +10,7 @@ import { errorBody, errorResponse } from './errors.js'
 import { EventHub } from './events.js'
 import { defaultLimits, Slots, type Limits } from './limits.js'
 import { docsHtml, openApiDocument } from './openapi.js'
+import { Sessions, terminalRoutes } from './routes/attach.js'
 import { containerRoutes } from './routes/containers.js'
 import { eventRoutes } from './routes/events.js'
 import { execRoutes } from './routes/exec.js'
@@ -54,9 +55,17 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
     limits,
     slots: new Slots(limits.maxConcurrent),
     events: new EventHub(root, limits.eventsPollMs),
+    terminals: new Sessions(limits.maxTerminals),
     shutdown,
   }
-  shutdown.addEventListener('abort', () => ctx.events.close(), { once: true })
+  shutdown.addEventListener(
+    'abort',
+    () => {
+      ctx.events.close()
+      ctx.terminals.closeAll()
+    },
+    { once: true },
+  )
 
   const app = router()
   app.onError(errorResponse)
@@ -92,6 +101,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
   app.route('/', logRoutes(ctx))
   app.route('/', statsRoutes(ctx))
   app.route('/', eventRoutes(ctx))
+  app.route('/', terminalRoutes(ctx))
 
   let doc: ReturnType<typeof openApiDocument> | undefined
   let html: string | undefined

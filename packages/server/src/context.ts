@@ -8,6 +8,7 @@ import { get, labelsOf, type ContainerState, type DetachedContainer } from '@ns/
 import { ApiError, fromZodError } from './errors.js'
 import type { EventHub } from './events.js'
 import type { Limits, Slots } from './limits.js'
+import type { Sessions } from './routes/attach.js'
 import type { Policy } from './security.js'
 
 export interface AppContext {
@@ -17,6 +18,8 @@ export interface AppContext {
   /** Creates, runs and execs in progress. */
   slots: Slots
   events: EventHub
+  /** Open terminal sessions (WebSockets). */
+  terminals: Sessions
   /** Aborts when the server shuts down: streams end. */
   shutdown: AbortSignal
 }

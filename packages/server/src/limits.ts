@@ -17,6 +17,8 @@ export interface Limits {
   opTimeoutMs: number
   /** Output kept of a run or an exec, per stream, in bytes. Default 4 MiB. */
   maxOutputBytes: number
+  /** Terminal sessions (WebSockets) open at once; more get 429. Default 64. */
+  maxTerminals: number
   /** How often GET /v1/events looks for changes nobody told it about, in ms. Default 200. */
   eventsPollMs: number
 }
@@ -31,6 +33,7 @@ export const defaultLimits: Limits = {
   opTimeoutMs: 60_000,
   maxOutputBytes: 4 * 1024 * 1024,
   eventsPollMs: 200,
+  maxTerminals: 64,
 }
 
 /**

@@ -57,7 +57,12 @@ const createExtras = {
  */
 export const ociSpec = ociSpecSchema.clone().openapi('OciSpec', { description: 'A full OCI runtime spec (config.json, runtime-spec 1.2).' })
 
-export const createFromOptions = containerOptions.extend(createExtras).openapi('CreateFromOptions', { description: optionsDescription })
+export const createFromOptions = containerOptions
+  .extend({
+    ...createExtras,
+    tty: z.boolean().optional().openapi({ description: 'Give it a terminal, reached through GET /v1/containers/{id}/attach (a WebSocket).' }),
+  })
+  .openapi('CreateFromOptions', { description: optionsDescription })
 export const createFromSpec = z
   .strictObject({
     spec: ociSpec,
@@ -83,6 +88,26 @@ export const execBody = runOptionsSchema
   .extend({ timeout: timeoutMs, input })
   .strict()
   .openapi('ExecBody')
+
+const termSize = z.number().int().min(1).max(65535)
+
+/** The first message of an exec over a WebSocket: what to run. */
+export const execSession = runOptionsSchema
+  .pick({ command: true, env: true, cwd: true, user: true })
+  .extend({
+    tty: z.boolean().optional().openapi({ description: 'Give it a terminal (default true).' }),
+    cols: termSize.optional().openapi({ description: 'Columns of the terminal at the start.' }),
+    rows: termSize.optional().openapi({ description: 'Rows of the terminal at the start.' }),
+  })
+  .strict()
+  .openapi('ExecSession')
+
+/** What a client sends as text on a terminal's WebSocket (binary messages are keys). */
+export const terminalMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('resize'), cols: termSize, rows: termSize }),
+  z.strictObject({ type: z.literal('input'), data: z.string().max(1024 * 1024) }),
+  z.strictObject({ type: z.literal('close-stdin') }),
+])
 
 // ---------------------------------------------------------------------------------------------
 // Responses

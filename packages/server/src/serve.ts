@@ -5,7 +5,8 @@ import { createConnection } from 'node:net'
 import type { Server } from 'node:http'
 import { dirname, join } from 'node:path'
 
-import { createAdaptorServer } from '@hono/node-server'
+import { createAdaptorServer, type WebSocketServerLike } from '@hono/node-server'
+import { WebSocketServer } from 'ws'
 
 import { NsError } from '@ns/core'
 
@@ -103,7 +104,9 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
 
   const shutdown = new AbortController()
   const app = createApp({ ...appOptions, signal: shutdown.signal })
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server
+  // WebSockets (terminals) are upgraded by the same app, through `ws` without a server of its own.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
+  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss as unknown as WebSocketServerLike } }) as Server
   // Slow clients may not hold a connection open forever while sending a request.
   server.headersTimeout = 30_000
   server.requestTimeout = 120_000
