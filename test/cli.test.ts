@@ -79,7 +79,7 @@ describe('ns run', () => {
     expect(s.stderr).toContain('--share: unknown namespace "bogus"')
     const v = ns('run', '-v', 'nocolon', '--', 'true')
     expect(v.code).toBe(125)
-    expect(v.stderr).toBe('ns: volumes[0]: must be SRC:DST[:ro|rw] with an absolute DST\n')
+    expect(v.stderr).toBe('ns: volumes[0]: must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap\n')
   })
 
   it('ns --version prints the version', () => {

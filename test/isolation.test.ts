@@ -304,14 +304,73 @@ describe('uts namespace', () => {
 })
 
 describe('user namespace', () => {
-  itNs('user namespace: root inside, mapped to the caller outside', async () => {
-    const r = await run({ command: sh('id -u; id -g; cat /proc/self/uid_map') })
-    const [uid, gid, ...map] = r.stdout.trim().split('\n')
+  itNs('user namespace: root inside; outside, the caller (rootless) or, for root, a range of host ids of its own', async () => {
+    const r = await run({ command: sh('id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map') })
+    const [uid, gid, ...maps] = r.stdout.trim().split('\n')
     expect(uid).toBe('0')
     expect(gid).toBe('0')
-    const first = map[0]!.trim().split(/\s+/).map(Number)
+    const first = maps[0]!.trim().split(/\s+/).map(Number)
     expect(first[0]).toBe(0)
-    expect(first[1]).toBe(process.geteuid!())
+    if (!isRoot) {
+      expect(first[1]).toBe(process.geteuid!())
+      return
+    }
+    // Root inside is nobody outside: 65536 ids leased from 0x60000000 up, gids alike.
+    expect(first[1]).toBeGreaterThanOrEqual(0x60000000)
+    expect(first[2]).toBe(65536)
+    expect(maps[1]!.trim().split(/\s+/).map(Number)).toEqual(first)
+  })
+
+  itRoot('root\'s containers get ranges of their own: two at once do not share one, and the host sees their processes as those ids', async () => {
+    const a = spawn({ command: sh('cat /proc/self/uid_map; read x'), stdin: 'pipe' })
+    const mapA = await firstLine(a)
+    const pidA = await a.started
+    const b = await run({ command: sh('cat /proc/self/uid_map') })
+    const [, hostA] = mapA.trim().split(/\s+/).map(Number)
+    const [, hostB] = b.stdout.trim().split(/\s+/).map(Number)
+    expect(hostA).not.toBe(hostB)
+    expect(Math.abs(hostA! - hostB!)).toBeGreaterThanOrEqual(65536)
+    // The container's first process, seen from the host: its ids are the range's first.
+    const status = readFileSync(`/proc/${pidA}/status`, 'utf8')
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${hostA}\\s+${hostA}\\s+${hostA}\\s+${hostA}$`, 'm'))
+    a.stdin!.end('\n')
+    await a.exited
+  })
+
+  itRoot('root inside cannot read a file only host root may read: a 0600 file through a read-only bind, /etc/shadow; userns: host opts out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-secret-'))
+    chmodSync(dir, 0o755)
+    writeFileSync(join(dir, 'secret'), 'host root only\n', { mode: 0o600 })
+    try {
+      const r = await run({ command: sh('id -u; ls -ln /data/secret; cat /data/secret; cat /etc/shadow >/dev/null'), volumes: [`${dir}:/data:ro`] })
+      const [uid, ls] = r.stdout.split('\n')
+      expect(uid).toBe('0')
+      expect(ls).toMatch(/^-rw------- +1 65534 +65534 /) // host root's file: nobody's, seen from inside
+      expect(r.stderr).toMatch(/cat: (can't open ')?\/data\/secret'?: Permission denied/)
+      expect(r.stderr).toMatch(/\/etc\/shadow'?: Permission denied/)
+      expect(r.exitCode).not.toBe(0)
+      const host = await run({ command: ['cat', '/data/secret'], volumes: [`${dir}:/data:ro`], userns: 'host' })
+      expect(host.stdout).toBe('host root only\n')
+    } finally {
+      rmSync(dir, { recursive: true })
+    }
+  })
+
+  itRoot('idmapped mounts: through an idmap volume root inside owns host root\'s files and writes as their owner; a rootfs is idmapped by default', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-idmap-'))
+    writeFileSync(join(dir, 'secret'), 'readable through idmap\n', { mode: 0o600 })
+    try {
+      const r = await run({ command: sh('ls -ln /data/secret; cat /data/secret; echo made > /data/made'), volumes: [`${dir}:/data:idmap`] })
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toMatch(/^-rw------- +1 0 +0 .*\n(readable through idmap)\n$/)
+      expect(statSync(join(dir, 'made')).uid).toBe(0) // written as the owner: host root
+      const rootfs = await run({ command: sh('stat -c "%u %g" /bin/busybox; grep -c idmapped /proc/self/mountinfo'), rootfs: fixtureRootfs })
+      expect(rootfs.stdout).toBe('0 0\n1\n')
+      const inspect = await run({ command: sh('ls -ln /data'), volumes: [`${dir}:/data:ro`] })
+      expect(inspect.stderr).toMatch(/Permission denied/) // the 0700 folder: no idmap, no entry
+    } finally {
+      rmSync(dir, { recursive: true })
+    }
   })
 
   itNs('a file created on a bind mount is owned on the host by the mapped id', async () => {

@@ -3,7 +3,7 @@
 // back to find every container as it left it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { request, type IncomingHttpHeaders } from 'node:http'
-import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -16,6 +16,8 @@ import { createApp, defaultSocketPath, serve, type RunningServer } from '@ns/ser
 import { cli, fixtureRootfs, hostNs, isRoot, itNs, itRoot, repoRoot } from './helpers.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ns-server-'))
+// Root's containers run as a range of their own: what they bind must be open to others.
+chmodSync(tmp, 0o755)
 const root = join(tmp, 'state')
 const socket = join(tmp, 'ns.sock')
 // A directory the operator allows for bind mounts, one it does not, and a symlink from the one
@@ -531,7 +533,7 @@ describe('ns serve: errors are JSON with the status that fits', () => {
     const unknown = await call('POST', '/v1/containers', { command: ['true'], colour: 'blue' })
     expect(unknown.body.error).toMatchObject({ code: 'EINVAL', field: 'colour' })
 
-    const { spec } = buildSpec(parseRunOptions({ command: ['true'] }))
+    const { spec } = buildSpec(parseRunOptions({ command: ['true'], uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] }))
     spec.linux!.uidMappings![0]!.size = 0
     const bad = await call('POST', '/v1/containers', { spec })
     expect(bad.status).toBe(400)
@@ -664,6 +666,12 @@ describe('ns serve: security', () => {
     const noUser = { ...spec, linux: { ...spec.linux, namespaces: spec.linux!.namespaces!.filter((n) => n.type !== 'user') } }
     await refused({ spec: noUser }, 'spec.linux.namespaces')
     await refused({ spec: { ...spec, hooks: { createRuntime: [{ path: '/bin/sh' }] } } }, 'spec.hooks')
+    // Root inside as root outside, or as the owner of host files through an idmapped bind.
+    await refused({ command: ['true'], userns: 'host' }, 'userns')
+    await refused({ command: ['true'], volumes: [`${allowed}:/data:ro,idmap`] }, 'volumes[0]')
+    await refused({ command: ['true'], mounts: [{ type: 'bind', source: allowed, target: '/data', idmap: true }] }, 'mounts[0].idmap')
+    const idmapped = { ...spec, mounts: [...(spec.mounts ?? []), { destination: '/data', type: 'bind', source: allowed, options: ['rbind', 'idmap'] }] }
+    await refused({ spec: idmapped }, `spec.mounts[${spec.mounts!.length}].options`)
     expect(list(root)).toEqual([])
   })
 

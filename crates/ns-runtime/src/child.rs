@@ -34,6 +34,10 @@ pub struct Detach {
     pub stdio: Option<[RawFd; 3]>,
     /// With `process.terminal`: the socket the terminal's master is sent through.
     pub console: Option<RawFd>,
+    /// With idmapped mounts: the socket they arrive on from the helper, once made.
+    pub trees: Option<RawFd>,
+    /// The helper's lease on the container's id range: not ours to hold.
+    pub lease: Option<RawFd>,
 }
 
 pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
@@ -143,6 +147,11 @@ pub fn reset_signals() {
 
 fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     reset_signals();
+    if let Some(lease) = detach.lease {
+        // SAFETY: a descriptor of the helper's, inherited by the clone; closing our copy keeps
+        // the lock (the helper's copy holds it).
+        unsafe { libc::close(lease) };
+    }
     // 1. If the helper dies, so do we (and, as PID 1, everything in our pid namespace) —
     // unless we are made to outlive it.
     if !detach.orphan {
@@ -155,14 +164,31 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
         unsafe { libc::_exit(125) }
     }
     drop(go);
+    let mut trees = std::collections::VecDeque::new();
+    if let (Some(sock), Some(plan)) = (detach.trees, &p.rootfs) {
+        for src in plan.idmapped_sources() {
+            match sys::recv_fd(sock) {
+                Ok(Some(fd)) => trees.push_back(fd),
+                _ => return Err(SetupError::sys("receive the idmapped mount of", Some(&src.path), Errno(libc::EBADF))),
+            }
+        }
+        // SAFETY: our end of the socket, no longer needed.
+        unsafe { libc::close(sock) };
+    }
 
-    // 2. Root of our user namespace. Until now our ids were those of the host caller.
-    if p.ns.has_new(NsKind::User) {
+    // 2. Root of our user namespace (a new one, or one joined). Until now our ids were those
+    // of the host caller, which the namespace may not even map.
+    if p.ns.has_new(NsKind::User) || p.ns.join.iter().any(|(k, _)| *k == NsKind::User) {
         // SAFETY: plain syscalls.
         if unsafe { libc::setresgid(0, 0, 0) } != 0 || unsafe { libc::setresuid(0, 0, 0) } != 0 {
             return Err(SetupError::sys("become root of the user namespace", None, Errno::last())
                 .with_hint("linux.uidMappings and linux.gidMappings must map container id 0"));
         }
+        // Changing ids made us undumpable, and our /proc files the host root's: the set-up
+        // writes some (timens_offsets, oom_score_adj), and the container's own tools read
+        // those of its PID 1, as they would of any process of theirs.
+        // SAFETY: plain syscall.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
     }
 
     // The helper has moved us into our cgroup: a cgroup namespace made now is rooted there.
@@ -195,7 +221,7 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     let me = unsafe { libc::getpid() };
     let create_container = || crate::hooks::run_hooks("createContainer", &p.hooks.create_container, &p.hook_state("creating", me));
     match &p.rootfs {
-        Some(plan) => rootfs::setup_rootfs(plan, &create_container)?,
+        Some(plan) => rootfs::setup_rootfs(plan, trees, &create_container)?,
         None => create_container()?,
     }
 

@@ -5,9 +5,69 @@
 //! file takes exactly one write. When the caller may not write the maps itself (ranges beyond its
 //! own id), the setuid helpers `newuidmap`/`newgidmap` do it from /etc/subuid and /etc/subgid.
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
 use crate::error::{Result, SetupError};
 use crate::spec::IdMapping;
 use crate::sys;
+
+/// Ranges leased to root's containers by default (`io.ns.userns: auto`): 65536 ids each, from
+/// 0x60000000 up to 0x6fffffff, inside the span systemd sets aside for containers' ids
+/// (524288-1879048191), above what /etc/subuid usually hands out.
+pub const AUTO_FIRST: u32 = 0x6000_0000;
+pub const AUTO_SIZE: u32 = 65536;
+pub const AUTO_SLOTS: u32 = 4095;
+/// Where the leases are: one lock file a range, held (flock) as long as the container lives.
+pub const LEASE_DIR: &str = "/run/ns-userns";
+
+/// A range of host ids that is this container's alone while the lease is held. The lock is
+/// released when the last holder of the descriptor (the helper, then the monitor) ends, even
+/// if it is killed: a crash frees the range rather than leaking it.
+#[derive(Debug)]
+pub struct Lease {
+    pub first: u32,
+    pub lock: OwnedFd,
+}
+
+/// Ranges of /etc/subuid or /etc/subgid: given to users, never leased.
+fn subordinate_ranges(text: &str) -> Vec<(u64, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.trim().split(':').skip(1);
+            let start: u64 = f.next()?.parse().ok()?;
+            let count: u64 = f.next()?.parse().ok()?;
+            Some((start, start + count))
+        })
+        .collect()
+}
+
+/// The first free range: each is tried with a non-blocking lock on its file.
+pub fn lease_range() -> Result<Lease> {
+    let mut taken = Vec::new();
+    for f in ["/etc/subuid", "/etc/subgid"] {
+        taken.extend(subordinate_ranges(&std::fs::read_to_string(f).unwrap_or_default()));
+    }
+    if let Err(e) = std::fs::create_dir_all(LEASE_DIR) {
+        return Err(SetupError::sys("lease a range of ids in", Some(LEASE_DIR), sys::Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+            .with_hint("give the container explicit uid/gid mappings, or run it with userns=host"));
+    }
+    for slot in 0..AUTO_SLOTS {
+        let first = AUTO_FIRST + slot * AUTO_SIZE;
+        let (a, b) = (first as u64, first as u64 + AUTO_SIZE as u64);
+        if taken.iter().any(|(s, e)| a < *e && *s < b) {
+            continue;
+        }
+        let path = format!("{LEASE_DIR}/{first}");
+        let fd = sys::open_mode(&path, libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW, 0o600)
+            .map_err(|e| SetupError::sys("lease a range of ids in", Some(&path), e))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Lease { first, lock: fd });
+        }
+    }
+    Err(SetupError::sys("lease a range of ids in", Some(LEASE_DIR), sys::Errno(libc::ENOSPC))
+        .with_hint(format!("all {AUTO_SLOTS} ranges are in use by running containers")))
+}
 
 /// The text of a map file: one `inside outside count` line per range.
 pub fn format_map(maps: &[IdMapping]) -> String {
@@ -114,6 +174,11 @@ fn run_map_helper(tool: &str, pid: libc::pid_t, maps: &[IdMapping]) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subordinate_ranges_are_read_as_half_open_spans() {
+        assert_eq!(subordinate_ranges("nstest:100000:65536\nbad line\n\nci:165536:10\n"), vec![(100000, 165536), (165536, 165546)]);
+    }
 
     fn m(c: u32, h: u32, s: u32) -> IdMapping {
         IdMapping { container_id: c, host_id: h, size: s }

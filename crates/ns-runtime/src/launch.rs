@@ -45,6 +45,8 @@ pub struct Prepared {
     pub id: String,
     pub bundle: String,
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The range of host ids leased for the container (`io.ns.userns: auto`), held while it lives.
+    pub lease: Option<idmap::Lease>,
 }
 
 impl Prepared {
@@ -76,6 +78,32 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     process::validate_rlimits(&process.rlimits)?;
     let command = Command::new(&process.args, &process.env)?;
     let caps = process.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
+
+    // Root's default: a range of host ids of the container's own, so root inside is nobody
+    // outside. Leased here, held until the container is gone.
+    let mut linux = linux;
+    let mut lease = None;
+    match spec.annotations.get("io.ns.userns").map(String::as_str) {
+        None | Some("") => {}
+        Some("auto") => {
+            if !ns.has_new(NsKind::User) {
+                return Err(SetupError::config("annotations.io.ns.userns", "auto needs a new user namespace"));
+            }
+            if !linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty() {
+                return Err(SetupError::config("annotations.io.ns.userns", "auto leases the id maps itself: give no linux.uidMappings"));
+            }
+            // SAFETY: plain syscall.
+            if unsafe { libc::geteuid() } != 0 {
+                return Err(SetupError::config("annotations.io.ns.userns", "auto needs root (others map their own id and /etc/subuid range)"));
+            }
+            let l = idmap::lease_range()?;
+            let all = vec![IdMapping { container_id: 0, host_id: l.first, size: idmap::AUTO_SIZE }];
+            linux.uid_mappings = all.clone();
+            linux.gid_mappings = all;
+            lease = Some(l);
+        }
+        Some(other) => return Err(SetupError::config("annotations.io.ns.userns", format!("unknown mode {other:?} (auto is the only one)"))),
+    }
 
     idmap::validate("linux.uidMappings", &linux.uid_mappings)?;
     idmap::validate("linux.gidMappings", &linux.gid_mappings)?;
@@ -136,6 +164,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
             masked_paths: linux.masked_paths.clone(),
             readonly_paths: linux.readonly_paths.clone(),
             propagation,
+            idmap_root: spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true") && spec.root.is_some(),
         })
     } else {
         if spec.root.is_some() || !spec.mounts.is_empty() {
@@ -146,6 +175,10 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         }
         None
     };
+
+    if rootfs.as_ref().is_some_and(|r| !r.idmapped_sources().is_empty()) && !ns.has_new(NsKind::User) {
+        return Err(SetupError::config("mounts", "idmapped mounts need a new user namespace (their ids are seen through it)"));
+    }
 
     // A cgroup when limits are asked for (then also OOM reporting and stats). Without limits
     // none is made: on a v1 host that is eight folders made and removed per container, the
@@ -192,6 +225,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         id: req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned()).unwrap_or_default(),
         bundle: req.bundle.clone().unwrap_or_default(),
         annotations: spec.annotations.clone(),
+        lease,
     })
 }
 
@@ -368,6 +402,12 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
         install_forwarding();
     }
 
+    let idmapped = p.rootfs.as_ref().map(|r| r.idmapped_sources()).unwrap_or_default();
+    let trees = if idmapped.is_empty() { None } else { Some(socketpair()?) };
+    let mut detach = detach;
+    detach.trees = trees.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
+    detach.lease = p.lease.as_ref().map(|l| l.lock.as_raw_fd());
+
     let pid = sys::clone_fork(p.ns.clone_flags()).map_err(|e| clone_error(e, &p.ns))?;
     if pid == 0 {
         drop(go_w);
@@ -385,6 +425,9 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
     // cannot run a single instruction of set-up outside it).
     if p.ns.has_new(NsKind::User) {
         idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
+    }
+    if let Some((ours, _)) = &trees {
+        make_idmapped_mounts(pid, &idmapped, ours.as_raw_fd())?;
     }
     let cgroup = match &p.cgroup {
         Some((rel, res)) => {
@@ -409,6 +452,33 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
     crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
     sys::write_all(go_w.as_raw_fd(), b"G").map_err(|e| SetupError::sys("release the container", None, e))?;
     Ok(Launched { pid, reports: rep_r, guard, cgroup })
+}
+
+/// Idmapped mounts are made here, outside: the child, inside its user namespace, may not make
+/// one of a host filesystem. Each is a detached copy of the source whose ids are seen through
+/// the child's user namespace, sent to the child to attach where it belongs.
+fn make_idmapped_mounts(pid: libc::pid_t, sources: &[crate::rootfs::IdmapSource], sock: libc::c_int) -> Result<()> {
+    let ns_path = format!("/proc/{pid}/ns/user");
+    let userns = sys::open(&ns_path, libc::O_RDONLY).map_err(|e| SetupError::sys("open the user namespace", Some(&ns_path), e))?;
+    for s in sources {
+        let path = &s.path;
+        let src = if s.root {
+            sys::open(path, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| SetupError::sys("open rootfs", Some(path), e))?
+        } else {
+            sys::open(path, libc::O_PATH).map_err(|e| SetupError::sys("open bind source", Some(path), e))?
+        };
+        let tree = sys::open_tree_clone(src.as_raw_fd(), s.recursive).map_err(|e| SetupError::sys("copy the mount of", Some(path), e))?;
+        sys::idmap_tree(tree.as_raw_fd(), s.recursive, s.attrs, userns.as_raw_fd()).map_err(|e| {
+            let err = SetupError::sys("make an idmapped mount of", Some(path), e);
+            match e.0 {
+                libc::EINVAL | libc::EOPNOTSUPP => err.with_hint("its filesystem (or the kernel) does not support idmapped mounts; drop the idmap option, or use userns=host"),
+                libc::EPERM => err.with_hint("idmapped mounts of host files need root"),
+                _ => err,
+            }
+        })?;
+        sys::send_fd(sock, tree.as_raw_fd(), b"tree").map_err(|e| SetupError::sys("hand over the idmapped mount of", Some(path), e))?;
+    }
+    Ok(())
 }
 
 /// Run in the foreground: relay events, forward signals, return the exit status.
@@ -496,8 +566,19 @@ pub fn send_to_console_socket(path: &str, master: &OwnedFd) -> Result<()> {
 /// then either leave it to the caller's subreaper or stay as its monitor.
 pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
     let p = prepare(req)?;
+    if p.lease.is_some() && !cr.monitor {
+        // Nobody would hold the lease once this process is gone.
+        return Err(SetupError::config("annotations.io.ns.userns", "auto needs a monitored container (ns's own create), not one left to an engine"));
+    }
     let dir = ContainerDir::create(Path::new(&cr.root), &cr.id)?;
-    if let Ok(config) = serde_json::to_vec_pretty(&req.config) {
+    let mut saved = req.config.clone();
+    if p.lease.is_some() {
+        // The maps the container really has, for exec and inspect.
+        let linux = saved.linux.get_or_insert_with(Default::default);
+        linux.uid_mappings = p.uid_maps.clone();
+        linux.gid_mappings = p.gid_maps.clone();
+    }
+    if let Ok(config) = serde_json::to_vec_pretty(&saved) {
         let _ = state::write_atomic(&dir.file("config.json"), &config);
     }
     if cr.monitor {
@@ -601,6 +682,7 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
         orphan: !cr.monitor,
         stdio: pipes.as_ref().map(|(o, e, n)| [n.as_raw_fd(), o.1.as_raw_fd(), e.1.as_raw_fd()]),
         console: console.as_ref().map(|(_, c)| c.as_raw_fd()),
+        ..Detach::default()
     };
     let mut l = launch(p, detach, false)?;
     drop(fifo);

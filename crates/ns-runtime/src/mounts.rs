@@ -7,8 +7,10 @@ use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_A
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountKind {
-    /// A bind of `source` (a host path, absolute after bundle resolution).
-    Bind { source: String, recursive: bool },
+    /// A bind of `source` (a host path, absolute after bundle resolution). With `idmap`, the
+    /// ids of its files are seen through the container's user namespace (an idmapped mount,
+    /// made outside by the helper): host root's files are container root's.
+    Bind { source: String, recursive: bool, idmap: bool },
     /// A filesystem mounted fresh: proc, tmpfs, sysfs, devpts, mqueue, …
     Fs { fstype: String, source: String },
 }
@@ -118,10 +120,12 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
     let mut data = Vec::new();
     let mut bind = None;
     let mut propagation = 0;
+    let mut idmap = false;
     for opt in &m.options {
         match opt.as_str() {
             "bind" => bind = Some(bind.unwrap_or(false)),
             "rbind" => bind = Some(true),
+            "idmap" | "ridmap" => idmap = true,
             o => {
                 if let Some(p) = propagation_flag(o) {
                     propagation = p;
@@ -141,8 +145,11 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
         let source = m.source.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
             SetupError::config(format!("mounts[{i}].source"), "a bind mount needs a source")
         })?;
-        MountKind::Bind { source: host_path(bundle, source), recursive }
+        MountKind::Bind { source: host_path(bundle, source), recursive, idmap }
     } else {
+        if idmap {
+            return Err(SetupError::config(format!("mounts[{i}].options"), "idmap applies to bind mounts only"));
+        }
         if kind_name.is_empty() {
             return Err(SetupError::config(format!("mounts[{i}].type"), "is required unless options has bind or rbind"));
         }
@@ -181,12 +188,16 @@ mod tests {
     fn binds_resolve_relative_sources_against_the_bundle_and_carry_attributes() {
         let ops = plan_mounts(&[mount("/data/", None, Some("vol"), &["rbind", "ro", "nosuid", "rprivate"])], Some("/b")).unwrap();
         assert_eq!(ops[0].destination, "/data");
-        assert_eq!(ops[0].kind, MountKind::Bind { source: "/b/vol".into(), recursive: true });
+        assert_eq!(ops[0].kind, MountKind::Bind { source: "/b/vol".into(), recursive: true, idmap: false });
         assert_eq!(ops[0].attrs, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
         assert_eq!(ops[0].propagation, libc::MS_PRIVATE);
         let ops = plan_mounts(&[mount("/x", Some("bind"), Some("/h"), &["ro", "rw"])], None).unwrap();
-        assert_eq!(ops[0].kind, MountKind::Bind { source: "/h".into(), recursive: false });
+        assert_eq!(ops[0].kind, MountKind::Bind { source: "/h".into(), recursive: false, idmap: false });
         assert_eq!(ops[0].attrs, 0);
+        let ops = plan_mounts(&[mount("/x", None, Some("/h"), &["rbind", "idmap"])], None).unwrap();
+        assert_eq!(ops[0].kind, MountKind::Bind { source: "/h".into(), recursive: true, idmap: true });
+        let e = plan_mounts(&[mount("/t", Some("tmpfs"), None, &["idmap"])], None).unwrap_err();
+        assert_eq!(e.message, "mounts[0].options: idmap applies to bind mounts only");
     }
 
     #[test]

@@ -39,18 +39,50 @@ pub struct RootfsPlan {
     pub readonly_paths: Vec<String>,
     /// Propagation of `/` inside the container (default private).
     pub propagation: libc::c_ulong,
+    /// The root is an idmapped mount (made outside, by the helper).
+    pub idmap_root: bool,
+}
+
+impl RootfsPlan {
+    /// What the helper must make into idmapped mounts, in the order the child takes them.
+    pub fn idmapped_sources(&self) -> Vec<IdmapSource> {
+        let root = self.root.iter().filter(|_| self.idmap_root).map(|r| IdmapSource { path: r.clone(), root: true, recursive: true, attrs: 0 });
+        let binds = self.mounts.iter().filter_map(|op| match &op.kind {
+            MountKind::Bind { source, recursive, idmap: true } => {
+                Some(IdmapSource { path: source.clone(), root: false, recursive: *recursive, attrs: op.attrs })
+            }
+            _ => None,
+        });
+        root.chain(binds).collect()
+    }
+}
+
+/// A host path to be seen through the container's id maps.
+#[derive(Debug, Clone)]
+pub struct IdmapSource {
+    pub path: String,
+    /// The root filesystem (a directory), rather than the source of a bind.
+    pub root: bool,
+    pub recursive: bool,
+    /// Read-only, nosuid, … set with the id map.
+    pub attrs: u64,
 }
 
 /// Steps 1 to 5; `before_pivot` runs between the mounts and pivot_root (createContainer hooks).
-pub fn setup_rootfs(plan: &RootfsPlan, before_pivot: &dyn Fn() -> Result<()>) -> Result<()> {
+/// `trees` are the idmapped mounts the helper made, in the order of `idmapped_sources`.
+pub fn setup_rootfs(plan: &RootfsPlan, mut trees: std::collections::VecDeque<OwnedFd>, before_pivot: &dyn Fn() -> Result<()>) -> Result<()> {
     // 1. Stop mount events flowing between the host and us, in both directions.
     let prop = if plan.propagation == 0 { libc::MS_PRIVATE } else { plan.propagation };
     sys::mount(None, "/", None, libc::MS_REC | prop, None).step("make mounts private under", Some("/"))?;
 
     // 2. Sources first: a later mount may cover them (the tmpfs root is staged on /tmp).
+    let root_tree = if plan.idmap_root { trees.pop_front() } else { None };
     let mut sources = Vec::with_capacity(plan.mounts.len());
     for op in &plan.mounts {
         sources.push(match &op.kind {
+            MountKind::Bind { idmap: true, source, .. } => {
+                Some(trees.pop_front().ok_or_else(|| SetupError::sys("receive the idmapped mount of", Some(source), Errno(libc::EBADF)))?)
+            }
             MountKind::Bind { source, .. } => {
                 Some(sys::open(source, libc::O_PATH).step("open bind source", Some(source))?)
             }
@@ -72,6 +104,14 @@ pub fn setup_rootfs(plan: &RootfsPlan, before_pivot: &dyn Fn() -> Result<()>) ->
 
     // 3. The root becomes a mount of its own, as pivot_root requires.
     let root_dir = match &plan.root {
+        // An idmapped root arrives ready: it is put on the staging point, so the host path
+        // (and the folders above it, which its new owner may not enter) is not walked again.
+        Some(path) if plan.idmap_root => {
+            let tree = root_tree.ok_or_else(|| SetupError::sys("receive the idmapped mount of", Some(path), Errno(libc::EBADF)))?;
+            let staging = sys::open(STAGING, libc::O_PATH | libc::O_DIRECTORY).step("open", Some(STAGING))?;
+            sys::move_mount(tree.as_raw_fd(), staging.as_raw_fd()).step("mount the idmapped rootfs on", Some(STAGING))?;
+            STAGING.to_owned()
+        }
         Some(path) => {
             let fd = sys::open(path, libc::O_PATH | libc::O_DIRECTORY).step("open rootfs", Some(path))?;
             bind_fd(fd.as_raw_fd(), fd.as_raw_fd(), true, 0).step("bind rootfs", Some(path))?;
@@ -134,10 +174,15 @@ fn bind_fd(src: RawFd, target: RawFd, recursive: bool, attrs: u64) -> sys::SysRe
 fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
     let dest = op.destination.as_str();
     match (&op.kind, src) {
-        (MountKind::Bind { recursive, source }, Some(src)) => {
+        (MountKind::Bind { recursive, source, idmap }, Some(src)) => {
             let dir = sys::is_dir_fd(src.as_raw_fd()).step("stat bind source", Some(source))?;
             let target = ensure_path(root, dest, dir)?;
-            bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, op.attrs).step("bind mount onto", Some(dest))?;
+            if *idmap {
+                // Already a detached tree, its attributes set by the helper.
+                sys::move_mount(src.as_raw_fd(), target.as_raw_fd()).step("mount the idmapped bind onto", Some(dest))?;
+            } else {
+                bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, op.attrs).step("bind mount onto", Some(dest))?;
+            }
         }
         (MountKind::Fs { fstype, .. }, _) if fstype == "cgroup" || fstype == "cgroup2" => {
             // The cgroup filesystem as the container should see it: on a cgroup v2 host a fresh

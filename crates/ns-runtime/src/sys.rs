@@ -121,9 +121,14 @@ pub fn read_to_end(fd: RawFd) -> SysResult<Vec<u8>> {
 }
 
 pub fn open(path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    open_mode(path, flags, 0o644)
+}
+
+/// `open` with the mode a created file gets.
+pub fn open_mode(path: &str, flags: libc::c_int, mode: libc::mode_t) -> SysResult<OwnedFd> {
     let c = cstr(path)?;
     // SAFETY: c is a valid C string.
-    let fd = check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) })?;
+    let fd = check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
     // SAFETY: open returned a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -206,6 +211,21 @@ pub fn mount_setattr(dirfd: RawFd, path: &str, flags: libc::c_uint, set: u64, pr
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
+    })?;
+    Ok(())
+}
+
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// Make the detached tree `tree` an idmapped mount through the user namespace `userns` (the
+/// ids of its files are seen as that namespace maps them), with `attrs` set at the same time.
+pub fn idmap_tree(tree: RawFd, recursive: bool, attrs: u64, userns: RawFd) -> SysResult<()> {
+    let empty = c"";
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+    let attr = MountAttr { attr_set: attrs | MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns as u64 };
+    // SAFETY: attr is a valid struct of the size we pass; empty is a valid C string.
+    check_long(unsafe {
+        libc::syscall(libc::SYS_mount_setattr, tree, empty.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
     })?;
     Ok(())
 }

@@ -52,6 +52,7 @@ interface RunFlags {
   init: boolean
   net?: string
   share?: string[]
+  userns?: string
   uidmap?: RunOptions['uidMappings']
   gidmap?: RunOptions['gidMappings']
   timeOffset?: string[]
@@ -101,6 +102,7 @@ export function runOptionsFromFlags(command: string[], f: RunFlags): RunOptions 
     ...(f.readOnly !== undefined ? { readOnly: f.readOnly } : {}),
     init: f.init,
     ...(Object.keys(namespaces).length ? { namespaces } : {}),
+    ...(f.userns !== undefined ? { userns: f.userns as RunOptions['userns'] } : {}),
     ...(f.uidmap ? { uidMappings: f.uidmap } : {}),
     ...(f.gidmap ? { gidMappings: f.gidmap } : {}),
     ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
@@ -163,7 +165,7 @@ function addRunFlags(c: Command): Command {
     .option('--name <id>', 'the container\'s id (default: 12 random hex digits)')
     .option('--rootfs <dir>', 'root filesystem directory (default: a read-only sandbox of the host\'s own files)')
     .option('--hostname <name>', 'hostname inside (default: the container id)')
-    .option('-v, --volume <src:dst[:ro]>', 'bind mount a host path (repeatable)', collect)
+    .option('-v, --volume <src:dst[:opts]>', 'bind mount a host path; opts: ro, idmap (owners seen through the id maps) (repeatable)', collect)
     .option('--tmpfs <dst>', 'mount a tmpfs (repeatable)', collect)
     .option('-e, --env <key=value>', 'set an environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside')
@@ -181,6 +183,7 @@ function addRunFlags(c: Command): Command {
     .option('--cpuset-cpus <list>', 'CPUs it may run on (0-1,3)')
     .option('--cap-add <cap>', 'add a capability to the default set (CAP_SYS_ADMIN, SYS_ADMIN or ALL; repeatable)', collect)
     .option('--cap-drop <cap>', 'drop a capability from the default set (or ALL; repeatable)', collect)
+    .option('--userns <mode>', 'auto (root\'s default: a range of host ids of its own, root inside is nobody outside) or host (no user namespace)')
     .option('--uidmap <c:h:n>', 'uid range of the user namespace (repeatable)', idMap('--uidmap'))
     .option('--gidmap <c:h:n>', 'gid range of the user namespace (repeatable)', idMap('--gidmap'))
     .option('--time-offset <clock=secs>', 'a new time namespace with this clock offset: monotonic= or boottime= (repeatable)', collect)

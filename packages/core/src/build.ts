@@ -107,6 +107,11 @@ export interface BuiltSpec {
 export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
   const ns = new Map<string, boolean | string>()
   for (const n of namespaceNames) ns.set(n, n !== 'time')
+  if (o.userns === 'host') {
+    if (o.namespaces?.user !== undefined && o.namespaces.user !== false) throw NsError.invalid('userns', 'host conflicts with namespaces.user')
+    if (o.uidMappings || o.gidMappings) throw NsError.invalid('userns', 'host means no user namespace: give no uidMappings')
+    ns.set('user', false)
+  }
   for (const [k, v] of Object.entries(o.namespaces ?? {})) if (v !== undefined) ns.set(k, v)
   if (o.timeOffsets && o.namespaces?.time === undefined) ns.set('time', true)
   const isNew = (n: string) => ns.get(n) === true
@@ -122,11 +127,20 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
   if (o.timeOffsets && !isNew('time')) throw NsError.invalid('timeOffsets', 'needs a new time namespace')
 
   const user = parseUser(o.user)
-  const defaults = isNew('user') ? defaultIdMappings() : undefined
+  // Root's default: the runtime leases a range of host ids for the container (root inside is
+  // nobody outside). Its size is known here; where it starts is decided at start-up.
+  const euid = process.geteuid?.() ?? 0
+  const autoUserns = isNew('user') && euid === 0 && !o.uidMappings && !o.gidMappings
+  if (o.userns === 'auto' && !autoUserns) {
+    throw NsError.invalid('userns', euid === 0 ? 'auto needs a new user namespace and no explicit uidMappings' : 'auto needs root (others map their own id)')
+  }
+  const defaults = isNew('user') && !autoUserns ? defaultIdMappings() : undefined
   const uidMappings = o.uidMappings ?? defaults?.uid
   const gidMappings = o.gidMappings ?? o.uidMappings ?? defaults?.gid
-  if (uidMappings && !isMapped(uidMappings, user.uid)) throw NsError.invalid('user', `uid ${user.uid} is not mapped in the user namespace`)
-  if (gidMappings && !isMapped(gidMappings, user.gid)) throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
+  const leased = [{ containerID: 0, hostID: 0, size: 65536 }]
+  if (!isMapped(uidMappings ?? leased, user.uid) && (uidMappings || autoUserns)) throw NsError.invalid('user', `uid ${user.uid} is not mapped in the user namespace`)
+  if (!isMapped(gidMappings ?? leased, user.gid) && (gidMappings || autoUserns)) throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
+  const idmapOk = isNew('user')
 
   const hostname = o.hostname ?? (isNew('uts') ? id : undefined)
   const sandbox = o.rootfs === undefined
@@ -149,16 +163,19 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
     )
     for (const [i, v] of (o.volumes ?? []).entries()) {
-      const [src, dst, mode] = v.split(':') as [string, string, string | undefined]
+      const [src, dst, opts] = v.split(':') as [string, string, string | undefined]
+      const flags = (opts ?? '').split(',')
       const source = resolve(src)
       if (!existsSync(source)) throw NsError.invalid(`volumes[${i}]`, `${source} does not exist`)
-      mounts.push({ destination: dst, type: 'bind', source, options: ['rbind', mode === 'ro' ? 'ro' : 'rw'] })
+      if (flags.includes('idmap') && !idmapOk) throw NsError.invalid(`volumes[${i}]`, 'idmap needs a new user namespace')
+      mounts.push({ destination: dst, type: 'bind', source, options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', ...(flags.includes('idmap') ? ['idmap'] : [])] })
     }
     for (const [i, m] of (o.mounts ?? []).entries()) {
       if (m.type === 'bind') {
         const source = resolve(m.source)
         if (!existsSync(source)) throw NsError.invalid(`mounts[${i}].source`, `${source} does not exist`)
-        mounts.push({ destination: m.target, type: 'bind', source, options: ['rbind', m.readOnly ? 'ro' : 'rw'] })
+        if (m.idmap && !idmapOk) throw NsError.invalid(`mounts[${i}].idmap`, 'needs a new user namespace')
+        mounts.push({ destination: m.target, type: 'bind', source, options: ['rbind', m.readOnly ? 'ro' : 'rw', ...(m.idmap ? ['idmap'] : [])] })
       } else {
         const opts = ['nosuid', 'nodev', `mode=${m.mode ?? '1777'}`]
         if (m.size) opts.push(`size=${m.size}`)
@@ -206,6 +223,8 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
     annotations: {
       'io.ns.id': id,
       ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}),
+      // A leased range; a root filesystem given then belongs to the container's root (idmapped).
+      ...(autoUserns ? { 'io.ns.userns': 'auto', ...(sandbox ? {} : { 'io.ns.root.idmap': 'true' }) } : {}),
       ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`${labelPrefix}${k}`, v])),
     } as Record<string, string>,
   }

@@ -16,6 +16,8 @@ const bindMount = z.object({
   source: z.string().min(1),
   target: z.string().startsWith('/', 'must be an absolute path'),
   readOnly: z.boolean().optional(),
+  /** See the files' owners through the container's id maps (an idmapped mount): host root's files are its root's. */
+  idmap: z.boolean().optional(),
 })
 const tmpfsMount = z.object({
   type: z.literal('tmpfs'),
@@ -74,11 +76,19 @@ export const runOptionsSchema = z.strictObject({
   env: z.union([z.record(z.string(), z.string()), z.array(z.string().regex(/^[^=]+=/, 'must be KEY=VALUE'))]).optional(),
   cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
   user: user.optional(),
-  /** `SRC:DST[:ro]` volumes, as on docker's command line. */
-  volumes: z.array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw))?$/, 'must be SRC:DST[:ro|rw] with an absolute DST')).optional(),
+  /** `SRC:DST[:OPTS]` volumes, as on docker's command line; OPTS: ro or rw, and idmap (comma-separated). */
+  volumes: z
+    .array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw|idmap)(,(ro|rw|idmap))*)?$/, 'must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap'))
+    .optional(),
   mounts: z.array(z.discriminatedUnion('type', [bindMount, tmpfsMount])).optional(),
   /** Per namespace: true a new one (default for all but time), false the host's, a path to join one. */
   namespaces: z.partialRecord(z.enum(namespaceNames), z.union([z.boolean(), z.string().startsWith('/', 'must be an absolute path')])).optional(),
+  /**
+   * The user namespace when none is mapped explicitly. `auto` (root's default): container ids
+   * map to a range of host ids of the container's own, so its root is nobody on the host.
+   * `host`: no user namespace at all (root inside is the host's root, bounded by capabilities).
+   */
+  userns: z.enum(['auto', 'host']).optional(),
   uidMappings: z.array(idMapping).min(1).optional(),
   gidMappings: z.array(idMapping).min(1).optional(),
   /** Clock offsets in seconds for a new time namespace. */

@@ -122,6 +122,15 @@ export function checkOptions<T extends ContainerOptions>(o: T, policy: Policy): 
     }
     coversHostRoot(o.uidMappings, 'uidMappings')
     coversHostRoot(o.gidMappings, 'gidMappings')
+    if (o.userns === 'host') throw ApiError.refused('userns', `the host's user namespace (root inside is root outside) ${privileged}`)
+    // An idmapped bind lets the container's root write there as the owner of the files, host
+    // root included (setuid binaries for the host's users to find).
+    for (const [i, v] of (o.volumes ?? []).entries()) {
+      if ((v.split(':')[2] ?? '').split(',').includes('idmap')) throw ApiError.refused(`volumes[${i}]`, `idmap (container root writes as host root there) ${privileged}`)
+    }
+    for (const [i, m] of (o.mounts ?? []).entries()) {
+      if (m.type === 'bind' && m.idmap) throw ApiError.refused(`mounts[${i}].idmap`, `an idmapped bind (container root writes as host root there) ${privileged}`)
+    }
   }
   const out = { ...o }
   if (o.rootfs !== undefined) {
@@ -175,6 +184,9 @@ export function checkSpec(spec: OciSpec, policy: Policy, prefix = 'spec'): OciSp
     out.mounts = spec.mounts.map((m, i) => {
       const field = `${prefix}.mounts[${i}]`
       const bind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')
+      if (!policy.allowPrivileged && (m.options ?? []).some((o) => o === 'idmap' || o === 'ridmap')) {
+        throw ApiError.refused(`${field}.options`, `an idmapped bind (container root writes as host root there) ${privileged}`)
+      }
       if (bind) return { ...m, source: checkHostPath(`${field}.source`, m.source ?? '', policy) }
       if (!policy.allowPrivileged && !safeMountTypes.has(m.type ?? '')) {
         throw ApiError.refused(`${field}.type`, `mount type ${JSON.stringify(m.type ?? '')} ${privileged}`)
