@@ -7,7 +7,7 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect } from 'vitest'
 
-import { buildSpec, create, createSpec, get, labelsOf, list, NsError, parseRunOptions, runDetached } from '@ns/core'
+import { buildSpec, create, createSpec, get, labelsOf, list, NsError, parseRunOptions, runDetached, spawnSpec } from '@ns/core'
 
 import { alive, cli, hostNs, itNs, itRoot, repoRoot } from './helpers.js'
 
@@ -122,6 +122,20 @@ describe('detached containers', () => {
     expect(e).toBeInstanceOf(NsError)
     expect((e as NsError).message).toBe('exec "no-such-command-here": executable file not found in $PATH')
     expect(existsSync(join(root, 'nocmd'))).toBe(false)
+  })
+
+  itRoot('a container that fails to start gives back its cgroup: a missing command (detached), a failing hook (foreground)', async () => {
+    const cgroupsNamed = (name: string) =>
+      readdirSync('/sys/fs/cgroup')
+        .map((c) => [join('/sys/fs/cgroup', c, 'ns', name), join('/sys/fs/cgroup', 'ns', name)])
+        .flat()
+        .filter((p) => existsSync(p))
+    await expect(create({ command: ['no-such-command-here'], root, name: 'nocmd-limited', memory: '64m', pidsLimit: 50 })).rejects.toThrow(/not found/)
+    expect(cgroupsNamed('nocmd-limited')).toEqual([])
+    const { spec } = buildSpec(parseRunOptions({ command: ['true'], memory: '64m' }), 'hookfail-limited')
+    const withHook = { ...spec, hooks: { createRuntime: [{ path: '/bin/false' }] } }
+    await expect(spawnSpec(withHook, { id: 'hookfail-limited' }).exited).rejects.toThrow(/createRuntime/)
+    expect(cgroupsNamed('hookfail-limited')).toEqual([])
   })
 
   itNs('the monitor stays small: its memory is reported', async () => {

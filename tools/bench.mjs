@@ -14,8 +14,13 @@
 // create/start/wait/delete next to its foreground run(). Last, it reads the
 // memory of the monitor process that watches one detached container.
 //
+// A third section, tools/bench-server.mjs run in a process of its own, drives
+// `ns serve` over its unix socket: run-to-completion of /bin/true at concurrency
+// 8, the four-call create/start/wait/delete, list and inspect under load, a leak
+// check, and podman's service side by side (see that file).
+//
 //   node tools/bench.mjs [--iterations N] [--lifecycle-iterations N] [--warmup N] [--seed N]
-//                        [--json FILE] [--no-install]
+//                        [--json FILE] [--no-install] [--no-server] [--server-containers N]
 //
 // This is a report, not a test: it exits 0 when it completes, whether or not
 // the targets are met. A contender that cannot run is reported as skipped.
@@ -67,6 +72,9 @@ function usage(code) {
   --seed N         seed for the order of contenders (default: random, printed)
   --json FILE      also write the results as JSON to FILE
   --no-install     do not apt-get install missing tools, even as root
+  --no-server      leave out the server section (tools/bench-server.mjs)
+  --server-containers N
+                   containers run to completion over the server's API (default 500)
   -h, --help       this text
 `;
   (code === 0 ? process.stdout : process.stderr).write(text);
@@ -74,11 +82,21 @@ function usage(code) {
 }
 
 function parseArgs(argv) {
-  const opts = { iterations: 200, lifecycleIterations: 100, warmup: 10, seed: null, json: null, install: true };
+  const opts = {
+    iterations: 200,
+    lifecycleIterations: 100,
+    warmup: 10,
+    seed: null,
+    json: null,
+    install: true,
+    server: true,
+    serverContainers: 500,
+  };
   const count = (name, value) => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || (name === '--iterations' && n < 1)) {
-      console.error(`bench: ${name} needs a whole number${name === '--iterations' ? ' >= 1' : ''}, got ${value}`);
+    const min = name === '--iterations' || name === '--server-containers' ? 1 : 0;
+    if (!Number.isInteger(n) || n < min) {
+      console.error(`bench: ${name} needs a whole number${min ? ` >= ${min}` : ''}, got ${value}`);
       usage(2);
     }
     return n;
@@ -118,6 +136,12 @@ function parseArgs(argv) {
         break;
       case '--no-install':
         opts.install = false;
+        break;
+      case '--no-server':
+        opts.server = false;
+        break;
+      case '--server-containers':
+        opts.serverContainers = count('--server-containers', next());
         break;
       case '-h':
       case '--help':
@@ -1323,6 +1347,42 @@ for (const dir of readdirSync(tmp)) {
 }
 if (leftovers.length) console.log(`\nnote: containers left behind (force-deleted now): ${leftovers.join(', ')}`);
 
+// ---------------------------------------------------------------- server section
+
+/**
+ * The third section: tools/bench-server.mjs in a process of its own, its output inline. It
+ * stops and cleans up by itself on Ctrl-C (it gets the terminal's SIGINT too). Resolves what it
+ * wrote as JSON, or why there is none.
+ */
+let serverChild = null;
+cleanupSteps.push(() => {
+  // Our own exit while it still runs: it cleans up on SIGTERM.
+  if (serverChild && serverChild.exitCode === null && serverChild.signalCode === null) serverChild.kill('SIGTERM');
+});
+async function serverSection() {
+  if (!opts.server) return { skipped: '--no-server' };
+  if (interrupted) return { skipped: 'interrupted' };
+  const jsonFile = path.join(tmp, 'server.json');
+  const args = [path.join(repoRoot, 'tools', 'bench-server.mjs'), '--containers', String(opts.serverContainers), '--json', jsonFile];
+  if (!opts.install) args.push('--no-install');
+  console.log('');
+  const code = await new Promise((resolve) => {
+    // NS_BENCH_SERVER_EMBEDDED: it leaves out its "wrote FILE" line, the file being ours.
+    serverChild = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NS_BENCH_SERVER_EMBEDDED: '1' } });
+    serverChild.on('error', (err) => resolve(`cannot start it: ${err.message}`));
+    serverChild.on('exit', (c, sig) => resolve(c ?? sig));
+  });
+  let out = null;
+  try {
+    out = JSON.parse(readFileSync(jsonFile, 'utf8'));
+  } catch {
+    /* none written */
+  }
+  if (code !== 0) console.log(`note: the server section ended with ${typeof code === 'number' ? `exit code ${code}` : code}`);
+  return out ?? { skipped: `no results (${typeof code === 'number' ? `exit code ${code}` : code})` };
+}
+const server = await serverSection();
+
 if (opts.json) {
   const out = {
     date: new Date().toISOString(),
@@ -1373,6 +1433,7 @@ if (opts.json) {
     monitorMemory: monitor,
     leftovers,
     targets,
+    server,
   };
   mkdirSync(path.dirname(opts.json), { recursive: true });
   writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`);

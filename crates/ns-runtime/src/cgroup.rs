@@ -183,14 +183,19 @@ fn io(step: &str, p: &Path, e: std::io::Error) -> SetupError {
 impl Cgroup {
     /// Make `rel` (like `ns/<id>`) in every hierarchy and write the limits.
     pub fn create(rel: &str, r: &Resources) -> Result<Cgroup> {
-        let lay = layout();
+        Self::create_under(Path::new(ROOT), layout(), rel, r)
+    }
+
+    /// `create` with the hierarchies under `root` (a cgroup2 mount for v2; a folder of v1
+    /// controllers' mounts for v1).
+    pub fn create_under(root: &Path, lay: Layout, rel: &str, r: &Resources) -> Result<Cgroup> {
         let writes = plan_writes(lay, r)?;
         let mut dirs: Vec<(String, PathBuf)> = Vec::new();
         match lay {
             Layout::V2 => {
-                let d = Path::new(ROOT).join(rel);
+                let d = root.join(rel);
                 // The controllers must be enabled in each ancestor for the leaf to have them.
-                let mut at = PathBuf::from(ROOT);
+                let mut at = root.to_path_buf();
                 for part in Path::new(rel).parent().into_iter().flat_map(|p| p.components()) {
                     let _ = fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset");
                     at.push(part);
@@ -206,7 +211,7 @@ impl Cgroup {
             }
             Layout::V1 => {
                 for c in V1_CONTROLLERS {
-                    let base = Path::new(ROOT).join(c);
+                    let base = root.join(c);
                     if !base.join("cgroup.procs").exists() {
                         continue;
                     }
@@ -251,6 +256,14 @@ impl Cgroup {
             }
         }
         Ok(cg)
+    }
+
+    /// The one folder of a cgroup v2, where a process can be born (CLONE_INTO_CGROUP).
+    pub fn v2_dir(&self) -> Option<&str> {
+        match self.dirs.as_slice() {
+            [d] if Path::new(d).join("cgroup.controllers").exists() => Some(d),
+            _ => None,
+        }
     }
 
     /// Put process `pid` in every folder.
@@ -328,6 +341,43 @@ pub struct Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// The v2 code for real where there is a cgroup2 hierarchy: the whole of a v2 host, or the
+    /// hybrid layout's /sys/fs/cgroup/unified (no controllers there, but folders, placement
+    /// and CLONE_INTO_CGROUP work the same).
+    #[test]
+    fn v2_a_child_is_born_in_its_cgroup_which_is_removed_after() {
+        let root = [Path::new(ROOT), &Path::new(ROOT).join("unified")].into_iter().find(|r| r.join("cgroup.controllers").exists()).map(Path::to_path_buf);
+        // SAFETY: plain syscall.
+        let (Some(root), true) = (root, unsafe { libc::geteuid() } == 0) else {
+            eprintln!("SKIP v2_a_child_is_born_in_its_cgroup: needs root and a cgroup2 hierarchy");
+            return;
+        };
+        let rel = format!("ns-test/born-{}", std::process::id());
+        let cg = Cgroup::create_under(&root, Layout::V2, &rel, &Resources::default()).unwrap();
+        let dir = cg.v2_dir().expect("a v2 cgroup has one folder").to_owned();
+        let fd = crate::sys::open(&dir, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+        let (r, w) = crate::sys::pipe().unwrap();
+        let pid = crate::sys::clone_fork_into(0, Some(fd.as_raw_fd())).unwrap();
+        if pid == 0 {
+            // The child only waits for the parent to look at it.
+            drop(w);
+            let mut b = [0u8; 1];
+            let _ = crate::sys::read(r.as_raw_fd(), &mut b);
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(0) }
+        }
+        let seen = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let procs = fs::read_to_string(Path::new(&dir).join("cgroup.procs")).unwrap();
+        drop(w);
+        crate::sys::waitpid(pid, 0).unwrap();
+        cg.remove();
+        let _ = fs::remove_dir(root.join("ns-test"));
+        assert!(seen.lines().any(|l| l == format!("0::/{rel}")), "{seen}");
+        assert_eq!(procs.trim(), pid.to_string());
+        assert!(!Path::new(&dir).exists());
+    }
 
     fn res() -> Resources {
         Resources {

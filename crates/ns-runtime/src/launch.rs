@@ -382,6 +382,19 @@ struct Launched {
     cgroup: Option<crate::cgroup::Cgroup>,
 }
 
+impl Drop for Launched {
+    /// Given up before it was handed on (its set-up failed): the child is killed and reaped,
+    /// then its cgroup removed (not before: a cgroup with a process in it cannot be).
+    fn drop(&mut self) {
+        if self.guard.0 > 0 {
+            drop(std::mem::replace(&mut self.guard, ChildGuard(0)));
+            if let Some(cg) = self.cgroup.take() {
+                cg.remove();
+            }
+        }
+    }
+}
+
 /// The steps both modes share: check the host, join namespaces, clone, write the id maps
 /// (parent side, outside the container), release the child.
 fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launched> {
@@ -408,49 +421,72 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
     detach.trees = trees.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     detach.lease = p.lease.as_ref().map(|l| l.lock.as_raw_fd());
 
-    let pid = sys::clone_fork(p.ns.clone_flags()).map_err(|e| clone_error(e, &p.ns))?;
+    // The cgroup exists before the child: on cgroup v2 the child is born in it
+    // (CLONE_INTO_CGROUP); on v1 it is moved there before it is released. Either way it never
+    // runs an instruction of its set-up outside.
+    let cgroup = match &p.cgroup {
+        Some((rel, res)) => Some(crate::cgroup::Cgroup::create(rel, res).map_err(|e| {
+            if euid != 0 {
+                e.with_hint("limits need cgroups delegated to your user (cgroup v2 with systemd's Delegate=yes); run as root or without limits")
+            } else {
+                e
+            }
+        })?),
+        None => None,
+    };
+    let born_in = cgroup.as_ref().and_then(|c| c.v2_dir()).and_then(|d| sys::open(d, libc::O_RDONLY | libc::O_DIRECTORY).ok());
+    let cloned = match sys::clone_fork_into(p.ns.clone_flags(), born_in.as_ref().map(|f| f.as_raw_fd())) {
+        // A kernel before 5.7 has no CLONE_INTO_CGROUP: placed after the clone, as on v1.
+        Err(Errno(libc::EINVAL | libc::E2BIG | libc::EOPNOTSUPP)) if born_in.is_some() => sys::clone_fork_into(p.ns.clone_flags(), None).map(|pid| (pid, false)),
+        r => r.map(|pid| (pid, born_in.is_some())),
+    };
+    let (pid, placed) = match cloned {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(cg) = &cgroup {
+                cg.remove();
+            }
+            return Err(clone_error(e, &p.ns));
+        }
+    };
     if pid == 0 {
         drop(go_w);
         drop(rep_r);
         child::child_main(p, go_r, rep_w, detach);
     }
+    drop(born_in);
     if forward_signals {
         CHILD.store(pid, Ordering::Relaxed);
     }
     drop(go_r);
     drop(rep_w);
-    let guard = ChildGuard(pid);
+    let mut guard = ChildGuard(pid);
 
-    // The child waits on `go` until its ids mean something, and until it is in its cgroup (it
-    // cannot run a single instruction of set-up outside it).
-    if p.ns.has_new(NsKind::User) {
-        idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
-    }
-    if let Some((ours, _)) = &trees {
-        make_idmapped_mounts(pid, &idmapped, ours.as_raw_fd())?;
-    }
-    let cgroup = match &p.cgroup {
-        Some((rel, res)) => {
-            let cg = crate::cgroup::Cgroup::create(rel, res).map_err(|e| {
-                if euid != 0 {
-                    e.with_hint("limits need cgroups delegated to your user (cgroup v2 with systemd's Delegate=yes); run as root or without limits")
-                } else {
-                    e
-                }
-            })?;
-            if let Err(e) = cg.add(pid) {
-                cg.remove();
-                return Err(e);
-            }
-            Some(cg)
+    // The child waits on `go` until its ids mean something, and until it is in its cgroup.
+    let prepared = (|| {
+        if p.ns.has_new(NsKind::User) {
+            idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
         }
-        None => None,
-    };
-    // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
-    let state = p.hook_state("creating", pid);
-    crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
-    crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
-    sys::write_all(go_w.as_raw_fd(), b"G").map_err(|e| SetupError::sys("release the container", None, e))?;
+        if let Some((ours, _)) = &trees {
+            make_idmapped_mounts(pid, &idmapped, ours.as_raw_fd())?;
+        }
+        if let (Some(cg), false) = (&cgroup, placed) {
+            cg.add(pid)?;
+        }
+        // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
+        let state = p.hook_state("creating", pid);
+        crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
+        crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
+        sys::write_all(go_w.as_raw_fd(), b"G").map_err(|e| SetupError::sys("release the container", None, e))
+    })();
+    if let Err(e) = prepared {
+        // The child first (a cgroup with a process in it cannot be removed), then its cgroup.
+        drop(std::mem::replace(&mut guard, ChildGuard(0)));
+        if let Some(cg) = &cgroup {
+            cg.remove();
+        }
+        return Err(e);
+    }
     Ok(Launched { pid, reports: rep_r, guard, cgroup })
 }
 

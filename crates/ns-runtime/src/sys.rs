@@ -351,7 +351,18 @@ struct CloneArgs {
 /// parent. Only call this from a single-threaded process. Falls back to `clone(2)` where clone3
 /// is missing.
 pub fn clone_fork(flags: u64) -> SysResult<libc::pid_t> {
-    let args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    clone_fork_into(flags, None)
+}
+
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `clone_fork`, the child born in the cgroup v2 folder `cgroup` (CLONE_INTO_CGROUP) if given.
+pub fn clone_fork_into(flags: u64, cgroup: Option<RawFd>) -> SysResult<libc::pid_t> {
+    let mut args = CloneArgs { flags, exit_signal: libc::SIGCHLD as u64, ..Default::default() };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
     // SAFETY: args is a valid clone_args of the size we pass; with no stack the child continues
     // on a copy of ours, exactly like fork.
     let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
@@ -359,7 +370,7 @@ pub fn clone_fork(flags: u64) -> SysResult<libc::pid_t> {
         return Ok(r as libc::pid_t);
     }
     let e = Errno::last();
-    if e.0 != libc::ENOSYS {
+    if e.0 != libc::ENOSYS || cgroup.is_some() {
         return Err(e);
     }
     // SAFETY: clone with a null stack behaves like fork.

@@ -147,8 +147,9 @@ export class DetachedContainer {
     for (;;) {
       const s = this.state()
       if (s.status === 'stopped') {
-        // The monitor writes the exit record right after the process is reaped.
-        for (let i = 0; i < 100 && !s.exit; i++) {
+        // The monitor writes the exit record right after the process is reaped: a moment, or
+        // longer on a loaded machine (up to 5 s, whatever the polling interval).
+        for (const deadline = Date.now() + 5000; !s.exit && Date.now() < deadline; ) {
           await sleep(poll)
           const again = this.#exit()
           if (again) return again

@@ -1,10 +1,12 @@
 // The verbs of a container's life: start, stop, kill, wait.
+import { watch, type FSWatcher } from 'node:fs'
+
 import { createRoute, z } from '@hono/zod-openapi'
 
 import { lookup, router, withLabels, type AppContext } from '../context.js'
 import { ApiError } from '../errors.js'
 import { exitStatus } from '../events.js'
-import { anySignal, sleep, withDeadline } from '../limits.js'
+import { anySignal, withDeadline } from '../limits.js'
 import { errors, exitStatus as exitStatusSchema, idAndState, idParams, json, queryBool, querySeconds } from '../schemas.js'
 
 const tags = ['lifecycle']
@@ -67,6 +69,30 @@ const waitContainer = createRoute({
   responses: { 200: json(exitStatusSchema, 'How it ended'), ...errors(400, 401, 404, 408, 500, 503) },
 })
 
+/**
+ * Until something changes in `dir` (the monitor writes the exit record there the moment the
+ * container ends), `ms` pass, or `signal` aborts: woken by inotify, with the time as a fallback.
+ */
+function changeIn(dir: string, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    let watcher: FSWatcher | undefined
+    const done = () => {
+      watcher?.close()
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+    try {
+      watcher = watch(dir, { persistent: false }, done)
+      watcher.on('error', done)
+    } catch {
+      // gone already: the time decides
+    }
+  })
+}
+
 export function lifecycleRoutes(ctx: AppContext) {
   const app = router()
 
@@ -107,7 +133,7 @@ export function lifecycleRoutes(ctx: AppContext) {
     while (container.state().status !== 'stopped') {
       if (gone.aborted) throw new ApiError(503, 'ESHUTDOWN', 'the request ended before the container did')
       if (Date.now() >= deadline) throw ApiError.timedOut(`container "${id}" still runs after ${seconds} s (raise ?timeout=)`)
-      await sleep(Math.min(50, Math.max(0, deadline - Date.now())), gone)
+      await changeIn(container.dir, Math.min(250, Math.max(0, deadline - Date.now())), gone)
     }
     const exit = await withDeadline(container.wait(), 5_000, `exit status of ${id}`)
     ctx.events.sync()
