@@ -1,6 +1,6 @@
 // Real isolation, seen from inside: each test starts real processes in real namespaces and
 // compares what they see with what the host sees.
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync, chmodSync, mkdirSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, statSync, writeFileSync, chmodSync, mkdirSync, existsSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { hostname as hostHostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -513,7 +513,35 @@ describe('limits (cgroups)', () => {
     expect(existsSync(dir)).toBe(false)
   })
 
+  itRoot('a block I/O weight is written where the host\'s I/O scheduler takes one, and refused by name where none does', async () => {
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    const base = v2 ? '/sys/fs/cgroup' : '/sys/fs/cgroup/blkio'
+    const files = v2 ? ['io.weight', 'io.bfq.weight'] : ['blkio.weight', 'blkio.bfq.weight']
+    const c = spawn({ command: sh('read x'), blkioWeight: 500, stdin: 'pipe' })
+    const pid = await c.started.catch(() => undefined)
+    if (pid === undefined) {
+      await expect(c.exited).rejects.toThrow(/linux\.resources\.blockIO\.weight: this host's I\/O schedulers take no weight/)
+      // And indeed: a cgroup made here has neither file.
+      const probe = join(base, `ns-probe-${process.pid}`)
+      mkdirSync(probe)
+      try {
+        expect(files.filter((f) => existsSync(join(probe, f)))).toEqual([])
+      } finally {
+        rmdirSync(probe)
+      }
+      return
+    }
+    const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => (v2 ? /^0::/ : /:blkio:/).test(l))!
+    const dir = join(base, line.slice(line.lastIndexOf(':') + 1))
+    const written = files.map((f) => join(dir, f)).find((f) => existsSync(f))!
+    // v1 takes 10..1000 as is; v2's io.weight is 1..10000 (500 -> 4950).
+    expect(readFileSync(written, 'utf8')).toMatch(v2 ? /\b4950\b/ : /\b500\b/)
+    c.stdin!.end('\n')
+    await c.exited
+  })
+
   itRoot('bad limits name the field', async () => {
+    await expect(run({ command: ['true'], blkioWeight: 5 })).rejects.toThrow('blkioWeight: Too small: expected number to be >=10')
     await expect(run({ command: ['true'], memory: 'lots' })).rejects.toThrow('memory: must be a size like 64m')
     await expect(run({ command: ['true'], memory: '64m', memorySwap: '32m' })).rejects.toThrow('linux.resources.memory.swap: must be at least the memory limit')
   })

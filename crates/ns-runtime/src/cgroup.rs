@@ -40,6 +40,15 @@ pub struct Resources {
     pub cpu: Option<Cpu>,
     #[serde(default)]
     pub pids: Option<Pids>,
+    #[serde(default, rename = "blockIO")]
+    pub block_io: Option<BlockIo>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BlockIo {
+    /// Relative weight of the container's block I/O, 10 to 1000.
+    #[serde(default)]
+    pub weight: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -76,6 +85,7 @@ impl Resources {
         self.memory.as_ref().is_none_or(|m| m.limit.is_none() && m.reservation.is_none() && m.swap.is_none())
             && self.cpu.as_ref().is_none_or(|c| c.shares.is_none() && c.quota.is_none() && c.period.is_none() && c.cpus.is_none() && c.mems.is_none())
             && self.pids.is_none()
+            && self.block_io.as_ref().is_none_or(|b| b.weight.is_none())
     }
 }
 
@@ -167,7 +177,43 @@ pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
     if let Some(p) = &r.pids {
         out.push(w("pids", "pids.max", if p.limit <= 0 { "max".into() } else { p.limit.to_string() }));
     }
+    if let Some(weight) = r.block_io.as_ref().and_then(|b| b.weight) {
+        if !(10..=1000).contains(&weight) {
+            return Err(SetupError::config("linux.resources.blockIO.weight", "must be from 10 to 1000"));
+        }
+        out.push(match layout {
+            Layout::V1 => w("blkio", "blkio.weight", weight),
+            // io.weight takes 1..10000 ("default N"); the spec's 10..1000 scale onto it as runc does.
+            Layout::V2 => w("io", "io.weight", format!("default {}", 1 + (u32::from(weight) - 10) * 9999 / 990)),
+        });
+    }
     Ok(out)
+}
+
+fn access_w(p: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else { return false };
+    // SAFETY: c is a valid C string.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// The folder a caller without root may make cgroups under, from its /proc/self/cgroup: the
+/// parent of its own cgroup v2, if it may write there (and make folders in it) — never the root.
+pub fn delegated_parent(proc_self_cgroup: &str, writable: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    let own = proc_self_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.trim().trim_start_matches('/');
+    let parent = Path::new(ROOT).join(own).parent()?.to_path_buf();
+    if parent == Path::new(ROOT) || own.split('/').any(|c| c == "..") {
+        return None;
+    }
+    (writable(&parent) && writable(&parent.join("cgroup.subtree_control"))).then_some(parent)
+}
+
+/// Where the BFQ scheduler keeps a weight the generic file may lack.
+fn bfq_variant(file: &str) -> Option<&'static str> {
+    match file {
+        "blkio.weight" => Some("blkio.bfq.weight"),
+        "io.weight" => Some("io.bfq.weight"),
+        _ => None,
+    }
 }
 
 /// A container's cgroup: its folder in each hierarchy.
@@ -186,6 +232,21 @@ impl Cgroup {
         Self::create_under(Path::new(ROOT), layout(), rel, r)
     }
 
+    /// `create` for a caller without root: on cgroup v2, under the folder delegated to it (the
+    /// parent of its own cgroup, when it may write there, as systemd's Delegate=yes gives a
+    /// user's session); elsewhere nothing can be made, and the error says so.
+    pub fn create_delegated(rel: &str, r: &Resources) -> Result<Cgroup> {
+        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let parent = match layout() {
+            Layout::V2 => delegated_parent(&own, access_w),
+            Layout::V1 => None,
+        };
+        match parent {
+            Some(parent) => Self::create_under(&parent, Layout::V2, rel, r),
+            None => Err(SetupError::sys("create a cgroup for the limits", Some(ROOT), Errno(libc::EACCES))),
+        }
+    }
+
     /// `create` with the hierarchies under `root` (a cgroup2 mount for v2; a folder of v1
     /// controllers' mounts for v1).
     pub fn create_under(root: &Path, lay: Layout, rel: &str, r: &Resources) -> Result<Cgroup> {
@@ -197,7 +258,7 @@ impl Cgroup {
                 // The controllers must be enabled in each ancestor for the leaf to have them.
                 let mut at = root.to_path_buf();
                 for part in Path::new(rel).parent().into_iter().flat_map(|p| p.components()) {
-                    let _ = fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset");
+                    let _ = fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset +io");
                     at.push(part);
                     match fs::create_dir(&at) {
                         Ok(()) => {}
@@ -205,8 +266,16 @@ impl Cgroup {
                         Err(e) => return Err(io("create cgroup", &at, e)),
                     }
                 }
-                let _ = fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset");
+                let _ = fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset +io");
                 fs::create_dir(&d).map_err(|e| io("create cgroup", &d, e))?;
+                // Every controller a limit needs must be there (enabled, and delegated to us).
+                let have = fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
+                if let Some(missing) = writes.iter().map(|w| w.controller).find(|c| !have.split_whitespace().any(|h| h == *c)) {
+                    let _ = fs::remove_dir(&d);
+                    return Err(SetupError::sys("apply the limits in", Some(&d.display().to_string()), Errno(libc::ENOENT)).with_hint(format!(
+                        "the {missing} controller is not available there (not enabled in the parent's cgroup.subtree_control, or not delegated to this user)"
+                    )));
+                }
                 dirs.push(("".into(), d));
             }
             Layout::V1 => {
@@ -249,7 +318,21 @@ impl Cgroup {
                 return Err(SetupError::sys("apply the limit", Some(wr.file), Errno(libc::ENOENT))
                     .with_hint(format!("this host has no {} controller", wr.controller)));
             };
-            let file = dir.join(wr.file);
+            let mut file = dir.join(wr.file);
+            if let Some(bfq) = bfq_variant(wr.file) {
+                // The weight lives in the BFQ scheduler's file where the other has none.
+                if !file.exists() {
+                    file = dir.join(bfq);
+                    if !file.exists() {
+                        cg.remove();
+                        return Err(SetupError::config(
+                            "linux.resources.blockIO.weight",
+                            format!("this host's I/O schedulers take no weight (neither {} nor {bfq} exists)", wr.file),
+                        )
+                        .with_hint("use the bfq I/O scheduler on the disks, or leave the weight out"));
+                    }
+                }
+            }
             if let Err(e) = fs::write(&file, &wr.value) {
                 cg.remove();
                 return Err(io(&format!("set {} to {} in", wr.file, wr.value), &file, e));
@@ -379,11 +462,24 @@ mod tests {
         assert!(!Path::new(&dir).exists());
     }
 
+    #[test]
+    fn rootless_cgroups_go_under_the_parent_of_ones_own_when_it_is_writable() {
+        let own = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope\n";
+        let parent = PathBuf::from("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice");
+        assert_eq!(delegated_parent(own, |p| p.starts_with(&parent)), Some(parent.clone()));
+        assert_eq!(delegated_parent(own, |_| false), None);
+        // Never the root, nor a v1-only host (no 0:: line), nor a path that climbs.
+        assert_eq!(delegated_parent("0::/init.scope\n", |_| true), None);
+        assert_eq!(delegated_parent("4:memory:/x\n", |_| true), None);
+        assert_eq!(delegated_parent("0::/a/../b/c\n", |_| true), None);
+    }
+
     fn res() -> Resources {
         Resources {
             memory: Some(Memory { limit: Some(64 << 20), reservation: Some(32 << 20), swap: Some(128 << 20) }),
             cpu: Some(Cpu { shares: Some(1024), quota: Some(50_000), period: Some(100_000), cpus: Some("0".into()), mems: None }),
             pids: Some(Pids { limit: 100 }),
+            block_io: Some(BlockIo { weight: Some(500) }),
         }
     }
 
@@ -402,6 +498,7 @@ mod tests {
                 ("cpu", "cpu.cfs_quota_us", "50000"),
                 ("cpuset", "cpuset.cpus", "0"),
                 ("pids", "pids.max", "100"),
+                ("blkio", "blkio.weight", "500"),
             ]
         );
     }
@@ -416,6 +513,10 @@ mod tests {
         assert_eq!(get("cpu.weight").as_deref(), Some("39"));
         assert_eq!(get("cpu.max").as_deref(), Some("50000 100000"));
         assert_eq!(get("pids.max").as_deref(), Some("100"));
+        assert_eq!(get("io.weight").as_deref(), Some("default 4950"));
+        let out_of_range = Resources { block_io: Some(BlockIo { weight: Some(5) }), ..Resources::default() };
+        assert_eq!(plan_writes(Layout::V2, &out_of_range).unwrap_err().message, "linux.resources.blockIO.weight: must be from 10 to 1000");
+        assert_eq!(bfq_variant("io.weight"), Some("io.bfq.weight"));
     }
 
     #[test]

@@ -425,8 +425,9 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
     // (CLONE_INTO_CGROUP); on v1 it is moved there before it is released. Either way it never
     // runs an instruction of its set-up outside.
     let cgroup = match &p.cgroup {
-        Some((rel, res)) => Some(crate::cgroup::Cgroup::create(rel, res).map_err(|e| {
-            if euid != 0 {
+        Some((rel, res)) if euid == 0 => Some(crate::cgroup::Cgroup::create(rel, res)?),
+        Some((rel, res)) => Some(crate::cgroup::Cgroup::create_delegated(rel, res).map_err(|e| {
+            if e.hint.is_none() {
                 e.with_hint("limits need cgroups delegated to your user (cgroup v2 with systemd's Delegate=yes); run as root or without limits")
             } else {
                 e

@@ -34,6 +34,7 @@ interface RunFlags {
   cpus?: string
   cpuShares?: string
   cpusetCpus?: string
+  blkioWeight?: string
   capAdd?: string[]
   capDrop?: string[]
   tty?: boolean
@@ -115,6 +116,7 @@ export function runOptionsFromFlags(command: string[], f: RunFlags): RunOptions 
     ...(f.cpus !== undefined ? { cpus: number('--cpus', f.cpus) } : {}),
     ...(f.cpuShares !== undefined ? { cpuShares: number('--cpu-shares', f.cpuShares) } : {}),
     ...(f.cpusetCpus !== undefined ? { cpusetCpus: f.cpusetCpus } : {}),
+    ...(f.blkioWeight !== undefined ? { blkioWeight: number('--blkio-weight', f.blkioWeight) } : {}),
     ...(f.capDrop ? { capDrop: f.capDrop } : {}),
   }
 }
@@ -181,6 +183,7 @@ function addRunFlags(c: Command): Command {
     .option('--cpus <n>', 'CPU time as a number of CPUs (0.5)')
     .option('--cpu-shares <n>', 'relative CPU weight')
     .option('--cpuset-cpus <list>', 'CPUs it may run on (0-1,3)')
+    .option('--blkio-weight <n>', 'relative block I/O weight, 10 to 1000')
     .option('--cap-add <cap>', 'add a capability to the default set (CAP_SYS_ADMIN, SYS_ADMIN or ALL; repeatable)', collect)
     .option('--cap-drop <cap>', 'drop a capability from the default set (or ALL; repeatable)', collect)
     .option('--userns <mode>', 'auto (root\'s default: a range of host ids of its own, root inside is nobody outside) or host (no user namespace)')

@@ -91,6 +91,7 @@ export function resourcesOf(o: ParsedRunOptions) {
     ...(Object.keys(memory).length ? { memory } : {}),
     ...(Object.keys(cpu).length ? { cpu } : {}),
     ...(o.pidsLimit !== undefined ? { pids: { limit: o.pidsLimit } } : {}),
+    ...(o.blkioWeight !== undefined ? { blockIO: { weight: o.blkioWeight } } : {}),
   }
   return Object.keys(r).length ? r : undefined
 }

@@ -114,6 +114,8 @@ export const runOptionsSchema = z.strictObject({
   cpuShares: z.number().int().min(2).max(262144).optional(),
   /** CPUs it may run on, as a list like 0-1,3. */
   cpusetCpus: z.string().regex(/^[0-9,-]+$/, 'must be a cpu list like 0-1,3').optional(),
+  /** Relative weight of its block I/O, 10 to 1000 (where the host's I/O scheduler takes one). */
+  blkioWeight: z.number().int().min(10).max(1000).optional(),
   /** 'default' (Docker's effect), 'unconfined', or a profile in the runtime spec's linux.seccomp form. */
   seccomp: z.union([z.enum(['default', 'unconfined']), z.looseObject({ defaultAction: z.string(), syscalls: z.array(z.looseObject({ names: z.array(z.string()), action: z.string() })).optional() })]).optional(),
   /** Capabilities on top of the default set (Docker's 14): names like CAP_SYS_ADMIN or SYS_ADMIN, or ALL. */
