@@ -32,10 +32,8 @@ import {
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ensureFixture, firstLine, FIXTURE, fmt, forceDeleteLeftovers, installPackages, lastLine, printTable, quantile, readArgs, repoRoot, round, runSteps, trapSignals, usageExit, versionOf, which } from './bench-common.mjs';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'rootfs');
 const NS_CLI = path.join(repoRoot, 'packages', 'cli', 'bin', 'ns.js');
 const NS_CLI_DIST = path.join(repoRoot, 'packages', 'cli', 'dist', 'index.js');
 const NS_OCI = path.join(repoRoot, 'packages', 'native', 'bin', 'ns-oci');
@@ -69,8 +67,7 @@ function usage(code) {
   --no-install            do not apt-get install podman or runc when missing
   -h, --help              this text
 `;
-  (code === 0 ? process.stdout : process.stderr).write(text);
-  process.exit(code);
+  usageExit(text, code);
 }
 
 function parseArgs(argv) {
@@ -87,81 +84,33 @@ function parseArgs(argv) {
     podman: true,
     install: true,
   };
-  const whole = (name, value, min) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) {
-      console.error(`bench-server: ${name} needs a whole number >= ${min}, got ${value}`);
-      usage(2);
-    }
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const next = () => {
-      if (value !== undefined) return value;
-      if (i + 1 >= argv.length) {
-        console.error(`bench-server: ${arg} needs a value`);
-        usage(2);
-      }
-      return argv[++i];
-    };
-    switch (arg) {
-      case '--containers':
-      case '-n':
-        opts.containers = whole('--containers', next(), 1);
-        break;
-      case '--concurrency':
-      case '-c':
-        opts.concurrency = whole('--concurrency', next(), 1);
-        break;
-      case '--serial-containers':
-        opts.serialContainers = whole(arg, next(), 0);
-        break;
-      case '--lifecycle-containers':
-        opts.lifecycleContainers = whole(arg, next(), 0);
-        break;
-      case '--load-seconds': {
+  readArgs(argv, {
+    prog: 'bench-server',
+    usage,
+    opts,
+    counts: {
+      '--containers': ['containers', 1],
+      '--concurrency': ['concurrency', 1],
+      '--serial-containers': ['serialContainers', 0],
+      '--lifecycle-containers': ['lifecycleContainers', 0],
+      '--load-containers': ['loadContainers', 1],
+      '--podman-containers': ['podmanContainers', 0],
+      '--warmup': ['warmup', 0],
+    },
+    aliases: { '-n': '--containers', '-c': '--concurrency', '-h': '--help' },
+    handle(arg, next, fail) {
+      if (arg === '--load-seconds') {
+        // Seconds need not be whole.
         const n = Number(next());
-        if (!Number.isFinite(n) || n < 0) {
-          console.error(`bench-server: --load-seconds needs a number >= 0`);
-          usage(2);
-        }
+        if (!Number.isFinite(n) || n < 0) fail('--load-seconds needs a number >= 0');
         opts.loadSeconds = n;
-        break;
-      }
-      case '--load-containers':
-        opts.loadContainers = whole(arg, next(), 1);
-        break;
-      case '--podman-containers':
-        opts.podmanContainers = whole(arg, next(), 0);
-        break;
-      case '--warmup':
-        opts.warmup = whole(arg, next(), 0);
-        break;
-      case '--json':
-        opts.json = path.resolve(next());
-        break;
-      case '--no-podman':
-        opts.podman = false;
-        break;
-      case '--no-install':
-        opts.install = false;
-        break;
-      case '-h':
-      case '--help':
-        usage(0);
-        break;
-      default:
-        console.error(`bench-server: unknown argument ${arg}`);
-        usage(2);
-    }
-  }
+      } else if (arg === '--json') opts.json = path.resolve(next());
+      else if (arg === '--no-podman') opts.podman = false;
+      else if (arg === '--no-install') opts.install = false;
+      else if (arg === '--help') usage(0);
+      else fail(`unknown argument ${arg}`);
+    },
+  });
   if (opts.podmanContainers === 0) opts.podman = false;
   return opts;
 }
@@ -170,70 +119,12 @@ const opts = parseArgs(process.argv.slice(2));
 
 // ---------------------------------------------------------------- helpers
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
-function which(cmd) {
-  const dirs = (process.env.PATH || '').split(':').concat(['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']);
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const p = path.join(dir, cmd);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
-
-function firstLine(text) {
-  return String(text ?? '').trim().split('\n')[0]?.trim() ?? '';
-}
-
-function lastLine(text, fallback) {
-  const lines = String(text ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  const line = lines.at(-1) || fallback;
-  return line.length > 200 ? `${line.slice(0, 197)}...` : line;
-}
-
-function versionOf(bin, args = ['--version']) {
-  if (!bin) return 'not installed';
-  const r = spawnSync(bin, args, { encoding: 'utf8' });
-  if (r.error) return `unknown (${r.error.message})`;
-  return firstLine(r.stdout || r.stderr) || 'unknown';
-}
-
-function ensureFixture() {
-  const r = spawnSync('bash', [path.join(repoRoot, 'tools', 'make-rootfs.sh'), FIXTURE], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tools/make-rootfs.sh ${FIXTURE} failed:\n${r.stderr || r.stdout}`);
-  return firstLine(r.stdout);
-}
-
-/** apt-get install what podman's section needs, as bench.mjs does for its tools. */
+/** apt-get install what podman's section needs, as bench.mjs does for its tools; null, or why not. */
 function installMissing() {
-  const missing = [];
-  if (!which('podman')) missing.push('podman');
-  if (!which('runc')) missing.push('runc');
-  if (missing.length === 0) return null;
-  if (!opts.install || !isRoot || !which('apt-get')) {
-    return `missing ${missing.join(', ')}; not installing (${!isRoot ? 'not root' : !opts.install ? '--no-install' : 'no apt-get'})`;
-  }
-  console.log(`installing missing packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (upd.status !== 0) console.log('note: apt-get update failed; trying the install anyway');
-  const inst = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (inst.status !== 0) return `apt-get install ${missing.join(' ')} failed`;
-  return null;
-}
-
-function quantile(sorted, q) {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+  return installPackages(['podman', 'runc'].filter((cmd) => !which(cmd)), opts.install);
 }
 
 function summary(samples) {
@@ -254,8 +145,6 @@ function summary(samples) {
 const progress = (text) => {
   if (process.stderr.isTTY) process.stderr.write(text);
 };
-const round = (x, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
-const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 // ---------------------------------------------------------------- clean-up on every way out
 
@@ -266,13 +155,7 @@ let cleanedUp = false;
 function cleanup() {
   if (cleanedUp) return;
   cleanedUp = true;
-  for (const step of cleanupSteps.reverse()) {
-    try {
-      step();
-    } catch (err) {
-      console.error(`bench-server: clean-up step failed: ${firstLine(err?.message ?? err)}`);
-    }
-  }
+  runSteps(cleanupSteps, (err) => console.error(`bench-server: clean-up step failed: ${firstLine(err?.message ?? err)}`));
   unmountUnder(tmp);
   try {
     rmSync(tmp, { recursive: true, force: true });
@@ -282,17 +165,7 @@ function cleanup() {
 }
 process.on('exit', cleanup);
 let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (interrupted) {
-      console.error(`\nbench-server: ${sig} again, cleaning up now`);
-      cleanup();
-      process.exit(130);
-    }
-    interrupted = true;
-    console.error(`\nbench-server: ${sig}, stopping and cleaning up (again to force)`);
-  });
-}
+trapSignals('bench-server', 'stopping and cleaning up', cleanup, () => (interrupted = true));
 process.on('uncaughtException', (err) => {
   console.error(`bench-server: ${err?.stack ?? err}`);
   cleanup();
@@ -559,36 +432,42 @@ function hasTag(pid, tag) {
   }
 }
 
+/** The roots of the cgroup hierarchies: /sys/fs/cgroup itself on v2, one per controller on v1. */
+function cgroupRoots() {
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup'];
+  try {
+    return readdirSync('/sys/fs/cgroup').map((c) => path.join('/sys/fs/cgroup', c));
+  } catch {
+    return []; // no cgroups
+  }
+}
+
+/** Every directory below `dir`, at any depth; none when it cannot be read (or is not there). */
+function dirsBelow(dir, out = []) {
+  let entries = [];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const p = path.join(dir, e.name);
+    out.push(p);
+    dirsBelow(p, out);
+  }
+  return out;
+}
+
 /** The cgroup directories where @ns/core puts containers: `<controller>/ns` on v1, `ns` on v2. */
 function nsCgroupDirs() {
-  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup/ns'];
-  let out = [];
-  try {
-    out = readdirSync('/sys/fs/cgroup').map((c) => path.join('/sys/fs/cgroup', c, 'ns'));
-  } catch {
-    /* no cgroups */
-  }
-  return out.filter((d) => existsSync(d));
+  return cgroupRoots()
+    .map((r) => path.join(r, 'ns'))
+    .filter((d) => existsSync(d));
 }
 
 function cgroupList() {
-  const out = [];
-  const walk = (dir) => {
-    let entries = [];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const p = path.join(dir, e.name);
-      out.push(p);
-      walk(p);
-    }
-  };
-  for (const d of nsCgroupDirs()) walk(d);
-  return out;
+  return nsCgroupDirs().flatMap((d) => dirsBelow(d));
 }
 
 /**
@@ -688,6 +567,35 @@ function leakLine(l) {
   );
 }
 
+// ---------------------------------------------------------------- services
+
+/**
+ * Waits for a service we started (`child`) to answer on the unix socket it was told to make:
+ * GET `probe` every `pollMs` until `ready(answer)`, for up to START_TIMEOUT_MS. Resolves null once
+ * it is ready, or else why not: its exit and the last line of its log, the time-out, or
+ * 'interrupted'.
+ */
+async function serviceReady({ name, child, socket, probe, ready, logFile, pollMs }) {
+  const c = client(socket, 1);
+  try {
+    const until = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return `${name} exited (${child.exitCode ?? child.signalCode}): ${lastLine(readFileSync(logFile, 'utf8'), 'no message')}`;
+      }
+      if (existsSync(socket)) {
+        const r = await c.request('GET', probe);
+        if (ready(r)) return null;
+      }
+      if (Date.now() > until) return `${name} did not answer GET ${probe} within ${START_TIMEOUT_MS / 1000} s`;
+      if (interrupted) return 'interrupted';
+      await sleep(pollMs);
+    }
+  } finally {
+    c.close();
+  }
+}
+
 // ---------------------------------------------------------------- ns serve
 
 /** Start `ns serve` on a socket of our own; resolves once GET /v1/health answers. */
@@ -708,42 +616,23 @@ async function startNsServer(tag) {
   });
   closeSync(errFd);
   const server = { child, pid: child.pid, socket, root, errFile, argv: ['node', path.relative(repoRoot, NS_CLI), ...argv.slice(1)] };
-  let exited = null;
-  child.on('exit', (code, signal) => (exited = { code, signal }));
   cleanupSteps.push(() => nsServerCleanupSync(server));
-  const c = client(socket, 1);
-  try {
-    const until = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (exited) throw new Error(`ns serve exited (${exited.code ?? exited.signal}): ${lastLine(readFileSync(errFile, 'utf8'), 'no message')}`);
-      if (existsSync(socket)) {
-        const r = await c.request('GET', '/v1/health');
-        if (r.status === 200 && r.body?.ok === true) break;
-      }
-      if (Date.now() > until) throw new Error(`ns serve did not answer GET /v1/health within ${START_TIMEOUT_MS / 1000} s`);
-      if (interrupted) throw new Error('interrupted');
-      await sleep(50);
-    }
-  } finally {
-    c.close();
-  }
+  const why = await serviceReady({
+    name: 'ns serve',
+    child,
+    socket,
+    probe: '/v1/health',
+    ready: (r) => r.status === 200 && r.body?.ok === true,
+    logFile: errFile,
+    pollMs: 50,
+  });
+  if (why) throw new Error(why);
   return server;
 }
 
 /** Whatever is left in the server's state root is force-deleted, then the server stopped. Synchronous. */
 function nsServerCleanupSync(server) {
-  if (existsSync(server.root) && readdirSync(server.root).length && existsSync(NS_OCI)) {
-    for (const id of readdirSync(server.root)) {
-      spawnSync(NS_OCI, ['--root', server.root, 'delete', '--force', id], { stdio: 'ignore', timeout: 15_000 });
-      if (!existsSync(path.join(server.root, id))) continue;
-      try {
-        const st = JSON.parse(readFileSync(path.join(server.root, id, 'state.json'), 'utf8'));
-        for (const pid of [st.pid, st.monitorPid]) if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGKILL');
-      } catch {
-        /* best effort */
-      }
-    }
-  }
+  forceDeleteLeftovers(server.root, existsSync(NS_OCI) ? NS_OCI : null);
   stopGroupSync(server.child);
 }
 
@@ -763,28 +652,55 @@ async function nsRunJob(c, body) {
   return { ok: true, ms: r.ms, extra: { serverMs: r.body.durationMs } };
 }
 
-/** create, start, wait, delete: the four calls of a detached container, timed as a whole and one by one. */
-async function nsCycleJob(c, body) {
+/**
+ * How the four calls of a detached container go in one API: where its containers are, what
+ * the create call is named and answers with, the statuses of a start and a delete that went
+ * well, how the delete is sent, and what the wait's answer says of an exit that was not 0.
+ */
+const NS_CALLS = {
+  containers: '/v1/containers',
+  create: { path: '/v1/containers', what: 'POST /v1/containers', id: (b) => b?.id },
+  startStatus: [200],
+  delete: { query: '', what: 'DELETE', statuses: [204] },
+  badExit: (b) => (b?.exitCode === 0 ? null : `exitCode ${b?.exitCode}${b?.signal ? ` (${b.signal})` : ''}`),
+};
+const PODMAN_CALLS = {
+  containers: `${PODMAN_API}/containers`,
+  create: { path: `${PODMAN_API}/containers/create`, what: 'create', id: (b) => b?.Id },
+  startStatus: [204],
+  delete: { query: '?force=true', what: 'delete', statuses: [204, 200] },
+  badExit: (b) => (b?.StatusCode === 0 ? null : `StatusCode ${b?.StatusCode}${b?.Error?.Message ? `: ${b.Error.Message}` : ''}`),
+};
+
+/**
+ * create, start, wait, delete: the four calls of a detached container, timed as a whole and one
+ * by one, in the API that `calls` describes. A container left behind by a failed call is
+ * force-deleted.
+ */
+async function cycleJob(c, calls, body) {
   const t0 = now();
   const steps = {};
+  const at = (id) => `${calls.containers}/${encodeURIComponent(id)}`;
   const fail = async (what, r, id) => {
-    if (id) await c.request('DELETE', `/v1/containers/${id}?force=true`);
+    if (id) await c.request('DELETE', `${at(id)}?force=true`);
     return { ok: false, ms: now() - t0, error: describe(what, r) };
   };
-  const cr = await c.request('POST', '/v1/containers', body);
-  steps.create = cr.ms;
-  if (cr.status !== 201 || typeof cr.body?.id !== 'string') return fail('POST /v1/containers', cr, cr.body?.id);
-  const id = encodeURIComponent(cr.body.id);
-  const st = await c.request('POST', `/v1/containers/${id}/start`);
-  steps.start = st.ms;
-  if (st.status !== 200) return fail('start', st, id);
-  const wt = await c.request('POST', `/v1/containers/${id}/wait`);
-  steps.wait = wt.ms;
+  const step = async (name, method, urlPath, payload) => {
+    const r = await c.request(method, urlPath, payload);
+    steps[name] = r.ms;
+    return r;
+  };
+  const cr = await step('create', 'POST', calls.create.path, body);
+  const id = calls.create.id(cr.body);
+  if (cr.status !== 201 || typeof id !== 'string') return fail(calls.create.what, cr, id);
+  const st = await step('start', 'POST', `${at(id)}/start`);
+  if (!calls.startStatus.includes(st.status)) return fail('start', st, id);
+  const wt = await step('wait', 'POST', `${at(id)}/wait`);
   if (wt.status !== 200) return fail('wait', wt, id);
-  const del = await c.request('DELETE', `/v1/containers/${id}`);
-  steps.delete = del.ms;
-  if (del.status !== 204) return fail('DELETE', del, id);
-  if (wt.body?.exitCode !== 0) return { ok: false, ms: now() - t0, error: `wait: exitCode ${wt.body?.exitCode}${wt.body?.signal ? ` (${wt.body.signal})` : ''}` };
+  const del = await step('delete', 'DELETE', `${at(id)}${calls.delete.query}`);
+  if (!calls.delete.statuses.includes(del.status)) return fail(calls.delete.what, del, id);
+  const badExit = calls.badExit(wt.body);
+  if (badExit) return { ok: false, ms: now() - t0, error: `wait: ${badExit}` };
   return { ok: true, ms: now() - t0, extra: steps };
 }
 
@@ -840,31 +756,7 @@ async function listInspectLoad(c, ids, seconds, workers) {
 
 /** podman's cgroups (cgroupfs manager): the directories under libpod_parent, in every hierarchy. */
 function podmanCgroups() {
-  const out = [];
-  const bases = existsSync('/sys/fs/cgroup/cgroup.controllers')
-    ? ['/sys/fs/cgroup']
-    : (() => {
-        try {
-          return readdirSync('/sys/fs/cgroup').map((c) => path.join('/sys/fs/cgroup', c));
-        } catch {
-          return [];
-        }
-      })();
-  const walk = (d) => {
-    let entries = [];
-    try {
-      entries = readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      out.push(path.join(d, e.name));
-      walk(path.join(d, e.name));
-    }
-  };
-  for (const b of bases) walk(path.join(b, 'libpod_parent'));
-  return out;
+  return cgroupRoots().flatMap((r) => dirsBelow(path.join(r, 'libpod_parent')));
 }
 
 async function podmanSection(podmanBin) {
@@ -938,51 +830,24 @@ async function podmanSection(podmanBin) {
     detached: true,
   });
   closeSync(logFd);
-  let exited = null;
-  service.on('exit', (code, signal) => (exited = { code, signal }));
   const c = client(socket, opts.concurrency);
   try {
-    const until = Date.now() + START_TIMEOUT_MS;
-    for (;;) {
-      if (exited) {
-        out.skipped = `podman system service exited (${exited.code ?? exited.signal}): ${lastLine(readFileSync(path.join(dir, 'service.log'), 'utf8'), 'no message')}`;
-        return out;
-      }
-      if (existsSync(socket)) {
-        const r = await c.request('GET', `${PODMAN_API}/_ping`);
-        if (r.status === 200) break;
-      }
-      if (Date.now() > until) {
-        out.skipped = `podman system service did not answer ${PODMAN_API}/_ping within ${START_TIMEOUT_MS / 1000} s`;
-        return out;
-      }
-      if (interrupted) return out;
-      await sleep(100);
+    const why = await serviceReady({
+      name: 'podman system service',
+      child: service,
+      socket,
+      probe: `${PODMAN_API}/_ping`,
+      ready: (r) => r.status === 200,
+      logFile: path.join(dir, 'service.log'),
+      pollMs: 100,
+    });
+    if (why) {
+      // Interrupted: no reason to give, the whole run says so.
+      if (why !== 'interrupted') out.skipped = why;
+      return out;
     }
 
-    const cycle = async (body) => {
-      const t0 = now();
-      const steps = {};
-      const fail = async (what, r, id) => {
-        if (id) await c.request('DELETE', `${PODMAN_API}/containers/${id}?force=true`);
-        return { ok: false, ms: now() - t0, error: describe(what, r) };
-      };
-      const cr = await c.request('POST', `${PODMAN_API}/containers/create`, body);
-      steps.create = cr.ms;
-      if (cr.status !== 201 || typeof cr.body?.Id !== 'string') return fail('create', cr, cr.body?.Id);
-      const id = cr.body.Id;
-      const st = await c.request('POST', `${PODMAN_API}/containers/${id}/start`);
-      steps.start = st.ms;
-      if (st.status !== 204) return fail('start', st, id);
-      const wt = await c.request('POST', `${PODMAN_API}/containers/${id}/wait`);
-      steps.wait = wt.ms;
-      if (wt.status !== 200) return fail('wait', wt, id);
-      const del = await c.request('DELETE', `${PODMAN_API}/containers/${id}?force=true`);
-      steps.delete = del.ms;
-      if (del.status !== 204 && del.status !== 200) return fail('delete', del, id);
-      if (wt.body?.StatusCode !== 0) return { ok: false, ms: now() - t0, error: `wait: StatusCode ${wt.body?.StatusCode}${wt.body?.Error?.Message ? `: ${wt.body.Error.Message}` : ''}` };
-      return { ok: true, ms: now() - t0, extra: steps };
-    };
+    const cycle = (body) => cycleJob(c, PODMAN_CALLS, body);
 
     // NetworkMode none, as ns (no network set up): checked once; should podman refuse it, its default.
     let body = { Image: PODMAN_IMAGE, Cmd: ['/bin/true'], HostConfig: { NetworkMode: 'none' } };
@@ -1092,8 +957,8 @@ async function main() {
     // 3. the four calls.
     if (opts.lifecycleContainers && !interrupted) {
       progress(`  create+start+wait+delete x ${opts.lifecycleContainers} at concurrency ${c}...\n`);
-      if (opts.warmup) await pool(Math.min(opts.warmup, c), c, () => nsCycleJob(api, body));
-      const cyc = await pool(opts.lifecycleContainers, c, () => nsCycleJob(api, body));
+      if (opts.warmup) await pool(Math.min(opts.warmup, c), c, () => cycleJob(api, NS_CALLS, body));
+      const cyc = await pool(opts.lifecycleContainers, c, () => cycleJob(api, NS_CALLS, body));
       result.results.push({ ...phaseResult('ns serve create+start+wait+delete', cyc, c), key: 'ns-cycle' });
       result.lifecycleSteps = stepMedians(cyc.extras);
     }
@@ -1177,12 +1042,7 @@ function report(r) {
     ]);
   }
   if (r.podman?.skipped) rows.push(['podman service (docker API)', `skipped: ${r.podman.skipped}`]);
-  const widths = [];
-  for (const row of rows) if (row.length > 2) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  for (const row of rows) {
-    if (row.length === 2) console.log(`${row[0].padEnd(widths[0])}  ${row[1]}`);
-    else console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
-  }
+  printTable(rows, { rule: false });
 
   const nsRun = r.results.find((x) => x.key === 'ns-run');
   const nsCycle = r.results.find((x) => x.key === 'ns-cycle');

@@ -40,10 +40,8 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ensureFixture, firstLine, FIXTURE, fmt, forceDeleteLeftovers, installPackages, isRoot, lastLine, printTable, quantile, readArgs, repoRoot, runSteps, trapSignals, usageExit, versionOf, which } from './bench-common.mjs';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'rootfs');
 const RUN_TIMEOUT_MS = 15_000;
 
 // The cgroup2 file that makes crun 1.8 refuse a hybrid cgroup layout.
@@ -77,8 +75,7 @@ function usage(code) {
                    containers run to completion over the server's API (default 500)
   -h, --help       this text
 `;
-  (code === 0 ? process.stdout : process.stderr).write(text);
-  process.exit(code);
+  usageExit(text, code);
 }
 
 function parseArgs(argv) {
@@ -92,110 +89,34 @@ function parseArgs(argv) {
     server: true,
     serverContainers: 500,
   };
-  const count = (name, value) => {
-    const n = Number(value);
-    const min = name === '--iterations' || name === '--server-containers' ? 1 : 0;
-    if (!Number.isInteger(n) || n < min) {
-      console.error(`bench: ${name} needs a whole number${min ? ` >= ${min}` : ''}, got ${value}`);
-      usage(2);
-    }
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    const eq = arg.indexOf('=');
-    if (arg.startsWith('--') && eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
-    }
-    const next = () => {
-      if (value !== undefined) return value;
-      if (i + 1 >= argv.length) {
-        console.error(`bench: ${arg} needs a value`);
-        usage(2);
-      }
-      return argv[++i];
-    };
-    switch (arg) {
-      case '--iterations':
-      case '-n':
-        opts.iterations = count('--iterations', next());
-        break;
-      case '--lifecycle-iterations':
-        opts.lifecycleIterations = count('--lifecycle-iterations', next());
-        break;
-      case '--warmup':
-        opts.warmup = count('--warmup', next());
-        break;
-      case '--seed':
-        opts.seed = count('--seed', next());
-        break;
-      case '--json':
-        opts.json = path.resolve(next());
-        break;
-      case '--no-install':
-        opts.install = false;
-        break;
-      case '--no-server':
-        opts.server = false;
-        break;
-      case '--server-containers':
-        opts.serverContainers = count('--server-containers', next());
-        break;
-      case '-h':
-      case '--help':
-        usage(0);
-        break;
-      default:
-        console.error(`bench: unknown argument ${arg}`);
-        usage(2);
-    }
-  }
-  return opts;
+  return readArgs(argv, {
+    prog: 'bench',
+    usage,
+    opts,
+    counts: {
+      '--iterations': ['iterations', 1],
+      '--lifecycle-iterations': ['lifecycleIterations', 0],
+      '--warmup': ['warmup', 0],
+      '--seed': ['seed', 0],
+      '--server-containers': ['serverContainers', 1],
+    },
+    aliases: { '-n': '--iterations', '-h': '--help' },
+    handle(arg, next, fail) {
+      if (arg === '--json') opts.json = path.resolve(next());
+      else if (arg === '--no-install') opts.install = false;
+      else if (arg === '--no-server') opts.server = false;
+      else if (arg === '--help') usage(0);
+      else fail(`unknown argument ${arg}`);
+    },
+  });
 }
 
 const opts = parseArgs(process.argv.slice(2));
 
 // ---------------------------------------------------------------- helpers
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-function which(cmd) {
-  for (const dir of (process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    if (!dir) continue;
-    const p = path.join(dir, cmd);
-    if (existsSync(p)) return p;
-  }
-  // Tools in sbin are missing from some PATHs of non-login shells.
-  for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
-    const p = path.join(dir, cmd);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
-
-function firstLine(text) {
-  return String(text ?? '').trim().split('\n')[0]?.trim() ?? '';
-}
-
 /** Last meaningful line of a stderr, shortened, for "skipped: <reason>". */
-function reasonFrom(stderr, fallback) {
-  const lines = String(stderr ?? '')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  const line = lines.at(-1) || fallback;
-  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
-}
-
-function versionOf(cmd, args = ['--version']) {
-  const bin = path.isAbsolute(cmd) ? (existsSync(cmd) ? cmd : null) : which(cmd);
-  if (!bin) return 'not installed';
-  const r = spawnSync(bin, args, { encoding: 'utf8' });
-  if (r.error) return `unknown (${r.error.message})`;
-  return firstLine(r.stdout || r.stderr) || 'unknown';
-}
+const reasonFrom = (stderr, fallback) => lastLine(stderr, fallback, 160);
 
 function installMissing() {
   const wanted = [
@@ -204,27 +125,9 @@ function installMissing() {
     { pkg: 'bubblewrap', ok: () => which('bwrap') },
     { pkg: 'busybox-static', ok: () => existsSync('/bin/busybox') || existsSync('/usr/bin/busybox') },
   ];
-  const missing = wanted.filter((w) => !w.ok()).map((w) => w.pkg);
-  if (missing.length === 0) return;
-  if (!opts.install || !isRoot || !which('apt-get')) {
-    console.log(`note: missing ${missing.join(', ')}; not installing (${!isRoot ? 'not root' : !opts.install ? '--no-install' : 'no apt-get'})`);
-    return;
-  }
-  console.log(`installing missing packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (upd.status !== 0) console.log('note: apt-get update failed; trying the install anyway');
-  const inst = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (inst.status !== 0) console.log(`note: apt-get install ${missing.join(' ')} failed; those contenders will be skipped`);
-}
-
-function ensureFixture() {
-  const script = path.join(repoRoot, 'tools', 'make-rootfs.sh');
-  const r = spawnSync('bash', [script, FIXTURE], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    throw new Error(`tools/make-rootfs.sh ${FIXTURE} failed:\n${r.stderr || r.stdout}`);
-  }
-  return firstLine(r.stdout);
+  // What cannot be installed is reported here; its contenders say "skipped" in the table.
+  const why = installPackages(wanted.filter((w) => !w.ok()).map((w) => w.pkg), opts.install);
+  if (why) console.log(`note: ${why}`);
 }
 
 // ---------------------------------------------------------------- processes
@@ -336,27 +239,12 @@ function cleanup() {
       /* already gone */
     }
   }
-  for (const step of cleanupSteps.reverse()) {
-    try {
-      step();
-    } catch {
-      /* best effort */
-    }
-  }
+  runSteps(cleanupSteps);
   rmSync(tmp, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
 let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (interrupted) {
-      cleanup();
-      process.exit(130);
-    }
-    interrupted = true;
-    console.error(`\nbench: ${sig}, stopping after the current run (again to force)`);
-  });
-}
+trapSignals('bench', 'stopping after the current run', cleanup, () => (interrupted = true));
 
 const contenders = [];
 // The lifecycle section's contenders, measured in rounds of their own.
@@ -625,21 +513,7 @@ async function nsForceDelete(id) {
     /* gone, or never made */
   }
 }
-cleanupSteps.push(() => {
-  // Synchronous, for the exit path: ns-oci understands @ns/core's state root;
-  // failing that, kill what state.json names.
-  if (!existsSync(nsState)) return;
-  for (const id of readdirSync(nsState)) {
-    if (nsOciBin) quietSync([nsOciBin, '--root', nsState, 'delete', '--force', id]);
-    if (!existsSync(path.join(nsState, id))) continue;
-    try {
-      const st = JSON.parse(readFileSync(path.join(nsState, id, 'state.json'), 'utf8'));
-      for (const pid of [st.pid, st.monitorPid]) if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGKILL');
-    } catch {
-      /* best effort */
-    }
-  }
-});
+cleanupSteps.push(() => forceDeleteLeftovers(nsState, nsOciBin));
 
 /** @ns/core detached: create, start, wait (polling every ms), delete; timed as a whole. */
 async function nsDetachedOnce() {
@@ -1006,14 +880,6 @@ const monitor = lifecycleOn && !interrupted ? await monitorMemory() : null;
 
 // ---------------------------------------------------------------- report
 
-function quantile(sorted, q) {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
 function stats(samples) {
   const s = [...samples].sort((a, b) => a - b);
   return { n: s.length, median: quantile(s, 0.5), p10: quantile(s, 0.1), p90: quantile(s, 0.9) };
@@ -1054,7 +920,6 @@ function unshareRef(net) {
   return byKey.get(net ? 'unshare-net' : 'unshare')?.stats?.median ?? null;
 }
 
-const fmt = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : null);
 const fmtRatio = (r) => (r === null ? '-' : `${r.toFixed(2)}x`);
 
@@ -1093,23 +958,6 @@ for (const r of rows) {
     vsCrun,
     vsUnshare,
   });
-}
-
-function printTable(t) {
-  const widths = [];
-  for (const row of t) {
-    if (row.length === 2 && row[1].startsWith('skipped')) {
-      widths[0] = Math.max(widths[0] ?? 0, row[0].length);
-      continue;
-    }
-    row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  }
-  const lines = t.map((row) => {
-    if (row.length === 2 && row[1].startsWith('skipped')) return `${row[0].padEnd(widths[0])}  ${row[1]}`;
-    return row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-  });
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  console.log(lines.join('\n'));
 }
 
 console.log('');
