@@ -3,6 +3,7 @@
 // attempt gets. System calls are made directly (python3's ctypes from the
 // host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
 // succeed, it would change nothing.
+import { existsSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 
@@ -89,3 +90,42 @@ describe('escape suite: a default container', () => {
     }
   })
 })
+
+/** What Docker applies by default, as its documentation and its default profile give it. */
+const docker = {
+  // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+  caps: '00000000a80425fb',
+  masked: ['/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'],
+  readonly: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+}
+
+describe('defaults, seen from inside, against Docker\'s', () => {
+  itNs('capabilities, no_new_privs, seccomp filter mode, masked and read-only paths', async () => {
+    const r = await run({ command: ['sh', '-c', 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/self/mountinfo'] })
+    expect(r.exitCode, r.stderr).toBe(0)
+    const status = Object.fromEntries(r.stdout.split('\n').filter((l) => /^(Cap|NoNewPrivs|Seccomp)/.test(l)).map((l) => l.split(':\t') as [string, string]))
+    expect(status).toMatchObject({
+      CapInh: '0000000000000000',
+      CapPrm: docker.caps,
+      CapEff: docker.caps,
+      CapBnd: docker.caps,
+      CapAmb: '0000000000000000',
+      NoNewPrivs: '1',
+      Seccomp: '2', // a filter
+    })
+    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...
+    const mounts = new Map<string, string>()
+    for (const line of r.stdout.split('\n').filter((l) => /^\d+ \d+ /.test(l))) {
+      const f = line.split(' ')
+      mounts.set(f[4]!, f[5]!)
+    }
+    // Masked: what exists on this host is covered inside (an empty read-only tmpfs, or /dev/null).
+    const masked = docker.masked.filter((p) => existsSync(p))
+    expect(masked.length).toBeGreaterThan(0)
+    for (const p of masked) expect(mounts.has(p), `${p} is masked`).toBe(true)
+    for (const p of docker.readonly.filter((x) => existsSync(x))) {
+      expect(mounts.get(p)?.split(',')[0], `${p} is read-only`).toBe('ro')
+    }
+  })
+})
+
