@@ -125,6 +125,21 @@ describe('terminals', () => {
     await expect(notty.attach()).rejects.toThrow(/has no terminal/)
     await notty.delete()
 
+    // With a terminal, `started` comes when the command runs, not when it ends: through exec,
+    // and without init.
+    const host = await create({ command: ['sleep', '30'], root, name: 'exectty' })
+    await host.start()
+    const ex = host.exec({ command: ['sh'], tty: true, stdin: 'pipe' })
+    const noInit = nsSpawn({ command: ['sh'], tty: true, stdin: 'pipe', init: false })
+    const soon = () => sleep(5000).then(() => -2)
+    expect(await Promise.race([ex.started, soon()])).toBeGreaterThan(0)
+    expect(await Promise.race([noInit.started, soon()])).toBeGreaterThan(0)
+    ex.stdin!.end('exit 5\n')
+    noInit.stdin!.end('exit 6\n')
+    expect((await ex.exited).exitCode).toBe(5)
+    expect((await noInit.exited).exitCode).toBe(6)
+    await host.delete({ force: true })
+
     const p = nsSpawn({ command: ['sh'], tty: true, stdin: 'pipe' })
     let pout = ''
     p.stdout!.on('data', (d: Buffer) => (pout += d.toString()))

@@ -151,39 +151,50 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         drop(theirs);
         sys::recv_fd(ours.as_raw_fd()).ok().flatten()
     });
-    // The report pipe closes when exec succeeds; anything on it says why it did not.
+    // The report pipe closes when exec succeeds (then it has started: its pid file is written
+    // and the caller told, while a terminal may still be relayed for long); anything on it
+    // says why it did not.
     let mut failed = false;
-    let mut on_line = |line: &[u8]| {
-        if let Ok(Report::Error { error }) = serde_json::from_slice::<Report>(line) {
-            failed = true;
-            sink(&Event::Error { error });
+    let mut started: Option<Result<()>> = None;
+    let mut on_line = |line: Option<&[u8]>| match line {
+        Some(line) => {
+            if let Ok(Report::Error { error }) = serde_json::from_slice::<Report>(line) {
+                failed = true;
+                sink(&Event::Error { error });
+            }
         }
+        None if !failed && started.is_none() => {
+            let written = match &req.pid_file {
+                Some(pf) => write_host_file(&host_root, pf, &pid.to_string()),
+                None => Ok(()),
+            };
+            if written.is_ok() {
+                sink(&Event::Started { pid });
+            }
+            started = Some(written);
+        }
+        None => {}
+    };
+    let read_reports = |on_line: &mut dyn FnMut(Option<&[u8]>)| {
+        let mut rd = LineReader::new(rep_r.as_raw_fd());
+        while let Some(line) = rd.next_line() {
+            on_line(Some(&line));
+        }
+        on_line(None);
     };
     match (master, &req.console_socket) {
         (Some(m), Some(path)) if req.detach => {
             crate::launch::send_to_console_socket(path, &m)?;
             drop(m);
-            let mut rd = LineReader::new(rep_r.as_raw_fd());
-            while let Some(line) = rd.next_line() {
-                on_line(&line);
-            }
+            read_reports(&mut on_line);
         }
         (Some(m), _) => crate::tty::relay(m, rep_r.as_raw_fd(), &mut on_line),
-        (None, _) => {
-            let mut rd = LineReader::new(rep_r.as_raw_fd());
-            while let Some(line) = rd.next_line() {
-                on_line(&line);
-            }
-        }
+        (None, _) => read_reports(&mut on_line),
     }
-    if !failed {
-        if let Some(pf) = &req.pid_file {
-            write_host_file(&host_root, pf, &pid.to_string())?;
-        }
-        sink(&Event::Started { pid });
-        if req.detach {
-            return Ok((None, None));
-        }
+    match started {
+        Some(Err(e)) => return Err(e),
+        Some(Ok(())) if req.detach => return Ok((None, None)),
+        _ => {}
     }
     let (_, st) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
     crate::launch::forward_signals_to(0);

@@ -540,32 +540,36 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
             eprintln!("ns: {}", e.message);
         }
     };
-    let mut on_line = |line: &[u8]| match serde_json::from_slice::<Report>(line) {
-        Ok(Report::Started) => {
+    // Lines from the child, then None at their end: without init, the report pipe closes
+    // when exec succeeds, and that is the start.
+    let mut on_line = |line: Option<&[u8]>| match line.map(serde_json::from_slice::<Report>) {
+        Some(Ok(Report::Started)) => {
             started = true;
             sink(&Event::Started { pid });
             poststart(&p);
         }
-        Ok(Report::Error { error }) => {
+        Some(Ok(Report::Error { error })) => {
             failed = true;
             sink(&Event::Error { error });
         }
-        Ok(Report::Exit { code, signal }) => exit = Some((code, signal)),
-        Ok(Report::Created) | Err(_) => {}
+        Some(Ok(Report::Exit { code, signal })) => exit = Some((code, signal)),
+        Some(Ok(Report::Created) | Err(_)) => {}
+        None if !started && !failed => {
+            started = true;
+            sink(&Event::Started { pid });
+            poststart(&p);
+        }
+        None => {}
     };
     match master {
         Some(m) => crate::tty::relay(m, l.reports.as_raw_fd(), &mut on_line),
         None => {
             let mut rd = LineReader::new(l.reports.as_raw_fd());
             while let Some(line) = rd.next_line() {
-                on_line(&line);
+                on_line(Some(&line));
             }
+            on_line(None);
         }
-    }
-    // Without init, the report pipe closes when exec succeeds.
-    if !started && !failed {
-        sink(&Event::Started { pid });
-        poststart(&p);
     }
     let (_, status) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);

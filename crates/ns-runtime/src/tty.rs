@@ -87,8 +87,9 @@ fn apply_control(c: &mut crate::proto::LineReader, master: RawFd) {
 }
 
 /// Relay until the terminal is gone (every holder of its slave closed) and `reports` reached
-/// its end; each line on `reports` goes to `on_line`.
-pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(&[u8])) {
+/// its end; each line on `reports` goes to `on_line`, and its end as `None` (without an init
+/// that is the moment the command was executed, long before the terminal goes).
+pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(Option<&[u8]>)) {
     let m = master.as_raw_fd();
     MASTER.store(m, Ordering::Relaxed);
     let _raw = RawMode::enter(0);
@@ -125,12 +126,18 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(&[u8])) {
         }
         if fds[0].revents != 0 {
             match sys::read(reports, &mut buf) {
-                Ok(0) | Err(_) => rep_open = false,
+                Ok(0) | Err(_) => {
+                    rep_open = false;
+                    if !pending.is_empty() {
+                        on_line(Some(&std::mem::take(&mut pending)));
+                    }
+                    on_line(None);
+                }
                 Ok(n) => {
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(i) = pending.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = pending.drain(..=i).collect();
-                        on_line(&line[..line.len() - 1]);
+                        on_line(Some(&line[..line.len() - 1]));
                     }
                 }
             }
@@ -152,9 +159,6 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(&[u8])) {
                 }
             }
         }
-    }
-    if !pending.is_empty() {
-        on_line(&pending);
     }
     MASTER.store(-1, Ordering::Relaxed);
 }
