@@ -524,6 +524,29 @@ describe('ns serve: terminals over WebSockets', () => {
   })
 })
 
+describe('ns serve: out of memory', () => {
+  itRoot('an OOM kill is an oom event, then exited with oomKilled; wait says so too', async () => {
+    const stream = sse('/v1/events?id=hungry')
+    expect((await stream.opened).status).toBe(200)
+    const made = await call('POST', '/v1/containers', {
+      command: sh('head -c 200m /dev/zero | tail > /dev/null; echo survived'),
+      name: 'hungry',
+      memory: '32m',
+      memorySwap: '32m',
+      start: true,
+    })
+    expect(made.status, made.text).toBe(201)
+    const waited = await call('POST', '/v1/containers/hungry/wait')
+    expect(waited.status, waited.text).toBe(200)
+    expect(waited.body).toMatchObject({ oomKilled: true })
+    const events = (await stream.until((e) => e.some((x) => x.event === 'exited'))).map((e) => JSON.parse(e.data))
+    stream.close()
+    expect(events.map((e) => e.type)).toEqual(['created', 'started', 'oom', 'exited'])
+    expect(events[3]).toMatchObject({ oomKilled: true })
+    expect((await call('DELETE', '/v1/containers/hungry')).status).toBe(204)
+  })
+})
+
 describe('ns serve: errors are JSON with the status that fits', () => {
   it('400 names the field: body, spec, query and path', async () => {
     const empty = await call('POST', '/v1/run', { command: [] })

@@ -1,4 +1,4 @@
-// Lifecycle events (created, started, exited, deleted), found by comparing snapshots of the state
+// Lifecycle events (created, started, oom, exited, deleted), found by comparing snapshots of the state
 // directory: after each change the server makes, and every `pollMs` while someone listens, which
 // also catches containers that end on their own or are changed by another program (ns, ns-oci).
 // Nothing is kept when nobody listens: the state directory stays the only truth.
@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os'
 
 import { labelsOf, list, type ContainerState, type ExitRecord } from '@ns/core'
 
-export type EventType = 'created' | 'started' | 'exited' | 'deleted'
+export type EventType = 'created' | 'started' | 'oom' | 'exited' | 'deleted'
 
 export interface ContainerEvent {
   type: EventType
@@ -16,16 +16,19 @@ export interface ContainerEvent {
   /** For `exited`: the exit code (128 + N for signal N), null when unknown (deleted while running). */
   exitCode?: number | null
   signal?: string | null
+  /** For `exited`: the kernel's OOM killer ended it (an `oom` event comes first). */
+  oomKilled?: boolean
 }
 
 const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, n]) => [n, name]))
 
 /** An exit record as the API shows it: an exit code always, the signal by name. */
-export function exitStatus(e: ExitRecord): { exitCode: number; signal: string | null; finished: string } {
+export function exitStatus(e: ExitRecord): { exitCode: number; signal: string | null; finished: string; oomKilled: boolean } {
   return {
     exitCode: e.exitCode ?? (e.signal ? 128 + e.signal : 0),
     signal: e.signal ? (signalNames.get(e.signal) ?? String(e.signal)) : null,
     finished: e.finished,
+    oomKilled: e.oomKilled ?? false,
   }
 }
 
@@ -105,6 +108,7 @@ export class EventHub {
       if (from < rank.running && (to === rank.running || (to === rank.stopped && this.#startedHere.has(id)))) emit('started', s)
       if (to >= rank.running) this.#startedHere.delete(id)
       if (from < rank.stopped && to === rank.stopped) {
+        if (s.exit?.oomKilled) emit('oom', s)
         emit('exited', s, s.exit ? exitStatus(s.exit) : { exitCode: null, signal: null })
       }
     }

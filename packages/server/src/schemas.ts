@@ -151,6 +151,7 @@ export const exitStatus = z
     exitCode: z.number().int().openapi({ description: 'The exit code, or 128 + N when signal N ended it.' }),
     signal: z.string().nullable().openapi({ description: 'The signal that ended it (SIGKILL), if one did.', example: null }),
     finished: z.string(),
+    oomKilled: z.boolean().openapi({ description: 'The kernel\'s OOM killer ended it: it reached its memory limit.' }),
   })
   .openapi('ExitStatus')
 

@@ -1,4 +1,4 @@
-// Lifecycle events as Server-Sent Events: `event: created|started|exited|deleted`, data the
+// Lifecycle events as Server-Sent Events: `event: created|started|oom|exited|deleted`, data the
 // event as JSON. Those the server causes come at once; others within the hub's poll period.
 import { createRoute, z } from '@hono/zod-openapi'
 import { streamSSE } from 'hono/streaming'
@@ -17,7 +17,8 @@ const getEvents = createRoute({
   tags: ['events'],
   summary: 'Lifecycle events, as they happen',
   description:
-    'Server-Sent Events: `event:` is created, started, exited or deleted; `data:` is `{ type, id, time, labels, exitCode?, signal? }`. ' +
+    'Server-Sent Events: `event:` is created, started, oom (the OOM killer ended it; exited follows), exited or deleted; ' +
+    '`data:` is `{ type, id, time, labels, exitCode?, signal?, oomKilled? }`. ' +
     'Optionally only one container\'s (`id`). Comment lines keep the connection alive.',
   request: { query: z.object({ id: z.string().optional().openapi({ description: 'Only this container\'s events.' }) }) },
   responses: { 200: eventStream('The event stream'), ...errors(400, 401, 500) },
