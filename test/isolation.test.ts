@@ -10,7 +10,7 @@ import { describe, expect } from 'vitest'
 
 import { NsError, run, spawn, type Container } from '@ns/core'
 
-import { fixtureRootfs, hostMountinfo, hostNs, isRoot, itNs, itRoot, repoRoot } from './helpers.js'
+import { cli, fixtureRootfs, hostMountinfo, hostNs, isRoot, itNs, itRoot, repoRoot } from './helpers.js'
 
 const sh = (script: string) => ['sh', '-c', script]
 
@@ -335,6 +335,18 @@ describe('user namespace', () => {
     expect(status).toMatch(new RegExp(`^Uid:\\s+${hostA}\\s+${hostA}\\s+${hostA}\\s+${hostA}$`, 'm'))
     a.stdin!.end('\n')
     await a.exited
+  })
+
+  itRoot('ns inside a container: root of a user namespace leases nothing, it maps the ids it has', async () => {
+    // The repository, read-only, and every capability with no seccomp filter, so the inner ns may make namespaces.
+    const r = await run({
+      command: [process.execPath, cli, 'run', '--', 'sh', '-c', 'cat /proc/self/uid_map; id -u'],
+      volumes: [`${repoRoot}:${repoRoot}:ro`],
+      capAdd: ['ALL'],
+      seccomp: 'unconfined',
+    })
+    expect(r.stderr).toBe('')
+    expect(r.stdout.trim().split(/\s+/)).toEqual(['0', '0', '65536', '0'])
   })
 
   itRoot('root inside cannot read a file only host root may read: a 0600 file through a read-only bind, /etc/shadow; userns: host opts out', async () => {

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 
 import { NsError } from './errors.js'
-import { defaultIdMappings, isMapped, sandboxPaths } from './host.js'
+import { defaultIdMappings, inInitialUserNamespace, isMapped, sandboxPaths } from './host.js'
 import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type ParsedRunOptions } from './options.js'
 import { defaultSeccompProfile } from './seccomp.js'
 import { validateSpec, type OciMount, type OciSpec } from './spec.js'
@@ -131,9 +131,12 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
   // Root's default: the runtime leases a range of host ids for the container (root inside is
   // nobody outside). Its size is known here; where it starts is decided at start-up.
   const euid = process.geteuid?.() ?? 0
-  const autoUserns = isNew('user') && euid === 0 && !o.uidMappings && !o.gidMappings
+  const autoUserns = isNew('user') && euid === 0 && !o.uidMappings && !o.gidMappings && inInitialUserNamespace()
   if (o.userns === 'auto' && !autoUserns) {
-    throw NsError.invalid('userns', euid === 0 ? 'auto needs a new user namespace and no explicit uidMappings' : 'auto needs root (others map their own id)')
+    throw NsError.invalid(
+      'userns',
+      euid !== 0 ? 'auto needs root (others map their own id)' : !inInitialUserNamespace() ? 'auto needs the host\'s root (this is root of a user namespace)' : 'auto needs a new user namespace and no explicit uidMappings',
+    )
   }
   const defaults = isNew('user') && !autoUserns ? defaultIdMappings() : undefined
   const uidMappings = o.uidMappings ?? defaults?.uid

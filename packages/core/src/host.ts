@@ -33,16 +33,45 @@ export function subordinateRange(file: string, name: string, id: number): { star
 }
 
 /**
- * Default id maps of a new user namespace. Root: the first 65536 ids, as they are (root inside
- * is root outside until the hardening work maps it to an unused range). Anyone else: their own
- * id as root, plus their /etc/subuid range from id 1 when newuidmap is installed.
+ * Whether this process is in the host's own user namespace (its map is the whole identity).
+ * Root of a user namespace (inside a container) has only the ids its map gives it.
+ */
+export function inInitialUserNamespace(): boolean {
+  try {
+    return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') === '0 0 4294967295'
+  } catch {
+    return false
+  }
+}
+
+/** How many ids from 0 up this process's user namespace maps (65536 at most). */
+function mappedFromZero(file: string): number {
+  try {
+    for (const line of readFileSync(file, 'utf8').trim().split('\n')) {
+      const [inside, , count] = line.trim().split(/\s+/).map(Number)
+      if (inside === 0 && count) return Math.min(count, 65536)
+    }
+  } catch {
+    // no map to read: assume the usual size
+  }
+  return 65536
+}
+
+/**
+ * Default id maps of a new user namespace when no range is leased. Root of a user namespace: the
+ * ids it has, as they are. Anyone else: their own id as root, plus their /etc/subuid range from
+ * id 1 when newuidmap is installed.
  */
 export function defaultIdMappings(): { uid: IdMapping[]; gid: IdMapping[] } {
   const euid = process.geteuid?.() ?? 0
   const egid = process.getegid?.() ?? 0
   if (euid === 0) {
-    const all = [{ containerID: 0, hostID: 0, size: 65536 }]
-    return { uid: all, gid: all }
+    // Root of the host gets a leased range instead (see buildSpec); root of a user namespace
+    // (ns inside a container) maps what it has, as it is.
+    return {
+      uid: [{ containerID: 0, hostID: 0, size: mappedFromZero('/proc/self/uid_map') }],
+      gid: [{ containerID: 0, hostID: 0, size: mappedFromZero('/proc/self/gid_map') }],
+    }
   }
   const uid: IdMapping[] = [{ containerID: 0, hostID: euid, size: 1 }]
   const gid: IdMapping[] = [{ containerID: 0, hostID: egid, size: 1 }]
