@@ -513,6 +513,15 @@ describe('ns serve: terminals over WebSockets', () => {
     expect(text).toContain('\u0002err\n')
     expect(frames).toEqual([])
 
+    // close-stdin on a terminal is its end-of-file key: cat sees the end of its input.
+    const eof = terminal('/v1/containers/host1/exec/attach')
+    await eof.opened
+    eof.ws.send(JSON.stringify({ command: ['sh', '-c', 'cat >/dev/null; echo eof-seen'] }))
+    eof.ws.send(JSON.stringify({ type: 'close-stdin' }))
+    expect((await eof.closed).code).toBe(1000)
+    expect(eof.output()).toContain('eof-seen')
+    expect(eof.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 0 })
+
     // The first message must say what to run.
     const bad = terminal('/v1/containers/host1/exec/attach')
     await bad.opened

@@ -231,6 +231,8 @@ export function terminalRoutes(ctx: AppContext) {
             const m = controlMessage(evt.data)
             if (m.type === 'resize') proc.resize(m.cols, m.rows)
             else if (m.type === 'input') proc.stdin?.write(m.data)
+            // A terminal has no end of its input: its end-of-file key (^D) says the same.
+            else if (tty) proc.stdin?.write('\x04')
             else proc.stdin?.end()
           } catch (e) {
             sendError(ws, e)
