@@ -319,6 +319,18 @@ describe('ns serve: containers over HTTP', () => {
     expect((await call('GET', '/v1/containers/life')).status).toBe(404)
   })
 
+  itNs('bestEffortLimits: a limit that cannot be applied is a warning in the answer, not an error', async () => {
+    const r = await call('POST', '/v1/run', { command: ['echo', 'ran'], cpusetCpus: '4095', bestEffortLimits: true })
+    expect(r.status, r.text).toBe(200)
+    expect(r.body).toMatchObject({ exitCode: 0, stdout: 'ran\n', warnings: [expect.stringMatching(/^limits not applied/)] })
+    const strict = await call('POST', '/v1/run', { command: ['echo', 'ran'], cpusetCpus: '4095' })
+    expect(strict.status).toBe(isRoot ? 400 : 500)
+    const made = await call('POST', '/v1/containers', { command: ['true'], cpusetCpus: '4095', bestEffortLimits: true, name: 'besteffort' })
+    expect(made.status, made.text).toBe(201)
+    expect(made.body.warnings).toEqual([expect.stringMatching(/^limits not applied/)])
+    expect((await call('DELETE', '/v1/containers/besteffort?force=true')).status).toBe(204)
+  })
+
   itNs('exec runs a command inside a running container; stats reads its processes from /proc; stop ends it', async () => {
     const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'execd', hostname: 'execbox', env: { FROM: 'container' }, start: true })
     expect(made.status, made.text).toBe(201)

@@ -266,7 +266,11 @@ fn create(ctx: &Ctx, p: &Parsed, id: &str, monitor: bool) -> Result<(), SetupErr
         console_socket: p.value("console-socket").map(absolute),
     };
     req.create = Some(cr.clone());
-    launch::create(&req, &cr, &mut |_e: &Event| {})
+    launch::create(&req, &cr, &mut |e: &Event| {
+        if let Event::Warning { message } = e {
+            eprintln!("ns-oci: warning: {message}");
+        }
+    })
 }
 
 fn absolute(p: &str) -> String {
@@ -306,6 +310,7 @@ fn run_foreground(ctx: &Ctx, p: &Parsed, id: &str) -> Result<i32, SetupError> {
             }
         }
         Event::Error { error } => failure = Some(error.clone()),
+        Event::Warning { message } => eprintln!("ns-oci: warning: {message}"),
         _ => {}
     });
     let _ = std::fs::remove_dir_all(&dir.path);

@@ -38,6 +38,8 @@ pub struct Prepared {
     pub hooks: crate::spec::Hooks,
     /// The cgroup to make (relative to each hierarchy) and its limits, when there is one.
     pub cgroup: Option<(String, crate::cgroup::Resources)>,
+    /// Limits that cannot be applied are a warning, not an error (`io.ns.limits: best-effort`).
+    pub best_effort_limits: bool,
     pub caps: Option<crate::caps::CapSets>,
     /// The compiled seccomp filter, loaded last before the command runs.
     pub seccomp: Option<Vec<crate::seccomp::Insn>>,
@@ -226,6 +228,11 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         bundle: req.bundle.clone().unwrap_or_default(),
         annotations: spec.annotations.clone(),
         lease,
+        best_effort_limits: match spec.annotations.get("io.ns.limits").map(String::as_str) {
+            None | Some("") | Some("required") => false,
+            Some("best-effort") => true,
+            Some(other) => return Err(SetupError::config("annotations.io.ns.limits", format!("unknown mode {other:?} (required or best-effort)"))),
+        },
     })
 }
 
@@ -380,6 +387,8 @@ struct Launched {
     reports: OwnedFd,
     guard: ChildGuard,
     cgroup: Option<crate::cgroup::Cgroup>,
+    /// What was asked for and not done (best-effort limits), for the caller to hear.
+    warnings: Vec<String>,
 }
 
 impl Drop for Launched {
@@ -424,16 +433,27 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
     // The cgroup exists before the child: on cgroup v2 the child is born in it
     // (CLONE_INTO_CGROUP); on v1 it is moved there before it is released. Either way it never
     // runs an instruction of its set-up outside.
-    let cgroup = match &p.cgroup {
-        Some((rel, res)) if euid == 0 => Some(crate::cgroup::Cgroup::create(rel, res)?),
-        Some((rel, res)) => Some(crate::cgroup::Cgroup::create_delegated(rel, res).map_err(|e| {
+    let mut warnings = Vec::new();
+    let made = match &p.cgroup {
+        Some((rel, res)) if euid == 0 => crate::cgroup::Cgroup::create(rel, res).map(Some),
+        Some((rel, res)) => crate::cgroup::Cgroup::create_delegated(rel, res).map(Some).map_err(|e| {
             if e.hint.is_none() {
                 e.with_hint("limits need cgroups delegated to your user (cgroup v2 with systemd's Delegate=yes); run as root or without limits")
             } else {
                 e
             }
-        })?),
-        None => None,
+        }),
+        None => Ok(None),
+    };
+    let cgroup = match made {
+        Ok(c) => c,
+        // Asked for on a best-effort basis: the container runs without its limits, and is told.
+        Err(e) if p.best_effort_limits => {
+            let hint = e.hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default();
+            warnings.push(format!("limits not applied: {}{hint}", e.message));
+            None
+        }
+        Err(e) => return Err(e),
     };
     let born_in = cgroup.as_ref().and_then(|c| c.v2_dir()).and_then(|d| sys::open(d, libc::O_RDONLY | libc::O_DIRECTORY).ok());
     let cloned = match sys::clone_fork_into(p.ns.clone_flags(), born_in.as_ref().map(|f| f.as_raw_fd())) {
@@ -488,7 +508,7 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
         }
         return Err(e);
     }
-    Ok(Launched { pid, reports: rep_r, guard, cgroup })
+    Ok(Launched { pid, reports: rep_r, guard, cgroup, warnings })
 }
 
 /// Idmapped mounts are made here, outside: the child, inside its user namespace, may not make
@@ -526,6 +546,9 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let mut l = launch(&p, detach, true)?;
     l.guard.0 = 0;
     let pid = l.pid;
+    for message in std::mem::take(&mut l.warnings) {
+        sink(&Event::Warning { message });
+    }
     // The terminal's master arrives once the child has made it (or never, if it failed first).
     let master = console.and_then(|(ours, theirs)| {
         drop(theirs);
@@ -684,6 +707,7 @@ fn create_monitored(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: Con
                 result = Ok(());
                 break;
             }
+            Ok(e @ Event::Warning { .. }) => sink(&e),
             _ => {}
         }
     }
@@ -727,6 +751,9 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
     };
     let mut l = launch(p, detach, false)?;
     drop(fifo);
+    for message in std::mem::take(&mut l.warnings) {
+        sink(&Event::Warning { message });
+    }
     let mut terminal = None;
     if let Some((ours, theirs)) = console {
         drop(theirs);

@@ -29,6 +29,9 @@ pub enum Event {
     #[serde(rename_all = "camelCase")]
     Started { pid: i32 },
     Error { error: SetupError },
+    /// Something asked for was not done, and the caller said that was acceptable (limits on a
+    /// best-effort basis); the container goes on without it.
+    Warning { message: String },
     /// It ended: its exit code, or the signal that killed it.
     #[serde(rename_all = "camelCase")]
     Exited {

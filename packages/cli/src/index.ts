@@ -35,6 +35,7 @@ interface RunFlags {
   cpuShares?: string
   cpusetCpus?: string
   blkioWeight?: string
+  bestEffortLimits?: boolean
   capAdd?: string[]
   capDrop?: string[]
   tty?: boolean
@@ -117,8 +118,14 @@ export function runOptionsFromFlags(command: string[], f: RunFlags): RunOptions 
     ...(f.cpuShares !== undefined ? { cpuShares: number('--cpu-shares', f.cpuShares) } : {}),
     ...(f.cpusetCpus !== undefined ? { cpusetCpus: f.cpusetCpus } : {}),
     ...(f.blkioWeight !== undefined ? { blkioWeight: number('--blkio-weight', f.blkioWeight) } : {}),
+    ...(f.bestEffortLimits ? { bestEffortLimits: true } : {}),
     ...(f.capDrop ? { capDrop: f.capDrop } : {}),
   }
+}
+
+/** What was asked for and not done (best-effort limits), on stderr. */
+function warn(warnings: string[]): void {
+  for (const w of warnings) process.stderr.write(`ns: warning: ${w}\n`)
 }
 
 function report(e: unknown): number {
@@ -149,6 +156,8 @@ async function runForwarding(start: () => Container, timeout?: string): Promise<
   for (const s of signals) process.on(s, forward)
   try {
     c = start()
+    const started = c
+    started.started.then(() => warn(started.warnings), () => {})
     for (const sig of early) void c.kill(sig)
     const r = await c.exited
     if (r.timedOut) process.stderr.write(`ns: timed out after ${timeout}s; killed\n`)
@@ -184,6 +193,7 @@ function addRunFlags(c: Command): Command {
     .option('--cpu-shares <n>', 'relative CPU weight')
     .option('--cpuset-cpus <list>', 'CPUs it may run on (0-1,3)')
     .option('--blkio-weight <n>', 'relative block I/O weight, 10 to 1000')
+    .option('--best-effort-limits', 'run without the limits that cannot be applied here (with a warning) instead of failing')
     .option('--cap-add <cap>', 'add a capability to the default set (CAP_SYS_ADMIN, SYS_ADMIN or ALL; repeatable)', collect)
     .option('--cap-drop <cap>', 'drop a capability from the default set (or ALL; repeatable)', collect)
     .option('--userns <mode>', 'auto (root\'s default: a range of host ids of its own, root inside is nobody outside) or host (no user namespace)')
@@ -289,6 +299,7 @@ export function program(): Command {
       const argv = command[0] === '--' ? command.slice(1) : command
       if (flags.detach) {
         const c = await create(detachedOptions(argv, flags, cmd))
+        warn(c.warnings)
         await c.start()
         process.stdout.write(`${c.id}\n`)
         return
@@ -302,6 +313,7 @@ export function program(): Command {
     .option('--rm', 'remove the container once it has ended')
     .action(async (command: string[], flags: RunFlags, cmd: Command) => {
       const c = await create(detachedOptions(command[0] === '--' ? command.slice(1) : command, flags, cmd))
+      warn(c.warnings)
       process.stdout.write(`${c.id}\n`)
     })
 

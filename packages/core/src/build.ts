@@ -227,6 +227,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
     annotations: {
       'io.ns.id': id,
       ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}),
+      ...(o.bestEffortLimits ? { 'io.ns.limits': 'best-effort' } : {}),
       // A leased range; a root filesystem given then belongs to the container's root (idmapped).
       ...(autoUserns ? { 'io.ns.userns': 'auto', ...(sandbox ? {} : { 'io.ns.root.idmap': 'true' }) } : {}),
       ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`${labelPrefix}${k}`, v])),

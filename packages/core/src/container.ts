@@ -105,8 +105,9 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
 }
 
 export interface HelperEvent {
-  event: 'created' | 'started' | 'error' | 'exited'
+  event: 'created' | 'started' | 'error' | 'warning' | 'exited'
   pid?: number
+  message?: string
   exitCode?: number | null
   signal?: number | null
   oomKilled?: boolean
@@ -137,6 +138,8 @@ export class Container implements AsyncDisposable {
   readonly started: Promise<number>
   /** Resolves when it ends; rejects with an NsError if it could not start. */
   readonly exited: Promise<ExitResult>
+  /** What was asked for and not done, as it is known (best-effort limits not applied). */
+  readonly warnings: string[] = []
   #helperPid: number
   #send: Helper['send']
   #done = false
@@ -173,6 +176,7 @@ export class Container implements AsyncDisposable {
       }
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
       else if (ev.event === 'error') error ??= ev.error
+      else if (ev.event === 'warning' && ev.message) this.warnings.push(ev.message)
       else if (ev.event === 'exited') exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
     })
 
@@ -257,6 +261,8 @@ export function spawnSpec(spec: unknown, opts: StartOptions = {}): Container {
 export interface RunResult extends ExitResult {
   stdout: string
   stderr: string
+  /** What was asked for and not done (best-effort limits not applied). */
+  warnings: string[]
 }
 
 export async function collect(s: Readable | null): Promise<string> {
@@ -272,5 +278,5 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const c = spawn({ ...options, stdin: o.stdin ?? (o.input !== undefined ? 'pipe' : 'ignore') })
   if (c.stdin) c.stdin.end(o.input ?? '')
   const [stdout, stderr, result] = await Promise.all([collect(c.stdout), collect(c.stderr), c.exited])
-  return { ...result, stdout, stderr }
+  return { ...result, stdout, stderr, warnings: c.warnings }
 }

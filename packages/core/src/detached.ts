@@ -95,6 +95,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export class DetachedContainer {
   readonly id: string
   readonly root: string
+  /** From its creation by this handle: what was asked for and not done (best-effort limits). */
+  readonly warnings: string[] = []
 
   constructor(id: string, root = defaultRoot()) {
     this.id = id
@@ -267,7 +269,7 @@ export class DetachedContainer {
     const c = this.exec({ ...opts, stdin: opts.stdin ?? (opts.input !== undefined ? 'pipe' : 'ignore') })
     if (c.stdin) c.stdin.end(opts.input ?? '')
     const [stdout, stderr, result] = await Promise.all([collect(c.stdout), collect(c.stderr), c.exited])
-    return { ...result, stdout, stderr }
+    return { ...result, stdout, stderr, warnings: c.warnings }
   }
 
   #config(): OciSpec | undefined {
@@ -357,11 +359,13 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
   )
   let error: HelperEvent['error'] | undefined
   let created = false
+  const warnings: string[] = []
   h.lines.on('line', (line) => {
     try {
       const ev = JSON.parse(line) as HelperEvent
       if (ev.event === 'created') created = true
       else if (ev.event === 'error') error ??= ev.error
+      else if (ev.event === 'warning' && ev.message) warnings.push(ev.message)
     } catch {
       // not an event
     }
@@ -369,7 +373,9 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
   await h.done
   if (error) throw new NsError(error)
   if (!created) throw new NsError({ code: 'EIO', step: 'create', message: `container ${id} was not created` })
-  return new DetachedContainer(id, root)
+  const c = new DetachedContainer(id, root)
+  c.warnings.push(...warnings)
+  return c
 }
 
 /** Create and start: the container runs on its own (`ns run -d`). */

@@ -114,6 +114,11 @@ export const runOptionsSchema = z.strictObject({
   cpuShares: z.number().int().min(2).max(262144).optional(),
   /** CPUs it may run on, as a list like 0-1,3. */
   cpusetCpus: z.string().regex(/^[0-9,-]+$/, 'must be a cpu list like 0-1,3').optional(),
+  /**
+   * Limits that cannot be applied (no cgroup delegated to a normal user, a controller the host
+   * lacks) are by default an error. `true`: the container runs without them, and `warnings` say so.
+   */
+  bestEffortLimits: z.boolean().optional(),
   /** Relative weight of its block I/O, 10 to 1000 (where the host's I/O scheduler takes one). */
   blkioWeight: z.number().int().min(10).max(1000).optional(),
   /** 'default' (Docker's effect), 'unconfined', or a profile in the runtime spec's linux.seccomp form. */

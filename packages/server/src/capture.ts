@@ -12,6 +12,7 @@ export interface Captured {
   stderr: string
   truncated: boolean
   durationMs: number
+  warnings?: string[]
 }
 
 async function drain(s: Readable | null, max: number): Promise<{ text: string; truncated: boolean }> {
@@ -41,6 +42,7 @@ export async function capture(c: Container, input: string | undefined, maxBytes:
     stderr: err.text,
     truncated: out.truncated || err.truncated,
     durationMs: Math.round((performance.now() - t0) * 10) / 10,
+    ...(c.warnings.length ? { warnings: c.warnings } : {}),
   }
 }
 

@@ -58,6 +58,7 @@ const missingContainer = /^container ".*" does not exist$/
 export function statusOf(e: NsError): ContentfulStatusCode {
   switch (e.code) {
     case 'EINVAL':
+    case 'ERANGE': // a limit the kernel refuses as out of range (a CPU the host lacks)
       return 400
     case 'ESTATE': // cannot start a running container, delete a running one...
     case 'EEXIST': // the id is taken

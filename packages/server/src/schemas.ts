@@ -144,7 +144,9 @@ export const containerInspect = containerState
   })
   .openapi('ContainerInspect')
 
-export const idAndState = z.object({ id: z.string(), state: containerState }).openapi('IdAndState')
+export const idAndState = z
+  .object({ id: z.string(), state: containerState, warnings: z.array(z.string()).optional().openapi({ description: 'What was asked for and not done (limits not applied, with bestEffortLimits).' }) })
+  .openapi('IdAndState')
 
 export const exitStatus = z
   .object({
@@ -164,6 +166,7 @@ export const runResult = z
     stderr: z.string(),
     truncated: z.boolean().openapi({ description: 'Output past the server\'s limit was dropped.' }),
     durationMs: z.number(),
+    warnings: z.array(z.string()).optional().openapi({ description: 'What was asked for and not done (limits not applied, with bestEffortLimits).' }),
   })
   .openapi('RunResult')
 

@@ -114,7 +114,7 @@ export function containerRoutes(ctx: AppContext) {
       ctx.limits.opTimeoutMs,
       'create',
     )
-    return c.json({ id: container.id, state: withLabels(container.state()) }, 201)
+    return c.json({ id: container.id, state: withLabels(container.state()), ...(container.warnings.length ? { warnings: container.warnings } : {}) }, 201)
   })
 
   app.openapi(listContainers, (c) => {
