@@ -4,7 +4,8 @@ const { join } = require('node:path')
 const binding = require('./index.js')
 
 module.exports = {
-  spawnHelper: binding.spawnHelper,
+  prepareHelper: binding.prepareHelper,
+  startHelper: binding.startHelper,
   reap: binding.reap,
   hostInfo: binding.hostInfo,
   defaultStateRoot: binding.defaultStateRoot,

@@ -1,6 +1,7 @@
 //! napi-rs bindings of ns. Thin on purpose: it starts the native helper (`ns-oci init`) with
 //! posix_spawn — vfork-fast whatever the size of Node, and no fork of a multi-threaded
-//! process — hands back the descriptors, and reaps it. The container work itself happens in
+//! process — on a thread of the pool (the event loop does not wait for the exec), hands back
+//! the descriptors, and reaps it. The container work itself happens in
 //! the helper, through `ns-runtime`.
 
 use std::ffi::CString;
@@ -35,20 +36,16 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 }
 
 #[napi(object)]
-pub struct SpawnOptions {
-    /// Path of the `ns-oci` binary.
-    pub helper: String,
+pub struct PrepareOptions {
     /// For stdin, stdout and stderr: -1 makes a pipe, -2 gives /dev/null, any other number is a
     /// descriptor of this process that the container receives.
     pub stdio: Vec<i32>,
-    /// Start the helper in a process group of its own, so a terminal's signals reach the
-    /// container once, through the caller.
-    pub own_process_group: bool,
 }
 
 #[napi(object)]
-pub struct SpawnedHelper {
-    pub pid: i32,
+pub struct PreparedHelper {
+    /// What `startHelper` is given to start the helper with these descriptors.
+    pub token: u32,
     /// Our end of the control socket: the request goes in, events come out.
     pub control: i32,
     /// Our ends of the pipes asked for (-1 in `stdio`).
@@ -57,9 +54,20 @@ pub struct SpawnedHelper {
     pub stderr: Option<i32>,
 }
 
-/// Start `helper init` with the control socket as fd 3 and the requested stdio.
+/// The helper's ends of its descriptors (stdin, stdout, stderr, control), between
+/// `prepareHelper` and `startHelper`.
+/// With the environment as it was then: the spawn runs on another thread, where reading
+/// `environ` would race with Node changing it.
+static PENDING: std::sync::Mutex<Vec<Pending>> = std::sync::Mutex::new(Vec::new());
+
+/// A token, the helper's descriptors, its environment.
+type Pending = (u32, Vec<OwnedFd>, Vec<CString>);
+static NEXT_TOKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+/// The descriptors of a helper, made at once (so the caller has its ends of the pipes before the
+/// helper exists); `startHelper` then starts it off the event loop.
 #[napi]
-pub fn spawn_helper(opts: SpawnOptions) -> Result<SpawnedHelper> {
+pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
     if opts.stdio.len() != 3 {
         return Err(Error::new(Status::InvalidArg, "stdio: must have 3 entries"));
     }
@@ -72,7 +80,7 @@ pub fn spawn_helper(opts: SpawnOptions) -> Result<SpawnedHelper> {
     let (ours_ctl, theirs_ctl) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_ctl = high(theirs_ctl.as_raw_fd())?;
 
-    let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(3);
+    let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(4);
     let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
     for (i, spec) in opts.stdio.iter().enumerate() {
         match *spec {
@@ -88,6 +96,7 @@ pub fn spawn_helper(opts: SpawnOptions) -> Result<SpawnedHelper> {
                 child_fds.push(high(null.as_raw_fd())?);
                 our_ends.push(None);
             }
+            // A copy: the caller's descriptor may be closed before the helper starts.
             fd if fd >= 0 => {
                 child_fds.push(high(fd).map_err(|_| {
                     Error::new(Status::InvalidArg, format!("stdio[{i}]: {fd} is not an open descriptor"))
@@ -97,8 +106,65 @@ pub fn spawn_helper(opts: SpawnOptions) -> Result<SpawnedHelper> {
             other => return Err(Error::new(Status::InvalidArg, format!("stdio[{i}]: invalid value {other}"))),
         }
     }
+    child_fds.push(theirs_ctl);
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PENDING.lock().map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?.push((token, child_fds, env));
+    let mut ends = our_ends.into_iter().map(|o| o.map(IntoRawFd::into_raw_fd));
+    Ok(PreparedHelper {
+        token,
+        control: ours_ctl.into_raw_fd(),
+        stdin: ends.next().flatten(),
+        stdout: ends.next().flatten(),
+        stderr: ends.next().flatten(),
+    })
+}
 
-    let path = CString::new(opts.helper.as_str()).map_err(|_| Error::new(Status::InvalidArg, "helper: contains a NUL byte"))?;
+pub struct StartHelper {
+    token: u32,
+    helper: String,
+    own_process_group: bool,
+}
+
+impl Task for StartHelper {
+    type Output = i32;
+    type JsValue = i32;
+
+    /// On a thread of the pool: posix_spawn waits until the helper has executed, which under
+    /// load takes a while, and the event loop must not wait with it.
+    fn compute(&mut self) -> Result<Self::Output> {
+        let (_, child_fds, env) = {
+            let mut pending = PENDING.lock().map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?;
+            let at = pending.iter().position(|(t, _, _)| *t == self.token).ok_or_else(|| Error::new(Status::InvalidArg, "token: unknown or used"))?;
+            pending.swap_remove(at)
+        };
+        // The helper's descriptors are closed here whatever happens: on failure the caller sees
+        // its control socket end.
+        spawn(&self.helper, &child_fds, &env, self.own_process_group)
+    }
+
+    fn resolve(&mut self, _env: Env, pid: i32) -> Result<Self::JsValue> {
+        Ok(pid)
+    }
+}
+
+/// Start `helper init` with the descriptors `prepareHelper` made: stdio, and the control socket
+/// as fd 3. Resolves with its pid; `ownProcessGroup` puts it in a process group of its own, so
+/// a terminal's signals reach the container once, through the caller.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn start_helper(token: u32, helper: String, own_process_group: bool) -> AsyncTask<StartHelper> {
+    AsyncTask::new(StartHelper { token, helper, own_process_group })
+}
+
+fn spawn(helper: &str, child_fds: &[OwnedFd], env: &[CString], own_process_group: bool) -> Result<i32> {
+    let path = CString::new(helper).map_err(|_| Error::new(Status::InvalidArg, "helper: contains a NUL byte"))?;
     let arg0 = CString::new("ns-oci").unwrap_or_default();
     let arg1 = CString::new("init").unwrap_or_default();
     let argv = [arg0.as_ptr() as *mut libc::c_char, arg1.as_ptr() as *mut libc::c_char, std::ptr::null_mut()];
@@ -112,7 +178,6 @@ pub fn spawn_helper(opts: SpawnOptions) -> Result<SpawnedHelper> {
         for (i, fd) in child_fds.iter().enumerate() {
             libc::posix_spawn_file_actions_adddup2(&mut fa, fd.as_raw_fd(), i as libc::c_int);
         }
-        libc::posix_spawn_file_actions_adddup2(&mut fa, theirs_ctl.as_raw_fd(), 3);
 
         let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
         libc::posix_spawnattr_init(&mut attr);
@@ -126,33 +191,23 @@ pub fn spawn_helper(opts: SpawnOptions) -> Result<SpawnedHelper> {
         libc::sigdelset(&mut all, libc::SIGSTOP);
         libc::posix_spawnattr_setsigdefault(&mut attr, &all);
         let mut flags = libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF;
-        if opts.own_process_group {
+        if own_process_group {
             flags |= libc::POSIX_SPAWN_SETPGROUP;
             libc::posix_spawnattr_setpgroup(&mut attr, 0);
         }
         libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short);
 
-        extern "C" {
-            static environ: *const *mut libc::c_char;
-        }
-        let rc = libc::posix_spawn(&mut pid, path.as_ptr(), &fa, &attr, argv.as_ptr(), environ);
+        let mut envp: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr() as *mut libc::c_char).collect();
+        envp.push(std::ptr::null_mut());
+        let rc = libc::posix_spawn(&mut pid, path.as_ptr(), &fa, &attr, argv.as_ptr(), envp.as_ptr());
         libc::posix_spawn_file_actions_destroy(&mut fa);
         libc::posix_spawnattr_destroy(&mut attr);
         rc
     };
     if rc != 0 {
-        return Err(errno_error(&format!("start the helper {}", opts.helper), std::io::Error::from_raw_os_error(rc)));
+        return Err(errno_error(&format!("start the helper {helper}"), std::io::Error::from_raw_os_error(rc)));
     }
-    drop(child_fds);
-    drop(theirs_ctl);
-    let mut ends = our_ends.into_iter().map(|o| o.map(IntoRawFd::into_raw_fd));
-    Ok(SpawnedHelper {
-        pid,
-        control: ours_ctl.into_raw_fd(),
-        stdin: ends.next().flatten(),
-        stdout: ends.next().flatten(),
-        stderr: ends.next().flatten(),
-    })
+    Ok(pid)
 }
 
 #[napi(object)]

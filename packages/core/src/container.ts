@@ -37,9 +37,10 @@ function stdioFd(s: Stdio, fallback: 'pipe' | 'ignore', inheritFd: number): numb
   return v
 }
 
-/** The native helper, started: its pipes, its event lines, and its end. */
+/** The native helper, starting: its pipes, its event lines, and its end. */
 export interface Helper {
-  pid: number
+  /** Resolves once the helper runs (it is started off the event loop); rejects if it cannot start. */
+  pid: Promise<number>
   stdin: Writable | null
   stdout: Readable | null
   stderr: Readable | null
@@ -64,17 +65,26 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
       hint: `run: ${host.usernsBlock.fix}`,
     })
   }
+  const startError = (e: unknown) => {
+    const msg = (e as Error)?.message ?? String(e)
+    return new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })
+  }
   let h
   try {
-    // A helper relaying a terminal reads the caller's terminal: it must be in its foreground
-    // process group. Otherwise it gets a group of its own, so the terminal's signals reach the
-    // container once, through the caller.
-    const tty = (request.config as OciSpec | undefined)?.process?.terminal === true || (request.exec as { process?: { terminal?: boolean } } | undefined)?.process?.terminal === true
-    h = native.spawnHelper({ helper: native.helperPath, stdio, ownProcessGroup: !tty })
+    h = native.prepareHelper({ stdio })
   } catch (e) {
-    const msg = (e as Error).message
-    throw new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })
+    throw startError(e)
   }
+  // A helper relaying a terminal reads the caller's terminal: it must be in its foreground
+  // process group. Otherwise it gets a group of its own, so the terminal's signals reach the
+  // container once, through the caller.
+  const tty = (request.config as OciSpec | undefined)?.process?.terminal === true || (request.exec as { process?: { terminal?: boolean } } | undefined)?.process?.terminal === true
+  // Started on a thread of the pool: the event loop goes on meanwhile. The pipes exist already,
+  // and the request waits in the control socket until the helper reads it.
+  const pid = native.startHelper(h.token, native.helperPath, !tty).catch((e: unknown) => {
+    throw startError(e)
+  })
+  pid.catch(() => {})
   const pipe = (fd: number | undefined | null, readable: boolean) => {
     if (fd === undefined || fd === null) return null
     // allowHalfOpen: the end of a read pipe must not make Node shut down a write side it does
@@ -91,11 +101,11 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
   // reads them only while it relays a terminal.
   control.write(`${JSON.stringify(request)}\n`)
   const lines = createInterface({ input: control, crlfDelay: Infinity })
-  const pid = h.pid
   const done = new Promise<{ exitCode?: number | null; signal?: number | null }>((resolve, reject) => {
+    // The control socket also ends when the helper could not start (its end is closed then).
     lines.on('close', () => {
       control.destroy()
-      void native.reap(pid).then(resolve, reject)
+      pid.then((p) => native.reap(p)).then(resolve, reject)
     })
   })
   const send = (message: Record<string, unknown>) => {
@@ -140,7 +150,7 @@ export class Container implements AsyncDisposable {
   readonly exited: Promise<ExitResult>
   /** What was asked for and not done, as it is known (best-effort limits not applied). */
   readonly warnings: string[] = []
-  #helperPid: number
+  #helperPid: Promise<number>
   #send: Helper['send']
   #done = false
   #timedOut = false
@@ -219,8 +229,15 @@ export class Container implements AsyncDisposable {
   /** Send a signal to the container's first process (through the helper, which forwards it). */
   async kill(signal: NodeJS.Signals | number = 'SIGTERM'): Promise<void> {
     if (this.#done) return
+    let pid: number
     try {
-      process.kill(this.#helperPid, signal)
+      pid = await this.#helperPid
+    } catch {
+      return // never started: nothing to signal
+    }
+    if (this.#done) return
+    try {
+      process.kill(pid, signal)
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e
     }
