@@ -1,13 +1,13 @@
 // Terminals: a pty from the container's own devpts, made its controlling terminal, relayed to
 // the caller in raw mode (ns run -it), or handed to an engine through --console-socket.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { afterAll, describe, expect } from 'vitest'
 
-import { create, run, spawn as nsSpawn } from '@ns/core'
+import { create, get, list, run, spawn as nsSpawn } from '@ns/core'
 
 import { cli, fixtureRootfs, isRoot, itNs, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
 
@@ -18,8 +18,12 @@ const itPython = itWhen(usernsSkipReason ?? (has('python3') ? undefined : 'needs
 const work = mkdtempSync(join(tmpdir(), 'ns-tty-'))
 const socket = `ns-test-${process.pid}`
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' })
-afterAll(() => {
+afterAll(async () => {
   spawnSync('tmux', ['-L', socket, 'kill-server'])
+  // Containers a failed test left running under its state roots go first, then the folders.
+  for (const dir of readdirSync(work).filter((d) => d.includes('state'))) {
+    for (const s of list(join(work, dir))) await get(s.id, join(work, dir)).delete({ force: true }).catch(() => {})
+  }
   rmSync(work, { recursive: true, force: true })
 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
