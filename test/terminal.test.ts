@@ -28,6 +28,12 @@ afterAll(async () => {
 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** The exit code a shell in tmux wrote to `file` once its command ended. */
+async function codeIn(file: string): Promise<string> {
+  for (let i = 0; i < 100 && !existsSync(file); i++) await sleep(50)
+  return readFileSync(file, 'utf8').trim()
+}
+
 async function screenShows(pane: string, text: string, ms = 5000): Promise<string> {
   let screen = ''
   for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(50)) {
@@ -61,8 +67,7 @@ describe('terminals', () => {
     tmux('send-keys', '-t', 'it', 'stty size', 'Enter')
     await screenShows('it', '40 120')
     tmux('send-keys', '-t', 'it', 'exit 3', 'Enter')
-    for (let i = 0; i < 100 && !existsSync(done); i++) await sleep(50)
-    expect(readFileSync(done, 'utf8').trim()).toBe('3')
+    expect(await codeIn(done)).toBe('3')
   })
 
   itTmux('ns exec -it gives a terminal inside a running container', async () => {
@@ -97,8 +102,7 @@ describe('terminals', () => {
     tmux('send-keys', '-t', 'at2', 'stty size', 'Enter')
     await screenShows('at2', '30 100')
     tmux('send-keys', '-t', 'at2', 'exit 9', 'Enter')
-    for (let i = 0; i < 100 && !existsSync(done); i++) await sleep(50)
-    expect(readFileSync(done, 'utf8').trim()).toBe('9')
+    expect(await codeIn(done)).toBe('9')
     // What the terminal showed is in the log.
     const logs = spawnSync(process.execPath, [cli, '--root', root, 'logs', 'bg'], { encoding: 'utf8' })
     expect(logs.stdout).toContain('first-6')

@@ -12,7 +12,7 @@ use crate::error::{Context, Result, SetupError};
 use crate::launch::Sink;
 use crate::namespaces::NsKind;
 use crate::process::{self, Command};
-use crate::proto::{self, Event, LineReader, Report};
+use crate::proto::{self, Event, Report};
 use crate::spec::Process;
 use crate::state::{ContainerDir, Status};
 use crate::sys::{self, Errno};
@@ -175,21 +175,14 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         }
         None => {}
     };
-    let read_reports = |on_line: &mut dyn FnMut(Option<&[u8]>)| {
-        let mut rd = LineReader::new(rep_r.as_raw_fd());
-        while let Some(line) = rd.next_line() {
-            on_line(Some(&line));
-        }
-        on_line(None);
-    };
     match (master, &req.console_socket) {
         (Some(m), Some(path)) if req.detach => {
             crate::launch::send_to_console_socket(path, &m)?;
             drop(m);
-            read_reports(&mut on_line);
+            proto::each_line(rep_r.as_raw_fd(), &mut on_line);
         }
         (Some(m), _) => crate::tty::relay(m, rep_r.as_raw_fd(), &mut on_line),
-        (None, _) => read_reports(&mut on_line),
+        (None, _) => proto::each_line(rep_r.as_raw_fd(), &mut on_line),
     }
     match started {
         Some(Err(e)) => return Err(e),

@@ -586,13 +586,7 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     };
     match master {
         Some(m) => crate::tty::relay(m, l.reports.as_raw_fd(), &mut on_line),
-        None => {
-            let mut rd = LineReader::new(l.reports.as_raw_fd());
-            while let Some(line) = rd.next_line() {
-                on_line(Some(&line));
-            }
-            on_line(None);
-        }
+        None => proto::each_line(l.reports.as_raw_fd(), &mut on_line),
     }
     let (_, status) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
@@ -810,9 +804,8 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
 /// Stay as the container's parent: copy its output into the log, one JSON object per line
 /// (`{"time","stream","log"}`), then record how it ended.
 fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
+    let mut log = ContainerLog::open(dir);
     let names = ["stdout", "stderr"];
-    let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut open = [true, true];
     let mut status = None;
     let mut grace = 0;
@@ -832,25 +825,14 @@ fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], reports:
             let mut buf = [0u8; 16384];
             match sys::read(streams[i].as_raw_fd(), &mut buf) {
                 Ok(0) | Err(_) => open[i] = false,
-                Ok(n) => {
-                    partial[i].extend_from_slice(&buf[..n]);
-                    while let Some(nl) = partial[i].iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = partial[i].drain(..=nl).collect();
-                        write_log_line(&mut log, names[i], &line);
-                    }
-                }
+                Ok(n) => log.feed(i, names[i], &buf[..n]),
             }
         }
         if gone_long_enough(pid, &mut status, &mut grace) {
             break;
         }
     }
-    for i in 0..2 {
-        if !partial[i].is_empty() {
-            let rest = std::mem::take(&mut partial[i]);
-            write_log_line(&mut log, names[i], &rest);
-        }
-    }
+    log.flush(&names);
     finish(dir, pid, status, reports, cgroup, sink);
 }
 
@@ -891,29 +873,53 @@ fn finish(dir: &ContainerDir, pid: libc::pid_t, status: Option<libc::c_int>, mut
 /// The monitor of a container with a terminal: the terminal's output goes into the log (as
 /// stdout) and to whoever is attached; attached clients type into it and resize it.
 fn monitor_terminal(dir: &ContainerDir, pid: libc::pid_t, mut term: crate::attach::Terminal, reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
-    let mut partial = Vec::new();
+    let mut log = ContainerLog::open(dir);
     let mut status = None;
     let mut grace = 0;
     sys::release_file_pages();
     while term.open {
-        term.step(100, &mut |bytes| {
-            partial.extend_from_slice(bytes);
-            while let Some(nl) = partial.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = partial.drain(..=nl).collect();
-                write_log_line(&mut log, "stdout", &line);
-            }
-        });
+        term.step(100, &mut |bytes| log.feed(0, "stdout", bytes));
         if gone_long_enough(pid, &mut status, &mut grace) {
             break;
         }
     }
-    if !partial.is_empty() {
-        write_log_line(&mut log, "stdout", &partial);
-    }
+    log.flush(&["stdout"]);
     term.close_clients();
     let _ = std::fs::remove_file(dir.file(crate::attach::ATTACH_SOCKET));
     finish(dir, pid, status, reports, cgroup, sink);
+}
+
+/// A container's log file, written a whole line at a time: what a stream wrote after its last
+/// newline waits for the rest (or for the end).
+struct ContainerLog {
+    file: Option<std::fs::File>,
+    partial: [Vec<u8>; 2],
+}
+
+impl ContainerLog {
+    fn open(dir: &ContainerDir) -> ContainerLog {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
+        ContainerLog { file, partial: [Vec::new(), Vec::new()] }
+    }
+
+    /// Bytes of stream `i` (named `name` in the log).
+    fn feed(&mut self, i: usize, name: &str, bytes: &[u8]) {
+        self.partial[i].extend_from_slice(bytes);
+        while let Some(nl) = self.partial[i].iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial[i].drain(..=nl).collect();
+            write_log_line(&mut self.file, name, &line);
+        }
+    }
+
+    /// The end: what is left of each stream, without its newline.
+    fn flush(&mut self, names: &[&str]) {
+        for (i, name) in names.iter().enumerate() {
+            if !self.partial[i].is_empty() {
+                let rest = std::mem::take(&mut self.partial[i]);
+                write_log_line(&mut self.file, name, &rest);
+            }
+        }
+    }
 }
 
 /// One entry of a container's log: `{"time","stream","log"}` on a line.

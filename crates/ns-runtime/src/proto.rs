@@ -136,6 +136,16 @@ mod tests {
     }
 }
 
+/// Every line of `fd` to `on_line`, then `None` at its end (as `tty::relay` does while it
+/// relays a terminal).
+pub fn each_line(fd: libc::c_int, on_line: &mut dyn FnMut(Option<&[u8]>)) {
+    let mut rd = LineReader::new(fd);
+    while let Some(line) = rd.next_line() {
+        on_line(Some(&line));
+    }
+    on_line(None);
+}
+
 /// The helper's control socket once the request has been read from it: the caller may go on
 /// sending messages there (a new window size for a relayed terminal).
 static CONTROL: std::sync::Mutex<Option<LineReader>> = std::sync::Mutex::new(None);

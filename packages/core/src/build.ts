@@ -141,9 +141,12 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
   const defaults = isNew('user') && !autoUserns ? defaultIdMappings() : undefined
   const uidMappings = o.uidMappings ?? defaults?.uid
   const gidMappings = o.gidMappings ?? o.uidMappings ?? defaults?.gid
-  const leased = [{ containerID: 0, hostID: 0, size: 65536 }]
-  if (!isMapped(uidMappings ?? leased, user.uid) && (uidMappings || autoUserns)) throw NsError.invalid('user', `uid ${user.uid} is not mapped in the user namespace`)
-  if (!isMapped(gidMappings ?? leased, user.gid) && (gidMappings || autoUserns)) throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
+  // A leased range maps container ids 0 to 65535.
+  const leased = autoUserns ? [{ containerID: 0, hostID: 0, size: 65536 }] : undefined
+  const uids = uidMappings ?? leased
+  const gids = gidMappings ?? leased
+  if (uids && !isMapped(uids, user.uid)) throw NsError.invalid('user', `uid ${user.uid} is not mapped in the user namespace`)
+  if (gids && !isMapped(gids, user.gid)) throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
   const idmapOk = isNew('user')
 
   const hostname = o.hostname ?? (isNew('uts') ? id : undefined)

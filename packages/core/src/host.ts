@@ -37,12 +37,17 @@ export function subordinateRange(file: string, name: string, id: number): { star
  * Root of a user namespace (inside a container) has only the ids its map gives it.
  */
 export function inInitialUserNamespace(): boolean {
-  try {
-    return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') === '0 0 4294967295'
-  } catch {
-    return false
+  // A process never changes user namespace once it runs Node: read once.
+  if (initialUserns === undefined) {
+    try {
+      initialUserns = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') === '0 0 4294967295'
+    } catch {
+      initialUserns = false
+    }
   }
+  return initialUserns
 }
+let initialUserns: boolean | undefined
 
 /** How many ids from 0 up this process's user namespace maps (65536 at most). */
 function mappedFromZero(file: string): number {
