@@ -39,20 +39,40 @@ export function hostNs(name: string): string {
   return readlinkSync(`/proc/self/ns/${name}`)
 }
 
-/** PIDs of this process's living children (helpers left behind would show up here). */
-export function childPids(): number[] {
+function childrenOf(parent: number): number[] {
   const out: number[] = []
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === process.pid) out.push(Number(d))
+      if (ppid === parent) out.push(Number(d))
     } catch {
       // gone meanwhile
     }
   }
   return out
+}
+
+function isZygote(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 2).join(' ') === 'ns-oci zygote'
+  } catch {
+    return false
+  }
+}
+
+/** This process's zygotes (`ns-oci zygote`, which fork the helpers from the second one on). */
+export function zygotePids(): number[] {
+  return childrenOf(process.pid).filter(isZygote)
+}
+
+/**
+ * PIDs of this process's living children, and of its zygote's (helpers left behind would show
+ * up here); the zygote itself, which lives as long as this process, is left out.
+ */
+export function childPids(): number[] {
+  return childrenOf(process.pid).flatMap((pid) => (isZygote(pid) ? childrenOf(pid) : [pid]))
 }
 
 export function hostMountinfo(): string {

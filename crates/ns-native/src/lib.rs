@@ -1,7 +1,7 @@
 //! napi-rs bindings of ns. Thin on purpose: it starts the native helper (`ns-oci init`) with
 //! posix_spawn — vfork-fast whatever the size of Node, and no fork of a multi-threaded
 //! process — on a thread of the pool (the event loop does not wait for the exec), hands back
-//! the descriptors, and reaps it. The container work itself happens in
+//! the descriptors, and reaps it. From the second helper on, a zygote forks them (zygote.rs). The container work itself happens in
 //! the helper, through `ns-runtime`.
 
 use std::ffi::CString;
@@ -9,6 +9,8 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+
+mod zygote;
 
 fn errno_error(what: &str, err: std::io::Error) -> Error {
     let e = ns_runtime::sys::Errno(err.raw_os_error().unwrap_or(libc::EIO));
@@ -21,7 +23,7 @@ fn last_error(what: &str) -> Error {
 
 /// A copy of `fd` numbered 10 or above, close-on-exec, so the dup2 calls of the spawn cannot
 /// clobber one another.
-fn high(fd: RawFd) -> Result<OwnedFd> {
+pub(crate) fn high(fd: RawFd) -> Result<OwnedFd> {
     // SAFETY: fcntl on a descriptor number; a fresh descriptor is returned.
     let r = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
     if r < 0 {
@@ -146,8 +148,16 @@ impl Task for StartHelper {
             pending.swap_remove(at)
         };
         // The helper's descriptors are closed here whatever happens: on failure the caller sees
-        // its control socket end.
-        spawn(&self.helper, &child_fds, &env, self.own_process_group)
+        // its control socket end. A helper relaying a terminal stays in the caller's process
+        // group, which only a spawn gives it.
+        if self.own_process_group && zygote::wanted(&env) {
+            match zygote::start(&self.helper, &child_fds, &env) {
+                zygote::Started::Forked(pid) => return Ok(pid),
+                zygote::Started::Lost(why) => return Err(Error::new(Status::GenericFailure, why)),
+                zygote::Started::NotForked => {}
+            }
+        }
+        spawn(&self.helper, "init", &child_fds, &env, self.own_process_group)
     }
 
     fn resolve(&mut self, _env: Env, pid: i32) -> Result<Self::JsValue> {
@@ -163,10 +173,11 @@ pub fn start_helper(token: u32, helper: String, own_process_group: bool) -> Asyn
     AsyncTask::new(StartHelper { token, helper, own_process_group })
 }
 
-fn spawn(helper: &str, child_fds: &[OwnedFd], env: &[CString], own_process_group: bool) -> Result<i32> {
+/// posix_spawn `helper mode` with `child_fds` as its descriptors 0, 1, 2, ...
+pub(crate) fn spawn(helper: &str, mode: &str, child_fds: &[OwnedFd], env: &[CString], own_process_group: bool) -> Result<i32> {
     let path = CString::new(helper).map_err(|_| Error::new(Status::InvalidArg, "helper: contains a NUL byte"))?;
     let arg0 = CString::new("ns-oci").unwrap_or_default();
-    let arg1 = CString::new("init").unwrap_or_default();
+    let arg1 = CString::new(mode).map_err(|_| Error::new(Status::InvalidArg, "mode: contains a NUL byte"))?;
     let argv = [arg0.as_ptr() as *mut libc::c_char, arg1.as_ptr() as *mut libc::c_char, std::ptr::null_mut()];
 
     let mut pid: libc::pid_t = 0;
@@ -225,6 +236,9 @@ impl Task for Reap {
     type JsValue = WaitStatus;
 
     fn compute(&mut self) -> Result<Self::Output> {
+        if let Some(status) = zygote::reap(self.pid) {
+            return Ok(status);
+        }
         let (_, status) = ns_runtime::sys::waitpid(self.pid, 0)
             .map_err(|e| errno_error(&format!("wait for pid {}", self.pid), std::io::Error::from_raw_os_error(e.0)))?;
         Ok(ns_runtime::sys::decode_status(status))

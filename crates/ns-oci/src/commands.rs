@@ -102,6 +102,9 @@ pub fn main(argv: &[String]) -> i32 {
     if argv.first().map(String::as_str) == Some("init") {
         return launch::helper_main(3);
     }
+    if argv.first().map(String::as_str) == Some("zygote") {
+        return ns_runtime::zygote::zygote_main(3);
+    }
     let (global, at) = match parse(argv, GLOBAL, true) {
         Ok(x) => x,
         Err(e) => {

@@ -30,6 +30,7 @@ pub mod state;
 pub mod sys;
 pub mod syscalls;
 pub mod tty;
+pub mod zygote;
 
 pub use error::SetupError;
 pub use spec::{RunRequest, Spec};
