@@ -1,13 +1,15 @@
 // Friendly options -> OCI runtime spec. Everything `run` and `spawn` accept is sugar over it.
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
+
+import { z } from 'zod'
 
 import { NsError } from './errors.js'
 import { defaultIdMappings, inInitialUserNamespace, isMapped, sandboxPaths } from './host.js'
-import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type ParsedRunOptions } from './options.js'
-import { defaultSeccompProfile } from './seccomp.js'
-import { validateSpec, type OciMount, type OciSpec } from './spec.js'
+import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, parseWith, type NamespaceName, type ParsedRunOptions } from './options.js'
+import { frozenSeccompProfile } from './seccomp.js'
+import { ociSpecSchema, type OciMount, type OciSpec } from './spec.js'
 
 /** Annotation keys that carry labels. */
 export const labelPrefix = 'io.ns.label/'
@@ -65,7 +67,7 @@ export function capabilitySets(o: Pick<ParsedRunOptions, 'capAdd' | 'capDrop'>, 
   const list = capabilityNames.filter((n) => set.has(n))
   // As with docker: root gets the set; another user has it only as a bound, not in effect.
   const inEffect = uid === 0 ? list : []
-  return { bounding: list, effective: inEffect, permitted: inEffect, inheritable: [], ambient: [] }
+  return { bounding: list, effective: [...inEffect], inheritable: [], permitted: [...inEffect], ambient: [] }
 }
 
 /** `64m` -> 67108864. */
@@ -96,8 +98,18 @@ export function resourcesOf(o: ParsedRunOptions) {
   return Object.keys(r).length ? r : undefined
 }
 
+/** Random bytes for ids, drawn from the system a batch at a time. */
+const idBytes = Buffer.alloc(6 * 256)
+let idOffset = idBytes.length
+
+/** 12 random hex digits. */
 export function newContainerId(): string {
-  return randomBytes(6).toString('hex')
+  if (idOffset === idBytes.length) {
+    randomFillSync(idBytes)
+    idOffset = 0
+  }
+  idOffset += 6
+  return idBytes.toString('hex', idOffset - 6, idOffset)
 }
 
 export interface BuiltSpec {
@@ -105,17 +117,32 @@ export interface BuiltSpec {
   init: boolean
 }
 
+/**
+ * The runtime spec of parsed run options, for the caller to change before it runs it: every part
+ * is its own (the default seccomp profile a fresh copy).
+ */
 export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
-  const ns = new Map<string, boolean | string>()
+  const built = makeSpec(o, id)
+  const seccomp = built.spec.linux?.seccomp
+  if (seccomp && Object.isFrozen(seccomp)) built.spec.linux!.seccomp = structuredClone(seccomp)
+  return built
+}
+
+/**
+ * `buildSpec` for specs that run as they are built (run, spawn, create): the default seccomp
+ * profile is shared between them, and frozen.
+ */
+export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
+  const ns = new Map<NamespaceName, boolean | string>()
   for (const n of namespaceNames) ns.set(n, n !== 'time')
   if (o.userns === 'host') {
     if (o.namespaces?.user !== undefined && o.namespaces.user !== false) throw NsError.invalid('userns', 'host conflicts with namespaces.user')
     if (o.uidMappings || o.gidMappings) throw NsError.invalid('userns', 'host means no user namespace: give no uidMappings')
     ns.set('user', false)
   }
-  for (const [k, v] of Object.entries(o.namespaces ?? {})) if (v !== undefined) ns.set(k, v)
+  for (const [k, v] of Object.entries(o.namespaces ?? {})) if (v !== undefined) ns.set(k as NamespaceName, v)
   if (o.timeOffsets && o.namespaces?.time === undefined) ns.set('time', true)
-  const isNew = (n: string) => ns.get(n) === true
+  const isNew = (n: NamespaceName) => ns.get(n) === true
 
   if (o.rootfs !== undefined && !existsSync(o.rootfs)) throw NsError.invalid('rootfs', `${o.rootfs} does not exist`)
   if (!isNew('mount') && (o.rootfs || o.volumes?.length || o.mounts?.length)) {
@@ -197,21 +224,34 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
   )
   const capabilities = capabilitySets(o, user.uid)
   const seccomp =
-    o.seccomp === 'unconfined' ? undefined : typeof o.seccomp === 'object' ? o.seccomp : defaultSeccompProfile(capabilities.bounding)
+    o.seccomp === 'unconfined' ? undefined : typeof o.seccomp === 'object' ? o.seccomp : frozenSeccompProfile(capabilities.bounding)
   const timeOffsets: Record<string, { secs: number; nanosecs: number }> = {}
   for (const [k, v] of Object.entries(o.timeOffsets ?? {})) if (v !== undefined) timeOffsets[k] = { secs: v, nanosecs: 0 }
+  const resources = resourcesOf(o)
+  const annotations: Record<string, string> = {
+    'io.ns.id': id,
+    ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}),
+    ...(o.bestEffortLimits ? { 'io.ns.limits': 'best-effort' } : {}),
+    // A leased range; a root filesystem given then belongs to the container's root (idmapped).
+    ...(autoUserns ? { 'io.ns.userns': 'auto', ...(sandbox ? {} : { 'io.ns.root.idmap': 'true' }) } : {}),
+    ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`${labelPrefix}${k}`, v])),
+  }
+  // The sandbox root (a fresh tmpfs filled with read-only binds) is read-only unless asked.
+  if (sandbox && isNew('mount') && (o.readOnly ?? true)) annotations['io.ns.root.readonly'] = 'true'
 
-  const spec = {
+  // Made in the form the spec's schema gives (its keys in its order): validated options compile
+  // to a valid spec, so it is not validated again as a whole (see `checkLooser`).
+  const spec: OciSpec = {
     ociVersion: '1.2.0',
     process: {
       terminal: o.tty ?? false,
       user,
-      args: o.command,
+      args: [...o.command],
       env,
       cwd: o.cwd ?? '/',
+      ...(o.rlimits ? { rlimits: o.rlimits } : {}),
       noNewPrivileges: o.noNewPrivileges ?? true,
       capabilities,
-      ...(o.rlimits ? { rlimits: o.rlimits } : {}),
     },
     ...(o.rootfs !== undefined ? { root: { path: resolve(o.rootfs), readonly: o.readOnly ?? false } } : {}),
     ...(hostname ? { hostname } : {}),
@@ -223,20 +263,32 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
         .map(([type, v]) => (typeof v === 'string' ? { type, path: v } : { type })),
       ...(uidMappings ? { uidMappings, gidMappings } : {}),
       ...(Object.keys(timeOffsets).length ? { timeOffsets } : {}),
-      ...(isNew('mount') ? { maskedPaths: defaultMaskedPaths, readonlyPaths: defaultReadonlyPaths } : {}),
-      ...(resourcesOf(o) ? { resources: resourcesOf(o) } : {}),
+      ...(isNew('mount') ? { maskedPaths: [...defaultMaskedPaths], readonlyPaths: [...defaultReadonlyPaths] } : {}),
+      ...(resources ? { resources } : {}),
       ...(seccomp ? { seccomp } : {}),
     },
-    annotations: {
-      'io.ns.id': id,
-      ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}),
-      ...(o.bestEffortLimits ? { 'io.ns.limits': 'best-effort' } : {}),
-      // A leased range; a root filesystem given then belongs to the container's root (idmapped).
-      ...(autoUserns ? { 'io.ns.userns': 'auto', ...(sandbox ? {} : { 'io.ns.root.idmap': 'true' }) } : {}),
-      ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`${labelPrefix}${k}`, v])),
-    } as Record<string, string>,
+    annotations,
   }
-  // The sandbox root (a fresh tmpfs filled with read-only binds) is read-only unless asked.
-  if (sandbox && isNew('mount') && (o.readOnly ?? true)) spec.annotations['io.ns.root.readonly'] = 'true'
-  return { spec: validateSpec(spec), init: o.init ?? true }
+  checkLooser(spec)
+  return { spec, init: o.init ?? true }
+}
+
+const specShape = ociSpecSchema.shape
+const linuxShape = specShape.linux.unwrap().shape
+
+/**
+ * The values of a built spec that its options allow more freely than the spec does, with the
+ * spec's own rules for them: ids past 2^32 - 1, an environment key that is empty, a hostname from
+ * a long id, id maps read from the host. All else of a built spec meets the spec's schema by
+ * construction.
+ */
+const looserParts = z.object({
+  process: z.object({ user: specShape.process.shape.user, env: specShape.process.shape.env }),
+  hostname: specShape.hostname,
+  linux: z.object({ uidMappings: linuxShape.uidMappings, gidMappings: linuxShape.gidMappings }),
+})
+
+/** Refuse a built spec as `validateSpec` would (the same field, the same message). */
+function checkLooser(spec: OciSpec): void {
+  parseWith(looserParts, spec)
 }

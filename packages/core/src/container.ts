@@ -2,12 +2,11 @@
 // is started through the addon, and its events become promises and streams.
 import { Socket } from 'node:net'
 import { constants as osConstants } from 'node:os'
-import { createInterface, type Interface } from 'node:readline'
 import type { Readable, Writable } from 'node:stream'
 
 import native from '@ns/native'
 
-import { buildSpec, newContainerId } from './build.js'
+import { makeSpec, newContainerId } from './build.js'
 import { NsError } from './errors.js'
 import { parseRunOptions, type ParsedRunOptions, type RunOptions } from './options.js'
 import { validateSpec, type OciSpec } from './spec.js'
@@ -37,23 +36,52 @@ function stdioFd(s: Stdio, fallback: 'pipe' | 'ignore', inheritFd: number): numb
   return v
 }
 
-/** The native helper, starting: its pipes, its event lines, and its end. */
+/** The native helper, starting: its pipes and its end. */
 export interface Helper {
   /** Resolves once the helper runs (it is started off the event loop); rejects if it cannot start. */
   pid: Promise<number>
   stdin: Writable | null
   stdout: Readable | null
   stderr: Readable | null
-  /** One JSON event per line. */
-  lines: Interface
   /** Resolves once the control socket closed and the helper was reaped. */
   done: Promise<{ exitCode?: number | null; signal?: number | null }>
   /** Send the helper a message after the request (a window size for a relayed terminal). */
   send(message: Record<string, unknown>): void
 }
 
-/** Start `ns-oci init` through the addon and send it `request` on the control socket. */
-export function launchHelper(request: Record<string, unknown>, stdio: [number, number, number]): Helper {
+/**
+ * Split what `input` reads into lines (at `\n`; the last one may lack it) and call `onLine` with
+ * each; `onEnd` once it has ended, or failed.
+ */
+function readLines(input: Socket, onLine: (line: string) => void, onEnd: () => void): void {
+  let partial = ''
+  input.setEncoding('utf8')
+  input.on('data', (chunk: string) => {
+    let from = 0
+    for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', from)) {
+      onLine(partial + chunk.slice(from, nl))
+      partial = ''
+      from = nl + 1
+    }
+    partial += chunk.slice(from)
+  })
+  let ended = false
+  const end = () => {
+    if (ended) return
+    ended = true
+    if (partial !== '') onLine(partial)
+    onEnd()
+  }
+  input.on('end', end)
+  // A helper gone without reading its request resets the socket: an end too.
+  input.on('error', end)
+}
+
+/**
+ * Start `ns-oci init` through the addon, send it `request` on the control socket, and call
+ * `onEvent` with each event it sends back (one JSON object a line).
+ */
+export function launchHelper(request: Record<string, unknown>, stdio: [number, number, number], onEvent: (ev: HelperEvent) => void): Helper {
   const config = request.config as OciSpec | undefined
   const usesUserns = config?.linux?.namespaces?.some((n) => n.type === 'user' && !n.path) ?? false
   const host = native.hostInfo()
@@ -100,18 +128,29 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
   // The control socket stays open for messages after the request (window sizes); the helper
   // reads them only while it relays a terminal.
   control.write(`${JSON.stringify(request)}\n`)
-  const lines = createInterface({ input: control, crlfDelay: Infinity })
   const done = new Promise<{ exitCode?: number | null; signal?: number | null }>((resolve, reject) => {
-    // The control socket also ends when the helper could not start (its end is closed then).
-    lines.on('close', () => {
-      control.destroy()
-      pid.then((p) => native.reap(p)).then(resolve, reject)
-    })
+    readLines(
+      control,
+      (line) => {
+        let ev: unknown
+        try {
+          ev = JSON.parse(line)
+        } catch {
+          return // not an event
+        }
+        if (typeof ev === 'object' && ev !== null) onEvent(ev as HelperEvent)
+      },
+      // The control socket also ends when the helper could not start (its end is closed then).
+      () => {
+        control.destroy()
+        pid.then((p) => native.reap(p)).then(resolve, reject)
+      },
+    )
   })
   const send = (message: Record<string, unknown>) => {
     if (!control.destroyed && control.writable) control.write(`${JSON.stringify(message)}\n`)
   }
-  return { pid, stdin: stdin as Writable | null, stdout: pipe(h.stdout, true), stderr: pipe(h.stderr, true), lines, done, send }
+  return { pid, stdin: stdin as Writable | null, stdout: pipe(h.stdout, true), stderr: pipe(h.stderr, true), done, send }
 }
 
 export interface HelperEvent {
@@ -158,18 +197,6 @@ export class Container implements AsyncDisposable {
   constructor(spec: OciSpec, opts: StartOptions = {}) {
     this.id = opts.id ?? newContainerId()
     this.spec = spec
-    const h = launchHelper(opts.request ?? { config: spec, init: opts.init ?? true, dieWithParent: true }, [
-      stdioFd(opts.stdin, 'ignore', 0),
-      stdioFd(opts.stdout, 'pipe', 1),
-      stdioFd(opts.stderr, 'pipe', 2),
-    ])
-    this.#helperPid = h.pid
-    this.#send = h.send
-    this.stdin = h.stdin
-    this.stdout = h.stdout
-    this.stderr = h.stderr
-    const lines = h.lines
-
     let resolveStarted!: (pid: number) => void
     let rejectStarted!: (e: unknown) => void
     this.started = new Promise((res, rej) => ((resolveStarted = res), (rejectStarted = rej)))
@@ -177,18 +204,22 @@ export class Container implements AsyncDisposable {
 
     let error: HelperEvent['error'] | undefined
     let exit: { exitCode: number | null; signal: number | null; oomKilled: boolean } | undefined
-    lines.on('line', (line) => {
-      let ev: HelperEvent
-      try {
-        ev = JSON.parse(line) as HelperEvent
-      } catch {
-        return
-      }
+    const onEvent = (ev: HelperEvent) => {
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
       else if (ev.event === 'error') error ??= ev.error
       else if (ev.event === 'warning' && ev.message) this.warnings.push(ev.message)
       else if (ev.event === 'exited') exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
-    })
+    }
+    const h = launchHelper(
+      opts.request ?? { config: spec, init: opts.init ?? true, dieWithParent: true },
+      [stdioFd(opts.stdin, 'ignore', 0), stdioFd(opts.stdout, 'pipe', 1), stdioFd(opts.stderr, 'pipe', 2)],
+      onEvent,
+    )
+    this.#helperPid = h.pid
+    this.#send = h.send
+    this.stdin = h.stdin
+    this.stdout = h.stdout
+    this.stderr = h.stderr
 
     const timer = opts.timeout
       ? setTimeout(() => {
@@ -266,7 +297,7 @@ export function checkSize(cols: number, rows: number): void {
 export function spawn(options: RunOptions): Container {
   const o = parseRunOptions(options)
   const id = newContainerId()
-  const { spec, init } = buildSpec(o, id)
+  const { spec, init } = makeSpec(o, id)
   return new Container(spec, { id, init, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, timeout: o.timeout, signal: o.signal })
 }
 

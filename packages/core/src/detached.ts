@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import native from '@ns/native'
 
 import { attachTo, type Attachment } from './attach.js'
-import { buildSpec, envList, newContainerId, parseUser } from './build.js'
+import { envList, makeSpec, newContainerId, parseUser } from './build.js'
 import { collect, Container, launchHelper, type HelperEvent, type RunResult } from './container.js'
 import { NsError } from './errors.js'
 import type { z } from 'zod'
@@ -328,7 +328,7 @@ export async function create(options: DetachedOptions): Promise<DetachedContaine
   const { name, root, remove, ...rest } = options
   const o = parseRunOptions(rest)
   const id = name ?? newContainerId()
-  const { spec, init } = buildSpec(o, id)
+  const { spec, init } = makeSpec(o, id)
   return createFromSpec(spec, { id, init, ...(root ? { root } : {}), ...(remove ? { remove } : {}) })
 }
 
@@ -353,23 +353,18 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
   const root = opts.root ?? defaultRoot()
   const init = opts.init ?? true
   const remove = opts.remove
-  const h = launchHelper(
-    { config: spec, init, dieWithParent: false, ...(opts.bundle ? { bundle: opts.bundle } : {}), create: { id, root, monitor: true, removeOnExit: remove ?? false } },
-    [-2, -2, -2],
-  )
   let error: HelperEvent['error'] | undefined
   let created = false
   const warnings: string[] = []
-  h.lines.on('line', (line) => {
-    try {
-      const ev = JSON.parse(line) as HelperEvent
+  const h = launchHelper(
+    { config: spec, init, dieWithParent: false, ...(opts.bundle ? { bundle: opts.bundle } : {}), create: { id, root, monitor: true, removeOnExit: remove ?? false } },
+    [-2, -2, -2],
+    (ev) => {
       if (ev.event === 'created') created = true
       else if (ev.event === 'error') error ??= ev.error
       else if (ev.event === 'warning' && ev.message) warnings.push(ev.message)
-    } catch {
-      // not an event
-    }
-  })
+    },
+  )
   await h.done
   if (error) throw new NsError(error)
   if (!created) throw new NsError({ code: 'EIO', step: 'create', message: `container ${id} was not created` })

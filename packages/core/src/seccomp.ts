@@ -67,3 +67,31 @@ export function defaultSeccompProfile(capabilities: readonly string[]): SeccompP
   syscalls.push({ names: denied, action: ERRNO, errnoRet: EPERM })
   return { defaultAction: ALLOW, architectures: ['SCMP_ARCH_X86_64'], syscalls }
 }
+
+/** The capabilities whose presence changes the profile. */
+const shaping = Object.keys(byCapability)
+/** Frozen profiles, by which of the `shaping` capabilities they were made for (a bit each). */
+const frozenProfiles = new Map<number, SeccompProfile>()
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/**
+ * `defaultSeccompProfile(capabilities)`, made once for each set of the capabilities that shape it
+ * and frozen, so that the specs of many containers can share it.
+ */
+export function frozenSeccompProfile(capabilities: readonly string[]): SeccompProfile {
+  let key = 0
+  for (const [i, c] of shaping.entries()) if (capabilities.includes(c)) key |= 1 << i
+  let profile = frozenProfiles.get(key)
+  if (!profile) {
+    profile = deepFreeze(defaultSeccompProfile(capabilities))
+    frozenProfiles.set(key, profile)
+  }
+  return profile
+}

@@ -1,6 +1,7 @@
 // The hono app: middleware (request log, bearer token, body limit), the routes, the API's
 // description. Testable as is with `app.request()`; `serve` puts it on a socket.
 import type { OpenAPIHono } from '@hono/zod-openapi'
+import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 
 import { defaultRoot } from '@ns/core'
@@ -45,6 +46,27 @@ export interface AppOptions {
   signal?: AbortSignal
 }
 
+/** Methods whose requests have no body: nothing to limit (hono's middleware finds no body either). */
+const bodiless = new Set(['GET', 'HEAD', 'TRACE'])
+
+/**
+ * The body limit, as hono's middleware applies it: a body that declares its length (and is not
+ * chunked) is judged by that length, any other is counted as it is read. Only the counted case
+ * asks for the request's body stream: on @hono/node-server that builds a whole web Request and
+ * stream, where the JSON of a body is otherwise read straight from the socket.
+ */
+function limitBody(maxSize: number, onError: (c: Context) => Response): MiddlewareHandler {
+  const counted = bodyLimit({ maxSize, onError })
+  return async (c, next) => {
+    if (bodiless.has(c.req.method)) return next()
+    const length = c.req.header('content-length')
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      return Number.parseInt(length || '0', 10) > maxSize ? onError(c) : next()
+    }
+    return counted(c, next)
+  }
+}
+
 export function createApp(options: AppOptions = {}): OpenAPIHono {
   const limits = { ...defaultLimits, ...options.limits }
   const root = options.root ?? defaultRoot()
@@ -87,10 +109,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
   }
   if (options.token !== undefined) app.use(bearerAuth(options.token))
   app.use(
-    bodyLimit({
-      maxSize: limits.maxBodyBytes,
-      onError: (c) => c.json(errorBody('E2BIG', `body: larger than ${limits.maxBodyBytes} bytes`, { field: 'body' }), 413),
-    }),
+    limitBody(limits.maxBodyBytes, (c) => c.json(errorBody('E2BIG', `body: larger than ${limits.maxBodyBytes} bytes`, { field: 'body' }), 413)),
   )
 
   app.route('/', systemRoutes())

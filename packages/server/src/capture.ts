@@ -1,6 +1,6 @@
 // Output of a process run to completion over HTTP, kept up to a limit: whatever the process
 // writes, the server's memory stays bounded (the rest is read and dropped, so it never blocks).
-import type { Readable } from 'node:stream'
+import { finished, type Readable } from 'node:stream'
 
 import type { Container } from '@ns/core'
 
@@ -15,19 +15,32 @@ export interface Captured {
   warnings?: string[]
 }
 
-async function drain(s: Readable | null, max: number): Promise<{ text: string; truncated: boolean }> {
-  if (!s) return { text: '', truncated: false }
-  const chunks: Buffer[] = []
-  let size = 0
-  let truncated = false
-  for await (const chunk of s) {
-    const b = chunk as Buffer
-    const take = b.subarray(0, Math.max(0, max - size))
-    if (take.length > 0) chunks.push(take)
-    size += take.length
-    if (take.length < b.length) truncated = true
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), truncated }
+interface Drained {
+  text: string
+  truncated: boolean
+}
+
+const nothing: Drained = { text: '', truncated: false }
+
+/** Read `s` to its end, keeping its first `max` bytes. */
+function drain(s: Readable | null, max: number): Promise<Drained> {
+  if (!s) return Promise.resolve(nothing)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let truncated = false
+    s.on('data', (b: Buffer) => {
+      const room = max - size
+      if (b.length > room) {
+        truncated = true
+        if (room <= 0) return
+        b = b.subarray(0, room)
+      }
+      chunks.push(b)
+      size += b.length
+    })
+    finished(s, { writable: false }, (err) => (err ? reject(err) : resolve({ text: Buffer.concat(chunks, size).toString('utf8'), truncated })))
+  })
 }
 
 /** Feed `input`, collect both streams, wait for the end. */

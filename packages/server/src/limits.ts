@@ -95,7 +95,24 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-/** An AbortSignal that aborts when any of `signals` does. */
-export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal {
-  return AbortSignal.any(signals.filter((s): s is AbortSignal => s !== undefined))
+/**
+ * `work`, given a signal that aborts when any of `signals` does, and linked to them only while
+ * `work` runs. (`AbortSignal.any` would leave a reference to its signal in each of them for good:
+ * in the server's shutdown signal, one more for every request.)
+ */
+export async function whileAny<T>(signals: readonly AbortSignal[], work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const any = new AbortController()
+  const abort = (e: Event) => any.abort((e.target as AbortSignal).reason)
+  for (const s of signals) {
+    if (s.aborted) {
+      any.abort(s.reason)
+      break
+    }
+    s.addEventListener('abort', abort)
+  }
+  try {
+    return await work(any.signal)
+  } finally {
+    for (const s of signals) s.removeEventListener('abort', abort)
+  }
 }

@@ -71,6 +71,25 @@ function isUnder(path: string, root: string): boolean {
   return path === root || root === '/' || path.startsWith(`${root}/`)
 }
 
+/** `path` with symlinks resolved; undefined if it does not exist (or cannot be resolved). */
+function realPath(path: string): string | undefined {
+  try {
+    return realpathSync(path)
+  } catch {
+    return undefined
+  }
+}
+
+/** `real`, the resolved `source`, if it exists and lies under one of the allowed roots. */
+function allowedPath(field: string, source: string, real: string | undefined, policy: Policy): string {
+  if (real === undefined) throw ApiError.invalid(field, `${source} does not exist`)
+  if (!policy.allowBind.some((r) => isUnder(real, r))) {
+    const shown = real === source ? source : `${source} (${real})`
+    throw ApiError.refused(field, `${shown} is outside the directories allowed for bind mounts (--allow-bind)`)
+  }
+  return real
+}
+
 /**
  * A host path the container is to see: it must exist and, symlinks resolved, lie under one of the
  * allowed roots. Returns the resolved path, which is what gets mounted: the check and the mount
@@ -78,17 +97,7 @@ function isUnder(path: string, root: string): boolean {
  */
 function checkHostPath(field: string, source: string, policy: Policy): string {
   if (!isAbsolute(source)) throw ApiError.invalid(field, `${source} must be an absolute path`)
-  let real: string
-  try {
-    real = realpathSync(source)
-  } catch {
-    throw ApiError.invalid(field, `${source} does not exist`)
-  }
-  if (!policy.allowBind.some((r) => isUnder(real, r))) {
-    const shown = real === source ? source : `${source} (${real})`
-    throw ApiError.refused(field, `${shown} is outside the directories allowed for bind mounts (--allow-bind)`)
-  }
-  return real
+  return allowedPath(field, source, realPath(source), policy)
 }
 
 const privileged = '(needs --allow-privileged)'
@@ -99,15 +108,12 @@ function coversHostRoot(maps: readonly { hostID: number; size: number }[] | unde
   }
 }
 
-function refuseHostRoot(field: string, path: string, policy: Policy): void {
-  if (policy.allowPrivileged) return
-  let real = path
-  try {
-    real = realpathSync(path)
-  } catch {
-    // checked for existence elsewhere
-  }
-  if (real === '/') throw ApiError.refused(field, `the host's root as the container's root ${privileged}`)
+/** A container's root directory: a host path as above, and not the host's own root unless privileged. */
+function checkRootPath(field: string, path: string, policy: Policy): string {
+  const real = realPath(path)
+  if (!policy.allowPrivileged && (real ?? path) === '/') throw ApiError.refused(field, `the host's root as the container's root ${privileged}`)
+  if (!isAbsolute(path)) throw ApiError.invalid(field, `${path} must be an absolute path`)
+  return allowedPath(field, path, real, policy)
 }
 
 /**
@@ -133,10 +139,7 @@ export function checkOptions<T extends ContainerOptions>(o: T, policy: Policy): 
     }
   }
   const out = { ...o }
-  if (o.rootfs !== undefined) {
-    refuseHostRoot('rootfs', o.rootfs, policy)
-    out.rootfs = checkHostPath('rootfs', o.rootfs, policy)
-  }
+  if (o.rootfs !== undefined) out.rootfs = checkRootPath('rootfs', o.rootfs, policy)
   if (o.volumes) {
     out.volumes = o.volumes.map((v, i) => {
       const [src, ...rest] = v.split(':')
@@ -177,8 +180,7 @@ export function checkSpec(spec: OciSpec, policy: Policy, prefix = 'spec'): OciSp
   }
   if (spec.root) {
     if (!isAbsolute(spec.root.path)) throw ApiError.invalid(`${prefix}.root.path`, 'must be an absolute path (there is no bundle directory over HTTP)')
-    refuseHostRoot(`${prefix}.root.path`, spec.root.path, policy)
-    out.root = { ...spec.root, path: checkHostPath(`${prefix}.root.path`, spec.root.path, policy) }
+    out.root = { ...spec.root, path: checkRootPath(`${prefix}.root.path`, spec.root.path, policy) }
   }
   if (spec.mounts) {
     out.mounts = spec.mounts.map((m, i) => {

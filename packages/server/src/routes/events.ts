@@ -5,7 +5,7 @@ import { streamSSE } from 'hono/streaming'
 
 import { router, type AppContext } from '../context.js'
 import type { ContainerEvent } from '../events.js'
-import { anySignal, sleep } from '../limits.js'
+import { sleep, whileAny } from '../limits.js'
 import { errors, eventStream } from '../schemas.js'
 
 const heartbeatMs = 15_000
@@ -29,31 +29,32 @@ export function eventRoutes(ctx: AppContext) {
 
   app.openapi(getEvents, (c) => {
     const { id } = c.req.valid('query')
-    return streamSSE(c, async (sse) => {
-      const gone = anySignal(c.req.raw.signal, ctx.shutdown)
-      const queue: ContainerEvent[] = []
-      let wake: (() => void) | undefined
-      // Subscribed before the response goes out: a client that has the headers misses nothing.
-      const unsubscribe = ctx.events.subscribe((e) => {
-        if (id !== undefined && e.id !== id) return
-        if (queue.length >= maxQueued) queue.shift()
-        queue.push(e)
-        wake?.()
-      })
-      try {
-        await sse.write(': subscribed\n\n')
-        while (!gone.aborted && !sse.aborted) {
-          for (let e = queue.shift(); e; e = queue.shift()) await sse.writeSSE({ event: e.type, data: JSON.stringify(e) })
-          const tick = new AbortController()
-          wake = () => tick.abort()
-          await sleep(heartbeatMs, anySignal(gone, tick.signal))
-          wake = undefined
-          if (!tick.signal.aborted && !gone.aborted) await sse.write(': keep-alive\n\n')
+    return streamSSE(c, (sse) =>
+      whileAny([c.req.raw.signal, ctx.shutdown], async (gone) => {
+        const queue: ContainerEvent[] = []
+        let wake: (() => void) | undefined
+        // Subscribed before the response goes out: a client that has the headers misses nothing.
+        const unsubscribe = ctx.events.subscribe((e) => {
+          if (id !== undefined && e.id !== id) return
+          if (queue.length >= maxQueued) queue.shift()
+          queue.push(e)
+          wake?.()
+        })
+        try {
+          await sse.write(': subscribed\n\n')
+          while (!gone.aborted && !sse.aborted) {
+            for (let e = queue.shift(); e; e = queue.shift()) await sse.writeSSE({ event: e.type, data: JSON.stringify(e) })
+            const tick = new AbortController()
+            wake = () => tick.abort()
+            await whileAny([gone, tick.signal], (woken) => sleep(heartbeatMs, woken))
+            wake = undefined
+            if (!tick.signal.aborted && !gone.aborted) await sse.write(': keep-alive\n\n')
+          }
+        } finally {
+          unsubscribe()
         }
-      } finally {
-        unsubscribe()
-      }
-    })
+      }),
+    )
   })
 
   return app

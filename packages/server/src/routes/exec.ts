@@ -3,7 +3,7 @@ import { createRoute } from '@hono/zod-openapi'
 
 import { runCaptured } from '../capture.js'
 import { lookup, router, type AppContext } from '../context.js'
-import { anySignal } from '../limits.js'
+import { whileAny } from '../limits.js'
 import { errors, execBody, idParams, json, jsonBody, runResult } from '../schemas.js'
 import { boundedTimeout } from './run.js'
 
@@ -25,8 +25,9 @@ export function execRoutes(ctx: AppContext) {
     const { timeout, input, ...options } = c.req.valid('json')
     const limit = boundedTimeout(ctx, timeout)
     const container = lookup(ctx, id)
-    const signal = anySignal(c.req.raw.signal, ctx.shutdown)
-    const result = await runCaptured(ctx.slots, (io) => container.exec({ ...options, ...io }), input, limit, signal, ctx.limits.maxOutputBytes)
+    const result = await whileAny([c.req.raw.signal, ctx.shutdown], (signal) =>
+      runCaptured(ctx.slots, (io) => container.exec({ ...options, ...io }), input, limit, signal, ctx.limits.maxOutputBytes),
+    )
     return c.json(result, 200)
   })
 

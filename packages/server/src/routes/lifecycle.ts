@@ -6,7 +6,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import { lookup, router, withLabels, type AppContext } from '../context.js'
 import { ApiError } from '../errors.js'
 import { exitStatus } from '../events.js'
-import { anySignal, withDeadline } from '../limits.js'
+import { whileAny, withDeadline } from '../limits.js'
 import { errors, exitStatus as exitStatusSchema, idAndState, idParams, json, queryBool, querySeconds } from '../schemas.js'
 
 const tags = ['lifecycle']
@@ -128,13 +128,14 @@ export function lifecycleRoutes(ctx: AppContext) {
     const seconds = Math.min(c.req.valid('query').timeout ?? ctx.limits.waitTimeoutSec, ctx.limits.maxWaitTimeoutSec)
     const container = lookup(ctx, id)
     const deadline = Date.now() + seconds * 1000
-    const gone = anySignal(c.req.raw.signal, ctx.shutdown)
     // Our own polling (not the core's unbounded wait), so a client that leaves or a deadline ends it.
-    while (container.state().status !== 'stopped') {
-      if (gone.aborted) throw new ApiError(503, 'ESHUTDOWN', 'the request ended before the container did')
-      if (Date.now() >= deadline) throw ApiError.timedOut(`container "${id}" still runs after ${seconds} s (raise ?timeout=)`)
-      await changeIn(container.dir, Math.min(250, Math.max(0, deadline - Date.now())), gone)
-    }
+    await whileAny([c.req.raw.signal, ctx.shutdown], async (gone) => {
+      while (container.state().status !== 'stopped') {
+        if (gone.aborted) throw new ApiError(503, 'ESHUTDOWN', 'the request ended before the container did')
+        if (Date.now() >= deadline) throw ApiError.timedOut(`container "${id}" still runs after ${seconds} s (raise ?timeout=)`)
+        await changeIn(container.dir, Math.min(250, Math.max(0, deadline - Date.now())), gone)
+      }
+    })
     const exit = await withDeadline(container.wait(), 5_000, `exit status of ${id}`)
     ctx.events.sync()
     return c.json(exitStatus(exit), 200)

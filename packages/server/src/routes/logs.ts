@@ -7,7 +7,7 @@ import type { LogEntry } from '@ns/core'
 
 import { lookup, router, type AppContext } from '../context.js'
 import { exitStatus } from '../events.js'
-import { anySignal, sleep } from '../limits.js'
+import { sleep, whileAny } from '../limits.js'
 import { errors, eventStream, idParams, logEntry, queryBool } from '../schemas.js'
 
 const followPollMs = 100
@@ -68,35 +68,36 @@ export function logRoutes(ctx: AppContext) {
     }
     if (!follow) return c.json(select(container.logs()), 200)
 
-    return streamSSE(c, async (sse) => {
-      const gone = anySignal(c.req.raw.signal, ctx.shutdown)
-      const send = (e: LogEntry) => sse.writeSSE({ event: e.stream, data: e.log.replace(/\r?\n$/, '') })
-      let all = container.logs()
-      for (const e of select(all)) await send(e)
-      let shown = all.length
-      while (!gone.aborted && !sse.aborted) {
-        let state
-        try {
-          state = container.state()
-          // The monitor records the exit once it has reaped and drained: then the log is whole.
-          for (let i = 0; i < 20 && state.status === 'stopped' && !state.exit; i++) {
-            await sleep(50, gone)
+    return streamSSE(c, (sse) =>
+      whileAny([c.req.raw.signal, ctx.shutdown], async (gone) => {
+        const send = (e: LogEntry) => sse.writeSSE({ event: e.stream, data: e.log.replace(/\r?\n$/, '') })
+        let all = container.logs()
+        for (const e of select(all)) await send(e)
+        let shown = all.length
+        while (!gone.aborted && !sse.aborted) {
+          let state
+          try {
             state = container.state()
+            // The monitor records the exit once it has reaped and drained: then the log is whole.
+            for (let i = 0; i < 20 && state.status === 'stopped' && !state.exit; i++) {
+              await sleep(50, gone)
+              state = container.state()
+            }
+          } catch {
+            break // deleted meanwhile
           }
-        } catch {
-          break // deleted meanwhile
+          // Read after looking at the state: whatever it wrote before it stopped is in.
+          all = container.logs()
+          for (const e of all.slice(shown)) if (wanted(e)) await send(e)
+          shown = all.length
+          if (state.status === 'stopped') {
+            if (state.exit) await sse.writeSSE({ event: 'exit', data: JSON.stringify(exitStatus(state.exit)) })
+            break
+          }
+          await sleep(followPollMs, gone)
         }
-        // Read after looking at the state: whatever it wrote before it stopped is in.
-        all = container.logs()
-        for (const e of all.slice(shown)) if (wanted(e)) await send(e)
-        shown = all.length
-        if (state.status === 'stopped') {
-          if (state.exit) await sse.writeSSE({ event: 'exit', data: JSON.stringify(exitStatus(state.exit)) })
-          break
-        }
-        await sleep(followPollMs, gone)
-      }
-    })
+      }),
+    )
   })
 
   return app

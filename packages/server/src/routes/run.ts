@@ -7,7 +7,7 @@ import { spawn } from '@ns/core'
 import { runCaptured } from '../capture.js'
 import { router, type AppContext } from '../context.js'
 import { ApiError } from '../errors.js'
-import { anySignal } from '../limits.js'
+import { whileAny } from '../limits.js'
 import { errors, json, jsonBody, runBody, runResult } from '../schemas.js'
 import { checkOptions } from '../security.js'
 
@@ -38,8 +38,9 @@ export function runRoutes(ctx: AppContext) {
     const { timeout, input, ...options } = c.req.valid('json')
     const limit = boundedTimeout(ctx, timeout)
     const checked = checkOptions(options, ctx.policy)
-    const signal = anySignal(c.req.raw.signal, ctx.shutdown)
-    const result = await runCaptured(ctx.slots, (io) => spawn({ ...checked, ...io }), input, limit, signal, ctx.limits.maxOutputBytes)
+    const result = await whileAny([c.req.raw.signal, ctx.shutdown], (signal) =>
+      runCaptured(ctx.slots, (io) => spawn({ ...checked, ...io }), input, limit, signal, ctx.limits.maxOutputBytes),
+    )
     return c.json(result, 200)
   })
 
