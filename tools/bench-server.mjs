@@ -55,13 +55,16 @@ function usage(code) {
 
   --containers N          containers run to completion with POST /v1/run (default 500)
   --concurrency N         workers sending requests back to back (default 8)
-  --serial-containers N   POST /v1/run at concurrency 1, for comparison (default 100; 0 skips)
+  --serial-containers N   POST /v1/run at each lower concurrency of the sweep, for comparison
+                          (default 100; 0 skips)
+  --sweep LIST            the lower concurrencies, comma-separated (default 1,2,4)
   --lifecycle-containers N
                           containers through create + start + wait + delete (default 100; 0 skips)
   --load-seconds S        length of the list/inspect load test (default 5; 0 skips)
   --load-containers N     detached containers (sleep 1000) running during it (default 20)
   --podman-containers N   containers through podman's service (default 80; 0 skips podman)
-  --warmup N              untimed requests before each timed phase (default 16)
+  --warmup N              untimed requests before the timed phases (default 200: a server's steady
+                          state, its hot paths compiled by V8; podman gets at most a tenth of its containers)
   --json FILE             also write the results as JSON to FILE
   --no-podman             leave podman out
   --no-install            do not apt-get install podman or runc when missing
@@ -75,11 +78,12 @@ function parseArgs(argv) {
     containers: 500,
     concurrency: 8,
     serialContainers: 100,
+    sweep: [1, 2, 4],
     lifecycleContainers: 100,
     loadSeconds: 5,
     loadContainers: 20,
     podmanContainers: 80,
-    warmup: 16,
+    warmup: 200,
     json: null,
     podman: true,
     install: true,
@@ -104,6 +108,10 @@ function parseArgs(argv) {
         const n = Number(next());
         if (!Number.isFinite(n) || n < 0) fail('--load-seconds needs a number >= 0');
         opts.loadSeconds = n;
+      } else if (arg === '--sweep') {
+        const list = next().split(',').map(Number);
+        if (!list.every((n) => Number.isInteger(n) && n >= 1)) fail('--sweep needs whole numbers >= 1, comma-separated');
+        opts.sweep = list;
       } else if (arg === '--json') opts.json = path.resolve(next());
       else if (arg === '--no-podman') opts.podman = false;
       else if (arg === '--no-install') opts.install = false;
@@ -387,8 +395,35 @@ function machineBusy() {
   }
 }
 
+/**
+ * The zygotes of a server: its children running `ns-oci zygote`, which fork its helpers (and
+ * reap them, so the helpers' CPU time is theirs, not the server's).
+ */
+function zygotesOf(serverPid) {
+  const found = [];
+  for (const [pid, p] of processTable()) {
+    if (p.ppid !== serverPid || p.comm !== 'ns-oci') continue;
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === 'zygote') found.push(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  return found;
+}
+
+/** The server's CPU: its own, and that of its helpers (reaped by it, or by its zygotes). */
+function serverCpu(serverPid) {
+  const cpu = processCpu(serverPid);
+  for (const z of zygotesOf(serverPid)) {
+    const zc = processCpu(z);
+    cpu.children += zc.self + zc.children;
+  }
+  return cpu;
+}
+
 function cpuMark(serverPid) {
-  return { machine: machineBusy(), server: processCpu(serverPid), client: process.cpuUsage() };
+  return { machine: machineBusy(), server: serverCpu(serverPid), client: process.cpuUsage() };
 }
 
 /** CPU per container between two marks, in ms: the server's node, its helpers, us, the rest. */
@@ -494,8 +529,11 @@ function snapshot(server, stateRoot, tag) {
   }
   const processes = [];
   const zombies = [];
+  // The server's zygote lives as long as the server: not a container's.
+  const zygotes = new Set(zygotesOf(server.pid));
   for (const pid of ours) {
     const p = table.get(pid);
+    if (zygotes.has(pid) && p.state !== 'Z') continue;
     if (p.state === 'Z') zombies.push(`${pid} ${p.comm}`);
     else processes.push(`${pid} ${p.comm}`);
   }
@@ -945,13 +983,15 @@ async function main() {
     // 2. leak check after those containers.
     if (!interrupted) result.leaks.push(await leakCheck(`${opts.containers} containers (POST /v1/run)`, before, take));
 
-    if (opts.serialContainers && !interrupted) {
-      progress(`  POST /v1/run x ${opts.serialContainers} at concurrency 1...\n`);
+    // The same at lower concurrencies: how the latency grows with the requests in flight.
+    for (const k of opts.serialContainers ? opts.sweep.filter((k) => k !== c) : []) {
+      if (interrupted) break;
+      progress(`  POST /v1/run x ${opts.serialContainers} at concurrency ${k}...\n`);
       const m1 = cpuMark(server.pid);
-      const serial = await pool(opts.serialContainers, 1, () => nsRunJob(api, body));
-      const cpu = cpuPerContainer(m1, cpuMark(server.pid), serial.attempted);
-      result.results.push({ ...phaseResult('ns serve POST /v1/run (concurrency 1)', serial, 1), key: 'ns-run-serial', cpuPerContainer: cpu });
-      result.serverSideRunMsSerial = summary(serial.extras.map((e) => e.serverMs));
+      const lower = await pool(opts.serialContainers, k, () => nsRunJob(api, body));
+      const cpu = cpuPerContainer(m1, cpuMark(server.pid), lower.attempted);
+      result.results.push({ ...phaseResult(`ns serve POST /v1/run (concurrency ${k})`, lower, k), key: k === 1 ? 'ns-run-serial' : `ns-run-c${k}`, cpuPerContainer: cpu });
+      if (k === 1) result.serverSideRunMsSerial = summary(lower.extras.map((e) => e.serverMs));
     }
 
     // 3. the four calls.
@@ -1091,6 +1131,16 @@ function report(r) {
         ` (Little's law); a median under ${TARGET_MEDIAN_MS} ms at concurrency ${r.options.concurrency} needs at most ~${fmt(need, 2)} ms of CPU per container`,
     );
   }
+  // Median latency by requests in flight (the run phases, lowest concurrency first).
+  const byConcurrency = r.results.filter((x) => x.key === 'ns-run' || x.key === 'ns-run-serial' || /^ns-run-c\d+$/.test(x.key)).sort((a, b) => a.concurrency - b.concurrency);
+  if (byConcurrency.length > 1) {
+    const under = byConcurrency.filter((x) => x.medianMs < TARGET_MEDIAN_MS).map((x) => x.concurrency);
+    r.medianUnderTargetUpToConcurrency = under.length ? Math.max(...under) : 0;
+    console.log(
+      `  median POST /v1/run by concurrency: ${byConcurrency.map((x) => `${x.concurrency}: ${fmt(x.medianMs)} ms (${fmt(x.containersPerSecond, 1)}/s)`).join(', ')}` +
+        `; under ${TARGET_MEDIAN_MS} ms at ${under.length ? under.join(', ') : 'none'}`,
+    );
+  }
   if (r.lifecycleSteps) {
     const s = r.lifecycleSteps;
     console.log(`  create+start+wait+delete, median of each call: create ${fmt(s.create)}, start ${fmt(s.start)}, wait ${fmt(s.wait)}, delete ${fmt(s.delete)} ms`);
@@ -1132,7 +1182,7 @@ function report(r) {
   }
   for (const l of r.leaks) console.log(`leaks after ${l.after}: ${leakLine(l)}`);
   if (r.leaks.length) {
-    console.log('  processes: ns-oci helpers and monitors of this server (and theirs); mounts: lines of /proc/self/mountinfo;');
+    console.log('  processes: ns-oci helpers and monitors of this server (and theirs; its zygote left out); mounts: lines of /proc/self/mountinfo;');
     console.log(`  cgroups: directories under ${nsCgroupDirs().length > 1 ? '/sys/fs/cgroup/*/ns' : '/sys/fs/cgroup/ns'}; state dirs: entries of the state root; zombies: ours, and any ns-oci`);
   }
   if (r.retries) console.log(`  note: ${r.retries} request(s) sent again after a kept-alive connection was closed under them`);
