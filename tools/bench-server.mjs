@@ -9,7 +9,9 @@
 //      few seconds while some detached containers (sleep 1000) run;
 //   4. a leak check after the run-to-completion containers, and again after everything:
 //      processes, mounts, cgroups, state directories, zombies;
-//   5. podman's service doing create + start + wait + delete of the same rootfs, for comparison.
+//   5. the kernel's floor: tools/bench-floor.c (namespaces, id maps, pivot_root, proc, exec; no
+//      runtime) at the same concurrency, what no runtime can go below on this machine;
+//   6. podman's service doing create + start + wait + delete of the same rootfs, for comparison.
 //
 //   node tools/bench-server.mjs [--containers N] [--concurrency N] [--json FILE] [options]
 //
@@ -63,6 +65,8 @@ function usage(code) {
   --load-seconds S        length of the list/inspect load test (default 5; 0 skips)
   --load-containers N     detached containers (sleep 1000) running during it (default 20)
   --podman-containers N   containers through podman's service (default 80; 0 skips podman)
+  --floor-containers N    bare containers of tools/bench-floor.c, the kernel's own cost with no
+                          runtime, for the yardstick (default 800; 0 skips)
   --warmup N              untimed requests before the timed phases (default 200: a server's steady
                           state, its hot paths compiled by V8; podman gets at most a tenth of its containers)
   --json FILE             also write the results as JSON to FILE
@@ -79,6 +83,7 @@ function parseArgs(argv) {
     concurrency: 8,
     serialContainers: 100,
     sweep: [1, 2, 4],
+    floorContainers: 800,
     lifecycleContainers: 100,
     loadSeconds: 5,
     loadContainers: 20,
@@ -99,6 +104,7 @@ function parseArgs(argv) {
       '--lifecycle-containers': ['lifecycleContainers', 0],
       '--load-containers': ['loadContainers', 1],
       '--podman-containers': ['podmanContainers', 0],
+      '--floor-containers': ['floorContainers', 0],
       '--warmup': ['warmup', 0],
     },
     aliases: { '-n': '--containers', '-c': '--concurrency', '-h': '--help' },
@@ -1041,7 +1047,13 @@ async function main() {
   result.retries = api.counters.retries;
   result.serverStderr = lastLine(readFileSync(server.errFile, 'utf8'), '');
 
-  // 6. podman.
+  // 6. the kernel's floor: what the namespaces alone cost here, with no runtime.
+  if (opts.floorContainers && !interrupted) {
+    progress(`  kernel floor: ${opts.floorContainers} bare containers at concurrency ${c}...\n`);
+    result.floor = await kernelFloor(opts.floorContainers, c);
+  }
+
+  // 7. podman.
   if (!opts.podman) {
     result.podman = { skipped: 'left out (--no-podman or --podman-containers 0)' };
   } else if (!interrupted) {
@@ -1063,6 +1075,36 @@ async function main() {
   result.interrupted = interrupted;
   result.elapsedSeconds = round((Date.now() - started) / 1000, 1);
   return result;
+}
+
+/**
+ * tools/bench-floor.c, compiled here and run by `workers` processes at once: containers/s and
+ * CPU per container on the whole machine, or why it was skipped.
+ */
+async function kernelFloor(containers, workers) {
+  const cc = which('cc') ?? which('gcc');
+  if (!cc) return { skipped: 'no C compiler (cc) to build tools/bench-floor.c' };
+  const bin = path.join(tmp, 'bench-floor');
+  const built = spawnSync(cc, ['-O2', '-o', bin, path.join(repoRoot, 'tools', 'bench-floor.c')], { encoding: 'utf8' });
+  if (built.status !== 0) return { skipped: `cc failed: ${firstLine(built.stderr)}` };
+  // Root maps the child's root to a host id far above the ranges ns leases; anyone else to itself.
+  const hostId = process.getuid() === 0 ? 0x60000000 + 65536 * 4096 : process.getuid();
+  const each = Math.ceil(containers / workers);
+  const one = () =>
+    new Promise((resolve) => {
+      const child = spawn(bin, [FIXTURE, String(each), String(hostId)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', (code) => resolve(code === 0 ? null : firstLine(err) || `exit ${code}`));
+      child.on('error', (e) => resolve(e.message));
+    });
+  const busy0 = machineBusy();
+  const t0 = now();
+  const failures = (await Promise.all(Array.from({ length: workers }, one))).filter(Boolean);
+  const wallMs = now() - t0;
+  if (failures.length) return { skipped: `failed: ${failures[0]}` };
+  const n = each * workers;
+  return { containers: n, concurrency: workers, containersPerSecond: round(n / (wallMs / 1000), 1), cpuPerContainerMs: round((machineBusy() - busy0) / n) };
 }
 
 function report(r) {
@@ -1129,6 +1171,16 @@ function report(r) {
     console.log(
       `  at that cost ${cpus} CPUs run at most ~${cap.toFixed(0)} containers/s, so ${r.options.concurrency} requests in flight wait ~${fmt((r.options.concurrency / cap) * 1000, 1)} ms each` +
         ` (Little's law); a median under ${TARGET_MEDIAN_MS} ms at concurrency ${r.options.concurrency} needs at most ~${fmt(need, 2)} ms of CPU per container`,
+    );
+  }
+  if (r.floor?.skipped) console.log(`  kernel floor: skipped: ${r.floor.skipped}`);
+  else if (r.floor && nsRun?.cpuPerContainer?.totalMs) {
+    const f = r.floor;
+    const floorWait = (r.options.concurrency / ((r.machine.cpus * 1000) / f.cpuPerContainerMs)) * 1000;
+    console.log(
+      `  kernel floor (tools/bench-floor.c: 7 namespaces, id maps, bind + pivot_root, proc, exec /bin/true; no runtime, no HTTP): ${fmt(f.containersPerSecond, 1)} containers/s at concurrency ${f.concurrency},` +
+        ` ${fmt(f.cpuPerContainerMs)} ms of CPU per container; ns serve's whole request (/dev, /sys, masked paths, seccomp, init, idmapped root, HTTP both ends) costs ${fmt(nsRun.cpuPerContainer.totalMs / f.cpuPerContainerMs, 1)}x that;` +
+        ` the floor alone makes ${r.options.concurrency} in flight wait ~${fmt(floorWait, 1)} ms each`,
     );
   }
   // Median latency by requests in flight (the run phases, lowest concurrency first).
