@@ -39,14 +39,18 @@ export function hostNs(name: string): string {
   return readlinkSync(`/proc/self/ns/${name}`)
 }
 
+/** The parent of `pid` (throws if it is gone). */
+export function ppidOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+}
+
 function childrenOf(parent: number): number[] {
   const out: number[] = []
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === parent) out.push(Number(d))
+      if (ppidOf(Number(d)) === parent) out.push(Number(d))
     } catch {
       // gone meanwhile
     }

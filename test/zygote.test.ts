@@ -12,7 +12,7 @@ import { afterAll, describe, expect } from 'vitest'
 
 import { run, spawn } from '@ns/core'
 
-import { childPids, fixtureRootfs, itNs, itRoot, repoRoot, zygotePids } from './helpers.js'
+import { childPids, fixtureRootfs, itNs, itRoot, ppidOf, repoRoot, zygotePids } from './helpers.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ns-zygote-'))
 afterAll(() => {
@@ -25,11 +25,6 @@ function statusField(pid: number, field: string): string {
     .split('\n')
     .find((l) => l.startsWith(`${field}:`))
   return line?.split(':')[1]?.trim() ?? ''
-}
-
-function ppidOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
 }
 
 /** The helper of a running container: the parent of its first process. */

@@ -189,15 +189,7 @@ pub fn reap(pid: i32) -> Option<Status> {
 }
 
 fn send(sock: &OwnedFd, msg: &[u8]) -> bool {
-    // SAFETY: sending a valid buffer on a socket we hold.
-    unsafe {
-        libc::send(
-            sock.as_raw_fd(),
-            msg.as_ptr().cast(),
-            msg.len(),
-            libc::MSG_NOSIGNAL,
-        ) >= 0
-    }
+    ns_runtime::sys::send_msg(sock.as_raw_fd(), msg).is_ok()
 }
 
 /// Fork nothing more with it: it ends once its helpers are released.
@@ -266,15 +258,11 @@ fn read_replies(pid: i32, sock: Arc<OwnedFd>, alive: Arc<AtomicBool>) {
     let (book, cv) = &*BOOK;
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: receiving into a buffer of the size passed.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        if n <= 0 {
-            break;
-        }
-        let Ok(reply) = serde_json::from_slice::<Reply>(&buf[..n as usize]) else {
+        let n = match ns_runtime::sys::recv_fds(sock.as_raw_fd(), &mut buf, 1) {
+            Ok(Some((n, _))) => n,
+            _ => break,
+        };
+        let Ok(reply) = serde_json::from_slice::<Reply>(&buf[..n]) else {
             continue;
         };
         let Ok(mut b) = book.lock() else { break };

@@ -445,20 +445,44 @@ pub fn loopback_up() -> SysResult<()> {
 /// the container's process.
 pub fn cloexec_from(first: u32) -> SysResult<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    close_range_from(first, CLOSE_RANGE_CLOEXEC)
+}
+
+/// Close every descriptor from `first` up.
+pub fn close_from(first: u32) -> SysResult<()> {
+    close_range_from(first, 0)
+}
+
+/// close_range(first, ~0, flags) (0: close; CLOSE_RANGE_CLOEXEC: mark), with a walk of the open
+/// descriptors where the kernel lacks it.
+fn close_range_from(first: u32, flags: libc::c_uint) -> SysResult<()> {
     // SAFETY: plain syscall.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) };
     if r == 0 {
         return Ok(());
     }
-    // Older kernels: walk the open descriptors.
     let dir = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::last())?;
     let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
     for fd in fds {
         if fd as u32 >= first {
-            // SAFETY: fcntl on a descriptor number; failure on a closed one is harmless.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            // SAFETY: descriptor numbers of this process; failure on one closed meanwhile (the
+            // directory's own) is harmless.
+            unsafe {
+                if flags == 0 {
+                    libc::close(fd);
+                } else {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
         }
     }
+    Ok(())
+}
+
+/// Send `data` as one message on the socket `sock` (MSG_NOSIGNAL: a gone peer is EPIPE).
+pub fn send_msg(sock: RawFd, data: &[u8]) -> SysResult<()> {
+    // SAFETY: sending a valid buffer of the length passed.
+    retry(|| check_long(unsafe { libc::send(sock, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) } as libc::c_long))?;
     Ok(())
 }
 

@@ -51,21 +51,14 @@ pub enum Reply {
 }
 
 fn send(sock: RawFd, reply: &Reply) -> bool {
-    let Ok(data) = serde_json::to_vec(reply) else { return false };
-    // SAFETY: sending a valid buffer; MSG_NOSIGNAL turns a gone caller into EPIPE.
-    let r = sys::retry(|| {
-        let n = unsafe { libc::send(sock, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
-        if n < 0 { Err(sys::Errno::last()) } else { Ok(n) }
-    });
-    r.is_ok()
+    serde_json::to_vec(reply).is_ok_and(|data| sys::send_msg(sock, &data).is_ok())
 }
 
 /// The zygote's loop, on the socket `sock`. Returns its exit code.
 pub fn zygote_main(sock: RawFd) -> i32 {
-    // Nothing of the caller's but the socket and the standard descriptors.
-    // SAFETY: plain syscall; on failure (old kernels) the descriptors stay, and the helpers
-    // close them anyway.
-    unsafe { libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0) };
+    // Nothing of the caller's but the socket and the standard descriptors (the helpers close
+    // the rest anyway, should this fail).
+    let _ = sys::close_from((sock + 1) as u32);
     // SAFETY: signal-set manipulation on local sets; the process is single-threaded.
     let sigfd = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -213,11 +206,7 @@ fn fork_helper(fds: &[OwnedFd], cwd: &str, umask: u32, env: &[String]) -> sys::S
                 libc::_exit(125);
             }
         }
-        if libc::syscall(libc::SYS_close_range, START_FDS as u32, u32::MAX, 0) != 0 {
-            for fd in START_FDS as i32..1024 {
-                libc::close(fd);
-            }
-        }
+        let _ = sys::close_from(START_FDS as u32);
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
