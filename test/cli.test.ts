@@ -26,7 +26,23 @@ describe('ns run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ns-cli-'))
     chmodSync(dir, 0o777)
     try {
-      const r = ns('run', '--rootfs', fixtureRootfs, '--hostname', 'box', '-v', `${dir}:/data`, '-e', 'A=1', '-w', '/data', '--', 'sh', '-c', 'hostname; echo $A; pwd; echo hi > out')
+      const r = ns(
+        'run',
+        '--rootfs',
+        fixtureRootfs,
+        '--hostname',
+        'box',
+        '-v',
+        `${dir}:/data`,
+        '-e',
+        'A=1',
+        '-w',
+        '/data',
+        '--',
+        'sh',
+        '-c',
+        'hostname; echo $A; pwd; echo hi > out',
+      )
       expect(r.code, r.stderr).toBe(0)
       expect(r.stdout).toBe('box\n1\n/data\n')
       expect(readFileSync(join(dir, 'out'), 'utf8')).toBe('hi\n')
@@ -35,7 +51,7 @@ describe('ns run', () => {
     }
   })
 
-  itNs('exit codes: the command\'s own, 127 not found, 128+N for a signal', () => {
+  itNs("exit codes: the command's own, 127 not found, 128+N for a signal", () => {
     expect(ns('run', '--', 'sh', '-c', 'exit 42').code).toBe(42)
     const nf = ns('run', '--', 'no-such-command-here')
     expect(nf.code).toBe(127)
@@ -57,8 +73,12 @@ describe('ns run', () => {
     expect(Number(t.stdout.split(' ')[0])).toBeGreaterThan(864000)
   })
 
-  itNs('a signal sent to ns reaches the container once, and ns exits with the container\'s status', async () => {
-    const child = spawn(process.execPath, [cli, 'run', '--', 'sh', '-c', 'trap "echo got-int; exit 3" INT; echo started; while :; do sleep 0.05; done'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  itNs("a signal sent to ns reaches the container once, and ns exits with the container's status", async () => {
+    const child = spawn(
+      process.execPath,
+      [cli, 'run', '--', 'sh', '-c', 'trap "echo got-int; exit 3" INT; echo started; while :; do sleep 0.05; done'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     let out = ''
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString()

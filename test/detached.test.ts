@@ -7,7 +7,18 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect } from 'vitest'
 
-import { buildSpec, create, createSpec, get, labelsOf, list, NsError, parseRunOptions, runDetached, spawnSpec } from '@ns/core'
+import {
+  buildSpec,
+  create,
+  createSpec,
+  get,
+  labelsOf,
+  list,
+  NsError,
+  parseRunOptions,
+  runDetached,
+  spawnSpec,
+} from '@ns/core'
 
 import { alive, cli, hostNs, itNs, itRoot, repoRoot } from './helpers.js'
 
@@ -47,7 +58,10 @@ describe('detached containers', () => {
       console.log(c.id)
       setInterval(() => {}, 1000)
     `
-    const starter = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] })
+    const starter = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     const id = await new Promise<string>((res) => starter.stdout.once('data', (d: Buffer) => res(d.toString().trim())))
     starter.kill('SIGKILL')
     await new Promise((res) => starter.on('exit', res))
@@ -59,7 +73,12 @@ describe('detached containers', () => {
   })
 
   itNs('stop sends SIGTERM, then SIGKILL to every process after the grace period', async () => {
-    const c = await runDetached({ command: sh('trap "" TERM; sleep 30 & sleep 30 & wait'), root, name: 'stubborn', init: false })
+    const c = await runDetached({
+      command: sh('trap "" TERM; sleep 30 & sleep 30 & wait'),
+      root,
+      name: 'stubborn',
+      init: false,
+    })
     const pid = c.state().pid!
     const t0 = Date.now()
     const exit = await c.stop(300)
@@ -88,7 +107,7 @@ describe('detached containers', () => {
     expect(existsSync(join(root, 'ephemeral'))).toBe(false)
   })
 
-  itNs('inspect shows the namespaces against the host\'s, the processes and the mounts', async () => {
+  itNs("inspect shows the namespaces against the host's, the processes and the mounts", async () => {
     const c = await runDetached({ command: sh('sleep 30 & exec sleep 31'), root, name: 'inspected' })
     await new Promise((r) => setTimeout(r, 100))
     const i = c.inspect()
@@ -111,7 +130,9 @@ describe('detached containers', () => {
     expect((await s.wait()).exitCode).toBe(0)
     expect(s.logs().map((e) => e.log)).toEqual(['from-spec\n'])
     await s.delete()
-    await expect(createSpec({ ...spec, process: { ...spec.process, args: [] } }, { root })).rejects.toThrow('process.args: must not be empty')
+    await expect(createSpec({ ...spec, process: { ...spec.process, args: [] } }, { root })).rejects.toThrow(
+      'process.args: must not be empty',
+    )
   })
 
   itNs('errors: a taken id, and a command that does not exist, are refused at create', async () => {
@@ -124,19 +145,24 @@ describe('detached containers', () => {
     expect(existsSync(join(root, 'nocmd'))).toBe(false)
   })
 
-  itRoot('a container that fails to start gives back its cgroup: a missing command (detached), a failing hook (foreground)', async () => {
-    const cgroupsNamed = (name: string) =>
-      readdirSync('/sys/fs/cgroup')
-        .map((c) => [join('/sys/fs/cgroup', c, 'ns', name), join('/sys/fs/cgroup', 'ns', name)])
-        .flat()
-        .filter((p) => existsSync(p))
-    await expect(create({ command: ['no-such-command-here'], root, name: 'nocmd-limited', memory: '64m', pidsLimit: 50 })).rejects.toThrow(/not found/)
-    expect(cgroupsNamed('nocmd-limited')).toEqual([])
-    const { spec } = buildSpec(parseRunOptions({ command: ['true'], memory: '64m' }), 'hookfail-limited')
-    const withHook = { ...spec, hooks: { createRuntime: [{ path: '/bin/false' }] } }
-    await expect(spawnSpec(withHook, { id: 'hookfail-limited' }).exited).rejects.toThrow(/createRuntime/)
-    expect(cgroupsNamed('hookfail-limited')).toEqual([])
-  })
+  itRoot(
+    'a container that fails to start gives back its cgroup: a missing command (detached), a failing hook (foreground)',
+    async () => {
+      const cgroupsNamed = (name: string) =>
+        readdirSync('/sys/fs/cgroup')
+          .map((c) => [join('/sys/fs/cgroup', c, 'ns', name), join('/sys/fs/cgroup', 'ns', name)])
+          .flat()
+          .filter((p) => existsSync(p))
+      await expect(
+        create({ command: ['no-such-command-here'], root, name: 'nocmd-limited', memory: '64m', pidsLimit: 50 }),
+      ).rejects.toThrow(/not found/)
+      expect(cgroupsNamed('nocmd-limited')).toEqual([])
+      const { spec } = buildSpec(parseRunOptions({ command: ['true'], memory: '64m' }), 'hookfail-limited')
+      const withHook = { ...spec, hooks: { createRuntime: [{ path: '/bin/false' }] } }
+      await expect(spawnSpec(withHook, { id: 'hookfail-limited' }).exited).rejects.toThrow(/createRuntime/)
+      expect(cgroupsNamed('hookfail-limited')).toEqual([])
+    },
+  )
 
   itNs('the monitor stays small: its memory is reported', async () => {
     const c = await runDetached({ command: ['sleep', '30'], root, name: 'small' })
@@ -144,7 +170,9 @@ describe('detached containers', () => {
     const status = readFileSync(`/proc/${mon}/status`, 'utf8')
     const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)![1])
     const pss = Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${mon}/smaps_rollup`, 'utf8'))![1])
-    console.log(`monitor memory: VmRSS ${kb('VmRSS')} KiB (private ${kb('RssAnon')} KiB, shared files ${kb('RssFile')} KiB), PSS ${pss} KiB`)
+    console.log(
+      `monitor memory: VmRSS ${kb('VmRSS')} KiB (private ${kb('RssAnon')} KiB, shared files ${kb('RssFile')} KiB), PSS ${pss} KiB`,
+    )
     expect(kb('RssAnon')).toBeGreaterThan(0)
     expect(readlinkSync(`/proc/${mon}/exe`)).toMatch(/ns-oci/)
     await c.delete({ force: true })
@@ -153,10 +181,18 @@ describe('detached containers', () => {
 
 describe('exec into a running container', () => {
   itNs('exec joins every namespace of the container and sees what it sees', async () => {
-    const c = await runDetached({ command: ['sleep', '30'], root, name: 'execd', hostname: 'execbox', env: { FROM: 'container' } })
+    const c = await runDetached({
+      command: ['sleep', '30'],
+      root,
+      name: 'execd',
+      hostname: 'execbox',
+      env: { FROM: 'container' },
+    })
     const inside = c.inspect().namespaces
     const r = await c.execRun({
-      command: sh('hostname; echo "$FROM $EXTRA"; pwd; cat /proc/1/comm; for n in net pid mnt uts ipc user cgroup; do readlink /proc/self/ns/$n; done'),
+      command: sh(
+        'hostname; echo "$FROM $EXTRA"; pwd; cat /proc/1/comm; for n in net pid mnt uts ipc user cgroup; do readlink /proc/self/ns/$n; done',
+      ),
       env: { EXTRA: 'exec' },
       cwd: '/tmp',
     })
@@ -175,11 +211,18 @@ describe('exec into a running container', () => {
     await expect(c.execRun({ command: ['true'] })).rejects.toThrow('container "execd" does not exist')
   })
 
-  itRoot('exec lands in the container\'s cgroup, under its limits', async () => {
+  itRoot("exec lands in the container's cgroup, under its limits", async () => {
     const c = await runDetached({ command: ['sleep', '30'], root, name: 'limited', pidsLimit: 5 })
     const inside = (await c.execRun({ command: ['cat', '/proc/self/cgroup'] })).stdout
-    expect(inside.split('\n').filter(Boolean).every((l) => l.endsWith(':/'))).toBe(true)
-    const bomb = await c.execRun({ command: sh('for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1 | head -1; echo done') })
+    expect(
+      inside
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => l.endsWith(':/')),
+    ).toBe(true)
+    const bomb = await c.execRun({
+      command: sh('for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1 | head -1; echo done'),
+    })
     expect(bomb.stdout + bomb.stderr).toMatch(/fork|Resource temporarily unavailable/i)
     expect(c.stats().pidsLimit).toBe(5)
     await c.delete({ force: true })
@@ -200,7 +243,16 @@ describe('ns for detached containers', () => {
   }
 
   itNs('run -d, ps, logs, stop, wait, rm: as docker users type them', async () => {
-    const r = ns('run', '-d', '--name', 'web', '--', 'sh', '-c', 'echo hello; trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done')
+    const r = ns(
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '--',
+      'sh',
+      '-c',
+      'echo hello; trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done',
+    )
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe('web\n')
     expect(ns('ps').stdout).toMatch(/^web\s+running\s+\d+\s+\S+ \S+\s+sh -c echo hello/m)
@@ -228,8 +280,21 @@ describe('ns for detached containers', () => {
   })
 
   itNs('logs -f follows until the container ends; kill -s sends the signal asked for', async () => {
-    expect(ns('run', '-d', '--name', 'talker', '--', 'sh', '-c', 'trap "echo usr1; exit 5" USR1; echo up; while :; do sleep 0.05; done').code).toBe(0)
-    const follow = spawn(process.execPath, [cli, '--root', root, 'logs', '-f', 'talker'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    expect(
+      ns(
+        'run',
+        '-d',
+        '--name',
+        'talker',
+        '--',
+        'sh',
+        '-c',
+        'trap "echo usr1; exit 5" USR1; echo up; while :; do sleep 0.05; done',
+      ).code,
+    ).toBe(0)
+    const follow = spawn(process.execPath, [cli, '--root', root, 'logs', '-f', 'talker'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let out = ''
     follow.stdout.on('data', (d: Buffer) => (out += d.toString()))
     for (let i = 0; i < 100 && !out.includes('up'); i++) await new Promise((res) => setTimeout(res, 20))

@@ -13,7 +13,12 @@ import { fixtureRootfs, isRoot, itWhen, repoRoot, usernsSkipReason } from './hel
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0
 const reason = usernsSkipReason ?? (!isRoot ? 'needs root (the engines keep root-owned stores)' : undefined)
 const itPodman = itWhen(reason ?? (has('podman') ? undefined : 'needs podman'))
-const itCtr = itWhen(reason ?? (has('containerd') && has('ctr') && has('podman') ? undefined : 'needs containerd, ctr and podman (to make the image archive)'))
+const itCtr = itWhen(
+  reason ??
+    (has('containerd') && has('ctr') && has('podman')
+      ? undefined
+      : 'needs containerd, ctr and podman (to make the image archive)'),
+)
 
 const bin = join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
 const work = mkdtempSync(join(tmpdir(), 'ns-engines-'))
@@ -43,14 +48,21 @@ const ctr = (...args: string[]) => {
 beforeAll(async () => {
   if (reason || !has('podman')) return
   // Per the notes of this machine: cgroupfs, a file event log, no raised ulimits.
-  writeFileSync(conf, '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')
+  writeFileSync(
+    conf,
+    '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n',
+  )
   const tar = execFileSync('tar', ['-C', fixtureRootfs, '-c', '.'], { maxBuffer: 64 << 20 })
   const imp = spawnSync('podman', [...podmanArgs, 'import', '-', image], { input: tar, env, encoding: 'utf8' })
   expect(imp.status, imp.stderr).toBe(0)
   if (has('containerd') && has('ctr')) {
     const archive = join(work, 'fixture.tar')
     expect(podman('save', '--format', 'oci-archive', '-o', archive, image).code).toBe(0)
-    containerd = spawn('containerd', ['--root', join(work, 'ctd-root'), '--state', join(work, 'ctd-state'), '--address', ctrSock], { stdio: 'ignore' })
+    containerd = spawn(
+      'containerd',
+      ['--root', join(work, 'ctd-root'), '--state', join(work, 'ctd-state'), '--address', ctrSock],
+      { stdio: 'ignore' },
+    )
     for (let i = 0; i < 100 && !existsSync(ctrSock); i++) await new Promise((r) => setTimeout(r, 50))
     const r = ctr('image', 'import', archive)
     expect(r.code, r.stderr).toBe(0)
@@ -70,7 +82,9 @@ afterAll(() => {
     }
     containerd.kill('SIGTERM')
   }
-  const left = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(work))
+  const left = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(work))
   for (const l of left.reverse()) spawnSync('umount', ['-l', l.split(' ')[4]!])
   rmSync(work, { recursive: true, force: true })
 }, 60_000)
@@ -83,7 +97,16 @@ describe('podman --runtime ns-oci', () => {
   })
 
   itPodman('run -d, ps, exec, stop, rm', () => {
-    const run = podman('run', '-d', '--name', 'pm1', image, 'sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.1; done')
+    const run = podman(
+      'run',
+      '-d',
+      '--name',
+      'pm1',
+      image,
+      'sh',
+      '-c',
+      'trap "exit 0" TERM; while :; do sleep 0.1; done',
+    )
     expect(run.code, run.stderr).toBe(0)
     expect(podman('ps', '--format', '{{.Names}} {{.Status}}').stdout).toMatch(/^pm1 Up/m)
     const ex = podman('exec', 'pm1', 'sh', '-c', 'echo exec-ok; cat /proc/1/cmdline | tr "\\0" " "')
@@ -114,7 +137,8 @@ describe('containerd (ctr) with --runc-binary ns-oci', () => {
     const ex = ctr('task', 'exec', '--exec-id', 'e1', 'c2', 'sh', '-c', 'echo exec-in-ctd; cat /proc/1/cmdline')
     expect(ex.stdout).toBe('exec-in-ctd\nsleep\u0000100\u0000')
     expect(ctr('task', 'kill', '-s', 'SIGKILL', 'c2').code).toBe(0)
-    for (let i = 0; i < 100 && !/STOPPED/.test(ctr('task', 'ls').stdout); i++) await new Promise((r) => setTimeout(r, 50))
+    for (let i = 0; i < 100 && !/STOPPED/.test(ctr('task', 'ls').stdout); i++)
+      await new Promise((r) => setTimeout(r, 50))
     expect(ctr('task', 'ls').stdout).toMatch(/^c2\s+\d+\s+STOPPED/m)
     expect(ctr('task', 'delete', 'c2').code).toBe(0)
     expect(ctr('container', 'rm', 'c2').code).toBe(0)

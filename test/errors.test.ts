@@ -34,13 +34,37 @@ describe('invalid options name the field and the reason', () => {
   const cases: Array<[string, unknown, string]> = [
     ['no command', { command: [] }, 'command: must name a program'],
     ['a relative cwd', { command: ['true'], cwd: 'data' }, 'cwd: must be an absolute path'],
-    ['an empty id range', { command: ['true'], uidMappings: [{ containerID: 0, hostID: 0, size: 0 }] }, 'uidMappings[0].size: must be > 0'],
-    ['a bad volume', { command: ['true'], volumes: ['/tmp'] }, 'volumes[0]: must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap'],
-    ['a missing rootfs', { command: ['true'], rootfs: '/nonexistent/rootfs' }, 'rootfs: /nonexistent/rootfs does not exist'],
+    [
+      'an empty id range',
+      { command: ['true'], uidMappings: [{ containerID: 0, hostID: 0, size: 0 }] },
+      'uidMappings[0].size: must be > 0',
+    ],
+    [
+      'a bad volume',
+      { command: ['true'], volumes: ['/tmp'] },
+      'volumes[0]: must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap',
+    ],
+    [
+      'a missing rootfs',
+      { command: ['true'], rootfs: '/nonexistent/rootfs' },
+      'rootfs: /nonexistent/rootfs does not exist',
+    ],
     ['an unknown option', { command: ['true'], hostnme: 'x' }, 'Unrecognized key: "hostnme"'],
-    ['a bad namespace value', { command: ['true'], namespaces: { network: 'relative/path' } }, 'namespaces.network: must be an absolute path'],
-    ['hostname without uts', { command: ['true'], hostname: 'x', namespaces: { uts: false } }, 'hostname: needs a new uts namespace'],
-    ['an unmapped user', { command: ['true'], user: '5:5', uidMappings: [{ containerID: 0, hostID: 0, size: 1 }] }, 'user: uid 5 is not mapped in the user namespace'],
+    [
+      'a bad namespace value',
+      { command: ['true'], namespaces: { network: 'relative/path' } },
+      'namespaces.network: must be an absolute path',
+    ],
+    [
+      'hostname without uts',
+      { command: ['true'], hostname: 'x', namespaces: { uts: false } },
+      'hostname: needs a new uts namespace',
+    ],
+    [
+      'an unmapped user',
+      { command: ['true'], user: '5:5', uidMappings: [{ containerID: 0, hostID: 0, size: 1 }] },
+      'user: uid 5 is not mapped in the user namespace',
+    ],
   ]
   for (const [what, opts, message] of cases) {
     it(`${what}: ${message}`, async () => {

@@ -59,7 +59,12 @@ describe('escape suite: a default container', () => {
     try {
       const r = await run({ command: ['python3', '-c', probe, String(process.pid), String(port)] })
       expect(r.exitCode, r.stderr).toBe(0)
-      const got = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]))
+      const got = Object.fromEntries(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ') as [string, string]),
+      )
       expect(got).toEqual({
         reboot: 'EPERM', // no CAP_SYS_BOOT
         settimeofday: 'EPERM', // the clock is the host's: CAP_SYS_TIME of the initial user namespace
@@ -95,15 +100,34 @@ describe('escape suite: a default container', () => {
 const docker = {
   // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
   caps: '00000000a80425fb',
-  masked: ['/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap'],
+  masked: [
+    '/proc/asound',
+    '/proc/acpi',
+    '/proc/kcore',
+    '/proc/keys',
+    '/proc/latency_stats',
+    '/proc/timer_list',
+    '/proc/timer_stats',
+    '/proc/sched_debug',
+    '/proc/scsi',
+    '/sys/firmware',
+    '/sys/devices/virtual/powercap',
+  ],
   readonly: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
 }
 
-describe('defaults, seen from inside, against Docker\'s', () => {
+describe("defaults, seen from inside, against Docker's", () => {
   itNs('capabilities, no_new_privs, seccomp filter mode, masked and read-only paths', async () => {
-    const r = await run({ command: ['sh', '-c', 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/self/mountinfo'] })
+    const r = await run({
+      command: ['sh', '-c', 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status; cat /proc/self/mountinfo'],
+    })
     expect(r.exitCode, r.stderr).toBe(0)
-    const status = Object.fromEntries(r.stdout.split('\n').filter((l) => /^(Cap|NoNewPrivs|Seccomp)/.test(l)).map((l) => l.split(':\t') as [string, string]))
+    const status = Object.fromEntries(
+      r.stdout
+        .split('\n')
+        .filter((l) => /^(Cap|NoNewPrivs|Seccomp)/.test(l))
+        .map((l) => l.split(':\t') as [string, string]),
+    )
     expect(status).toMatchObject({
       CapInh: '0000000000000000',
       CapPrm: docker.caps,
@@ -128,4 +152,3 @@ describe('defaults, seen from inside, against Docker\'s', () => {
     }
   })
 })
-

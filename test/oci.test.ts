@@ -58,7 +58,6 @@ function state(id: string) {
   return r.code === 0 ? JSON.parse(r.stdout) : { error: r.stderr }
 }
 
-
 describe('ns-oci for engines', () => {
   it('--version prints three lines as runc does', () => {
     const r = spawnSync(bin, ['--version'], { encoding: 'utf8' })
@@ -84,7 +83,9 @@ describe('ns-oci for engines', () => {
     const dir = bundle(['sh', '-c', 'echo started as $$; exec sleep 30'])
     const pidFile = join(work, `${id}.pid`)
     // The container inherits create's stdio, as engines expect; read it from a pipe.
-    const create = spawn(bin, ['--root', root, 'create', '--bundle', dir, '--pid-file', pidFile, id], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const create = spawn(bin, ['--root', root, 'create', '--bundle', dir, '--pid-file', pidFile, id], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     create.stdout.on('data', (d: Buffer) => (out += d.toString()))
     let err = ''
@@ -132,7 +133,7 @@ describe('ns-oci for engines', () => {
     expect(listIds()).not.toContain(id)
   })
 
-  itNs('run in the foreground exits with the container\'s status and leaves no state behind', () => {
+  itNs("run in the foreground exits with the container's status and leaves no state behind", () => {
     const id = `fg-${process.pid}`
     const r = oci('run', '--bundle', bundle(['sh', '-c', 'echo hi; exit 7']), id)
     expect(r.stdout).toBe('hi\n')
@@ -143,9 +144,13 @@ describe('ns-oci for engines', () => {
   itNs('no descriptor of the caller leaks into the container, unless --preserve-fds keeps it', async () => {
     const fds = async (extra: string[]) => {
       const id = `fds-${process.pid}-${++n}`
-      const c = spawn(bin, ['--root', root, 'run', ...extra, '--bundle', bundle(['sh', '-c', 'ls /proc/$$/fd; true']), id], {
-        stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe'],
-      })
+      const c = spawn(
+        bin,
+        ['--root', root, 'run', ...extra, '--bundle', bundle(['sh', '-c', 'ls /proc/$$/fd; true']), id],
+        {
+          stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe'],
+        },
+      )
       let out = ''
       c.stdout!.on('data', (d: Buffer) => (out += d.toString()))
       await new Promise((res) => c.on('close', res))
@@ -156,41 +161,69 @@ describe('ns-oci for engines', () => {
     expect(await fds(['--preserve-fds', '1'])).toBe('0 1 2 3')
   })
 
-  itNs('exec: in the foreground with its exit code, or detached with a pid file on the host, or from --process', async () => {
-    const id = `exec-${process.pid}`
-    expect(oci('run', '--detach', '--bundle', bundle(['sleep', '30']), id).code).toBe(0)
-    const fg = oci('exec', '--env', 'X=1', '--cwd', '/tmp', id, 'sh', '-c', 'echo "$X $(pwd) $$"; exit 3')
-    expect(fg.stdout).toMatch(/^1 \/tmp \d+\n$/)
-    expect(fg.code).toBe(3)
-    const pidFile = join(work, `${id}-exec.pid`)
-    expect(oci('exec', '--detach', '--pid-file', pidFile, id, 'sleep', '30').code).toBe(0)
-    const pid = Number(readFileSync(pidFile, 'utf8'))
-    expect(alive(pid)).toBe(true)
-    expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/NSpid:\s+\d+\s+\d+/) // a pid in the container's namespace too
-    const proc = join(work, 'process.json')
-    writeFileSync(proc, JSON.stringify({ args: ['sh', '-c', 'echo from-process-json'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }))
-    expect(oci('exec', '--process', proc, id).stdout).toBe('from-process-json\n')
-    const ps = JSON.parse(oci('ps', '--format', 'json', id).stdout) as number[]
-    expect(ps).toContain(pid)
-    expect(ps).toContain(state(id).pid)
-    expect(oci('ps', id).stdout).toMatch(/^PID\s+CMD\n/)
-    expect(oci('delete', '--force', id).code).toBe(0)
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20))
-    expect(alive(pid)).toBe(false) // the exec'd process died with its container
-  })
+  itNs(
+    'exec: in the foreground with its exit code, or detached with a pid file on the host, or from --process',
+    async () => {
+      const id = `exec-${process.pid}`
+      expect(oci('run', '--detach', '--bundle', bundle(['sleep', '30']), id).code).toBe(0)
+      const fg = oci('exec', '--env', 'X=1', '--cwd', '/tmp', id, 'sh', '-c', 'echo "$X $(pwd) $$"; exit 3')
+      expect(fg.stdout).toMatch(/^1 \/tmp \d+\n$/)
+      expect(fg.code).toBe(3)
+      const pidFile = join(work, `${id}-exec.pid`)
+      expect(oci('exec', '--detach', '--pid-file', pidFile, id, 'sleep', '30').code).toBe(0)
+      const pid = Number(readFileSync(pidFile, 'utf8'))
+      expect(alive(pid)).toBe(true)
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/NSpid:\s+\d+\s+\d+/) // a pid in the container's namespace too
+      const proc = join(work, 'process.json')
+      writeFileSync(
+        proc,
+        JSON.stringify({
+          args: ['sh', '-c', 'echo from-process-json'],
+          cwd: '/',
+          env: ['PATH=/bin'],
+          user: { uid: 0, gid: 0 },
+        }),
+      )
+      expect(oci('exec', '--process', proc, id).stdout).toBe('from-process-json\n')
+      const ps = JSON.parse(oci('ps', '--format', 'json', id).stdout) as number[]
+      expect(ps).toContain(pid)
+      expect(ps).toContain(state(id).pid)
+      expect(oci('ps', id).stdout).toMatch(/^PID\s+CMD\n/)
+      expect(oci('delete', '--force', id).code).toBe(0)
+      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 20))
+      expect(alive(pid)).toBe(false) // the exec'd process died with its container
+    },
+  )
 
   itNs('the capability sets of the spec are applied: bounding, effective, permitted', () => {
-    const r = oci('run', '--bundle', bundle(['sh', '-c', 'grep -E "^Cap(Prm|Eff|Bnd)" /proc/self/status']), `caps-${process.pid}`)
+    const r = oci(
+      'run',
+      '--bundle',
+      bundle(['sh', '-c', 'grep -E "^Cap(Prm|Eff|Bnd)" /proc/self/status']),
+      `caps-${process.pid}`,
+    )
     // CAP_AUDIT_WRITE (29), CAP_KILL (5), CAP_NET_BIND_SERVICE (10), as `spec` writes them.
     expect(r.stdout).toBe('CapPrm:\t0000000020000420\nCapEff:\t0000000020000420\nCapBnd:\t0000000020000420\n')
-    const bad = oci('run', '--bundle', bundle(['true'], (c) => c.process.capabilities.effective.push('CAP_NOPE')), `badcaps-${process.pid}`)
+    const bad = oci(
+      'run',
+      '--bundle',
+      bundle(['true'], (c) => c.process.capabilities.effective.push('CAP_NOPE')),
+      `badcaps-${process.pid}`,
+    )
     expect(bad.code).toBe(1)
     expect(bad.stderr).toContain('process.capabilities.effective[3]: unknown capability "CAP_NOPE"')
   })
 
   itNs('a cgroup mount, as runc spec writes one, shows the cgroup tree read-only', () => {
-    const dir = bundle(['sh', '-c', 'grep -c " /sys/fs/cgroup" /proc/self/mountinfo; mkdir /sys/fs/cgroup/x 2>&1; true'], (c) =>
-      c.mounts.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] }),
+    const dir = bundle(
+      ['sh', '-c', 'grep -c " /sys/fs/cgroup" /proc/self/mountinfo; mkdir /sys/fs/cgroup/x 2>&1; true'],
+      (c) =>
+        c.mounts.push({
+          destination: '/sys/fs/cgroup',
+          type: 'cgroup',
+          source: 'cgroup',
+          options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+        }),
     )
     const r = oci('run', '--bundle', dir, `cg-${process.pid}`)
     expect(r.code, r.stderr).toBe(0)
@@ -202,7 +235,10 @@ describe('ns-oci for engines', () => {
     const id = `hooks-${process.pid}`
     const logDir = mkdtempSync(join(work, 'hooklog-'))
     spawnSync('chmod', ['777', logDir])
-    const hook = (name: string, file: string) => ({ path: '/bin/sh', args: ['sh', '-c', `s=$(cat); echo "${name} $s" >> ${file}`] })
+    const hook = (name: string, file: string) => ({
+      path: '/bin/sh',
+      args: ['sh', '-c', `s=$(cat); echo "${name} $s" >> ${file}`],
+    })
     const host = join(logDir, 'log')
     const dir = bundle(['sh', '-c', 'echo run >> /hooklog/log'], (c) => {
       c.mounts.push({ destination: '/hooklog', type: 'bind', source: logDir, options: ['rbind', 'rw'] })
@@ -226,13 +262,18 @@ describe('ns-oci for engines', () => {
     expect(names.slice(0, 4)).toEqual(['prestart', 'createRuntime', 'createContainer', 'startContainer'])
     expect(names.slice(4, 6).sort()).toEqual(['poststart', 'run'])
     expect(names[6]).toBe('poststop')
-    const byName = Object.fromEntries(lines.filter((l) => l.includes('{')).map((l) => [l.split(' ')[0], JSON.parse(l.slice(l.indexOf(' ') + 1))]))
+    const byName = Object.fromEntries(
+      lines.filter((l) => l.includes('{')).map((l) => [l.split(' ')[0], JSON.parse(l.slice(l.indexOf(' ') + 1))]),
+    )
     expect(byName.createRuntime).toMatchObject({ id, status: 'creating', pid, bundle: dir })
     expect(byName.poststart).toMatchObject({ id, status: 'running', pid })
     expect(byName.poststop).toMatchObject({ id, status: 'stopped' })
     expect(lines).toContain('run')
 
-    const failing = bundle(['true'], (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] }))
+    const failing = bundle(
+      ['true'],
+      (c) => (c.hooks = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }] }),
+    )
     const r = oci('create', '--bundle', failing, `${id}-fail`)
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('hook hooks.createRuntime[0] (/bin/sh) failed')
@@ -252,7 +293,9 @@ describe('ns-oci for engines', () => {
   itNs('errors: a one-line message on stderr, exit 1, and a JSON line in --log for the engine', () => {
     const log = join(work, 'log.json')
     const dir = bundle(['true'], (c) => (c.ociVersion = '2.0.0'))
-    const r = spawnSync(bin, ['--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'bad'], { encoding: 'utf8' })
+    const r = spawnSync(bin, ['--root', root, '--log', log, '--log-format', 'json', 'create', '--bundle', dir, 'bad'], {
+      encoding: 'utf8',
+    })
     expect(r.status).toBe(1)
     expect(r.stderr).toBe('ns-oci: ociVersion: "2.0.0" is not a 1.x version\n')
     const last = JSON.parse(readFileSync(log, 'utf8').trim().split('\n').at(-1)!)

@@ -63,7 +63,12 @@ interface Target {
   port?: number
 }
 
-function call(method: string, path: string, body?: unknown, opts: { to?: Target; headers?: Record<string, string>; raw?: string } = {}): Promise<Reply> {
+function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  opts: { to?: Target; headers?: Record<string, string>; raw?: string } = {},
+): Promise<Reply> {
   const to = opts.to ?? { socketPath: socket }
   const payload = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body))
   return new Promise((resolve, reject) => {
@@ -166,7 +171,8 @@ const sh = (script: string) => ['sh', '-c', script]
 /** Id maps that leave the host's root out (root's default maps it 1:1), as the policy asks of a spec. */
 const unprivilegedMaps = [{ containerID: 0, hostID: isRoot ? 100_000 : process.geteuid!(), size: 1 }]
 /** A full OCI runtime spec, as the core builds it from friendly options. */
-const specOf = (o: Parameters<typeof parseRunOptions>[0] & object) => buildSpec(parseRunOptions({ uidMappings: unprivilegedMaps, ...o })).spec
+const specOf = (o: Parameters<typeof parseRunOptions>[0] & object) =>
+  buildSpec(parseRunOptions({ uidMappings: unprivilegedMaps, ...o })).spec
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // ---------------------------------------------------------------------------------------------
@@ -208,7 +214,10 @@ describe('ns serve: the socket and the API description', () => {
     expect(run.additionalProperties).toBe(false)
     expect(doc.components.schemas.OciSpec.required).toEqual(['ociVersion', 'process'])
     const wait = doc.paths['/v1/containers/{id}/wait'].post
-    expect(wait.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual(['path:id', 'query:timeout'])
+    expect(wait.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual([
+      'path:id',
+      'query:timeout',
+    ])
     expect(Object.keys(wait.responses)).toEqual(['200', '400', '401', '404', '408', '500', '503'])
 
     const page = await call('GET', '/docs')
@@ -223,7 +232,12 @@ describe('ns serve: the socket and the API description', () => {
 describe('ns serve: the server itself', () => {
   it('default socket: /run/ns/ns.sock for root, $XDG_RUNTIME_DIR/ns/ns.sock for anyone else', () => {
     if (isRoot) expect(defaultSocketPath()).toBe('/run/ns/ns.sock')
-    else expect(defaultSocketPath()).toBe(process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'ns', 'ns.sock') : `/tmp/ns-${process.geteuid!()}/ns.sock`)
+    else
+      expect(defaultSocketPath()).toBe(
+        process.env.XDG_RUNTIME_DIR
+          ? join(process.env.XDG_RUNTIME_DIR, 'ns', 'ns.sock')
+          : `/tmp/ns-${process.geteuid!()}/ns.sock`,
+      )
   })
 
   it('a socket another server answers on is not taken over; a stale one is (see the restart test)', async () => {
@@ -244,7 +258,10 @@ describe('ns serve: the server itself', () => {
   })
 
   it('ns serve --listen without --token makes a token, prints it once and requires it', async () => {
-    const child = spawn(process.execPath, [cli, 'serve', '--listen', '127.0.0.1:0', '--root', root], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NS_TOKEN: '' } })
+    const child = spawn(process.execPath, [cli, 'serve', '--listen', '127.0.0.1:0', '--root', root], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NS_TOKEN: '' },
+    })
     children.push(child)
     let err = ''
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
@@ -254,7 +271,9 @@ describe('ns serve: the server itself', () => {
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/) // 32 random bytes
     const to = { host: '127.0.0.1', port }
     expect((await call('GET', '/v1/version', undefined, { to })).status).toBe(401)
-    expect((await call('GET', '/v1/version', undefined, { to, headers: { authorization: `Bearer ${token}` } })).status).toBe(200)
+    expect(
+      (await call('GET', '/v1/version', undefined, { to, headers: { authorization: `Bearer ${token}` } })).status,
+    ).toBe(200)
     child.kill('SIGINT')
     expect(await new Promise((r) => child.once('exit', r))).toBe(0)
   })
@@ -283,7 +302,11 @@ describe('ns serve: containers over HTTP', () => {
   })
 
   itNs('lifecycle: create, list with filters, start, inspect, wait, logs, delete', async () => {
-    const made = await call('POST', '/v1/containers', { command: sh('echo out; echo err >&2; sleep 0.3; exit 4'), name: 'life', labels: { app: 'api' } })
+    const made = await call('POST', '/v1/containers', {
+      command: sh('echo out; echo err >&2; sleep 0.3; exit 4'),
+      name: 'life',
+      labels: { app: 'api' },
+    })
     expect(made.status, made.text).toBe(201)
     expect(made.body).toMatchObject({ id: 'life', state: { status: 'created', labels: { app: 'api' } } })
 
@@ -311,8 +334,12 @@ describe('ns serve: containers over HTTP', () => {
       ['stdout', 'out\n'],
       ['stderr', 'err\n'],
     ])
-    expect((await call('GET', '/v1/containers/life/logs?stream=stderr')).body.map((e: { log: string }) => e.log)).toEqual(['err\n'])
-    expect((await call('GET', '/v1/containers/life/logs?tail=1')).body.map((e: { log: string }) => e.log)).toEqual(['err\n'])
+    expect(
+      (await call('GET', '/v1/containers/life/logs?stream=stderr')).body.map((e: { log: string }) => e.log),
+    ).toEqual(['err\n'])
+    expect((await call('GET', '/v1/containers/life/logs?tail=1')).body.map((e: { log: string }) => e.log)).toEqual([
+      'err\n',
+    ])
     expect((await call('GET', '/v1/containers/life/logs?since=2999-01-01T00:00:00Z')).body).toEqual([])
 
     expect((await call('DELETE', '/v1/containers/life')).status).toBe(204)
@@ -322,55 +349,92 @@ describe('ns serve: containers over HTTP', () => {
   itNs('bestEffortLimits: a limit that cannot be applied is a warning in the answer, not an error', async () => {
     const r = await call('POST', '/v1/run', { command: ['echo', 'ran'], cpusetCpus: '4095', bestEffortLimits: true })
     expect(r.status, r.text).toBe(200)
-    expect(r.body).toMatchObject({ exitCode: 0, stdout: 'ran\n', warnings: [expect.stringMatching(/^limits not applied/)] })
+    expect(r.body).toMatchObject({
+      exitCode: 0,
+      stdout: 'ran\n',
+      warnings: [expect.stringMatching(/^limits not applied/)],
+    })
     const strict = await call('POST', '/v1/run', { command: ['echo', 'ran'], cpusetCpus: '4095' })
     expect(strict.status).toBe(isRoot ? 400 : 500)
-    const made = await call('POST', '/v1/containers', { command: ['true'], cpusetCpus: '4095', bestEffortLimits: true, name: 'besteffort' })
+    const made = await call('POST', '/v1/containers', {
+      command: ['true'],
+      cpusetCpus: '4095',
+      bestEffortLimits: true,
+      name: 'besteffort',
+    })
     expect(made.status, made.text).toBe(201)
     expect(made.body.warnings).toEqual([expect.stringMatching(/^limits not applied/)])
     expect((await call('DELETE', '/v1/containers/besteffort?force=true')).status).toBe(204)
   })
 
-  itNs('exec runs a command inside a running container; stats reads its processes from /proc; stop ends it', async () => {
-    const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'execd', hostname: 'execbox', env: { FROM: 'container' }, start: true })
-    expect(made.status, made.text).toBe(201)
-    expect(made.body.state.status).toBe('running')
+  itNs(
+    'exec runs a command inside a running container; stats reads its processes from /proc; stop ends it',
+    async () => {
+      const made = await call('POST', '/v1/containers', {
+        command: ['sleep', '30'],
+        name: 'execd',
+        hostname: 'execbox',
+        env: { FROM: 'container' },
+        start: true,
+      })
+      expect(made.status, made.text).toBe(201)
+      expect(made.body.state.status).toBe('running')
 
-    const r = await call('POST', '/v1/containers/execd/exec', { command: sh('hostname; echo "$FROM $EXTRA"; pwd; exit 6'), env: { EXTRA: 'exec' }, cwd: '/tmp' })
-    expect(r.status, r.text).toBe(200)
-    expect(r.body).toMatchObject({ exitCode: 6, stdout: 'execbox\ncontainer exec\n/tmp\n', stderr: '' })
+      const r = await call('POST', '/v1/containers/execd/exec', {
+        command: sh('hostname; echo "$FROM $EXTRA"; pwd; exit 6'),
+        env: { EXTRA: 'exec' },
+        cwd: '/tmp',
+      })
+      expect(r.status, r.text).toBe(200)
+      expect(r.body).toMatchObject({ exitCode: 6, stdout: 'execbox\ncontainer exec\n/tmp\n', stderr: '' })
 
-    const stats = await call('GET', '/v1/containers/execd/stats')
-    expect(stats.status, stats.text).toBe(200)
-    expect(stats.body).toMatchObject({ id: 'execd', status: 'running', source: 'proc' })
-    expect(stats.body.pids).toBeGreaterThanOrEqual(2) // the init and sleep
-    expect(stats.body.memoryBytes).toBeGreaterThan(100 * 1024)
-    expect(stats.body.cpuSeconds).toBeGreaterThanOrEqual(0)
+      const stats = await call('GET', '/v1/containers/execd/stats')
+      expect(stats.status, stats.text).toBe(200)
+      expect(stats.body).toMatchObject({ id: 'execd', status: 'running', source: 'proc' })
+      expect(stats.body.pids).toBeGreaterThanOrEqual(2) // the init and sleep
+      expect(stats.body.memoryBytes).toBeGreaterThan(100 * 1024)
+      expect(stats.body.cpuSeconds).toBeGreaterThanOrEqual(0)
 
-    const stopped = await call('POST', '/v1/containers/execd/stop?timeout=5')
-    expect(stopped.status, stopped.text).toBe(200)
-    expect(stopped.body.state.status).toBe('stopped')
-    expect(stopped.body.exit.exitCode).toBeGreaterThan(0)
+      const stopped = await call('POST', '/v1/containers/execd/stop?timeout=5')
+      expect(stopped.status, stopped.text).toBe(200)
+      expect(stopped.body.state.status).toBe('stopped')
+      expect(stopped.body.exit.exitCode).toBeGreaterThan(0)
 
-    const late = await call('POST', '/v1/containers/execd/exec', { command: ['true'] })
-    expect(late.status).toBe(409)
-    expect(late.body.error.message).toBe('cannot exec in container "execd": it is stopped')
-    expect((await call('GET', '/v1/containers/execd/stats')).body).toMatchObject({ pids: 0, memoryBytes: 0 })
-    expect((await call('DELETE', '/v1/containers/execd')).status).toBe(204)
-  })
+      const late = await call('POST', '/v1/containers/execd/exec', { command: ['true'] })
+      expect(late.status).toBe(409)
+      expect(late.body.error.message).toBe('cannot exec in container "execd": it is stopped')
+      expect((await call('GET', '/v1/containers/execd/stats')).body).toMatchObject({ pids: 0, memoryBytes: 0 })
+      expect((await call('DELETE', '/v1/containers/execd')).status).toBe(204)
+    },
+  )
 
   itRoot('stats of a container with limits come from its cgroup', async () => {
-    const created = await call('POST', '/v1/containers', { name: 'limited', command: ['sleep', '30'], memory: '64m', pidsLimit: 50, start: true })
+    const created = await call('POST', '/v1/containers', {
+      name: 'limited',
+      command: ['sleep', '30'],
+      memory: '64m',
+      pidsLimit: 50,
+      start: true,
+    })
     expect(created.status, created.text).toBe(201)
     const st = await call('GET', '/v1/containers/limited/stats')
     expect(st.status, st.text).toBe(200)
-    expect(st.body).toMatchObject({ source: 'cgroup', memoryLimitBytes: 64 * 1024 * 1024, pidsLimit: 50, oomKilled: false })
+    expect(st.body).toMatchObject({
+      source: 'cgroup',
+      memoryLimitBytes: 64 * 1024 * 1024,
+      pidsLimit: 50,
+      oomKilled: false,
+    })
     expect(st.body.pids).toBeGreaterThanOrEqual(1)
     expect((await call('DELETE', '/v1/containers/limited?force=true')).status).toBe(204)
   })
 
   itNs('logs?follow=true: Server-Sent Events, a line as it is written, until the container stops', async () => {
-    const made = await call('POST', '/v1/containers', { command: sh('echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; exit 2'), name: 'talker', start: true })
+    const made = await call('POST', '/v1/containers', {
+      command: sh('echo one; sleep 0.3; echo two >&2; sleep 0.3; echo three; exit 2'),
+      name: 'talker',
+      start: true,
+    })
     expect(made.status, made.text).toBe(201)
     const t0 = Date.now()
     const stream = sse('/v1/containers/talker/logs?follow=true')
@@ -393,7 +457,12 @@ describe('ns serve: containers over HTTP', () => {
   itNs('GET /v1/events: created, started, an exit on its own (with its code), deleted', async () => {
     const stream = sse('/v1/events?id=evented')
     expect((await stream.opened).status).toBe(200)
-    const made = await call('POST', '/v1/containers', { command: sh('sleep 0.3; exit 5'), name: 'evented', start: true, labels: { k: 'v' } })
+    const made = await call('POST', '/v1/containers', {
+      command: sh('sleep 0.3; exit 5'),
+      name: 'evented',
+      start: true,
+      labels: { k: 'v' },
+    })
     expect(made.status, made.text).toBe(201)
     // Nobody waits on it through the server: the exit is found by polling the state directory.
     await stream.until((e) => e.some((x) => x.event === 'exited'))
@@ -442,7 +511,10 @@ function terminal(path: string): Session {
     messages,
     until: (test) =>
       new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`timed out; output so far: ${JSON.stringify(output())}`)), 10_000)
+        const timer = setTimeout(
+          () => reject(new Error(`timed out; output so far: ${JSON.stringify(output())}`)),
+          10_000,
+        )
         const check = () => {
           if (test(output())) {
             clearTimeout(timer)
@@ -453,96 +525,109 @@ function terminal(path: string): Session {
         check()
       }),
     closed: new Promise((res) => ws.once('close', (code: number) => res({ code }))),
-    rejected: new Promise((res) => ws.once('unexpected-response', (_req, r) => (res(r.statusCode ?? 0), ws.terminate()))),
+    rejected: new Promise((res) =>
+      ws.once('unexpected-response', (_req, r) => (res(r.statusCode ?? 0), ws.terminate())),
+    ),
   }
 }
 
 describe('ns serve: terminals over WebSockets', () => {
-  itNs('attach: keys in, output out, resize, several clients at once; the exit comes last; detaching leaves it running', async () => {
-    const made = await call('POST', '/v1/containers', { command: ['sh'], tty: true, name: 'tty1', start: true })
-    expect(made.status, made.text).toBe(201)
-    const a = terminal('/v1/containers/tty1/attach')
-    const b = terminal('/v1/containers/tty1/attach')
-    await Promise.all([a.opened, b.opened])
-    a.ws.send(Buffer.from('echo "sum $((40+2))"\n'))
-    await a.until((o) => o.includes('sum 42'))
-    await b.until((o) => o.includes('sum 42')) // the other client sees the same terminal
-    a.ws.send(JSON.stringify({ type: 'resize', cols: 123, rows: 45 }))
-    a.ws.send(JSON.stringify({ type: 'input', data: 'stty size; tty\n' }))
-    await a.until((o) => /45 123\r\n\/dev\/(pts\/\d+|console)/.test(o))
-    // A bad message is answered with an error naming the field, and the session goes on.
-    a.ws.send(JSON.stringify({ type: 'resize', cols: 0, rows: 10 }))
-    await a.until(() => a.messages.length > 0)
-    expect(a.messages[0]).toMatchObject({ type: 'error', error: { code: 'EINVAL', field: 'cols' } })
-    // b detaches: the container goes on.
-    b.ws.close()
-    expect((await b.closed).code).toBe(1005)
-    expect((await call('GET', '/v1/containers/tty1')).body.status).toBe('running')
-    a.ws.send(Buffer.from('exit 6\n'))
-    expect((await a.closed).code).toBe(1000)
-    expect(a.messages.at(-1)).toEqual({ type: 'exit', exitCode: 6, signal: null, oomKilled: false })
-    // Everything the terminal showed is in the log too.
-    const logs = await call('GET', '/v1/containers/tty1/logs')
-    expect(logs.text).toContain('sum 42')
-    expect((await call('DELETE', '/v1/containers/tty1')).status).toBe(204)
-  })
+  itNs(
+    'attach: keys in, output out, resize, several clients at once; the exit comes last; detaching leaves it running',
+    async () => {
+      const made = await call('POST', '/v1/containers', { command: ['sh'], tty: true, name: 'tty1', start: true })
+      expect(made.status, made.text).toBe(201)
+      const a = terminal('/v1/containers/tty1/attach')
+      const b = terminal('/v1/containers/tty1/attach')
+      await Promise.all([a.opened, b.opened])
+      a.ws.send(Buffer.from('echo "sum $((40+2))"\n'))
+      await a.until((o) => o.includes('sum 42'))
+      await b.until((o) => o.includes('sum 42')) // the other client sees the same terminal
+      a.ws.send(JSON.stringify({ type: 'resize', cols: 123, rows: 45 }))
+      a.ws.send(JSON.stringify({ type: 'input', data: 'stty size; tty\n' }))
+      await a.until((o) => /45 123\r\n\/dev\/(pts\/\d+|console)/.test(o))
+      // A bad message is answered with an error naming the field, and the session goes on.
+      a.ws.send(JSON.stringify({ type: 'resize', cols: 0, rows: 10 }))
+      await a.until(() => a.messages.length > 0)
+      expect(a.messages[0]).toMatchObject({ type: 'error', error: { code: 'EINVAL', field: 'cols' } })
+      // b detaches: the container goes on.
+      b.ws.close()
+      expect((await b.closed).code).toBe(1005)
+      expect((await call('GET', '/v1/containers/tty1')).body.status).toBe('running')
+      a.ws.send(Buffer.from('exit 6\n'))
+      expect((await a.closed).code).toBe(1000)
+      expect(a.messages.at(-1)).toEqual({ type: 'exit', exitCode: 6, signal: null, oomKilled: false })
+      // Everything the terminal showed is in the log too.
+      const logs = await call('GET', '/v1/containers/tty1/logs')
+      expect(logs.text).toContain('sum 42')
+      expect((await call('DELETE', '/v1/containers/tty1')).status).toBe(204)
+    },
+  )
 
-  itNs('attach is refused with the status that fits: 404 no container, 409 no terminal or stopped, 400 without an upgrade', async () => {
-    expect(await terminal('/v1/containers/nosuch/attach').rejected).toBe(404)
-    const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'notty', start: true })
-    expect(made.status, made.text).toBe(201)
-    expect(await terminal('/v1/containers/notty/attach').rejected).toBe(409)
-    const plain = await call('GET', '/v1/containers/notty/attach')
-    expect(plain.status).toBe(400)
-    expect(plain.body.error.message).toMatch(/speaks WebSocket only/)
-    expect((await call('DELETE', '/v1/containers/notty?force=true')).status).toBe(204)
-  })
+  itNs(
+    'attach is refused with the status that fits: 404 no container, 409 no terminal or stopped, 400 without an upgrade',
+    async () => {
+      expect(await terminal('/v1/containers/nosuch/attach').rejected).toBe(404)
+      const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'notty', start: true })
+      expect(made.status, made.text).toBe(201)
+      expect(await terminal('/v1/containers/notty/attach').rejected).toBe(409)
+      const plain = await call('GET', '/v1/containers/notty/attach')
+      expect(plain.status).toBe(400)
+      expect(plain.body.error.message).toMatch(/speaks WebSocket only/)
+      expect((await call('DELETE', '/v1/containers/notty?force=true')).status).toBe(204)
+    },
+  )
 
-  itNs('exec over a WebSocket: a shell with a terminal of the asked size, its exit code; without a terminal the streams are told apart', async () => {
-    const made = await call('POST', '/v1/containers', { command: ['sleep', '60'], name: 'host1', start: true })
-    expect(made.status, made.text).toBe(201)
-    const t = terminal('/v1/containers/host1/exec/attach')
-    await t.opened
-    t.ws.send(JSON.stringify({ command: ['sh'], cols: 90, rows: 25 }))
-    t.ws.send(Buffer.from('stty size; echo "pid1 is $(cat /proc/1/comm)"\n'))
-    await t.until((o) => o.includes('25 90') && o.includes('pid1 is'))
-    t.ws.send(JSON.stringify({ type: 'resize', cols: 100, rows: 30 }))
-    t.ws.send(Buffer.from('stty size; exit 3\n'))
-    expect((await t.closed).code).toBe(1000)
-    expect(t.output()).toContain('30 100')
-    expect(t.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 3 })
+  itNs(
+    'exec over a WebSocket: a shell with a terminal of the asked size, its exit code; without a terminal the streams are told apart',
+    async () => {
+      const made = await call('POST', '/v1/containers', { command: ['sleep', '60'], name: 'host1', start: true })
+      expect(made.status, made.text).toBe(201)
+      const t = terminal('/v1/containers/host1/exec/attach')
+      await t.opened
+      t.ws.send(JSON.stringify({ command: ['sh'], cols: 90, rows: 25 }))
+      t.ws.send(Buffer.from('stty size; echo "pid1 is $(cat /proc/1/comm)"\n'))
+      await t.until((o) => o.includes('25 90') && o.includes('pid1 is'))
+      t.ws.send(JSON.stringify({ type: 'resize', cols: 100, rows: 30 }))
+      t.ws.send(Buffer.from('stty size; exit 3\n'))
+      expect((await t.closed).code).toBe(1000)
+      expect(t.output()).toContain('30 100')
+      expect(t.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 3 })
 
-    const p = terminal('/v1/containers/host1/exec/attach')
-    await p.opened
-    p.ws.send(JSON.stringify({ command: ['sh', '-c', 'read line; echo "out:$line"; echo err >&2; exit 4'], tty: false }))
-    p.ws.send(JSON.stringify({ type: 'input', data: 'hello\n' }))
-    expect((await p.closed).code).toBe(1000)
-    expect(p.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 4 })
-    const frames: Buffer[] = []
-    // Rebuild the framed output: each message starts with the stream's byte.
-    const text = p.output()
-    expect(text).toContain('\u0001out:hello\n')
-    expect(text).toContain('\u0002err\n')
-    expect(frames).toEqual([])
+      const p = terminal('/v1/containers/host1/exec/attach')
+      await p.opened
+      p.ws.send(
+        JSON.stringify({ command: ['sh', '-c', 'read line; echo "out:$line"; echo err >&2; exit 4'], tty: false }),
+      )
+      p.ws.send(JSON.stringify({ type: 'input', data: 'hello\n' }))
+      expect((await p.closed).code).toBe(1000)
+      expect(p.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 4 })
+      const frames: Buffer[] = []
+      // Rebuild the framed output: each message starts with the stream's byte.
+      const text = p.output()
+      expect(text).toContain('\u0001out:hello\n')
+      expect(text).toContain('\u0002err\n')
+      expect(frames).toEqual([])
 
-    // close-stdin on a terminal is its end-of-file key: cat sees the end of its input.
-    const eof = terminal('/v1/containers/host1/exec/attach')
-    await eof.opened
-    eof.ws.send(JSON.stringify({ command: ['sh', '-c', 'cat >/dev/null; echo eof-seen'] }))
-    eof.ws.send(JSON.stringify({ type: 'close-stdin' }))
-    expect((await eof.closed).code).toBe(1000)
-    expect(eof.output()).toContain('eof-seen')
-    expect(eof.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 0 })
+      // close-stdin on a terminal is its end-of-file key: cat sees the end of its input.
+      const eof = terminal('/v1/containers/host1/exec/attach')
+      await eof.opened
+      eof.ws.send(JSON.stringify({ command: ['sh', '-c', 'cat >/dev/null; echo eof-seen'] }))
+      eof.ws.send(JSON.stringify({ type: 'close-stdin' }))
+      expect((await eof.closed).code).toBe(1000)
+      expect(eof.output()).toContain('eof-seen')
+      expect(eof.messages.at(-1)).toMatchObject({ type: 'exit', exitCode: 0 })
 
-    // The first message must say what to run.
-    const bad = terminal('/v1/containers/host1/exec/attach')
-    await bad.opened
-    bad.ws.send(JSON.stringify({ command: [] }))
-    await bad.until(() => bad.messages.length > 0)
-    expect(bad.messages[0]).toMatchObject({ type: 'error', error: { code: 'EINVAL', field: 'command' } })
-    bad.ws.close()
-    expect((await call('DELETE', '/v1/containers/host1?force=true')).status).toBe(204)
-  })
+      // The first message must say what to run.
+      const bad = terminal('/v1/containers/host1/exec/attach')
+      await bad.opened
+      bad.ws.send(JSON.stringify({ command: [] }))
+      await bad.until(() => bad.messages.length > 0)
+      expect(bad.messages[0]).toMatchObject({ type: 'error', error: { code: 'EINVAL', field: 'command' } })
+      bad.ws.close()
+      expect((await call('DELETE', '/v1/containers/host1?force=true')).status).toBe(204)
+    },
+  )
 })
 
 describe('ns serve: out of memory', () => {
@@ -577,18 +662,32 @@ describe('ns serve: errors are JSON with the status that fits', () => {
     const unknown = await call('POST', '/v1/containers', { command: ['true'], colour: 'blue' })
     expect(unknown.body.error).toMatchObject({ code: 'EINVAL', field: 'colour' })
 
-    const { spec } = buildSpec(parseRunOptions({ command: ['true'], uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] }))
+    const { spec } = buildSpec(
+      parseRunOptions({ command: ['true'], uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] }),
+    )
     spec.linux!.uidMappings![0]!.size = 0
     const bad = await call('POST', '/v1/containers', { spec })
     expect(bad.status).toBe(400)
-    expect(bad.body.error).toMatchObject({ field: 'spec.linux.uidMappings[0].size', message: 'spec.linux.uidMappings[0].size: must be > 0' })
+    expect(bad.body.error).toMatchObject({
+      field: 'spec.linux.uidMappings[0].size',
+      message: 'spec.linux.uidMappings[0].size: must be > 0',
+    })
 
     expect((await call('POST', '/v1/containers/x/kill?signal=no%20such')).body.error.field).toBe('signal')
-    expect((await call('POST', '/v1/containers/x/wait?timeout=soon')).body.error).toMatchObject({ field: 'timeout', message: 'timeout: must be a whole number of seconds' })
+    expect((await call('POST', '/v1/containers/x/wait?timeout=soon')).body.error).toMatchObject({
+      field: 'timeout',
+      message: 'timeout: must be a whole number of seconds',
+    })
     expect((await call('GET', '/v1/containers/.hidden')).body.error.field).toBe('id')
-    expect((await call('POST', '/v1/run', undefined, { raw: '{"command": [' })).body.error).toMatchObject({ code: 'EINVAL', field: 'body' })
+    expect((await call('POST', '/v1/run', undefined, { raw: '{"command": [' })).body.error).toMatchObject({
+      code: 'EINVAL',
+      field: 'body',
+    })
     const tooLong = await call('POST', '/v1/run', { command: ['true'], timeout: 3_600_000 })
-    expect(tooLong.body.error).toMatchObject({ field: 'timeout', message: 'timeout: must be at most 600000 ms on this server' })
+    expect(tooLong.body.error).toMatchObject({
+      field: 'timeout',
+      message: 'timeout: must be at most 600000 ms on this server',
+    })
   })
 
   it('404 for a container that does not exist (or a route), 413 for a body over 1 MiB; never a stack trace', async () => {
@@ -602,31 +701,46 @@ describe('ns serve: errors are JSON with the status that fits', () => {
     expect(big.text).not.toMatch(/\bat .*\.js:\d+/)
   })
 
-  itNs('409 for the wrong state (starting a running container, deleting it, a taken id, a signal to a stopped one); 408 for a wait past its bound', async () => {
-    expect((await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'busy', start: true })).status).toBe(201)
-    const again = await call('POST', '/v1/containers/busy/start')
-    expect(again.status).toBe(409)
-    expect(again.body.error).toMatchObject({ code: 'ESTATE', message: 'cannot start container "busy": it is running' })
-    expect((await call('DELETE', '/v1/containers/busy')).status).toBe(409)
-    const taken = await call('POST', '/v1/containers', { command: ['true'], name: 'busy' })
-    expect(taken.status).toBe(409)
-    expect(taken.body.error).toMatchObject({ code: 'EEXIST', message: 'container "busy" already exists' })
-    // A wait that cannot end in time is bounded on the server: 408.
-    const slow = await call('POST', '/v1/containers/busy/wait?timeout=0')
-    expect(slow.status).toBe(408)
-    expect(slow.body.error).toMatchObject({ code: 'ETIMEDOUT', message: 'container "busy" still runs after 0 s (raise ?timeout=)' })
-    expect((await call('POST', '/v1/containers/busy/kill?signal=KILL&all=true')).status).toBe(200)
-    expect((await call('POST', '/v1/containers/busy/wait')).body).toMatchObject({ exitCode: 137, signal: 'SIGKILL' })
-    const dead = await call('POST', '/v1/containers/busy/kill')
-    expect(dead.status).toBe(409)
-    expect(dead.body.error.message).toBe('container "busy" is not running')
-    expect((await call('DELETE', '/v1/containers/busy')).status).toBe(204)
-  })
+  itNs(
+    '409 for the wrong state (starting a running container, deleting it, a taken id, a signal to a stopped one); 408 for a wait past its bound',
+    async () => {
+      expect(
+        (await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'busy', start: true })).status,
+      ).toBe(201)
+      const again = await call('POST', '/v1/containers/busy/start')
+      expect(again.status).toBe(409)
+      expect(again.body.error).toMatchObject({
+        code: 'ESTATE',
+        message: 'cannot start container "busy": it is running',
+      })
+      expect((await call('DELETE', '/v1/containers/busy')).status).toBe(409)
+      const taken = await call('POST', '/v1/containers', { command: ['true'], name: 'busy' })
+      expect(taken.status).toBe(409)
+      expect(taken.body.error).toMatchObject({ code: 'EEXIST', message: 'container "busy" already exists' })
+      // A wait that cannot end in time is bounded on the server: 408.
+      const slow = await call('POST', '/v1/containers/busy/wait?timeout=0')
+      expect(slow.status).toBe(408)
+      expect(slow.body.error).toMatchObject({
+        code: 'ETIMEDOUT',
+        message: 'container "busy" still runs after 0 s (raise ?timeout=)',
+      })
+      expect((await call('POST', '/v1/containers/busy/kill?signal=KILL&all=true')).status).toBe(200)
+      expect((await call('POST', '/v1/containers/busy/wait')).body).toMatchObject({ exitCode: 137, signal: 'SIGKILL' })
+      const dead = await call('POST', '/v1/containers/busy/kill')
+      expect(dead.status).toBe(409)
+      expect(dead.body.error.message).toBe('container "busy" is not running')
+      expect((await call('DELETE', '/v1/containers/busy')).status).toBe(204)
+    },
+  )
 
   itNs('429 past the bound on containers starting at once (no queue); the first still runs', async () => {
     const app = createApp({ root, limits: { maxConcurrent: 1 } })
     const post = (command: string[]) =>
-      app.request('/v1/run', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ command }) })
+      app.request('/v1/run', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ command }),
+      })
     const first = post(['sleep', '0.4'])
     await sleep(100)
     const second = await post(['true'])
@@ -641,7 +755,9 @@ describe('ns serve: errors are JSON with the status that fits', () => {
 describe('ns serve: security', () => {
   it('TCP is refused without a bearer token', async () => {
     await expect(serve({ listen: '127.0.0.1:0', root })).rejects.toThrow('token: listening on TCP needs a bearer token')
-    await expect(serve({ listen: '127.0.0.1:0', root, token: 'short' })).rejects.toThrow('token: must be at least 16 characters')
+    await expect(serve({ listen: '127.0.0.1:0', root, token: 'short' })).rejects.toThrow(
+      'token: must be at least 16 characters',
+    )
   })
 
   it('TCP with a token: 401 without it or with a wrong one, 200 with it', async () => {
@@ -666,32 +782,42 @@ describe('ns serve: security', () => {
     await tcp.close()
   })
 
-  itNs('bind mounts: inside --allow-bind accepted; outside refused (403), also through a symlink, also in a full spec', async () => {
-    const ok = await call('POST', '/v1/run', { command: ['cat', '/data/data.txt'], volumes: [`${allowed}:/data:ro`] })
-    expect(ok.status, ok.text).toBe(200)
-    expect(ok.body.stdout).toBe('allowed data\n')
+  itNs(
+    'bind mounts: inside --allow-bind accepted; outside refused (403), also through a symlink, also in a full spec',
+    async () => {
+      const ok = await call('POST', '/v1/run', { command: ['cat', '/data/data.txt'], volumes: [`${allowed}:/data:ro`] })
+      expect(ok.status, ok.text).toBe(200)
+      expect(ok.body.stdout).toBe('allowed data\n')
 
-    const out = await call('POST', '/v1/run', { command: ['cat', '/data/secret.txt'], volumes: [`${outside}:/data`] })
-    expect(out.status).toBe(403)
-    expect(out.body.error).toMatchObject({ code: 'EPERM', field: 'volumes[0]' })
+      const out = await call('POST', '/v1/run', { command: ['cat', '/data/secret.txt'], volumes: [`${outside}:/data`] })
+      expect(out.status).toBe(403)
+      expect(out.body.error).toMatchObject({ code: 'EPERM', field: 'volumes[0]' })
 
-    const link = await call('POST', '/v1/run', { command: ['cat', '/data/secret.txt'], mounts: [{ type: 'bind', source: join(allowed, 'escape'), target: '/data' }] })
-    expect(link.status).toBe(403)
-    expect(link.body.error.field).toBe('mounts[0].source')
-    expect(link.body.error.message).toContain(`(${outside})`)
+      const link = await call('POST', '/v1/run', {
+        command: ['cat', '/data/secret.txt'],
+        mounts: [{ type: 'bind', source: join(allowed, 'escape'), target: '/data' }],
+      })
+      expect(link.status).toBe(403)
+      expect(link.body.error.field).toBe('mounts[0].source')
+      expect(link.body.error.message).toContain(`(${outside})`)
 
-    const specOut = await call('POST', '/v1/containers', { spec: specOf({ command: ['true'] }) })
-    expect(specOut.status).toBe(403) // the sandbox binds /usr, /etc... of the host: not allowed here
-    expect(specOut.body.error.field).toBe('spec.mounts[0].source')
-    expect(list(root).map((s) => s.id)).toEqual([])
-  })
+      const specOut = await call('POST', '/v1/containers', { spec: specOf({ command: ['true'] }) })
+      expect(specOut.status).toBe(403) // the sandbox binds /usr, /etc... of the host: not allowed here
+      expect(specOut.body.error.field).toBe('spec.mounts[0].source')
+      expect(list(root).map((s) => s.id)).toEqual([])
+    },
+  )
 
   itNs('a full OCI runtime spec that keeps to the policy is created as is, and runs', async () => {
     const spec = specOf({ command: sh('echo from-spec; id -u; hostname'), rootfs: fixtureRootfs, hostname: 'specbox' })
     const made = await call('POST', '/v1/containers', { spec, name: 'fromspec', start: true })
     expect(made.status, made.text).toBe(201)
     expect((await call('POST', '/v1/containers/fromspec/wait')).body).toMatchObject({ exitCode: 0, signal: null })
-    expect((await call('GET', '/v1/containers/fromspec/logs')).body.map((e: { log: string }) => e.log)).toEqual(['from-spec\n', '0\n', 'specbox\n'])
+    expect((await call('GET', '/v1/containers/fromspec/logs')).body.map((e: { log: string }) => e.log)).toEqual([
+      'from-spec\n',
+      '0\n',
+      'specbox\n',
+    ])
     expect((await call('DELETE', '/v1/containers/fromspec')).status).toBe(204)
   })
 
@@ -706,20 +832,43 @@ describe('ns serve: security', () => {
     await refused({ command: ['true'], uidMappings: [{ containerID: 0, hostID: 0, size: 1 }] }, 'uidMappings[0]')
     await refused({ command: ['true'], rootfs: '/' }, 'rootfs')
     const spec = specOf({ command: ['true'], rootfs: allowed })
-    await refused({ spec: buildSpec(parseRunOptions({ command: ['true'], rootfs: allowed, uidMappings: [{ containerID: 0, hostID: 0, size: 1 }] })).spec }, 'spec.linux.uidMappings[0]')
-    const noUser = { ...spec, linux: { ...spec.linux, namespaces: spec.linux!.namespaces!.filter((n) => n.type !== 'user') } }
+    await refused(
+      {
+        spec: buildSpec(
+          parseRunOptions({
+            command: ['true'],
+            rootfs: allowed,
+            uidMappings: [{ containerID: 0, hostID: 0, size: 1 }],
+          }),
+        ).spec,
+      },
+      'spec.linux.uidMappings[0]',
+    )
+    const noUser = {
+      ...spec,
+      linux: { ...spec.linux, namespaces: spec.linux!.namespaces!.filter((n) => n.type !== 'user') },
+    }
     await refused({ spec: noUser }, 'spec.linux.namespaces')
     await refused({ spec: { ...spec, hooks: { createRuntime: [{ path: '/bin/sh' }] } } }, 'spec.hooks')
     // Root inside as root outside, or as the owner of host files through an idmapped bind.
     await refused({ command: ['true'], userns: 'host' }, 'userns')
     await refused({ command: ['true'], volumes: [`${allowed}:/data:ro,idmap`] }, 'volumes[0]')
-    await refused({ command: ['true'], mounts: [{ type: 'bind', source: allowed, target: '/data', idmap: true }] }, 'mounts[0].idmap')
-    const idmapped = { ...spec, mounts: [...(spec.mounts ?? []), { destination: '/data', type: 'bind', source: allowed, options: ['rbind', 'idmap'] }] }
+    await refused(
+      { command: ['true'], mounts: [{ type: 'bind', source: allowed, target: '/data', idmap: true }] },
+      'mounts[0].idmap',
+    )
+    const idmapped = {
+      ...spec,
+      mounts: [
+        ...(spec.mounts ?? []),
+        { destination: '/data', type: 'bind', source: allowed, options: ['rbind', 'idmap'] },
+      ],
+    }
     await refused({ spec: idmapped }, `spec.mounts[${spec.mounts!.length}].options`)
     expect(list(root)).toEqual([])
   })
 
-  itNs('with --allow-privileged the same request runs: here, the host\'s UTS namespace', async () => {
+  itNs("with --allow-privileged the same request runs: here, the host's UTS namespace", async () => {
     const app = createApp({ root, allowPrivileged: true })
     const r = await app.request('/v1/run', {
       method: 'POST',
@@ -737,7 +886,10 @@ describe('ns serve: the state directory is the only truth', () => {
   roots.push(root2)
 
   async function startServer(): Promise<{ child: ChildProcess; lines: () => string[] }> {
-    const child = spawn(process.execPath, [cli, 'serve', '--socket', socket2, '--root', root2], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [cli, 'serve', '--socket', socket2, '--root', root2], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     children.push(child)
     let out = ''
     let err = ''
@@ -751,42 +903,66 @@ describe('ns serve: the state directory is the only truth', () => {
     return { child, lines: () => out.split('\n').filter(Boolean) }
   }
 
-  itNs('killed with SIGKILL and started again, the server lists every container in its state, exit codes and whole logs', async () => {
-    const to = { socketPath: socket2 }
-    const a = await startServer()
-    const create = (body: Record<string, unknown>) => call('POST', '/v1/containers', body, { to })
-    expect((await create({ command: sh('echo up; sleep 30'), name: 'survivor', start: true })).status).toBe(201)
-    expect((await create({ command: sh('echo start; sleep 0.5; echo end; exit 7'), name: 'finisher', start: true })).status).toBe(201)
-    expect((await create({ command: sh('echo late'), name: 'waiting' })).status).toBe(201)
-    // One JSON line per request when stdout is not a terminal.
-    expect(JSON.parse(a.lines()[0]!)).toMatchObject({ method: 'POST', path: '/v1/containers', status: 201, ms: expect.any(Number) })
+  itNs(
+    'killed with SIGKILL and started again, the server lists every container in its state, exit codes and whole logs',
+    async () => {
+      const to = { socketPath: socket2 }
+      const a = await startServer()
+      const create = (body: Record<string, unknown>) => call('POST', '/v1/containers', body, { to })
+      expect((await create({ command: sh('echo up; sleep 30'), name: 'survivor', start: true })).status).toBe(201)
+      expect(
+        (await create({ command: sh('echo start; sleep 0.5; echo end; exit 7'), name: 'finisher', start: true }))
+          .status,
+      ).toBe(201)
+      expect((await create({ command: sh('echo late'), name: 'waiting' })).status).toBe(201)
+      // One JSON line per request when stdout is not a terminal.
+      expect(JSON.parse(a.lines()[0]!)).toMatchObject({
+        method: 'POST',
+        path: '/v1/containers',
+        status: 201,
+        ms: expect.any(Number),
+      })
 
-    a.child.kill('SIGKILL')
-    await new Promise((r) => a.child.once('exit', r))
-    expect(existsSync(socket2)).toBe(true) // left behind: the next server must cope
-    await sleep(800) // finisher ends while no server runs
+      a.child.kill('SIGKILL')
+      await new Promise((r) => a.child.once('exit', r))
+      expect(existsSync(socket2)).toBe(true) // left behind: the next server must cope
+      await sleep(800) // finisher ends while no server runs
 
-    const b = await startServer()
-    const states = (await call('GET', '/v1/containers', undefined, { to })).body as { id: string; status: string; exit?: { exitCode: number } }[]
-    expect(states.map((s) => [s.id, s.status]).sort()).toEqual([
-      ['finisher', 'stopped'],
-      ['survivor', 'running'],
-      ['waiting', 'created'],
-    ])
-    expect(states.find((s) => s.id === 'finisher')!.exit!.exitCode).toBe(7)
-    expect((await call('POST', '/v1/containers/finisher/wait', undefined, { to })).body).toMatchObject({ exitCode: 7 })
-    expect((await call('GET', '/v1/containers/finisher/logs', undefined, { to })).body.map((e: { log: string }) => e.log)).toEqual(['start\n', 'end\n'])
-    expect((await call('GET', '/v1/containers/survivor/logs', undefined, { to })).body.map((e: { log: string }) => e.log)).toEqual(['up\n'])
-    // The one created before the crash can still be started and run through.
-    expect((await call('POST', '/v1/containers/waiting/start', undefined, { to })).status).toBe(200)
-    expect((await call('POST', '/v1/containers/waiting/wait', undefined, { to })).body).toMatchObject({ exitCode: 0 })
-    expect((await call('GET', '/v1/containers/waiting/logs', undefined, { to })).body.map((e: { log: string }) => e.log)).toEqual(['late\n'])
-    for (const id of ['survivor', 'finisher', 'waiting']) expect((await call('DELETE', `/v1/containers/${id}?force=true`, undefined, { to })).status).toBe(204)
+      const b = await startServer()
+      const states = (await call('GET', '/v1/containers', undefined, { to })).body as {
+        id: string
+        status: string
+        exit?: { exitCode: number }
+      }[]
+      expect(states.map((s) => [s.id, s.status]).sort()).toEqual([
+        ['finisher', 'stopped'],
+        ['survivor', 'running'],
+        ['waiting', 'created'],
+      ])
+      expect(states.find((s) => s.id === 'finisher')!.exit!.exitCode).toBe(7)
+      expect((await call('POST', '/v1/containers/finisher/wait', undefined, { to })).body).toMatchObject({
+        exitCode: 7,
+      })
+      expect(
+        (await call('GET', '/v1/containers/finisher/logs', undefined, { to })).body.map((e: { log: string }) => e.log),
+      ).toEqual(['start\n', 'end\n'])
+      expect(
+        (await call('GET', '/v1/containers/survivor/logs', undefined, { to })).body.map((e: { log: string }) => e.log),
+      ).toEqual(['up\n'])
+      // The one created before the crash can still be started and run through.
+      expect((await call('POST', '/v1/containers/waiting/start', undefined, { to })).status).toBe(200)
+      expect((await call('POST', '/v1/containers/waiting/wait', undefined, { to })).body).toMatchObject({ exitCode: 0 })
+      expect(
+        (await call('GET', '/v1/containers/waiting/logs', undefined, { to })).body.map((e: { log: string }) => e.log),
+      ).toEqual(['late\n'])
+      for (const id of ['survivor', 'finisher', 'waiting'])
+        expect((await call('DELETE', `/v1/containers/${id}?force=true`, undefined, { to })).status).toBe(204)
 
-    // SIGTERM: the server closes and takes its socket file with it.
-    b.child.kill('SIGTERM')
-    const code = await new Promise((r) => b.child.once('exit', r))
-    expect(code).toBe(0)
-    expect(existsSync(socket2)).toBe(false)
-  })
+      // SIGTERM: the server closes and takes its socket file with it.
+      b.child.kill('SIGTERM')
+      const code = await new Promise((r) => b.child.once('exit', r))
+      expect(code).toBe(0)
+      expect(existsSync(socket2)).toBe(false)
+    },
+  )
 })

@@ -34,7 +34,12 @@ async function helperOf(p: ReturnType<typeof spawn>): Promise<number> {
 
 /** Run a module in a Node of its own (from test/, where @ns/core resolves); its stdout. */
 function node(source: string, env: NodeJS.ProcessEnv = {}): string {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', source], { cwd: join(repoRoot, 'test'), env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 })
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', source], {
+    cwd: join(repoRoot, 'test'),
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
   if (r.status !== 0) throw new Error(`node exited ${r.status}: ${r.stderr}`)
   return r.stdout
 }
@@ -107,8 +112,10 @@ describe('the zygote', () => {
     expect(JSON.parse(out)).toEqual([])
   })
 
-  itRoot('is retired when the caller is no longer what it was (its groups changed), and ends once its helpers are gone', () => {
-    const out = node(`import { run } from '@ns/core'
+  itRoot(
+    'is retired when the caller is no longer what it was (its groups changed), and ends once its helpers are gone',
+    () => {
+      const out = node(`import { run } from '@ns/core'
        import { readFileSync, readdirSync } from 'node:fs'
        const zygotes = () => readdirSync('/proc').filter((d) => /^\\d+$/.test(d)).filter((d) => {
          try {
@@ -123,11 +130,12 @@ describe('the zygote', () => {
        const r2 = await run(opts)
        await new Promise((r) => setTimeout(r, 300))
        console.log(JSON.stringify({ first, second: zygotes(), codes: [r1.exitCode, r2.exitCode] }))`)
-    const { first, second, codes } = JSON.parse(out) as { first: string[]; second: string[]; codes: number[] }
-    expect(codes).toEqual([3, 3])
-    expect(first).toHaveLength(1)
-    expect(second).toHaveLength(1)
-    expect(second[0]).not.toBe(first[0])
-    expect(readdirSync('/proc')).not.toContain(first[0])
-  })
+      const { first, second, codes } = JSON.parse(out) as { first: string[]; second: string[]; codes: number[] }
+      expect(codes).toEqual([3, 3])
+      expect(first).toHaveLength(1)
+      expect(second).toHaveLength(1)
+      expect(second[0]).not.toBe(first[0])
+      expect(readdirSync('/proc')).not.toContain(first[0])
+    },
+  )
 })

@@ -2,22 +2,22 @@
 // finding and installing tools, clean-up on the way out, and the figures and tables of the
 // report. Each script stays a program of its own; only these plain helpers are shared.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'rootfs');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const FIXTURE = path.join(repoRoot, 'test', 'fixtures', 'rootfs')
 
-export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
 // ---------------------------------------------------------------- command line
 
 /** The usage text, on stdout when asked for (exit 0), on stderr after a mistake; then exit. */
 export function usageExit(text, code) {
-  (code === 0 ? process.stdout : process.stderr).write(text);
-  process.exit(code);
+  ;(code === 0 ? process.stdout : process.stderr).write(text)
+  process.exit(code)
 }
 
 /**
@@ -29,34 +29,34 @@ export function usageExit(text, code) {
  */
 export function readArgs(argv, { prog, usage, opts, counts, aliases = {}, handle }) {
   const fail = (message) => {
-    console.error(`${prog}: ${message}`);
-    usage(2);
-  };
+    console.error(`${prog}: ${message}`)
+    usage(2)
+  }
   for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i];
-    let value;
-    const eq = arg.indexOf('=');
+    let arg = argv[i]
+    let value
+    const eq = arg.indexOf('=')
     if (arg.startsWith('--') && eq > 0) {
-      value = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
+      value = arg.slice(eq + 1)
+      arg = arg.slice(0, eq)
     }
     const next = () => {
-      if (value !== undefined) return value;
-      if (i + 1 >= argv.length) fail(`${arg} needs a value`);
-      return argv[++i];
-    };
-    const name = aliases[arg] ?? arg;
-    if (!Object.hasOwn(counts, name)) {
-      handle(name, next, fail);
-      continue;
+      if (value !== undefined) return value
+      if (i + 1 >= argv.length) fail(`${arg} needs a value`)
+      return argv[++i]
     }
-    const [key, min] = counts[name];
-    const given = next();
-    const n = Number(given);
-    if (!Number.isInteger(n) || n < min) fail(`${name} needs a whole number${min ? ` >= ${min}` : ''}, got ${given}`);
-    opts[key] = n;
+    const name = aliases[arg] ?? arg
+    if (!Object.hasOwn(counts, name)) {
+      handle(name, next, fail)
+      continue
+    }
+    const [key, min] = counts[name]
+    const given = next()
+    const n = Number(given)
+    if (!Number.isInteger(n) || n < min) fail(`${name} needs a whole number${min ? ` >= ${min}` : ''}, got ${given}`)
+    opts[key] = n
   }
-  return opts;
+  return opts
 }
 
 // ---------------------------------------------------------------- tools and text
@@ -64,17 +64,24 @@ export function readArgs(argv, { prog, usage, opts, counts, aliases = {}, handle
 export function which(cmd) {
   // Tools in sbin are missing from some PATHs of non-login shells: the usual directories are
   // looked at after the PATH.
-  const dirs = (process.env.PATH || '').split(':').concat(['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']);
+  const dirs = (process.env.PATH || '')
+    .split(':')
+    .concat(['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'])
   for (const dir of dirs) {
-    if (!dir) continue;
-    const p = path.join(dir, cmd);
-    if (existsSync(p)) return p;
+    if (!dir) continue
+    const p = path.join(dir, cmd)
+    if (existsSync(p)) return p
   }
-  return null;
+  return null
 }
 
 export function firstLine(text) {
-  return String(text ?? '').trim().split('\n')[0]?.trim() ?? '';
+  return (
+    String(text ?? '')
+      .trim()
+      .split('\n')[0]
+      ?.trim() ?? ''
+  )
 }
 
 /** Last meaningful line of a stderr, shortened to `max` characters, for "skipped: <reason>" and the like. */
@@ -82,18 +89,18 @@ export function lastLine(text, fallback, max = 200) {
   const lines = String(text ?? '')
     .split('\n')
     .map((l) => l.trim())
-    .filter(Boolean);
-  const line = lines.at(-1) || fallback;
-  return line.length > max ? `${line.slice(0, max - 3)}...` : line;
+    .filter(Boolean)
+  const line = lines.at(-1) || fallback
+  return line.length > max ? `${line.slice(0, max - 3)}...` : line
 }
 
 /** The first line a tool prints about its version; `cmd` is a name looked up in PATH, or a path. */
 export function versionOf(cmd, args = ['--version']) {
-  const bin = !cmd ? null : path.isAbsolute(cmd) ? (existsSync(cmd) ? cmd : null) : which(cmd);
-  if (!bin) return 'not installed';
-  const r = spawnSync(bin, args, { encoding: 'utf8' });
-  if (r.error) return `unknown (${r.error.message})`;
-  return firstLine(r.stdout || r.stderr) || 'unknown';
+  const bin = !cmd ? null : path.isAbsolute(cmd) ? (existsSync(cmd) ? cmd : null) : which(cmd)
+  if (!bin) return 'not installed'
+  const r = spawnSync(bin, args, { encoding: 'utf8' })
+  if (r.error) return `unknown (${r.error.message})`
+  return firstLine(r.stdout || r.stderr) || 'unknown'
 }
 
 /**
@@ -102,24 +109,27 @@ export function versionOf(cmd, args = ['--version']) {
  * else why not, as one line.
  */
 export function installPackages(missing, allowed) {
-  if (missing.length === 0) return null;
+  if (missing.length === 0) return null
   if (!allowed || !isRoot || !which('apt-get')) {
-    return `missing ${missing.join(', ')}; not installing (${!isRoot ? 'not root' : !allowed ? '--no-install' : 'no apt-get'})`;
+    return `missing ${missing.join(', ')}; not installing (${!isRoot ? 'not root' : !allowed ? '--no-install' : 'no apt-get'})`
   }
-  console.log(`installing missing packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (upd.status !== 0) console.log('note: apt-get update failed; trying the install anyway');
-  const inst = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: ['ignore', 'ignore', 'inherit'], env });
-  if (inst.status !== 0) return `apt-get install ${missing.join(' ')} failed`;
-  return null;
+  console.log(`installing missing packages: ${missing.join(' ')}`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const upd = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env })
+  if (upd.status !== 0) console.log('note: apt-get update failed; trying the install anyway')
+  const inst = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env,
+  })
+  if (inst.status !== 0) return `apt-get install ${missing.join(' ')} failed`
+  return null
 }
 
 /** Builds the fixture rootfs unless it is there already; returns what make-rootfs.sh said. */
 export function ensureFixture() {
-  const r = spawnSync('bash', [path.join(repoRoot, 'tools', 'make-rootfs.sh'), FIXTURE], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tools/make-rootfs.sh ${FIXTURE} failed:\n${r.stderr || r.stdout}`);
-  return firstLine(r.stdout);
+  const r = spawnSync('bash', [path.join(repoRoot, 'tools', 'make-rootfs.sh'), FIXTURE], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`tools/make-rootfs.sh ${FIXTURE} failed:\n${r.stderr || r.stdout}`)
+  return firstLine(r.stdout)
 }
 
 // ---------------------------------------------------------------- clean-up
@@ -128,9 +138,9 @@ export function ensureFixture() {
 export function runSteps(steps, onError = () => {}) {
   for (const step of steps.reverse()) {
     try {
-      step();
+      step()
     } catch (err) {
-      onError(err);
+      onError(err)
     }
   }
 }
@@ -140,18 +150,18 @@ export function runSteps(steps, onError = () => {}) {
  * next check and cleans up on its way out. A second one cleans up now and exits 130.
  */
 export function trapSignals(prog, what, cleanup, onFirst) {
-  let seen = false;
+  let seen = false
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
       if (seen) {
-        console.error(`\n${prog}: ${sig} again, cleaning up now`);
-        cleanup();
-        process.exit(130);
+        console.error(`\n${prog}: ${sig} again, cleaning up now`)
+        cleanup()
+        process.exit(130)
       }
-      seen = true;
-      onFirst();
-      console.error(`\n${prog}: ${sig}, ${what} (again to force)`);
-    });
+      seen = true
+      onFirst()
+      console.error(`\n${prog}: ${sig}, ${what} (again to force)`)
+    })
   }
 }
 
@@ -161,13 +171,13 @@ export function trapSignals(prog, what, cleanup, onFirst) {
  * and failing that by killing the processes its state.json names.
  */
 export function forceDeleteLeftovers(root, nsOci) {
-  if (!existsSync(root)) return;
+  if (!existsSync(root)) return
   for (const id of readdirSync(root)) {
-    if (nsOci) spawnSync(nsOci, ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 15_000 });
-    if (!existsSync(path.join(root, id))) continue;
+    if (nsOci) spawnSync(nsOci, ['--root', root, 'delete', '--force', id], { stdio: 'ignore', timeout: 15_000 })
+    if (!existsSync(path.join(root, id))) continue
     try {
-      const st = JSON.parse(readFileSync(path.join(root, id, 'state.json'), 'utf8'));
-      for (const pid of [st.pid, st.monitorPid]) if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGKILL');
+      const st = JSON.parse(readFileSync(path.join(root, id, 'state.json'), 'utf8'))
+      for (const pid of [st.pid, st.monitorPid]) if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGKILL')
     } catch {
       /* best effort */
     }
@@ -178,17 +188,17 @@ export function forceDeleteLeftovers(root, nsOci) {
 
 /** The q-quantile of sorted samples, interpolated between the two nearest. */
 export function quantile(sorted, q) {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+  if (sorted.length === 0) return NaN
+  const pos = (sorted.length - 1) * q
+  const lo = Math.floor(pos)
+  const hi = Math.ceil(pos)
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo)
 }
 
 /** For JSON: `d` decimals, and null for what is not a number. */
-export const round = (x, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null);
+export const round = (x, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null)
 /** For the tables: `d` decimals, and '-' for what is not a number. */
-export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-')
 
 /**
  * Prints rows of cells as columns, the first left-aligned and the others right-aligned; the
@@ -196,16 +206,16 @@ export const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-');
  * with "skipped" is a contender that did not run: its reason runs on past the columns.
  */
 export function printTable(rows, { rule = true } = {}) {
-  const isSkipped = (row) => row.length === 2 && row[1].startsWith('skipped');
-  const widths = [];
+  const isSkipped = (row) => row.length === 2 && row[1].startsWith('skipped')
+  const widths = []
   for (const row of rows) {
-    if (isSkipped(row)) widths[0] = Math.max(widths[0] ?? 0, row[0].length);
-    else row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+    if (isSkipped(row)) widths[0] = Math.max(widths[0] ?? 0, row[0].length)
+    else row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
   }
   const lines = rows.map((row) => {
-    if (isSkipped(row)) return `${row[0].padEnd(widths[0])}  ${row[1]}`;
-    return row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-  });
-  if (rule) lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
-  console.log(lines.join('\n'));
+    if (isSkipped(row)) return `${row[0].padEnd(widths[0])}  ${row[1]}`
+    return row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ')
+  })
+  if (rule) lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '))
+  console.log(lines.join('\n'))
 }

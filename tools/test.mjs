@@ -27,7 +27,12 @@ if (cargoUsable()) {
     // An unprivileged run over a tree root built: compile into a directory of our own.
     env.CARGO_TARGET_DIR = join(tmpdir(), `ns-target-${process.getuid?.()}`)
   }
-  const r = spawnSync('cargo', ['test', '-p', 'ns-runtime', '-p', 'ns-oci'], { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const r = spawnSync('cargo', ['test', '-p', 'ns-runtime', '-p', 'ns-oci'], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   process.stdout.write(r.stdout)
   for (const m of r.stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored/g)) {
     passed += Number(m[1])
@@ -44,7 +49,15 @@ const out = mkdtempSync(join(tmpdir(), 'ns-test-'))
 const report = join(out, 'vitest.json')
 const v = spawnSync(
   process.execPath,
-  [join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--configLoader', 'native', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+  [
+    join(root, 'node_modules', 'vitest', 'vitest.mjs'),
+    'run',
+    '--configLoader',
+    'native',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+  ],
   { cwd: root, stdio: 'inherit' },
 )
 try {

@@ -10,10 +10,21 @@ const root = join(here, '..', '..')
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: here, stdio: 'inherit' })
 
 run('npx', [
-  'napi', 'build', '--platform', '--release', '--no-dts-cache',
-  '--manifest-path', join(root, 'crates', 'ns-native', 'Cargo.toml'),
-  '--package-json-path', join(here, 'package.json'),
-  '--output-dir', here, '--js', 'index.js', '--dts', 'index.d.ts',
+  'napi',
+  'build',
+  '--platform',
+  '--release',
+  '--no-dts-cache',
+  '--manifest-path',
+  join(root, 'crates', 'ns-native', 'Cargo.toml'),
+  '--package-json-path',
+  join(here, 'package.json'),
+  '--output-dir',
+  here,
+  '--js',
+  'index.js',
+  '--dts',
+  'index.d.ts',
 ])
 // ns-oci is linked statically where the toolchain can (glibc's static-pie): every container
 // starts it, and a static binary skips the dynamic loader's relocations and page faults
@@ -25,11 +36,26 @@ let linkedStatically = false
 if (host && host.endsWith('-linux-gnu') && process.env.NS_DYNAMIC_HELPER === undefined) {
   const staticDir = join(root, 'target', 'static')
   try {
-    execFileSync('cargo', ['build', '--release', '-p', 'ns-oci', '--target', host, '--target-dir', staticDir, '--manifest-path', join(root, 'Cargo.toml')], {
-      cwd: here,
-      stdio: 'inherit',
-      env: { ...process.env, RUSTFLAGS: `${process.env.RUSTFLAGS ?? ''} -C target-feature=+crt-static`.trim() },
-    })
+    execFileSync(
+      'cargo',
+      [
+        'build',
+        '--release',
+        '-p',
+        'ns-oci',
+        '--target',
+        host,
+        '--target-dir',
+        staticDir,
+        '--manifest-path',
+        join(root, 'Cargo.toml'),
+      ],
+      {
+        cwd: here,
+        stdio: 'inherit',
+        env: { ...process.env, RUSTFLAGS: `${process.env.RUSTFLAGS ?? ''} -C target-feature=+crt-static`.trim() },
+      },
+    )
     built = join(staticDir, host, 'release', 'ns-oci')
     linkedStatically = true
   } catch {

@@ -34,7 +34,8 @@ pub(crate) fn high(fd: RawFd) -> Result<OwnedFd> {
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    ns_runtime::sys::pipe().map_err(|e| errno_error("create a pipe", std::io::Error::from_raw_os_error(e.0)))
+    ns_runtime::sys::pipe()
+        .map_err(|e| errno_error("create a pipe", std::io::Error::from_raw_os_error(e.0)))
 }
 
 #[napi(object)]
@@ -75,11 +76,20 @@ pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
     }
     let mut pair = [0 as RawFd; 2];
     // SAFETY: pair is a valid array of two ints.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            pair.as_mut_ptr(),
+        )
+    } != 0
+    {
         return Err(last_error("create the control socket"));
     }
     // SAFETY: socketpair returned two fresh descriptors.
-    let (ours_ctl, theirs_ctl) = unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
+    let (ours_ctl, theirs_ctl) =
+        unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_ctl = high(theirs_ctl.as_raw_fd())?;
 
     let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(4);
@@ -93,19 +103,28 @@ pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
                 our_ends.push(Some(ours));
             }
             -2 => {
-                let null = ns_runtime::sys::open("/dev/null", libc::O_RDWR)
-                    .map_err(|e| errno_error("open /dev/null", std::io::Error::from_raw_os_error(e.0)))?;
+                let null = ns_runtime::sys::open("/dev/null", libc::O_RDWR).map_err(|e| {
+                    errno_error("open /dev/null", std::io::Error::from_raw_os_error(e.0))
+                })?;
                 child_fds.push(high(null.as_raw_fd())?);
                 our_ends.push(None);
             }
             // A copy: the caller's descriptor may be closed before the helper starts.
             fd if fd >= 0 => {
                 child_fds.push(high(fd).map_err(|_| {
-                    Error::new(Status::InvalidArg, format!("stdio[{i}]: {fd} is not an open descriptor"))
+                    Error::new(
+                        Status::InvalidArg,
+                        format!("stdio[{i}]: {fd} is not an open descriptor"),
+                    )
                 })?);
                 our_ends.push(None);
             }
-            other => return Err(Error::new(Status::InvalidArg, format!("stdio[{i}]: invalid value {other}"))),
+            other => {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    format!("stdio[{i}]: invalid value {other}"),
+                ))
+            }
         }
     }
     child_fds.push(theirs_ctl);
@@ -118,7 +137,10 @@ pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
         })
         .collect();
     let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    PENDING.lock().map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?.push((token, child_fds, env));
+    PENDING
+        .lock()
+        .map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?
+        .push((token, child_fds, env));
     let mut ends = our_ends.into_iter().map(|o| o.map(IntoRawFd::into_raw_fd));
     Ok(PreparedHelper {
         token,
@@ -143,8 +165,13 @@ impl Task for StartHelper {
     /// load takes a while, and the event loop must not wait with it.
     fn compute(&mut self) -> Result<Self::Output> {
         let (_, child_fds, env) = {
-            let mut pending = PENDING.lock().map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?;
-            let at = pending.iter().position(|(t, _, _)| *t == self.token).ok_or_else(|| Error::new(Status::InvalidArg, "token: unknown or used"))?;
+            let mut pending = PENDING
+                .lock()
+                .map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?;
+            let at = pending
+                .iter()
+                .position(|(t, _, _)| *t == self.token)
+                .ok_or_else(|| Error::new(Status::InvalidArg, "token: unknown or used"))?;
             pending.swap_remove(at)
         };
         // The helper's descriptors are closed here whatever happens: on failure the caller sees
@@ -174,11 +201,23 @@ pub fn start_helper(token: u32, helper: String, own_process_group: bool) -> Asyn
 }
 
 /// posix_spawn `helper mode` with `child_fds` as its descriptors 0, 1, 2, ...
-pub(crate) fn spawn(helper: &str, mode: &str, child_fds: &[OwnedFd], env: &[CString], own_process_group: bool) -> Result<i32> {
-    let path = CString::new(helper).map_err(|_| Error::new(Status::InvalidArg, "helper: contains a NUL byte"))?;
+pub(crate) fn spawn(
+    helper: &str,
+    mode: &str,
+    child_fds: &[OwnedFd],
+    env: &[CString],
+    own_process_group: bool,
+) -> Result<i32> {
+    let path = CString::new(helper)
+        .map_err(|_| Error::new(Status::InvalidArg, "helper: contains a NUL byte"))?;
     let arg0 = CString::new("ns-oci").unwrap_or_default();
-    let arg1 = CString::new(mode).map_err(|_| Error::new(Status::InvalidArg, "mode: contains a NUL byte"))?;
-    let argv = [arg0.as_ptr() as *mut libc::c_char, arg1.as_ptr() as *mut libc::c_char, std::ptr::null_mut()];
+    let arg1 = CString::new(mode)
+        .map_err(|_| Error::new(Status::InvalidArg, "mode: contains a NUL byte"))?;
+    let argv = [
+        arg0.as_ptr() as *mut libc::c_char,
+        arg1.as_ptr() as *mut libc::c_char,
+        std::ptr::null_mut(),
+    ];
 
     let mut pid: libc::pid_t = 0;
     // SAFETY: the file actions and attributes are initialised before use and destroyed after;
@@ -208,15 +247,20 @@ pub(crate) fn spawn(helper: &str, mode: &str, child_fds: &[OwnedFd], env: &[CStr
         }
         libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short);
 
-        let mut envp: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr() as *mut libc::c_char).collect();
+        let mut envp: Vec<*mut libc::c_char> =
+            env.iter().map(|e| e.as_ptr() as *mut libc::c_char).collect();
         envp.push(std::ptr::null_mut());
-        let rc = libc::posix_spawn(&mut pid, path.as_ptr(), &fa, &attr, argv.as_ptr(), envp.as_ptr());
+        let rc =
+            libc::posix_spawn(&mut pid, path.as_ptr(), &fa, &attr, argv.as_ptr(), envp.as_ptr());
         libc::posix_spawn_file_actions_destroy(&mut fa);
         libc::posix_spawnattr_destroy(&mut attr);
         rc
     };
     if rc != 0 {
-        return Err(errno_error(&format!("start the helper {helper}"), std::io::Error::from_raw_os_error(rc)));
+        return Err(errno_error(
+            &format!("start the helper {helper}"),
+            std::io::Error::from_raw_os_error(rc),
+        ));
     }
     Ok(pid)
 }
@@ -239,8 +283,12 @@ impl Task for Reap {
         if let Some(status) = zygote::reap(self.pid) {
             return Ok(status);
         }
-        let (_, status) = ns_runtime::sys::waitpid(self.pid, 0)
-            .map_err(|e| errno_error(&format!("wait for pid {}", self.pid), std::io::Error::from_raw_os_error(e.0)))?;
+        let (_, status) = ns_runtime::sys::waitpid(self.pid, 0).map_err(|e| {
+            errno_error(
+                &format!("wait for pid {}", self.pid),
+                std::io::Error::from_raw_os_error(e.0),
+            )
+        })?;
         Ok(ns_runtime::sys::decode_status(status))
     }
 
@@ -280,7 +328,8 @@ pub fn host_info() -> HostInfo {
     HostInfo {
         euid,
         egid,
-        userns_block: ns_runtime::host::userns_block(euid).map(|b| UsernsBlock { reason: b.reason, fix: b.fix }),
+        userns_block: ns_runtime::host::userns_block(euid)
+            .map(|b| UsernsBlock { reason: b.reason, fix: b.fix }),
         cgroup_layout: ns_runtime::host::cgroup_layout().to_owned(),
         version: ns_runtime::VERSION.to_owned(),
     }
@@ -290,7 +339,10 @@ pub fn host_info() -> HostInfo {
 // helper to start). Errors cross as the JSON of a SetupError, which @ns/core turns into NsError.
 
 fn setup_error(e: ns_runtime::SetupError) -> Error {
-    Error::new(Status::GenericFailure, serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone()))
+    Error::new(
+        Status::GenericFailure,
+        serde_json::to_string(&e).unwrap_or_else(|_| e.message.clone()),
+    )
 }
 
 /// The default state root: /run/ns for root, $XDG_RUNTIME_DIR/ns otherwise.
@@ -309,7 +361,8 @@ pub fn container_state(root: String, id: String) -> Result<String> {
 /// Every container under `root`, as a JSON array of states.
 #[napi]
 pub fn container_list(root: String) -> String {
-    serde_json::to_string(&ns_runtime::lifecycle::list(std::path::Path::new(&root))).unwrap_or_else(|_| "[]".into())
+    serde_json::to_string(&ns_runtime::lifecycle::list(std::path::Path::new(&root)))
+        .unwrap_or_else(|_| "[]".into())
 }
 
 /// Send a signal (name or number) to a container's first process, or to all of them.

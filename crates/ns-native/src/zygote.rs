@@ -61,9 +61,7 @@ static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
 
 /// Whether this start should go through the zygote, given the environment copied for it.
 pub fn wanted(env: &[CString]) -> bool {
-    let setting = env
-        .iter()
-        .find_map(|e| e.to_bytes().strip_prefix(b"NS_ZYGOTE="));
+    let setting = env.iter().find_map(|e| e.to_bytes().strip_prefix(b"NS_ZYGOTE="));
     let n = STARTS.fetch_add(1, Ordering::Relaxed);
     match setting {
         Some(b"0") => false,
@@ -104,11 +102,7 @@ pub fn start(helper: &str, fds: &[OwnedFd], env: &[CString]) -> Started {
 /// Send the request: its token, or None if it could not be sent.
 fn send_start(helper: &str, fds: &[OwnedFd], env: &[CString]) -> Option<u32> {
     let (umask, identity) = identity()?;
-    let cwd = std::env::current_dir()
-        .ok()?
-        .into_os_string()
-        .into_string()
-        .ok()?;
+    let cwd = std::env::current_dir().ok()?.into_os_string().into_string().ok()?;
     let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
     let (book, _) = &*BOOK;
     let mut slot = SLOT.lock().ok()?;
@@ -122,18 +116,8 @@ fn send_start(helper: &str, fds: &[OwnedFd], env: &[CString]) -> Option<u32> {
     }
     let z = slot.as_mut()?;
     let changed = z.env.as_slice() != env;
-    let env_sent = changed.then(|| {
-        env.iter()
-            .map(|e| e.to_string_lossy().into_owned())
-            .collect()
-    });
-    let msg = serde_json::to_vec(&Request::Start {
-        token,
-        cwd,
-        umask,
-        env: env_sent,
-    })
-    .ok()?;
+    let env_sent = changed.then(|| env.iter().map(|e| e.to_string_lossy().into_owned()).collect());
+    let msg = serde_json::to_vec(&Request::Start { token, cwd, umask, env: env_sent }).ok()?;
     if msg.len() > MAX_MESSAGE {
         return None;
     }
@@ -244,13 +228,7 @@ fn spawn_zygote(helper: &str, identity: String, env: &[CString]) -> Option<Zygot
         let _ = ns_runtime::sys::waitpid(pid, 0);
         return None;
     }
-    Some(Zygote {
-        sock,
-        helper: helper.to_owned(),
-        identity,
-        alive,
-        env: env.to_vec(),
-    })
+    Some(Zygote { sock, helper: helper.to_owned(), identity, alive, env: env.to_vec() })
 }
 
 /// The reader thread of one zygote: its replies into the book, until it ends.
@@ -267,11 +245,7 @@ fn read_replies(pid: i32, sock: Arc<OwnedFd>, alive: Arc<AtomicBool>) {
         };
         let Ok(mut b) = book.lock() else { break };
         match reply {
-            Reply::Forked {
-                token,
-                pid: Some(child),
-                ..
-            } => {
+            Reply::Forked { token, pid: Some(child), .. } => {
                 b.waiting.remove(&token);
                 b.children.insert(child, sock.clone());
                 b.forked.insert(token, Started::Forked(child));
@@ -280,11 +254,7 @@ fn read_replies(pid: i32, sock: Arc<OwnedFd>, alive: Arc<AtomicBool>) {
                 b.waiting.remove(&token);
                 b.forked.insert(token, Started::NotForked);
             }
-            Reply::Exited {
-                pid: child,
-                code,
-                signal,
-            } => {
+            Reply::Exited { pid: child, code, signal } => {
                 b.exited.insert(child, (code, signal));
             }
         }
@@ -295,27 +265,17 @@ fn read_replies(pid: i32, sock: Arc<OwnedFd>, alive: Arc<AtomicBool>) {
     if let Ok(mut b) = book.lock() {
         // Starts it never answered fail (it may have forked them); helpers it forked are
         // orphans now, whose status nobody will learn.
-        let lost: Vec<u32> = b
-            .waiting
-            .iter()
-            .filter(|(_, s)| Arc::ptr_eq(s, &sock))
-            .map(|(t, _)| *t)
-            .collect();
+        let lost: Vec<u32> =
+            b.waiting.iter().filter(|(_, s)| Arc::ptr_eq(s, &sock)).map(|(t, _)| *t).collect();
         for token in lost {
             b.waiting.remove(&token);
             b.forked.insert(
                 token,
-                Started::Lost(format!(
-                    "EPIPE: the zygote (pid {pid}) ended before it answered"
-                )),
+                Started::Lost(format!("EPIPE: the zygote (pid {pid}) ended before it answered")),
             );
         }
-        let orphans: Vec<i32> = b
-            .children
-            .iter()
-            .filter(|(_, s)| Arc::ptr_eq(s, &sock))
-            .map(|(p, _)| *p)
-            .collect();
+        let orphans: Vec<i32> =
+            b.children.iter().filter(|(_, s)| Arc::ptr_eq(s, &sock)).map(|(p, _)| *p).collect();
         for child in orphans {
             b.exited.entry(child).or_insert((None, None));
         }

@@ -29,7 +29,11 @@ impl Parsed {
 
 /// Parse `args` against `spec`. Parsing stops at the first positional when `stop_at_positional`
 /// (global flags end where the command begins).
-pub fn parse(args: &[String], spec: FlagSpec, stop_at_positional: bool) -> Result<(Parsed, usize), String> {
+pub fn parse(
+    args: &[String],
+    spec: FlagSpec,
+    stop_at_positional: bool,
+) -> Result<(Parsed, usize), String> {
     let mut p = Parsed::default();
     let mut i = 0;
     while i < args.len() {
@@ -57,7 +61,9 @@ pub fn parse(args: &[String], spec: FlagSpec, stop_at_positional: bool) -> Resul
                         Some(v) => v,
                         None => {
                             i += 1;
-                            args.get(i).cloned().ok_or_else(|| format!("flag --{name} needs a value"))?
+                            args.get(i)
+                                .cloned()
+                                .ok_or_else(|| format!("flag --{name} needs a value"))?
                         }
                     };
                     p.values.entry(name).or_default().push(v);
@@ -82,7 +88,8 @@ pub fn parse(args: &[String], spec: FlagSpec, stop_at_positional: bool) -> Resul
 mod tests {
     use super::*;
 
-    const SPEC: FlagSpec = &[("bundle", Some('b'), true), ("detach", Some('d'), false), ("pid-file", None, true)];
+    const SPEC: FlagSpec =
+        &[("bundle", Some('b'), true), ("detach", Some('d'), false), ("pid-file", None, true)];
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
@@ -90,7 +97,8 @@ mod tests {
 
     #[test]
     fn long_short_and_inline_values() {
-        let (p, _) = parse(&s(&["--bundle", "/b", "-d", "--pid-file=/p", "id"]), SPEC, false).unwrap();
+        let (p, _) =
+            parse(&s(&["--bundle", "/b", "-d", "--pid-file=/p", "id"]), SPEC, false).unwrap();
         assert_eq!(p.value("bundle"), Some("/b"));
         assert_eq!(p.value("pid-file"), Some("/p"));
         assert!(p.has("detach"));
@@ -113,6 +121,9 @@ mod tests {
     #[test]
     fn unknown_flags_and_missing_values_are_errors() {
         assert_eq!(parse(&s(&["--nope"]), SPEC, false).unwrap_err(), "unknown flag --nope");
-        assert_eq!(parse(&s(&["--bundle"]), SPEC, false).unwrap_err(), "flag --bundle needs a value");
+        assert_eq!(
+            parse(&s(&["--bundle"]), SPEC, false).unwrap_err(),
+            "flag --bundle needs a value"
+        );
     }
 }

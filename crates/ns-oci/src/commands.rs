@@ -53,7 +53,8 @@ const LIST: FlagSpec = &[("format", Some('f'), true), ("quiet", Some('q'), false
 const SPEC: FlagSpec = &[("rootless", None, false), ("bundle", Some('b'), true)];
 const NONE: FlagSpec = &[];
 
-const USAGE: &str = "usage: ns-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [flags] ID
+const USAGE: &str =
+    "usage: ns-oci [--root DIR] [--log FILE] [--log-format text|json] COMMAND [flags] ID
 commands:
   create [--bundle B] [--pid-file F] [--preserve-fds N] ID   set a container up; it waits for start
   start ID                                                   start a created container
@@ -85,7 +86,11 @@ impl Ctx {
             if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
                 let time = state::now_rfc3339();
                 let _ = if self.json_log {
-                    writeln!(f, "{}", serde_json::json!({ "level": "error", "msg": msg, "time": time }))
+                    writeln!(
+                        f,
+                        "{}",
+                        serde_json::json!({ "level": "error", "msg": msg, "time": time })
+                    )
                 } else {
                     writeln!(f, "time={time:?} level=error msg={msg:?}")
                 };
@@ -187,7 +192,9 @@ fn dispatch(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<i32, SetupError> {
         "kill" => {
             let p = flags(rest, KILL)?;
             let id = one_id(&p, "kill")?;
-            let sig = lifecycle::parse_signal(p.positionals.get(1).map(String::as_str).unwrap_or("TERM"))?;
+            let sig = lifecycle::parse_signal(
+                p.positionals.get(1).map(String::as_str).unwrap_or("TERM"),
+            )?;
             lifecycle::kill(&ctx.root, &id, sig, p.has("all"))?;
             Ok(0)
         }
@@ -205,7 +212,11 @@ fn dispatch(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<i32, SetupError> {
                 println!("{:<8} CMD", "PID");
                 for pid in pids {
                     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let cmd: Vec<String> = cmd.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                    let cmd: Vec<String> = cmd
+                        .split(|b| *b == 0)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| String::from_utf8_lossy(a).into_owned())
+                        .collect();
                     println!("{pid:<8} {}", cmd.join(" "));
                 }
             }
@@ -233,19 +244,34 @@ fn dispatch(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<i32, SetupError> {
 fn request(p: &Parsed) -> Result<RunRequest, SetupError> {
     let bundle = p.value("bundle").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     let bundle = std::fs::canonicalize(&bundle).map_err(|e| {
-        SetupError::sys("open bundle", Some(&bundle.display().to_string()), ns_runtime::sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))
+        SetupError::sys(
+            "open bundle",
+            Some(&bundle.display().to_string()),
+            ns_runtime::sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT)),
+        )
     })?;
     let cfg = bundle.join("config.json");
     let data = std::fs::read(&cfg).map_err(|e| {
-        SetupError::sys("read", Some(&cfg.display().to_string()), ns_runtime::sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))
+        SetupError::sys(
+            "read",
+            Some(&cfg.display().to_string()),
+            ns_runtime::sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT)),
+        )
     })?;
-    let config: Spec = serde_json::from_slice(&data).map_err(|e| SetupError::config("config.json", format!("is not a valid runtime spec: {e}")))?;
+    let config: Spec = serde_json::from_slice(&data).map_err(|e| {
+        SetupError::config("config.json", format!("is not a valid runtime spec: {e}"))
+    })?;
     if !config.oci_version.starts_with("1.") {
-        return Err(SetupError::config("ociVersion", format!("{:?} is not a 1.x version", config.oci_version)));
+        return Err(SetupError::config(
+            "ociVersion",
+            format!("{:?} is not a 1.x version", config.oci_version),
+        ));
     }
     let preserve_fds = match p.value("preserve-fds") {
         None => 0,
-        Some(v) => v.parse().map_err(|_| SetupError::config("--preserve-fds", "must be a number"))?,
+        Some(v) => {
+            v.parse().map_err(|_| SetupError::config("--preserve-fds", "must be a number"))?
+        }
     };
     Ok(RunRequest {
         config,
@@ -284,7 +310,10 @@ fn absolute(p: &str) -> String {
 /// signals and exits with its status; the state folder exists while it runs.
 fn run_foreground(ctx: &Ctx, p: &Parsed, id: &str) -> Result<i32, SetupError> {
     if p.value("console-socket").is_some() {
-        return Err(SetupError::config("--console-socket", "is for create, and run --detach; a foreground run uses this terminal"));
+        return Err(SetupError::config(
+            "--console-socket",
+            "is for create, and run --detach; a foreground run uses this terminal",
+        ));
     }
     let req = request(p)?;
     let dir = ContainerDir::create(&ctx.root, id)?;
@@ -332,9 +361,15 @@ fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
     let mut process: ns_runtime::spec::Process = match p.value("process") {
         Some(file) => {
             let data = std::fs::read(file).map_err(|e| {
-                SetupError::sys("read", Some(file), ns_runtime::sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))
+                SetupError::sys(
+                    "read",
+                    Some(file),
+                    ns_runtime::sys::Errno(e.raw_os_error().unwrap_or(libc::ENOENT)),
+                )
             })?;
-            serde_json::from_slice(&data).map_err(|e| SetupError::config("--process", format!("is not a valid process: {e}")))?
+            serde_json::from_slice(&data).map_err(|e| {
+                SetupError::config("--process", format!("is not a valid process: {e}"))
+            })?
         }
         None => {
             let config: Spec = std::fs::read(dir.file("config.json"))
@@ -360,8 +395,10 @@ fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
     }
     if let Some(u) = p.value("user") {
         let (uid, gid) = u.split_once(':').unwrap_or((u, u));
-        process.user.uid = uid.parse().map_err(|_| SetupError::config("--user", "must be UID[:GID] (numbers)"))?;
-        process.user.gid = gid.parse().map_err(|_| SetupError::config("--user", "must be UID[:GID] (numbers)"))?;
+        process.user.uid =
+            uid.parse().map_err(|_| SetupError::config("--user", "must be UID[:GID] (numbers)"))?;
+        process.user.gid =
+            gid.parse().map_err(|_| SetupError::config("--user", "must be UID[:GID] (numbers)"))?;
     }
     if p.has("no-new-privs") {
         process.no_new_privileges = true;
@@ -396,7 +433,10 @@ fn list(ctx: &Ctx, p: &Parsed) {
     } else if p.value("format") == Some("json") {
         println!("{}", serde_json::to_string(&all).unwrap_or_else(|_| "[]".into()));
     } else {
-        println!("{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+        println!(
+            "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
+            "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+        );
         for v in all {
             println!(
                 "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
@@ -416,7 +456,10 @@ fn write_spec(p: &Parsed) -> Result<(), SetupError> {
     let dir = PathBuf::from(p.value("bundle").unwrap_or("."));
     let path = dir.join("config.json");
     if path.exists() {
-        return Err(SetupError::config("config.json", format!("{} already exists", path.display())));
+        return Err(SetupError::config(
+            "config.json",
+            format!("{} already exists", path.display()),
+        ));
     }
     let rootless = p.has("rootless");
     // SAFETY: plain syscalls.

@@ -32,7 +32,8 @@ fn run_helper(request: Value) -> Outcome {
     drop(theirs);
     let mut w = ours.try_clone().unwrap();
     w.write_all(format!("{request}\n").as_bytes()).unwrap();
-    let events: Vec<Value> = BufReader::new(ours).lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let events: Vec<Value> =
+        BufReader::new(ours).lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
     let mut stdout = String::new();
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     child.wait().unwrap();
@@ -41,7 +42,8 @@ fn run_helper(request: Value) -> Outcome {
 
 fn userns_blocked() -> Option<String> {
     // SAFETY: plain syscall.
-    ns_runtime::host::userns_block(unsafe { libc::geteuid() }).map(|b| format!("{} ({})", b.reason, b.fix))
+    ns_runtime::host::userns_block(unsafe { libc::geteuid() })
+        .map(|b| format!("{} ({})", b.reason, b.fix))
 }
 
 fn sandbox_config(args: &[&str]) -> Value {
@@ -54,7 +56,9 @@ fn sandbox_config(args: &[&str]) -> Value {
         .map(|p| json!({"destination": p, "type": "bind", "source": p, "options": ["rbind", "ro"]}))
         .collect();
     mounts.push(json!({"destination": "/proc", "type": "proc", "source": "proc"}));
-    mounts.push(json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}));
+    mounts.push(
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["mode=755"]}),
+    );
     json!({
         "ociVersion": "1.2.0",
         "process": {"args": args, "env": ["PATH=/usr/bin:/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
@@ -81,7 +85,10 @@ fn the_command_is_pid_1_of_its_own_namespaces_with_its_own_hostname_and_only_lo(
     assert_eq!(out.events.first().unwrap()["event"], "started");
     let host_pid = out.events[0]["pid"].as_i64().unwrap();
     assert!(host_pid > 1);
-    assert_eq!(out.events.last().unwrap(), &json!({"event": "exited", "exitCode": 0, "signal": null, "oomKilled": false}));
+    assert_eq!(
+        out.events.last().unwrap(),
+        &json!({"event": "exited", "exitCode": 0, "signal": null, "oomKilled": false})
+    );
     let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
     assert_eq!(&lines[..3], &["1", "box", "0"]);
     assert_eq!(&lines[3..], &["lo"]);
@@ -94,9 +101,14 @@ fn with_init_the_command_is_pid_2_and_its_signal_is_reported() {
         eprintln!("SKIP: {why}");
         return;
     }
-    let out = run_helper(json!({"config": sandbox_config(&["sh", "-c", "echo $$; kill -TERM $$"]), "init": true}));
+    let out = run_helper(
+        json!({"config": sandbox_config(&["sh", "-c", "echo $$; kill -TERM $$"]), "init": true}),
+    );
     assert_eq!(out.stdout, "2\n");
-    assert_eq!(out.events.last().unwrap(), &json!({"event": "exited", "exitCode": null, "signal": 15, "oomKilled": false}));
+    assert_eq!(
+        out.events.last().unwrap(),
+        &json!({"event": "exited", "exitCode": null, "signal": 15, "oomKilled": false})
+    );
 }
 
 #[test]

@@ -15,7 +15,17 @@ use serde_json::Value;
 fn seqpacket_pair() -> (OwnedFd, OwnedFd) {
     let mut pair = [0; 2];
     // SAFETY: pair is a valid array of two ints.
-    assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, pair.as_mut_ptr()) }, 0);
+    assert_eq!(
+        unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                pair.as_mut_ptr(),
+            )
+        },
+        0
+    );
     // SAFETY: fresh descriptors from socketpair.
     unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) }
 }
@@ -28,7 +38,13 @@ fn start_zygote() -> (OwnedFd, std::process::Child) {
     cmd.arg("zygote").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
     // SAFETY: dup2 is async-signal-safe; it runs in the forked child before exec.
     unsafe {
-        cmd.pre_exec(move || if libc::dup2(fd, 3) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) });
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
     }
     (ours, cmd.spawn().expect("spawn ns-oci zygote"))
 }
@@ -63,11 +79,22 @@ fn a_forked_helper_answers_on_its_control_socket_and_stays_a_zombie_until_releas
     let (out_r, out_w) = sys::pipe().unwrap();
     let (control, control_theirs) = UnixStream::pair().unwrap();
     let cwd = std::env::temp_dir().display().to_string();
-    let start = Request::Start { token: 7, cwd: cwd.clone(), umask: 0o027, env: Some(vec!["NS_ZYGOTE_TEST=1".into()]) };
-    send(&ours, &start, &[null.as_raw_fd(), out_w.as_raw_fd(), null.as_raw_fd(), control_theirs.as_raw_fd()]);
+    let start = Request::Start {
+        token: 7,
+        cwd: cwd.clone(),
+        umask: 0o027,
+        env: Some(vec!["NS_ZYGOTE_TEST=1".into()]),
+    };
+    send(
+        &ours,
+        &start,
+        &[null.as_raw_fd(), out_w.as_raw_fd(), null.as_raw_fd(), control_theirs.as_raw_fd()],
+    );
     drop((out_w, control_theirs));
 
-    let Some(Reply::Forked { token: 7, pid: Some(pid), error: None }) = recv(&ours) else { panic!("no pid for token 7") };
+    let Some(Reply::Forked { token: 7, pid: Some(pid), error: None }) = recv(&ours) else {
+        panic!("no pid for token 7")
+    };
     // The helper is renamed last, just before it reads its request: wait for that.
     let cmdline = || std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     for _ in 0..200 {
@@ -88,16 +115,23 @@ fn a_forked_helper_answers_on_its_control_socket_and_stays_a_zombie_until_releas
     // A request that is not a runtime spec: the helper says so and ends with 125.
     let mut w = control.try_clone().unwrap();
     w.write_all(b"{\"config\": 42}\n").unwrap();
-    let events: Vec<Value> = BufReader::new(control).lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    let events: Vec<Value> = BufReader::new(control)
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
     assert_eq!(events.first().unwrap()["event"], "error", "{events:?}");
     assert_eq!(events.last().unwrap()["event"], "exited");
     assert_eq!(events.last().unwrap()["exitCode"], 125);
     let mut out = String::new();
     // SAFETY: out_r is ours.
-    unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(out_r)) }.read_to_string(&mut out).unwrap();
+    unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(out_r)) }
+        .read_to_string(&mut out)
+        .unwrap();
     assert_eq!(out, "");
 
-    let Some(Reply::Exited { pid: ended, code: Some(125), signal: None }) = recv(&ours) else { panic!("no exit report") };
+    let Some(Reply::Exited { pid: ended, code: Some(125), signal: None }) = recv(&ours) else {
+        panic!("no exit report")
+    };
     assert_eq!(ended, pid);
     // Not reaped until released: the pid cannot name another process meanwhile.
     assert_eq!(state_of(pid).as_deref(), Some("Z"));
@@ -121,7 +155,9 @@ fn a_start_without_its_four_descriptors_is_refused_and_the_zygote_goes_on() {
     let null = std::fs::File::open("/dev/null").unwrap();
     let start = Request::Start { token: 1, cwd: "/".into(), umask: 0o022, env: None };
     send(&ours, &start, &[null.as_raw_fd()]);
-    let Some(Reply::Forked { token: 1, pid: None, error: Some(e) }) = recv(&ours) else { panic!("a start with one descriptor was not refused") };
+    let Some(Reply::Forked { token: 1, pid: None, error: Some(e) }) = recv(&ours) else {
+        panic!("a start with one descriptor was not refused")
+    };
     assert!(e.contains("descriptors"), "{e}");
     // Still there; retired without helpers, it ends.
     send(&ours, &Request::Retire, &[]);

@@ -35,7 +35,11 @@ pub fn listen(dir: &Path) -> Result<OwnedFd> {
     let _ = std::fs::remove_file(&path);
     // SAFETY: plain syscalls on fresh descriptors and a zeroed sockaddr_un filled within bounds.
     unsafe {
-        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0);
+        let fd = libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
         if fd < 0 {
             return Err(SetupError::sys("create the attach socket", Some(&shown), Errno::last()));
         }
@@ -47,13 +51,21 @@ pub fn listen(dir: &Path) -> Result<OwnedFd> {
             *d = *s as libc::c_char;
         }
         let old = libc::umask(0o177);
-        let r = libc::bind(fd, &addr as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_un>() as u32);
+        let r = libc::bind(
+            fd,
+            &addr as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_un>() as u32,
+        );
         libc::umask(old);
         if r != 0 {
             return Err(SetupError::sys("bind the attach socket", Some(&shown), Errno::last()));
         }
         if libc::listen(fd, 16) != 0 {
-            return Err(SetupError::sys("listen on the attach socket", Some(&shown), Errno::last()));
+            return Err(SetupError::sys(
+                "listen on the attach socket",
+                Some(&shown),
+                Errno::last(),
+            ));
         }
         Ok(sock)
     }
@@ -137,12 +149,21 @@ impl Terminal {
                 Err(_) => self.open = false,
             }
         }
-        if fds[0].revents & libc::POLLOUT != 0 && !flush(self.master.as_raw_fd(), &mut self.to_master) {
+        if fds[0].revents & libc::POLLOUT != 0
+            && !flush(self.master.as_raw_fd(), &mut self.to_master)
+        {
             self.to_master.clear();
         }
         if fds[1].revents & libc::POLLIN != 0 {
             // SAFETY: accepting on our listener; a fresh descriptor is returned.
-            let fd = unsafe { libc::accept4(self.listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) };
+            let fd = unsafe {
+                libc::accept4(
+                    self.listener.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                )
+            };
             if fd >= 0 {
                 // SAFETY: a descriptor we now own.
                 let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -185,7 +206,8 @@ impl Terminal {
                 if c.outbuf.is_empty() || !flush(c.fd.as_raw_fd(), &mut c.outbuf) {
                     break;
                 }
-                let mut p = libc::pollfd { fd: c.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+                let mut p =
+                    libc::pollfd { fd: c.fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
                 // SAFETY: one valid pollfd.
                 unsafe { libc::poll(&mut p, 1, 10) };
             }

@@ -9,13 +9,47 @@ use crate::error::{Result, SetupError};
 use crate::sys::Errno;
 
 const NAMES: [&str; 41] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// The number of a capability named as the runtime spec names them (`CAP_SYS_ADMIN`).
@@ -29,7 +63,10 @@ pub fn cap_name(n: u32) -> &'static str {
 
 /// The highest capability this kernel knows.
 fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
 }
 
 /// The five sets as bit masks.
@@ -45,7 +82,9 @@ pub struct CapSets {
 fn mask(field: &str, names: &[String]) -> Result<u64> {
     let mut m = 0u64;
     for (i, n) in names.iter().enumerate() {
-        let c = cap_number(n).ok_or_else(|| SetupError::config(format!("{field}[{i}]"), format!("unknown capability {n:?}")))?;
+        let c = cap_number(n).ok_or_else(|| {
+            SetupError::config(format!("{field}[{i}]"), format!("unknown capability {n:?}"))
+        })?;
         m |= 1 << c;
     }
     Ok(m)
@@ -71,7 +110,11 @@ pub fn drop_bounding(sets: &CapSets) -> Result<()> {
             if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, c as libc::c_ulong, 0, 0, 0) } != 0 {
                 let e = Errno::last();
                 if e.0 != libc::EINVAL {
-                    return Err(SetupError::sys("drop from the bounding set", Some(cap_name(c)), e));
+                    return Err(SetupError::sys(
+                        "drop from the bounding set",
+                        Some(cap_name(c)),
+                        e,
+                    ));
                 }
             }
         }
@@ -108,18 +151,35 @@ pub fn apply(sets: &CapSets) -> Result<()> {
     let (e0, e1) = split(sets.effective);
     let (p0, p1) = split(sets.permitted);
     let (i0, i1) = split(inheritable);
-    let data = [CapData { effective: e0, permitted: p0, inheritable: i0 }, CapData { effective: e1, permitted: p1, inheritable: i1 }];
+    let data = [
+        CapData { effective: e0, permitted: p0, inheritable: i0 },
+        CapData { effective: e1, permitted: p1, inheritable: i1 },
+    ];
     // SAFETY: a version-3 header and two data words, as capset(2) takes them.
     if unsafe { libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) } != 0 {
-        return Err(SetupError::sys("set capabilities", None, Errno::last())
-            .with_hint("effective and inheritable capabilities must be in the permitted (and bounding) set"));
+        return Err(SetupError::sys("set capabilities", None, Errno::last()).with_hint(
+            "effective and inheritable capabilities must be in the permitted (and bounding) set",
+        ));
     }
     for c in 0..=last_cap() {
         if ambient & (1 << c) != 0 {
             // SAFETY: prctl with integer arguments.
-            if unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, c as libc::c_ulong, 0, 0) } != 0 {
-                return Err(SetupError::sys("raise the ambient capability", Some(cap_name(c)), Errno::last())
-                    .with_hint("an ambient capability must also be permitted and inheritable"));
+            if unsafe {
+                libc::prctl(
+                    libc::PR_CAP_AMBIENT,
+                    libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                    c as libc::c_ulong,
+                    0,
+                    0,
+                )
+            } != 0
+            {
+                return Err(SetupError::sys(
+                    "raise the ambient capability",
+                    Some(cap_name(c)),
+                    Errno::last(),
+                )
+                .with_hint("an ambient capability must also be permitted and inheritable"));
             }
         }
     }
@@ -136,8 +196,20 @@ mod tests {
     #[test]
     fn docker_default_set_is_the_well_known_mask() {
         let names: Vec<String> = [
-            "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
-            "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_FSETID",
+            "CAP_FOWNER",
+            "CAP_MKNOD",
+            "CAP_NET_RAW",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETFCAP",
+            "CAP_SETPCAP",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SYS_CHROOT",
+            "CAP_KILL",
+            "CAP_AUDIT_WRITE",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -150,8 +222,14 @@ mod tests {
 
     #[test]
     fn unknown_names_name_the_field() {
-        let c = Capabilities { permitted: vec!["CAP_CHOWN".into(), "CAP_NOPE".into()], ..Default::default() };
-        assert_eq!(CapSets::from_spec(&c).unwrap_err().message, "process.capabilities.permitted[1]: unknown capability \"CAP_NOPE\"");
+        let c = Capabilities {
+            permitted: vec!["CAP_CHOWN".into(), "CAP_NOPE".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            CapSets::from_spec(&c).unwrap_err().message,
+            "process.capabilities.permitted[1]: unknown capability \"CAP_NOPE\""
+        );
         assert_eq!(cap_number("CAP_SYS_ADMIN"), Some(21));
         assert_eq!(cap_name(40), "CAP_CHECKPOINT_RESTORE");
     }

@@ -14,7 +14,8 @@ use crate::sys::Errno;
 
 const ROOT: &str = "/sys/fs/cgroup";
 /// v1 controllers a container is placed in, when the host has them.
-const V1_CONTROLLERS: [&str; 8] = ["memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "blkio", "devices"];
+const V1_CONTROLLERS: [&str; 8] =
+    ["memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "blkio", "devices"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,8 +83,16 @@ pub struct Pids {
 
 impl Resources {
     pub fn is_empty(&self) -> bool {
-        self.memory.as_ref().is_none_or(|m| m.limit.is_none() && m.reservation.is_none() && m.swap.is_none())
-            && self.cpu.as_ref().is_none_or(|c| c.shares.is_none() && c.quota.is_none() && c.period.is_none() && c.cpus.is_none() && c.mems.is_none())
+        self.memory
+            .as_ref()
+            .is_none_or(|m| m.limit.is_none() && m.reservation.is_none() && m.swap.is_none())
+            && self.cpu.as_ref().is_none_or(|c| {
+                c.shares.is_none()
+                    && c.quota.is_none()
+                    && c.period.is_none()
+                    && c.cpus.is_none()
+                    && c.mems.is_none()
+            })
             && self.pids.is_none()
             && self.block_io.as_ref().is_none_or(|b| b.weight.is_none())
     }
@@ -108,7 +117,10 @@ pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
     if let Some(m) = &r.memory {
         if let (Some(l), Some(s)) = (m.limit, m.swap) {
             if s != -1 && s < l {
-                return Err(SetupError::config("linux.resources.memory.swap", "must be at least the memory limit (it counts memory plus swap), or -1"));
+                return Err(SetupError::config(
+                    "linux.resources.memory.swap",
+                    "must be at least the memory limit (it counts memory plus swap), or -1",
+                ));
             }
         }
         match layout {
@@ -125,7 +137,11 @@ pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
             }
             Layout::V2 => {
                 if let Some(l) = m.limit {
-                    out.push(w("memory", "memory.max", if l < 0 { "max".into() } else { l.to_string() }));
+                    out.push(w(
+                        "memory",
+                        "memory.max",
+                        if l < 0 { "max".into() } else { l.to_string() },
+                    ));
                 }
                 if let Some(v) = m.reservation {
                     out.push(w("memory", "memory.low", v));
@@ -175,16 +191,27 @@ pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
         }
     }
     if let Some(p) = &r.pids {
-        out.push(w("pids", "pids.max", if p.limit <= 0 { "max".into() } else { p.limit.to_string() }));
+        out.push(w(
+            "pids",
+            "pids.max",
+            if p.limit <= 0 { "max".into() } else { p.limit.to_string() },
+        ));
     }
     if let Some(weight) = r.block_io.as_ref().and_then(|b| b.weight) {
         if !(10..=1000).contains(&weight) {
-            return Err(SetupError::config("linux.resources.blockIO.weight", "must be from 10 to 1000"));
+            return Err(SetupError::config(
+                "linux.resources.blockIO.weight",
+                "must be from 10 to 1000",
+            ));
         }
         out.push(match layout {
             Layout::V1 => w("blkio", "blkio.weight", weight),
             // io.weight takes 1..10000 ("default N"); the spec's 10..1000 scale onto it as runc does.
-            Layout::V2 => w("io", "io.weight", format!("default {}", 1 + (u32::from(weight) - 10) * 9999 / 990)),
+            Layout::V2 => w(
+                "io",
+                "io.weight",
+                format!("default {}", 1 + (u32::from(weight) - 10) * 9999 / 990),
+            ),
         });
     }
     Ok(out)
@@ -198,8 +225,15 @@ fn access_w(p: &Path) -> bool {
 
 /// The folder a caller without root may make cgroups under, from its /proc/self/cgroup: the
 /// parent of its own cgroup v2, if it may write there (and make folders in it) — never the root.
-pub fn delegated_parent(proc_self_cgroup: &str, writable: impl Fn(&Path) -> bool) -> Option<PathBuf> {
-    let own = proc_self_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.trim().trim_start_matches('/');
+pub fn delegated_parent(
+    proc_self_cgroup: &str,
+    writable: impl Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    let own = proc_self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))?
+        .trim()
+        .trim_start_matches('/');
     let parent = Path::new(ROOT).join(own).parent()?.to_path_buf();
     if parent == Path::new(ROOT) || own.split('/').any(|c| c == "..") {
         return None;
@@ -223,7 +257,11 @@ pub struct Cgroup {
 }
 
 fn io(step: &str, p: &Path, e: std::io::Error) -> SetupError {
-    SetupError::sys(step, Some(&p.display().to_string()), Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+    SetupError::sys(
+        step,
+        Some(&p.display().to_string()),
+        Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+    )
 }
 
 impl Cgroup {
@@ -243,7 +281,11 @@ impl Cgroup {
         };
         match parent {
             Some(parent) => Self::create_under(&parent, Layout::V2, rel, r),
-            None => Err(SetupError::sys("create a cgroup for the limits", Some(ROOT), Errno(libc::EACCES))),
+            None => Err(SetupError::sys(
+                "create a cgroup for the limits",
+                Some(ROOT),
+                Errno(libc::EACCES),
+            )),
         }
     }
 
@@ -258,7 +300,10 @@ impl Cgroup {
                 // The controllers must be enabled in each ancestor for the leaf to have them.
                 let mut at = root.to_path_buf();
                 for part in Path::new(rel).parent().into_iter().flat_map(|p| p.components()) {
-                    let _ = fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset +io");
+                    let _ = fs::write(
+                        at.join("cgroup.subtree_control"),
+                        "+memory +pids +cpu +cpuset +io",
+                    );
                     at.push(part);
                     match fs::create_dir(&at) {
                         Ok(()) => {}
@@ -266,11 +311,16 @@ impl Cgroup {
                         Err(e) => return Err(io("create cgroup", &at, e)),
                     }
                 }
-                let _ = fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset +io");
+                let _ =
+                    fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset +io");
                 fs::create_dir(&d).map_err(|e| io("create cgroup", &d, e))?;
                 // Every controller a limit needs must be there (enabled, and delegated to us).
                 let have = fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
-                if let Some(missing) = writes.iter().map(|w| w.controller).find(|c| !have.split_whitespace().any(|h| h == *c)) {
+                if let Some(missing) = writes
+                    .iter()
+                    .map(|w| w.controller)
+                    .find(|c| !have.split_whitespace().any(|h| h == *c))
+                {
                     let _ = fs::remove_dir(&d);
                     return Err(SetupError::sys("apply the limits in", Some(&d.display().to_string()), Errno(libc::ENOENT)).with_hint(format!(
                         "the {missing} controller is not available there (not enabled in the parent's cgroup.subtree_control, or not delegated to this user)"
@@ -367,7 +417,11 @@ impl Cgroup {
         ["memory.events", "memory.oom_control"].iter().any(|f| {
             self.find(f)
                 .and_then(|p| fs::read_to_string(p).ok())
-                .and_then(|t| t.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|v| v.trim().parse::<u64>().ok())))
+                .and_then(|t| {
+                    t.lines().find_map(|l| {
+                        l.strip_prefix("oom_kill ").and_then(|v| v.trim().parse::<u64>().ok())
+                    })
+                })
                 .is_some_and(|n| n > 0)
         })
     }
@@ -387,7 +441,11 @@ impl Cgroup {
 
     /// One-shot figures straight from the cgroup files.
     pub fn stats(&self) -> Stats {
-        let num = |f: &str| self.find(f).and_then(|p| fs::read_to_string(p).ok()).and_then(|s| s.trim().parse::<u64>().ok());
+        let num = |f: &str| {
+            self.find(f)
+                .and_then(|p| fs::read_to_string(p).ok())
+                .and_then(|s| s.trim().parse::<u64>().ok())
+        };
         let key = |f: &str, k: &str| {
             self.find(f).and_then(|p| fs::read_to_string(p).ok()).and_then(|t| {
                 t.lines().find_map(|l| l.strip_prefix(k).and_then(|v| v.trim().parse::<u64>().ok()))
@@ -401,9 +459,14 @@ impl Cgroup {
                 .and_then(|p| fs::read_to_string(p).ok())
                 .and_then(|s| s.trim().parse().ok())
                 .or_else(|| num("memory.limit_in_bytes")),
-            cpu_usage_ns: key("cpu.stat", "usage_usec ").map(|u| u * 1000).or_else(|| num("cpuacct.usage")),
+            cpu_usage_ns: key("cpu.stat", "usage_usec ")
+                .map(|u| u * 1000)
+                .or_else(|| num("cpuacct.usage")),
             pids: num("pids.current"),
-            pids_limit: self.find("pids.max").and_then(|p| fs::read_to_string(p).ok()).and_then(|s| s.trim().parse().ok()),
+            pids_limit: self
+                .find("pids.max")
+                .and_then(|p| fs::read_to_string(p).ok())
+                .and_then(|s| s.trim().parse().ok()),
             oom_killed: self.oom_killed(),
         }
     }
@@ -431,7 +494,10 @@ mod tests {
     /// and CLONE_INTO_CGROUP work the same).
     #[test]
     fn v2_a_child_is_born_in_its_cgroup_which_is_removed_after() {
-        let root = [Path::new(ROOT), &Path::new(ROOT).join("unified")].into_iter().find(|r| r.join("cgroup.controllers").exists()).map(Path::to_path_buf);
+        let root = [Path::new(ROOT), &Path::new(ROOT).join("unified")]
+            .into_iter()
+            .find(|r| r.join("cgroup.controllers").exists())
+            .map(Path::to_path_buf);
         // SAFETY: plain syscall.
         let (Some(root), true) = (root, unsafe { libc::geteuid() } == 0) else {
             eprintln!("SKIP v2_a_child_is_born_in_its_cgroup: needs root and a cgroup2 hierarchy");
@@ -465,7 +531,8 @@ mod tests {
     #[test]
     fn rootless_cgroups_go_under_the_parent_of_ones_own_when_it_is_writable() {
         let own = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope\n";
-        let parent = PathBuf::from("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice");
+        let parent =
+            PathBuf::from("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice");
         assert_eq!(delegated_parent(own, |p| p.starts_with(&parent)), Some(parent.clone()));
         assert_eq!(delegated_parent(own, |_| false), None);
         // Never the root, nor a v1-only host (no 0:: line), nor a path that climbs.
@@ -476,8 +543,18 @@ mod tests {
 
     fn res() -> Resources {
         Resources {
-            memory: Some(Memory { limit: Some(64 << 20), reservation: Some(32 << 20), swap: Some(128 << 20) }),
-            cpu: Some(Cpu { shares: Some(1024), quota: Some(50_000), period: Some(100_000), cpus: Some("0".into()), mems: None }),
+            memory: Some(Memory {
+                limit: Some(64 << 20),
+                reservation: Some(32 << 20),
+                swap: Some(128 << 20),
+            }),
+            cpu: Some(Cpu {
+                shares: Some(1024),
+                quota: Some(50_000),
+                period: Some(100_000),
+                cpus: Some("0".into()),
+                mems: None,
+            }),
             pids: Some(Pids { limit: 100 }),
             block_io: Some(BlockIo { weight: Some(500) }),
         }
@@ -486,7 +563,8 @@ mod tests {
     #[test]
     fn v1_writes_per_controller() {
         let ws = plan_writes(Layout::V1, &res()).unwrap();
-        let got: Vec<(&str, &str, &str)> = ws.iter().map(|w| (w.controller, w.file, w.value.as_str())).collect();
+        let got: Vec<(&str, &str, &str)> =
+            ws.iter().map(|w| (w.controller, w.file, w.value.as_str())).collect();
         assert_eq!(
             got,
             vec![
@@ -514,15 +592,25 @@ mod tests {
         assert_eq!(get("cpu.max").as_deref(), Some("50000 100000"));
         assert_eq!(get("pids.max").as_deref(), Some("100"));
         assert_eq!(get("io.weight").as_deref(), Some("default 4950"));
-        let out_of_range = Resources { block_io: Some(BlockIo { weight: Some(5) }), ..Resources::default() };
-        assert_eq!(plan_writes(Layout::V2, &out_of_range).unwrap_err().message, "linux.resources.blockIO.weight: must be from 10 to 1000");
+        let out_of_range =
+            Resources { block_io: Some(BlockIo { weight: Some(5) }), ..Resources::default() };
+        assert_eq!(
+            plan_writes(Layout::V2, &out_of_range).unwrap_err().message,
+            "linux.resources.blockIO.weight: must be from 10 to 1000"
+        );
         assert_eq!(bfq_variant("io.weight"), Some("io.bfq.weight"));
     }
 
     #[test]
     fn swap_below_memory_is_refused_and_empty_resources_write_nothing() {
-        let r = Resources { memory: Some(Memory { limit: Some(100), swap: Some(50), reservation: None }), ..Default::default() };
-        assert_eq!(plan_writes(Layout::V1, &r).unwrap_err().path.as_deref(), Some("linux.resources.memory.swap"));
+        let r = Resources {
+            memory: Some(Memory { limit: Some(100), swap: Some(50), reservation: None }),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_writes(Layout::V1, &r).unwrap_err().path.as_deref(),
+            Some("linux.resources.memory.swap")
+        );
         assert!(Resources::default().is_empty());
         assert!(plan_writes(Layout::V2, &Resources::default()).unwrap().is_empty());
     }

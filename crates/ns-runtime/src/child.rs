@@ -71,7 +71,11 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
     let rfd = fd(&report);
     // SAFETY: plain syscall.
     let me = unsafe { libc::getpid() };
-    if let Err(e) = crate::hooks::run_hooks("startContainer", &p.hooks.start_container, &p.hook_state("created", me)) {
+    if let Err(e) = crate::hooks::run_hooks(
+        "startContainer",
+        &p.hooks.start_container,
+        &p.hook_state("created", me),
+    ) {
         let _ = proto::send(rfd, &Report::Error { error: e });
         // SAFETY: ends the process.
         unsafe { libc::_exit(125) }
@@ -87,13 +91,28 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
 
 /// A terminal from the container's own devpts: /dev/console becomes it, its master goes to the
 /// helper through `console`, and the slave is returned to become our stdio.
-pub fn allocate_terminal(size: Option<(u16, u16)>, console: Option<RawFd>, bind_console: bool) -> Result<OwnedFd> {
-    let sock = console.ok_or_else(|| SetupError::config("process.terminal", "needs a console socket to hand the terminal to"))?;
+pub fn allocate_terminal(
+    size: Option<(u16, u16)>,
+    console: Option<RawFd>,
+    bind_console: bool,
+) -> Result<OwnedFd> {
+    let sock = console.ok_or_else(|| {
+        SetupError::config("process.terminal", "needs a console socket to hand the terminal to")
+    })?;
     let (master, slave) = sys::open_pty().step("allocate a terminal from", Some("/dev/ptmx"))?;
     // /dev/console is the terminal, as programs expect (best effort: a read-only /dev has none).
-    if bind_console && (sys::create_file_at(libc::AT_FDCWD, "/dev/console", 0o600).is_ok() || std::path::Path::new("/dev/console").exists()) {
-        sys::mount(Some(&sys::fd_path(slave.as_raw_fd())), "/dev/console", None, libc::MS_BIND, None)
-            .step("bind the terminal onto", Some("/dev/console"))?;
+    if bind_console
+        && (sys::create_file_at(libc::AT_FDCWD, "/dev/console", 0o600).is_ok()
+            || std::path::Path::new("/dev/console").exists())
+    {
+        sys::mount(
+            Some(&sys::fd_path(slave.as_raw_fd())),
+            "/dev/console",
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .step("bind the terminal onto", Some("/dev/console"))?;
     }
     if let Some((rows, cols)) = size {
         sys::set_winsize(master.as_raw_fd(), rows, cols).step("set the terminal size", None)?;
@@ -169,7 +188,13 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
         for src in plan.idmapped_sources() {
             match sys::recv_fd(sock) {
                 Ok(Some(fd)) => trees.push_back(fd),
-                _ => return Err(SetupError::sys("receive the idmapped mount of", Some(&src.path), Errno(libc::EBADF))),
+                _ => {
+                    return Err(SetupError::sys(
+                        "receive the idmapped mount of",
+                        Some(&src.path),
+                        Errno(libc::EBADF),
+                    ))
+                }
             }
         }
         // SAFETY: our end of the socket, no longer needed.
@@ -219,7 +244,13 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     // 5. The filesystem.
     // SAFETY: plain syscall.
     let me = unsafe { libc::getpid() };
-    let create_container = || crate::hooks::run_hooks("createContainer", &p.hooks.create_container, &p.hook_state("creating", me));
+    let create_container = || {
+        crate::hooks::run_hooks(
+            "createContainer",
+            &p.hooks.create_container,
+            &p.hook_state("creating", me),
+        )
+    };
     match &p.rootfs {
         Some(plan) => rootfs::setup_rootfs(plan, trees, &create_container)?,
         None => create_container()?,
@@ -233,9 +264,18 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
         rootfs::finish_rootfs(plan)?;
     }
     if let Some(adj) = p.process.oom_score_adj {
-        sys::write_file("/proc/self/oom_score_adj", &adj.to_string()).step("write", Some("/proc/self/oom_score_adj"))?;
+        sys::write_file("/proc/self/oom_score_adj", &adj.to_string())
+            .step("write", Some("/proc/self/oom_score_adj"))?;
     }
-    let tty = if p.process.terminal { Some(allocate_terminal(p.process.console_size.map(|c| (c.height, c.width)), detach.console, true)?) } else { None };
+    let tty = if p.process.terminal {
+        Some(allocate_terminal(
+            p.process.console_size.map(|c| (c.height, c.width)),
+            detach.console,
+            true,
+        )?)
+    } else {
+        None
+    };
     process::apply_rlimits(&p.process.rlimits)?;
     // A session of our own: signals from the caller's terminal reach the container only
     // through the helper, once.

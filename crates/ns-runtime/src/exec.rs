@@ -65,7 +65,9 @@ fn join(pid: i32, pidfd: &OwnedFd, kinds: &[NsKind]) -> Result<()> {
     match sys::setns(pidfd.as_raw_fd(), flags) {
         Ok(()) => return Ok(()),
         Err(Errno(libc::EINVAL)) => {}
-        Err(e) => return Err(SetupError::sys("join the namespaces of pid", Some(&pid.to_string()), e)),
+        Err(e) => {
+            return Err(SetupError::sys("join the namespaces of pid", Some(&pid.to_string()), e))
+        }
     }
     // SAFETY: plain syscall.
     let root = unsafe { libc::geteuid() } == 0;
@@ -79,7 +81,8 @@ fn join(pid: i32, pidfd: &OwnedFd, kinds: &[NsKind]) -> Result<()> {
         })
         .collect::<Result<Vec<_>>>()?;
     for (k, p, fd) in fds {
-        sys::setns(fd.as_raw_fd(), k.clone_flag()).step(&format!("join {} namespace", k.oci_name()), Some(&p))?;
+        sys::setns(fd.as_raw_fd(), k.clone_flag())
+            .step(&format!("join {} namespace", k.oci_name()), Some(&p))?;
     }
     Ok(())
 }
@@ -129,15 +132,24 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     drop(pidfd);
 
     if pr.terminal && req.detach && req.console_socket.is_none() {
-        return Err(SetupError::config("process.terminal", "a detached exec with a terminal needs --console-socket"));
+        return Err(SetupError::config(
+            "process.terminal",
+            "a detached exec with a terminal needs --console-socket",
+        ));
     }
     let console = if pr.terminal { Some(crate::launch::socketpair()?) } else { None };
     let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
-    let pid = sys::clone_fork(0).map_err(|e| SetupError::sys("fork into the container", None, e))?;
+    let pid =
+        sys::clone_fork(0).map_err(|e| SetupError::sys("fork into the container", None, e))?;
     if pid == 0 {
         drop(rep_r);
         let fd = rep_w.as_raw_fd();
-        let (err, code) = match exec_child(pr, req.detach, console.as_ref().map(|(_, c)| c.as_raw_fd()), seccomp.as_deref()) {
+        let (err, code) = match exec_child(
+            pr,
+            req.detach,
+            console.as_ref().map(|(_, c)| c.as_raw_fd()),
+            seccomp.as_deref(),
+        ) {
             Ok(()) => command.exec(),
             Err(e) => (e, 125),
         };
@@ -189,7 +201,8 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         Some(Ok(())) if req.detach => return Ok((None, None)),
         _ => {}
     }
-    let (_, st) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
+    let (_, st) =
+        sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
     crate::launch::forward_signals_to(0);
     let (code, signal) = sys::decode_status(st);
     sink(&Event::Exited { exit_code: code, signal, oom_killed: false });
@@ -205,7 +218,12 @@ fn write_host_file(host_root: &OwnedFd, path: &str, data: &str) -> Result<()> {
     let c_rel = sys::cstr(rel).step("write", Some(path))?;
     // SAFETY: valid C strings and a directory descriptor we own.
     let fd = unsafe {
-        libc::openat(host_root.as_raw_fd(), c_tmp.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC, 0o644)
+        libc::openat(
+            host_root.as_raw_fd(),
+            c_tmp.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+            0o644,
+        )
     };
     if fd < 0 {
         return Err(SetupError::sys("write", Some(path), Errno::last()));
@@ -215,16 +233,28 @@ fn write_host_file(host_root: &OwnedFd, path: &str, data: &str) -> Result<()> {
     sys::write_all(fd.as_raw_fd(), data.as_bytes()).step("write", Some(path))?;
     drop(fd);
     // SAFETY: as above.
-    if unsafe { libc::renameat(host_root.as_raw_fd(), c_tmp.as_ptr(), host_root.as_raw_fd(), c_rel.as_ptr()) } != 0 {
+    if unsafe {
+        libc::renameat(host_root.as_raw_fd(), c_tmp.as_ptr(), host_root.as_raw_fd(), c_rel.as_ptr())
+    } != 0
+    {
         return Err(SetupError::sys("write", Some(path), Errno::last()));
     }
     Ok(())
 }
 
-fn exec_child(pr: &Process, detach: bool, console: Option<std::os::fd::RawFd>, seccomp: Option<&[crate::seccomp::Insn]>) -> Result<()> {
+fn exec_child(
+    pr: &Process,
+    detach: bool,
+    console: Option<std::os::fd::RawFd>,
+    seccomp: Option<&[crate::seccomp::Insn]>,
+) -> Result<()> {
     crate::child::reset_signals();
     let tty = if pr.terminal {
-        Some(crate::child::allocate_terminal(pr.console_size.map(|c| (c.height, c.width)), console, false)?)
+        Some(crate::child::allocate_terminal(
+            pr.console_size.map(|c| (c.height, c.width)),
+            console,
+            false,
+        )?)
     } else {
         None
     };

@@ -21,7 +21,8 @@ pub fn userns_block(euid: u32) -> Option<UsernsBlock> {
 pub fn userns_block_from(euid: u32, read: impl Fn(&str) -> Option<String>) -> Option<UsernsBlock> {
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
         return Some(UsernsBlock {
-            reason: "user namespaces are disabled on this host (user.max_user_namespaces = 0)".into(),
+            reason: "user namespaces are disabled on this host (user.max_user_namespaces = 0)"
+                .into(),
             fix: "sudo sysctl -w user.max_user_namespaces=15000".into(),
         });
     }
@@ -30,7 +31,9 @@ pub fn userns_block_from(euid: u32, read: impl Fn(&str) -> Option<String>) -> Op
     }
     if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
         return Some(UsernsBlock {
-            reason: "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)".into(),
+            reason:
+                "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)"
+                    .into(),
             fix: "sudo sysctl -w kernel.unprivileged_userns_clone=1".into(),
         });
     }
@@ -65,7 +68,8 @@ mod tests {
 
     #[test]
     fn each_known_block_gives_its_fix() {
-        let b = userns_block_from(1000, host(&[("apparmor_restrict_unprivileged_userns", "1")])).unwrap();
+        let b = userns_block_from(1000, host(&[("apparmor_restrict_unprivileged_userns", "1")]))
+            .unwrap();
         assert_eq!(b.fix, "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0");
         let b = userns_block_from(0, host(&[("max_user_namespaces", "0")])).unwrap();
         assert_eq!(b.fix, "sudo sysctl -w user.max_user_namespaces=15000");
@@ -75,7 +79,10 @@ mod tests {
 
     #[test]
     fn root_is_not_bound_by_the_unprivileged_switches() {
-        assert_eq!(userns_block_from(0, host(&[("apparmor_restrict_unprivileged_userns", "1")])), None);
+        assert_eq!(
+            userns_block_from(0, host(&[("apparmor_restrict_unprivileged_userns", "1")])),
+            None
+        );
         assert_eq!(userns_block_from(1000, host(&[("max_user_namespaces", "15000")])), None);
     }
 }

@@ -48,8 +48,12 @@ pub fn lease_range() -> Result<Lease> {
         taken.extend(subordinate_ranges(&std::fs::read_to_string(f).unwrap_or_default()));
     }
     if let Err(e) = std::fs::create_dir_all(LEASE_DIR) {
-        return Err(SetupError::sys("lease a range of ids in", Some(LEASE_DIR), sys::Errno(e.raw_os_error().unwrap_or(libc::EIO)))
-            .with_hint("give the container explicit uid/gid mappings, or run it with userns=host"));
+        return Err(SetupError::sys(
+            "lease a range of ids in",
+            Some(LEASE_DIR),
+            sys::Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+        .with_hint("give the container explicit uid/gid mappings, or run it with userns=host"));
     }
     for slot in 0..AUTO_SLOTS {
         let first = AUTO_FIRST + slot * AUTO_SIZE;
@@ -85,16 +89,27 @@ pub fn validate(field: &str, maps: &[IdMapping]) -> Result<()> {
         }
         for (what, start) in [("containerID", m.container_id), ("hostID", m.host_id)] {
             if (start as u64) + (m.size as u64) > u32::MAX as u64 + 1 {
-                return Err(SetupError::config(format!("{field}[{i}].{what}"), "range runs past 4294967295"));
+                return Err(SetupError::config(
+                    format!("{field}[{i}].{what}"),
+                    "range runs past 4294967295",
+                ));
             }
         }
         for (j, o) in maps.iter().enumerate().take(i) {
-            let overlap = |a: u32, b: u32| (a as u64) < (b as u64 + o.size as u64) && (b as u64) < (a as u64 + m.size as u64);
+            let overlap = |a: u32, b: u32| {
+                (a as u64) < (b as u64 + o.size as u64) && (b as u64) < (a as u64 + m.size as u64)
+            };
             if overlap(m.container_id, o.container_id) {
-                return Err(SetupError::config(format!("{field}[{i}].containerID"), format!("overlaps {field}[{j}]")));
+                return Err(SetupError::config(
+                    format!("{field}[{i}].containerID"),
+                    format!("overlaps {field}[{j}]"),
+                ));
             }
             if overlap(m.host_id, o.host_id) {
-                return Err(SetupError::config(format!("{field}[{i}].hostID"), format!("overlaps {field}[{j}]")));
+                return Err(SetupError::config(
+                    format!("{field}[{i}].hostID"),
+                    format!("overlaps {field}[{j}]"),
+                ));
             }
         }
     }
@@ -115,7 +130,8 @@ pub fn choose_writer(euid: u32, egid: u32, uids: &[IdMapping], gids: &[IdMapping
     if euid == 0 {
         return Writer::Direct { deny_setgroups: false };
     }
-    let only_self = |maps: &[IdMapping], id: u32| maps.len() == 1 && maps[0].host_id == id && maps[0].size == 1;
+    let only_self =
+        |maps: &[IdMapping], id: u32| maps.len() == 1 && maps[0].host_id == id && maps[0].size == 1;
     if only_self(uids, euid) && (gids.is_empty() || only_self(gids, egid)) {
         Writer::Direct { deny_setgroups: true }
     } else {
@@ -124,7 +140,12 @@ pub fn choose_writer(euid: u32, egid: u32, uids: &[IdMapping], gids: &[IdMapping
 }
 
 /// Write the maps of process `pid` (parent side, before the child goes on).
-pub fn write_id_maps(pid: libc::pid_t, uids: &[IdMapping], gids: &[IdMapping], writer: Writer) -> Result<()> {
+pub fn write_id_maps(
+    pid: libc::pid_t,
+    uids: &[IdMapping],
+    gids: &[IdMapping],
+    writer: Writer,
+) -> Result<()> {
     match writer {
         Writer::Direct { deny_setgroups } => {
             let uid_path = format!("/proc/{pid}/uid_map");
@@ -132,11 +153,13 @@ pub fn write_id_maps(pid: libc::pid_t, uids: &[IdMapping], gids: &[IdMapping], w
                 .map_err(|e| SetupError::sys("write uid_map", Some(&uid_path), e))?;
             if deny_setgroups {
                 let p = format!("/proc/{pid}/setgroups");
-                sys::write_file(&p, "deny").map_err(|e| SetupError::sys("write setgroups", Some(&p), e))?;
+                sys::write_file(&p, "deny")
+                    .map_err(|e| SetupError::sys("write setgroups", Some(&p), e))?;
             }
             if !gids.is_empty() {
                 let p = format!("/proc/{pid}/gid_map");
-                sys::write_file(&p, &format_map(gids)).map_err(|e| SetupError::sys("write gid_map", Some(&p), e))?;
+                sys::write_file(&p, &format_map(gids))
+                    .map_err(|e| SetupError::sys("write gid_map", Some(&p), e))?;
             }
             Ok(())
         }
@@ -166,7 +189,9 @@ fn run_map_helper(tool: &str, pid: libc::pid_t, maps: &[IdMapping]) -> Result<()
         let msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         let mut e = SetupError::sys(format!("run {tool}"), None, sys::Errno(libc::EPERM));
         e.message = format!("failed to run {tool} for pid {pid}: {msg}");
-        return Err(e.with_hint("check that /etc/subuid and /etc/subgid grant the requested ranges to your user"));
+        return Err(e.with_hint(
+            "check that /etc/subuid and /etc/subgid grant the requested ranges to your user",
+        ));
     }
     Ok(())
 }
@@ -177,7 +202,10 @@ mod tests {
 
     #[test]
     fn subordinate_ranges_are_read_as_half_open_spans() {
-        assert_eq!(subordinate_ranges("nstest:100000:65536\nbad line\n\nci:165536:10\n"), vec![(100000, 165536), (165536, 165546)]);
+        assert_eq!(
+            subordinate_ranges("nstest:100000:65536\nbad line\n\nci:165536:10\n"),
+            vec![(100000, 165536), (165536, 165546)]
+        );
     }
 
     fn m(c: u32, h: u32, s: u32) -> IdMapping {
@@ -191,7 +219,10 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_overlapping_ranges() {
-        assert_eq!(validate("linux.uidMappings", &[m(0, 0, 0)]).unwrap_err().message, "linux.uidMappings[0].size: must be > 0");
+        assert_eq!(
+            validate("linux.uidMappings", &[m(0, 0, 0)]).unwrap_err().message,
+            "linux.uidMappings[0].size: must be > 0"
+        );
         let e = validate("linux.uidMappings", &[m(0, 0, 10), m(5, 100, 10)]).unwrap_err();
         assert_eq!(e.message, "linux.uidMappings[1].containerID: overlaps linux.uidMappings[0]");
         let e = validate("linux.gidMappings", &[m(0, 0, 10), m(10, 5, 10)]).unwrap_err();
@@ -202,9 +233,18 @@ mod tests {
 
     #[test]
     fn root_writes_directly_and_others_need_helpers_beyond_their_own_id() {
-        assert_eq!(choose_writer(0, 0, &[m(0, 0, 65536)], &[m(0, 0, 65536)]), Writer::Direct { deny_setgroups: false });
-        assert_eq!(choose_writer(1000, 1000, &[m(0, 1000, 1)], &[m(0, 1000, 1)]), Writer::Direct { deny_setgroups: true });
-        assert_eq!(choose_writer(1000, 1000, &[m(0, 1000, 1), m(1, 100000, 65536)], &[m(0, 1000, 1)]), Writer::Helpers);
+        assert_eq!(
+            choose_writer(0, 0, &[m(0, 0, 65536)], &[m(0, 0, 65536)]),
+            Writer::Direct { deny_setgroups: false }
+        );
+        assert_eq!(
+            choose_writer(1000, 1000, &[m(0, 1000, 1)], &[m(0, 1000, 1)]),
+            Writer::Direct { deny_setgroups: true }
+        );
+        assert_eq!(
+            choose_writer(1000, 1000, &[m(0, 1000, 1), m(1, 100000, 65536)], &[m(0, 1000, 1)]),
+            Writer::Helpers
+        );
         assert_eq!(choose_writer(1000, 1000, &[m(0, 1001, 1)], &[]), Writer::Helpers);
     }
 }

@@ -10,7 +10,12 @@ use crate::proto::{self, Report};
 use crate::sys;
 
 /// `started`: the exec fifo's write end (create mode), closed once the command runs.
-pub fn run_init(cmd: &Command, report: libc::c_int, terminal: bool, started: Option<std::os::fd::OwnedFd>) -> ! {
+pub fn run_init(
+    cmd: &Command,
+    report: libc::c_int,
+    terminal: bool,
+    started: Option<std::os::fd::OwnedFd>,
+) -> ! {
     // SAFETY: signal-set manipulation on local sets; fork in a single-threaded process.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -24,7 +29,10 @@ pub fn run_init(cmd: &Command, report: libc::c_int, terminal: bool, started: Opt
         };
         let pid = libc::fork();
         if pid < 0 {
-            fail(report, crate::error::SetupError::sys("fork the command", None, sys::Errno::last()));
+            fail(
+                report,
+                crate::error::SetupError::sys("fork the command", None, sys::Errno::last()),
+            );
         }
         if pid == 0 {
             drop(exec_r);

@@ -70,7 +70,8 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let ns = NsPlan::from_spec(spec)?;
     let joined = |k: NsKind| ns.join.iter().any(|(j, _)| *j == k);
     let linux = spec.linux.clone().unwrap_or_default();
-    let process = spec.process.clone().ok_or_else(|| SetupError::config("process", "is required"))?;
+    let process =
+        spec.process.clone().ok_or_else(|| SetupError::config("process", "is required"))?;
     if process.args.is_empty() {
         return Err(SetupError::config("process.args", "must not be empty"));
     }
@@ -89,14 +90,23 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         None | Some("") => {}
         Some("auto") => {
             if !ns.has_new(NsKind::User) {
-                return Err(SetupError::config("annotations.io.ns.userns", "auto needs a new user namespace"));
+                return Err(SetupError::config(
+                    "annotations.io.ns.userns",
+                    "auto needs a new user namespace",
+                ));
             }
             if !linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty() {
-                return Err(SetupError::config("annotations.io.ns.userns", "auto leases the id maps itself: give no linux.uidMappings"));
+                return Err(SetupError::config(
+                    "annotations.io.ns.userns",
+                    "auto leases the id maps itself: give no linux.uidMappings",
+                ));
             }
             // SAFETY: plain syscall.
             if unsafe { libc::geteuid() } != 0 {
-                return Err(SetupError::config("annotations.io.ns.userns", "auto needs root (others map their own id and /etc/subuid range)"));
+                return Err(SetupError::config(
+                    "annotations.io.ns.userns",
+                    "auto needs root (others map their own id and /etc/subuid range)",
+                ));
             }
             let l = idmap::lease_range()?;
             let all = vec![IdMapping { container_id: 0, host_id: l.first, size: idmap::AUTO_SIZE }];
@@ -104,14 +114,22 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
             linux.gid_mappings = all;
             lease = Some(l);
         }
-        Some(other) => return Err(SetupError::config("annotations.io.ns.userns", format!("unknown mode {other:?} (auto is the only one)"))),
+        Some(other) => {
+            return Err(SetupError::config(
+                "annotations.io.ns.userns",
+                format!("unknown mode {other:?} (auto is the only one)"),
+            ))
+        }
     }
 
     idmap::validate("linux.uidMappings", &linux.uid_mappings)?;
     idmap::validate("linux.gidMappings", &linux.gid_mappings)?;
     if ns.has_new(NsKind::User) {
         if linux.uid_mappings.is_empty() {
-            return Err(SetupError::config("linux.uidMappings", "is required with a new user namespace"));
+            return Err(SetupError::config(
+                "linux.uidMappings",
+                "is required with a new user namespace",
+            ));
         }
     } else if !linux.uid_mappings.is_empty() || !linux.gid_mappings.is_empty() {
         return Err(SetupError::config("linux.uidMappings", "needs a new user namespace"));
@@ -123,10 +141,16 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let mut time_offsets = String::new();
     for (clock, off) in &linux.time_offsets {
         if clock != "monotonic" && clock != "boottime" {
-            return Err(SetupError::config(format!("linux.timeOffsets.{clock}"), "only monotonic and boottime have offsets"));
+            return Err(SetupError::config(
+                format!("linux.timeOffsets.{clock}"),
+                "only monotonic and boottime have offsets",
+            ));
         }
         if off.nanosecs >= 1_000_000_000 {
-            return Err(SetupError::config(format!("linux.timeOffsets.{clock}.nanosecs"), "must be below 1000000000"));
+            return Err(SetupError::config(
+                format!("linux.timeOffsets.{clock}.nanosecs"),
+                "must be below 1000000000",
+            ));
         }
         time_offsets.push_str(&format!("{clock} {} {}\n", off.secs, off.nanosecs));
     }
@@ -166,7 +190,8 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
             masked_paths: linux.masked_paths.clone(),
             readonly_paths: linux.readonly_paths.clone(),
             propagation,
-            idmap_root: spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true") && spec.root.is_some(),
+            idmap_root: spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true")
+                && spec.root.is_some(),
         })
     } else {
         if spec.root.is_some() || !spec.mounts.is_empty() {
@@ -178,20 +203,34 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         None
     };
 
-    if rootfs.as_ref().is_some_and(|r| !r.idmapped_sources().is_empty()) && !ns.has_new(NsKind::User) {
-        return Err(SetupError::config("mounts", "idmapped mounts need a new user namespace (their ids are seen through it)"));
+    if rootfs.as_ref().is_some_and(|r| !r.idmapped_sources().is_empty())
+        && !ns.has_new(NsKind::User)
+    {
+        return Err(SetupError::config(
+            "mounts",
+            "idmapped mounts need a new user namespace (their ids are seen through it)",
+        ));
     }
 
     // A cgroup when limits are asked for (then also OOM reporting and stats). Without limits
     // none is made: on a v1 host that is eight folders made and removed per container, the
     // better part of a container's start-up time.
     let resources = linux.resources.clone().unwrap_or_default();
-    let id_for_cgroup = req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned());
+    let id_for_cgroup = req
+        .create
+        .as_ref()
+        .map(|c| c.id.clone())
+        .or_else(|| spec.annotations.get("io.ns.id").cloned());
     let cgroup = if !resources.is_empty() {
         crate::cgroup::plan_writes(crate::cgroup::layout(), &resources)?;
         let rel = match linux.cgroups_path.as_deref() {
-            Some(p) if !p.is_empty() && !p.contains(':') && !p.split('/').any(|c| c == "..") => p.trim_start_matches('/').to_owned(),
-            _ => format!("ns/{}", id_for_cgroup.unwrap_or_else(|| format!("run-{}", std::process::id()))),
+            Some(p) if !p.is_empty() && !p.contains(':') && !p.split('/').any(|c| c == "..") => {
+                p.trim_start_matches('/').to_owned()
+            }
+            _ => format!(
+                "ns/{}",
+                id_for_cgroup.unwrap_or_else(|| format!("run-{}", std::process::id()))
+            ),
         };
         Some((rel, resources))
     } else {
@@ -201,7 +240,10 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
     let mut sysctl = Vec::new();
     for (k, v) in &linux.sysctl {
         if k.is_empty() || k.contains('/') || k.split('.').any(|c| c.is_empty() || c == "..") {
-            return Err(SetupError::config(format!("linux.sysctl.{k}"), "is not a valid sysctl name"));
+            return Err(SetupError::config(
+                format!("linux.sysctl.{k}"),
+                "is not a valid sysctl name",
+            ));
         }
         sysctl.push((format!("/proc/sys/{}", k.replace('.', "/")), v.clone()));
     }
@@ -224,14 +266,24 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         cgroup,
         caps,
         seccomp: linux.seccomp.as_ref().map(crate::seccomp::compile).transpose()?,
-        id: req.create.as_ref().map(|c| c.id.clone()).or_else(|| spec.annotations.get("io.ns.id").cloned()).unwrap_or_default(),
+        id: req
+            .create
+            .as_ref()
+            .map(|c| c.id.clone())
+            .or_else(|| spec.annotations.get("io.ns.id").cloned())
+            .unwrap_or_default(),
         bundle: req.bundle.clone().unwrap_or_default(),
         annotations: spec.annotations.clone(),
         lease,
         best_effort_limits: match spec.annotations.get("io.ns.limits").map(String::as_str) {
             None | Some("") | Some("required") => false,
             Some("best-effort") => true,
-            Some(other) => return Err(SetupError::config("annotations.io.ns.limits", format!("unknown mode {other:?} (required or best-effort)"))),
+            Some(other) => {
+                return Err(SetupError::config(
+                    "annotations.io.ns.limits",
+                    format!("unknown mode {other:?} (required or best-effort)"),
+                ))
+            }
         },
     })
 }
@@ -371,12 +423,15 @@ fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
     }
     let mut fds: Vec<(NsKind, String, OwnedFd)> = Vec::new();
     for (kind, path) in order {
-        let fd = sys::open(path, libc::O_RDONLY).map_err(|e| SetupError::sys(format!("open {} namespace", kind.oci_name()), Some(path), e))?;
+        let fd = sys::open(path, libc::O_RDONLY).map_err(|e| {
+            SetupError::sys(format!("open {} namespace", kind.oci_name()), Some(path), e)
+        })?;
         fds.push((*kind, path.clone(), fd));
     }
     for (kind, path, fd) in &fds {
-        sys::setns(fd.as_raw_fd(), kind.clone_flag())
-            .map_err(|e| SetupError::sys(format!("join {} namespace", kind.oci_name()), Some(path), e))?;
+        sys::setns(fd.as_raw_fd(), kind.clone_flag()).map_err(|e| {
+            SetupError::sys(format!("join {} namespace", kind.oci_name()), Some(path), e)
+        })?;
     }
     Ok(())
 }
@@ -455,12 +510,18 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
         }
         Err(e) => return Err(e),
     };
-    let born_in = cgroup.as_ref().and_then(|c| c.v2_dir()).and_then(|d| sys::open(d, libc::O_RDONLY | libc::O_DIRECTORY).ok());
-    let cloned = match sys::clone_fork_into(p.ns.clone_flags(), born_in.as_ref().map(|f| f.as_raw_fd())) {
-        // A kernel before 5.7 has no CLONE_INTO_CGROUP: placed after the clone, as on v1.
-        Err(Errno(libc::EINVAL | libc::E2BIG | libc::EOPNOTSUPP)) if born_in.is_some() => sys::clone_fork_into(p.ns.clone_flags(), None).map(|pid| (pid, false)),
-        r => r.map(|pid| (pid, born_in.is_some())),
-    };
+    let born_in = cgroup
+        .as_ref()
+        .and_then(|c| c.v2_dir())
+        .and_then(|d| sys::open(d, libc::O_RDONLY | libc::O_DIRECTORY).ok());
+    let cloned =
+        match sys::clone_fork_into(p.ns.clone_flags(), born_in.as_ref().map(|f| f.as_raw_fd())) {
+            // A kernel before 5.7 has no CLONE_INTO_CGROUP: placed after the clone, as on v1.
+            Err(Errno(libc::EINVAL | libc::E2BIG | libc::EOPNOTSUPP)) if born_in.is_some() => {
+                sys::clone_fork_into(p.ns.clone_flags(), None).map(|pid| (pid, false))
+            }
+            r => r.map(|pid| (pid, born_in.is_some())),
+        };
     let (pid, placed) = match cloned {
         Ok(v) => v,
         Err(e) => {
@@ -498,7 +559,8 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
         let state = p.hook_state("creating", pid);
         crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
         crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
-        sys::write_all(go_w.as_raw_fd(), b"G").map_err(|e| SetupError::sys("release the container", None, e))
+        sys::write_all(go_w.as_raw_fd(), b"G")
+            .map_err(|e| SetupError::sys("release the container", None, e))
     })();
     if let Err(e) = prepared {
         // The child first (a cgroup with a process in it cannot be removed), then its cgroup.
@@ -514,17 +576,25 @@ fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launche
 /// Idmapped mounts are made here, outside: the child, inside its user namespace, may not make
 /// one of a host filesystem. Each is a detached copy of the source whose ids are seen through
 /// the child's user namespace, sent to the child to attach where it belongs.
-fn make_idmapped_mounts(pid: libc::pid_t, sources: &[crate::rootfs::IdmapSource], sock: libc::c_int) -> Result<()> {
+fn make_idmapped_mounts(
+    pid: libc::pid_t,
+    sources: &[crate::rootfs::IdmapSource],
+    sock: libc::c_int,
+) -> Result<()> {
     let ns_path = format!("/proc/{pid}/ns/user");
-    let userns = sys::open(&ns_path, libc::O_RDONLY).map_err(|e| SetupError::sys("open the user namespace", Some(&ns_path), e))?;
+    let userns = sys::open(&ns_path, libc::O_RDONLY)
+        .map_err(|e| SetupError::sys("open the user namespace", Some(&ns_path), e))?;
     for s in sources {
         let path = &s.path;
         let src = if s.root {
-            sys::open(path, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| SetupError::sys("open rootfs", Some(path), e))?
+            sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
+                .map_err(|e| SetupError::sys("open rootfs", Some(path), e))?
         } else {
-            sys::open(path, libc::O_PATH).map_err(|e| SetupError::sys("open bind source", Some(path), e))?
+            sys::open(path, libc::O_PATH)
+                .map_err(|e| SetupError::sys("open bind source", Some(path), e))?
         };
-        let tree = sys::open_tree_clone(src.as_raw_fd(), s.recursive).map_err(|e| SetupError::sys("copy the mount of", Some(path), e))?;
+        let tree = sys::open_tree_clone(src.as_raw_fd(), s.recursive)
+            .map_err(|e| SetupError::sys("copy the mount of", Some(path), e))?;
         sys::idmap_tree(tree.as_raw_fd(), s.recursive, s.attrs, userns.as_raw_fd()).map_err(|e| {
             let err = SetupError::sys("make an idmapped mount of", Some(path), e);
             match e.0 {
@@ -533,7 +603,8 @@ fn make_idmapped_mounts(pid: libc::pid_t, sources: &[crate::rootfs::IdmapSource]
                 _ => err,
             }
         })?;
-        sys::send_fd(sock, tree.as_raw_fd(), b"tree").map_err(|e| SetupError::sys("hand over the idmapped mount of", Some(path), e))?;
+        sys::send_fd(sock, tree.as_raw_fd(), b"tree")
+            .map_err(|e| SetupError::sys("hand over the idmapped mount of", Some(path), e))?;
     }
     Ok(())
 }
@@ -542,7 +613,8 @@ fn make_idmapped_mounts(pid: libc::pid_t, sources: &[crate::rootfs::IdmapSource]
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
     let p = prepare(req)?;
     let console = if p.process.terminal { Some(socketpair()?) } else { None };
-    let detach = Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
+    let detach =
+        Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
     let mut l = launch(&p, detach, true)?;
     l.guard.0 = 0;
     let pid = l.pid;
@@ -559,7 +631,9 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let mut failed = false;
     let mut exit = None;
     let poststart = |p: &Prepared| {
-        if let Err(e) = crate::hooks::run_hooks("poststart", &p.hooks.poststart, &p.hook_state("running", pid)) {
+        if let Err(e) =
+            crate::hooks::run_hooks("poststart", &p.hooks.poststart, &p.hook_state("running", pid))
+        {
             eprintln!("ns: {}", e.message);
         }
     };
@@ -588,14 +662,17 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         Some(m) => crate::tty::relay(m, l.reports.as_raw_fd(), &mut on_line),
         None => proto::each_line(l.reports.as_raw_fd(), &mut on_line),
     }
-    let (_, status) = sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
+    let (_, status) =
+        sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
     let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
     let oom_killed = l.cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cg) = l.cgroup.take() {
         cg.remove();
     }
-    if let Err(e) = crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid)) {
+    if let Err(e) =
+        crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid))
+    {
         eprintln!("ns: {}", e.message);
     }
     sink(&Event::Exited { exit_code: code, signal, oom_killed });
@@ -606,7 +683,10 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
 pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid array of two ints.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+    if unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+    } != 0
+    {
         return Err(SetupError::sys("create a socket pair", None, Errno::last()));
     }
     // SAFETY: two fresh descriptors we now own.
@@ -615,9 +695,15 @@ pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
 
 /// Hand a terminal's master to the engine listening on `path` (OCI `--console-socket`).
 pub fn send_to_console_socket(path: &str, master: &OwnedFd) -> Result<()> {
-    let sock = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| SetupError::sys("connect to the console socket", Some(path), Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
-    sys::send_fd(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx").map_err(|e| SetupError::sys("send the terminal to", Some(path), e))
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        SetupError::sys(
+            "connect to the console socket",
+            Some(path),
+            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    sys::send_fd(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx")
+        .map_err(|e| SetupError::sys("send the terminal to", Some(path), e))
 }
 
 /// Create a container that waits for `start` (OCI `create`): record it in the state directory,
@@ -626,7 +712,10 @@ pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
     let p = prepare(req)?;
     if p.lease.is_some() && !cr.monitor {
         // Nobody would hold the lease once this process is gone.
-        return Err(SetupError::config("annotations.io.ns.userns", "auto needs a monitored container (ns's own create), not one left to an engine"));
+        return Err(SetupError::config(
+            "annotations.io.ns.userns",
+            "auto needs a monitored container (ns's own create), not one left to an engine",
+        ));
     }
     let dir = ContainerDir::create(Path::new(&cr.root), &cr.id)?;
     let mut saved = req.config.clone();
@@ -652,7 +741,13 @@ pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
 /// With a monitor, the caller should not have to wait for the container to end: the monitor
 /// is a process of its own (forked before the clone, so that it is the container's parent),
 /// and this one returns as soon as the container is created.
-fn create_monitored(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: ContainerDir, sink: Sink) -> Result<()> {
+fn create_monitored(
+    p: &Prepared,
+    req: &RunRequest,
+    cr: &CreateRequest,
+    dir: ContainerDir,
+    sink: Sink,
+) -> Result<()> {
     let (r, w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
     // SAFETY: the helper is single-threaded.
     let pid = unsafe { libc::fork() };
@@ -689,7 +784,8 @@ fn create_monitored(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: Con
     drop(w);
     // Relay until the container is created (or set-up failed); then leave the monitor be.
     let mut rd = LineReader::new(r.as_raw_fd());
-    let mut result = Err(SetupError::sys("create the container", None, Errno(libc::ECHILD)).with_hint("the monitor ended during set-up"));
+    let mut result = Err(SetupError::sys("create the container", None, Errno(libc::ECHILD))
+        .with_hint("the monitor ended during set-up"));
     while let Some(line) = rd.next_line() {
         match serde_json::from_slice::<Event>(&line) {
             Ok(Event::Error { error }) => {
@@ -711,31 +807,56 @@ fn create_monitored(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: Con
     result
 }
 
-fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &ContainerDir, sink: Sink) -> Result<()> {
+fn create_in(
+    p: &Prepared,
+    req: &RunRequest,
+    cr: &CreateRequest,
+    dir: &ContainerDir,
+    sink: Sink,
+) -> Result<()> {
     let fifo_path = dir.file(state::EXEC_FIFO).display().to_string();
-    let c = sys::cstr(&fifo_path).map_err(|e| SetupError::sys("create the exec fifo", Some(&fifo_path), e))?;
+    let c = sys::cstr(&fifo_path)
+        .map_err(|e| SetupError::sys("create the exec fifo", Some(&fifo_path), e))?;
     // SAFETY: c is a valid C string.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0 || unsafe { libc::chmod(c.as_ptr(), 0o622) } != 0 {
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0
+        || unsafe { libc::chmod(c.as_ptr(), 0o622) } != 0
+    {
         return Err(SetupError::sys("create the exec fifo", Some(&fifo_path), Errno::last()));
     }
-    let fifo = sys::open(&fifo_path, libc::O_PATH).map_err(|e| SetupError::sys("open the exec fifo", Some(&fifo_path), e))?;
+    let fifo = sys::open(&fifo_path, libc::O_PATH)
+        .map_err(|e| SetupError::sys("open the exec fifo", Some(&fifo_path), e))?;
 
     // A monitor takes the container's output into the log; the container reads nothing.
     let mut pipes = None;
     if cr.monitor && !p.process.terminal {
         let out = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
         let err = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
-        let null = sys::open("/dev/null", libc::O_RDWR).map_err(|e| SetupError::sys("open", Some("/dev/null"), e))?;
+        let null = sys::open("/dev/null", libc::O_RDWR)
+            .map_err(|e| SetupError::sys("open", Some("/dev/null"), e))?;
         pipes = Some((out, err, null));
     }
     let console = match (p.process.terminal, &cr.console_socket, cr.monitor) {
         (false, _, _) => None,
         (true, Some(_), false) | (true, None, true) => Some(socketpair()?),
-        (true, None, false) => return Err(SetupError::config("process.terminal", "needs --console-socket to hand the terminal to")),
-        (true, Some(_), true) => return Err(SetupError::config("consoleSocket", "a monitored container keeps its terminal: attach to it instead")),
+        (true, None, false) => {
+            return Err(SetupError::config(
+                "process.terminal",
+                "needs --console-socket to hand the terminal to",
+            ))
+        }
+        (true, Some(_), true) => {
+            return Err(SetupError::config(
+                "consoleSocket",
+                "a monitored container keeps its terminal: attach to it instead",
+            ))
+        }
     };
     // The monitor serves the terminal to attached clients from the moment the container exists.
-    let listener = if console.is_some() && cr.monitor { Some(crate::attach::listen(&dir.path)?) } else { None };
+    let listener = if console.is_some() && cr.monitor {
+        Some(crate::attach::listen(&dir.path)?)
+    } else {
+        None
+    };
     let detach = Detach {
         fifo: Some(fifo.as_raw_fd()),
         orphan: !cr.monitor,
@@ -775,7 +896,11 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
     }
     let pid = l.pid;
     let record = Record {
-        oci_version: if req.config.oci_version.is_empty() { crate::SPEC_VERSION.into() } else { req.config.oci_version.clone() },
+        oci_version: if req.config.oci_version.is_empty() {
+            crate::SPEC_VERSION.into()
+        } else {
+            req.config.oci_version.clone()
+        },
         id: cr.id.clone(),
         pid,
         start_time: state::process_start_time(pid).unwrap_or(0),
@@ -803,7 +928,14 @@ fn create_in(p: &Prepared, req: &RunRequest, cr: &CreateRequest, dir: &Container
 
 /// Stay as the container's parent: copy its output into the log, one JSON object per line
 /// (`{"time","stream","log"}`), then record how it ended.
-fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
+fn monitor(
+    dir: &ContainerDir,
+    pid: libc::pid_t,
+    streams: [OwnedFd; 2],
+    reports: LineReader,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+    sink: Sink,
+) {
     let mut log = ContainerLog::open(dir);
     let names = ["stdout", "stderr"];
     let mut open = [true, true];
@@ -814,7 +946,11 @@ fn monitor(dir: &ContainerDir, pid: libc::pid_t, streams: [OwnedFd; 2], reports:
         let mut fds: Vec<libc::pollfd> = streams
             .iter()
             .zip(open)
-            .map(|(s, o)| libc::pollfd { fd: if o { s.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 })
+            .map(|(s, o)| libc::pollfd {
+                fd: if o { s.as_raw_fd() } else { -1 },
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         // SAFETY: fds is a valid array of pollfd.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
@@ -853,7 +989,14 @@ fn gone_long_enough(pid: libc::pid_t, status: &mut Option<libc::c_int>, grace: &
 
 /// Record how the container ended, once it has: its exit code or signal, and whether the
 /// OOM killer ended it.
-fn finish(dir: &ContainerDir, pid: libc::pid_t, status: Option<libc::c_int>, mut reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
+fn finish(
+    dir: &ContainerDir,
+    pid: libc::pid_t,
+    status: Option<libc::c_int>,
+    mut reports: LineReader,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+    sink: Sink,
+) {
     let status = match status {
         Some(s) => s,
         None => sys::waitpid(pid, 0).map(|(_, s)| s).unwrap_or(0),
@@ -866,13 +1009,25 @@ fn finish(dir: &ContainerDir, pid: libc::pid_t, status: Option<libc::c_int>, mut
     }
     let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
     let oom_killed = cgroup.is_some_and(|c| c.oom_killed());
-    let _ = dir.write_exit(&ExitRecord { exit_code: code, signal, finished: state::now_rfc3339(), oom_killed });
+    let _ = dir.write_exit(&ExitRecord {
+        exit_code: code,
+        signal,
+        finished: state::now_rfc3339(),
+        oom_killed,
+    });
     sink(&Event::Exited { exit_code: code, signal, oom_killed });
 }
 
 /// The monitor of a container with a terminal: the terminal's output goes into the log (as
 /// stdout) and to whoever is attached; attached clients type into it and resize it.
-fn monitor_terminal(dir: &ContainerDir, pid: libc::pid_t, mut term: crate::attach::Terminal, reports: LineReader, cgroup: Option<&crate::cgroup::Cgroup>, sink: Sink) {
+fn monitor_terminal(
+    dir: &ContainerDir,
+    pid: libc::pid_t,
+    mut term: crate::attach::Terminal,
+    reports: LineReader,
+    cgroup: Option<&crate::cgroup::Cgroup>,
+    sink: Sink,
+) {
     let mut log = ContainerLog::open(dir);
     let mut status = None;
     let mut grace = 0;
@@ -898,7 +1053,11 @@ struct ContainerLog {
 
 impl ContainerLog {
     fn open(dir: &ContainerDir) -> ContainerLog {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.file(state::LOG_FILE)).ok();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.file(state::LOG_FILE))
+            .ok();
         ContainerLog { file, partial: [Vec::new(), Vec::new()] }
     }
 

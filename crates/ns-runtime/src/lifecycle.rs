@@ -26,7 +26,8 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     }
     let path = dir.file(state::EXEC_FIFO).display().to_string();
     // Non-blocking: if the process died, nobody will ever write; we poll and look.
-    let fd = sys::open(&path, libc::O_RDONLY | libc::O_NONBLOCK).map_err(|e| SetupError::sys("open the exec fifo", Some(&path), e))?;
+    let fd = sys::open(&path, libc::O_RDONLY | libc::O_NONBLOCK)
+        .map_err(|e| SetupError::sys("open the exec fifo", Some(&path), e))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     // First the go-ahead byte, then the end of the fifo: the process closes it as it executes
     // the command (or dies), so poststart hooks run once the command runs.
@@ -58,23 +59,37 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
                 break;
             }
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ESRCH));
-            e.message = format!("cannot start container {id:?}: its process is not waiting any more");
+            e.message =
+                format!("cannot start container {id:?}: its process is not waiting any more");
             return Err(e);
         }
         if Instant::now() > deadline {
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ETIMEDOUT));
-            e.message = format!("cannot start container {id:?}: its process did not take the go-ahead within 10s");
+            e.message = format!(
+                "cannot start container {id:?}: its process did not take the go-ahead within 10s"
+            );
             return Err(e);
         }
     }
-    std::fs::remove_file(&path).map_err(|e| SetupError::sys("remove the exec fifo", Some(&path), Errno(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    std::fs::remove_file(&path).map_err(|e| {
+        SetupError::sys(
+            "remove the exec fifo",
+            Some(&path),
+            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
     run_recorded_hooks(dir.read_config(), &rec, "poststart", "running");
     Ok(())
 }
 
 /// The poststart and poststop hooks of a container, from the config it was created with;
 /// their failures are reported, not fatal.
-fn run_recorded_hooks(config: Option<crate::spec::Spec>, rec: &state::Record, kind: &str, status: &str) {
+fn run_recorded_hooks(
+    config: Option<crate::spec::Spec>,
+    rec: &state::Record,
+    kind: &str,
+    status: &str,
+) {
     let Some(hooks) = config.and_then(|s| s.hooks) else {
         return;
     };
@@ -147,7 +162,9 @@ fn processes_in_pid_namespace(pid: i32) -> Vec<i32> {
     std::fs::read_dir("/proc")
         .map(|rd| {
             rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns))
+                .filter(|p| {
+                    std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns)
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -209,7 +226,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                 let _ = sys::kill(p, libc::SIGKILL);
             }
             if !wait_gone(&rec, Duration::from_secs(10)) {
-                return Err(SetupError::sys("kill", Some(id), Errno(libc::EBUSY)).with_hint("its process did not die within 10s"));
+                return Err(SetupError::sys("kill", Some(id), Errno(libc::EBUSY))
+                    .with_hint("its process did not die within 10s"));
             }
         }
     }
@@ -249,7 +267,8 @@ pub fn stats(root: &Path, id: &str) -> Result<crate::cgroup::Stats> {
     let rec = dir.read_record()?;
     let cg = rec.cgroup.ok_or_else(|| {
         let mut e = SetupError::sys("read the stats of", Some(id), Errno(libc::ENOENT));
-        e.message = format!("container {id:?} has no cgroup (created without root and without limits)");
+        e.message =
+            format!("container {id:?} has no cgroup (created without root and without limits)");
         e
     })?;
     Ok(cg.stats())

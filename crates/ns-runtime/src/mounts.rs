@@ -130,7 +130,11 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
                 if let Some(p) = propagation_flag(o) {
                     propagation = p;
                 } else if let Some((set, f)) = flag_option(o) {
-                    if set { flags |= f } else { flags &= !f }
+                    if set {
+                        flags |= f
+                    } else {
+                        flags &= !f
+                    }
                 } else {
                     data.push(o.to_owned());
                 }
@@ -148,12 +152,21 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
         MountKind::Bind { source: host_path(bundle, source), recursive, idmap }
     } else {
         if idmap {
-            return Err(SetupError::config(format!("mounts[{i}].options"), "idmap applies to bind mounts only"));
+            return Err(SetupError::config(
+                format!("mounts[{i}].options"),
+                "idmap applies to bind mounts only",
+            ));
         }
         if kind_name.is_empty() {
-            return Err(SetupError::config(format!("mounts[{i}].type"), "is required unless options has bind or rbind"));
+            return Err(SetupError::config(
+                format!("mounts[{i}].type"),
+                "is required unless options has bind or rbind",
+            ));
         }
-        MountKind::Fs { fstype: kind_name.to_owned(), source: m.source.clone().unwrap_or_else(|| kind_name.to_owned()) }
+        MountKind::Fs {
+            fstype: kind_name.to_owned(),
+            source: m.source.clone().unwrap_or_else(|| kind_name.to_owned()),
+        }
     };
     let attrs = attrs_of(flags);
     Ok(MountOp { destination, kind, flags, data: data.join(","), attrs, propagation })
@@ -175,7 +188,12 @@ mod tests {
     #[test]
     fn fresh_filesystems_split_flags_from_data() {
         let ops = plan_mounts(
-            &[mount("/dev", Some("tmpfs"), Some("tmpfs"), &["nosuid", "strictatime", "mode=755", "size=65536k"])],
+            &[mount(
+                "/dev",
+                Some("tmpfs"),
+                Some("tmpfs"),
+                &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            )],
             None,
         )
         .unwrap();
@@ -186,16 +204,30 @@ mod tests {
 
     #[test]
     fn binds_resolve_relative_sources_against_the_bundle_and_carry_attributes() {
-        let ops = plan_mounts(&[mount("/data/", None, Some("vol"), &["rbind", "ro", "nosuid", "rprivate"])], Some("/b")).unwrap();
+        let ops = plan_mounts(
+            &[mount("/data/", None, Some("vol"), &["rbind", "ro", "nosuid", "rprivate"])],
+            Some("/b"),
+        )
+        .unwrap();
         assert_eq!(ops[0].destination, "/data");
-        assert_eq!(ops[0].kind, MountKind::Bind { source: "/b/vol".into(), recursive: true, idmap: false });
+        assert_eq!(
+            ops[0].kind,
+            MountKind::Bind { source: "/b/vol".into(), recursive: true, idmap: false }
+        );
         assert_eq!(ops[0].attrs, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
         assert_eq!(ops[0].propagation, libc::MS_PRIVATE);
-        let ops = plan_mounts(&[mount("/x", Some("bind"), Some("/h"), &["ro", "rw"])], None).unwrap();
-        assert_eq!(ops[0].kind, MountKind::Bind { source: "/h".into(), recursive: false, idmap: false });
+        let ops =
+            plan_mounts(&[mount("/x", Some("bind"), Some("/h"), &["ro", "rw"])], None).unwrap();
+        assert_eq!(
+            ops[0].kind,
+            MountKind::Bind { source: "/h".into(), recursive: false, idmap: false }
+        );
         assert_eq!(ops[0].attrs, 0);
         let ops = plan_mounts(&[mount("/x", None, Some("/h"), &["rbind", "idmap"])], None).unwrap();
-        assert_eq!(ops[0].kind, MountKind::Bind { source: "/h".into(), recursive: true, idmap: true });
+        assert_eq!(
+            ops[0].kind,
+            MountKind::Bind { source: "/h".into(), recursive: true, idmap: true }
+        );
         let e = plan_mounts(&[mount("/t", Some("tmpfs"), None, &["idmap"])], None).unwrap_err();
         assert_eq!(e.message, "mounts[0].options: idmap applies to bind mounts only");
     }
@@ -206,7 +238,11 @@ mod tests {
         assert_eq!(e.message, "mounts[0].destination: must be an absolute path");
         let e = plan_mounts(&[mount("/a/../etc", Some("tmpfs"), None, &[])], None).unwrap_err();
         assert_eq!(e.message, "mounts[0].destination: must not contain '..'");
-        let e = plan_mounts(&[mount("/a", None, Some("/x"), &[]), mount("/b", None, None, &["bind"])], None).unwrap_err();
+        let e = plan_mounts(
+            &[mount("/a", None, Some("/x"), &[]), mount("/b", None, None, &["bind"])],
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.message, "mounts[0].type: is required unless options has bind or rbind");
         let e = plan_mounts(&[mount("/b", None, None, &["bind"])], None).unwrap_err();
         assert_eq!(e.message, "mounts[0].source: a bind mount needs a source");

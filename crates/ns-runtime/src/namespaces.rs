@@ -16,8 +16,16 @@ pub enum NsKind {
 }
 
 impl NsKind {
-    pub const ALL: [NsKind; 8] =
-        [NsKind::User, NsKind::Mount, NsKind::Pid, NsKind::Net, NsKind::Uts, NsKind::Ipc, NsKind::Cgroup, NsKind::Time];
+    pub const ALL: [NsKind; 8] = [
+        NsKind::User,
+        NsKind::Mount,
+        NsKind::Pid,
+        NsKind::Net,
+        NsKind::Uts,
+        NsKind::Ipc,
+        NsKind::Cgroup,
+        NsKind::Time,
+    ];
 
     /// The name the OCI runtime spec uses in `linux.namespaces[].type`.
     pub fn from_oci(name: &str) -> Option<NsKind> {
@@ -95,14 +103,20 @@ impl NsPlan {
                 SetupError::config(&field, format!("unknown namespace type {:?}", ns.kind))
             })?;
             if seen.contains(&kind) {
-                return Err(SetupError::config(&field, format!("namespace {:?} is listed twice", ns.kind)));
+                return Err(SetupError::config(
+                    &field,
+                    format!("namespace {:?} is listed twice", ns.kind),
+                ));
             }
             seen.push(kind);
             match ns.path.as_deref() {
                 Some("") | None => plan.new.push(kind),
                 Some(p) if p.starts_with('/') => plan.join.push((kind, p.to_owned())),
                 Some(_) => {
-                    return Err(SetupError::config(format!("linux.namespaces[{i}].path"), "must be an absolute path"))
+                    return Err(SetupError::config(
+                        format!("linux.namespaces[{i}].path"),
+                        "must be an absolute path",
+                    ))
                 }
             }
         }
@@ -120,7 +134,10 @@ impl NsPlan {
     /// offsets must be written before any process enters it) and the cgroup namespace (its root
     /// is the cgroup of whoever creates it: the child, once moved into its own cgroup).
     pub fn clone_flags(&self) -> u64 {
-        self.new.iter().filter(|k| !matches!(k, NsKind::Time | NsKind::Cgroup)).fold(0u64, |f, k| f | k.clone_flag() as u64)
+        self.new
+            .iter()
+            .filter(|k| !matches!(k, NsKind::Time | NsKind::Cgroup))
+            .fold(0u64, |f, k| f | k.clone_flag() as u64)
     }
 }
 
@@ -144,8 +161,18 @@ mod tests {
 
     #[test]
     fn new_namespaces_become_clone_flags_without_time_and_cgroup() {
-        let plan = NsPlan::from_spec(&spec(&[("pid", None), ("user", None), ("time", None), ("network", None), ("cgroup", None)])).unwrap();
-        assert_eq!(plan.new, vec![NsKind::User, NsKind::Pid, NsKind::Net, NsKind::Cgroup, NsKind::Time]);
+        let plan = NsPlan::from_spec(&spec(&[
+            ("pid", None),
+            ("user", None),
+            ("time", None),
+            ("network", None),
+            ("cgroup", None),
+        ]))
+        .unwrap();
+        assert_eq!(
+            plan.new,
+            vec![NsKind::User, NsKind::Pid, NsKind::Net, NsKind::Cgroup, NsKind::Time]
+        );
         let f = plan.clone_flags();
         assert_eq!(f, (libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNET) as u64);
         assert_eq!(f & 0x80, 0);
@@ -154,7 +181,11 @@ mod tests {
 
     #[test]
     fn joined_namespaces_keep_their_path_and_user_comes_last() {
-        let plan = NsPlan::from_spec(&spec(&[("user", Some("/proc/1/ns/user")), ("network", Some("/proc/1/ns/net"))])).unwrap();
+        let plan = NsPlan::from_spec(&spec(&[
+            ("user", Some("/proc/1/ns/user")),
+            ("network", Some("/proc/1/ns/net")),
+        ]))
+        .unwrap();
         assert_eq!(plan.join[0], (NsKind::Net, "/proc/1/ns/net".to_string()));
         assert_eq!(plan.join[1].0, NsKind::User);
         assert!(plan.new.is_empty());
@@ -165,7 +196,9 @@ mod tests {
         let e = NsPlan::from_spec(&spec(&[("pid", None), ("bogus", None)])).unwrap_err();
         assert_eq!(e.message, "linux.namespaces[1].type: unknown namespace type \"bogus\"");
         let e = NsPlan::from_spec(&spec(&[("pid", None), ("pid", None)])).unwrap_err();
-        assert!(e.message.starts_with("linux.namespaces[1].type: namespace \"pid\" is listed twice"));
+        assert!(e
+            .message
+            .starts_with("linux.namespaces[1].type: namespace \"pid\" is listed twice"));
         let e = NsPlan::from_spec(&spec(&[("net", None)])).unwrap_err();
         assert!(e.message.contains("unknown namespace type"));
         let e = NsPlan::from_spec(&spec(&[("network", Some("relative"))])).unwrap_err();

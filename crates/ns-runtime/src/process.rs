@@ -33,10 +33,16 @@ fn rlimit_resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 pub fn validate_rlimits(rlimits: &[Rlimit]) -> Result<()> {
     for (i, r) in rlimits.iter().enumerate() {
         if rlimit_resource(&r.kind).is_none() {
-            return Err(SetupError::config(format!("process.rlimits[{i}].type"), format!("unknown resource {:?}", r.kind)));
+            return Err(SetupError::config(
+                format!("process.rlimits[{i}].type"),
+                format!("unknown resource {:?}", r.kind),
+            ));
         }
         if r.soft > r.hard {
-            return Err(SetupError::config(format!("process.rlimits[{i}].soft"), "must not exceed hard"));
+            return Err(SetupError::config(
+                format!("process.rlimits[{i}].soft"),
+                "must not exceed hard",
+            ));
         }
     }
     Ok(())
@@ -81,11 +87,15 @@ pub fn switch_user(user: &User) -> Result<()> {
     // SAFETY: plain syscalls.
     if unsafe { libc::setresgid(user.gid, user.gid, user.gid) } != 0 {
         return Err(SetupError::sys("setgid to", Some(&user.gid.to_string()), Errno::last())
-            .with_hint("the gid must be mapped in the container's user namespace (linux.gidMappings)"));
+            .with_hint(
+                "the gid must be mapped in the container's user namespace (linux.gidMappings)",
+            ));
     }
     if unsafe { libc::setresuid(user.uid, user.uid, user.uid) } != 0 {
         return Err(SetupError::sys("setuid to", Some(&user.uid.to_string()), Errno::last())
-            .with_hint("the uid must be mapped in the container's user namespace (linux.uidMappings)"));
+            .with_hint(
+                "the uid must be mapped in the container's user namespace (linux.uidMappings)",
+            ));
     }
     if let Some(mask) = user.umask {
         // SAFETY: plain syscall.
@@ -125,8 +135,14 @@ pub struct Command {
 
 impl Command {
     pub fn new(args: &[String], env: &[String]) -> Result<Command> {
-        let name = args.first().cloned().ok_or_else(|| SetupError::config("process.args", "must not be empty"))?;
-        let to_c = |s: &String, field: &str| CString::new(s.as_str()).map_err(|_| SetupError::config(field, "must not contain NUL bytes"));
+        let name = args
+            .first()
+            .cloned()
+            .ok_or_else(|| SetupError::config("process.args", "must not be empty"))?;
+        let to_c = |s: &String, field: &str| {
+            CString::new(s.as_str())
+                .map_err(|_| SetupError::config(field, "must not contain NUL bytes"))
+        };
         let argv = args.iter().map(|a| to_c(a, "process.args")).collect::<Result<Vec<_>>>()?;
         let envp = env.iter().map(|e| to_c(e, "process.env")).collect::<Result<Vec<_>>>()?;
         let candidates = if name.contains('/') {
@@ -195,7 +211,9 @@ impl Command {
             libc::ENOENT | libc::ENOTDIR if !name.contains('/') => {
                 (format!("exec {name:?}: executable file not found in $PATH"), 127)
             }
-            libc::ENOENT | libc::ENOTDIR => (format!("exec {name:?}: no such file or directory"), 127),
+            libc::ENOENT | libc::ENOTDIR => {
+                (format!("exec {name:?}: no such file or directory"), 127)
+            }
             _ => (format!("exec {name:?}: {} ({})", e.name(), e.describe()), 126),
         };
         let mut err = SetupError::sys("exec", Some(name), e);

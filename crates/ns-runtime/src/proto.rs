@@ -14,9 +14,14 @@ pub enum Report {
     Created,
     /// The command is running (sent by the init; without init, EOF on exec says it).
     Started,
-    Error { error: SetupError },
+    Error {
+        error: SetupError,
+    },
     /// The command ended (sent by the init, which knows the real status).
-    Exit { code: Option<i32>, signal: Option<i32> },
+    Exit {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,14 +29,22 @@ pub enum Report {
 pub enum Event {
     /// The container exists and waits for `start` (create mode); `pid` as seen from the host.
     #[serde(rename_all = "camelCase")]
-    Created { pid: i32 },
+    Created {
+        pid: i32,
+    },
     /// The container's first process runs; `pid` as seen from the host.
     #[serde(rename_all = "camelCase")]
-    Started { pid: i32 },
-    Error { error: SetupError },
+    Started {
+        pid: i32,
+    },
+    Error {
+        error: SetupError,
+    },
     /// Something asked for was not done, and the caller said that was acceptable (limits on a
     /// best-effort basis); the container goes on without it.
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
     /// It ended: its exit code, or the signal that killed it.
     #[serde(rename_all = "camelCase")]
     Exited {
@@ -131,7 +144,12 @@ mod tests {
 
     #[test]
     fn events_are_tagged_json() {
-        let s = serde_json::to_string(&Event::Exited { exit_code: Some(0), signal: None, oom_killed: false }).unwrap();
+        let s = serde_json::to_string(&Event::Exited {
+            exit_code: Some(0),
+            signal: None,
+            oom_killed: false,
+        })
+        .unwrap();
         assert_eq!(s, r#"{"event":"exited","exitCode":0,"signal":null,"oomKilled":false}"#);
     }
 }

@@ -46,11 +46,19 @@ pub struct RootfsPlan {
 impl RootfsPlan {
     /// What the helper must make into idmapped mounts, in the order the child takes them.
     pub fn idmapped_sources(&self) -> Vec<IdmapSource> {
-        let root = self.root.iter().filter(|_| self.idmap_root).map(|r| IdmapSource { path: r.clone(), root: true, recursive: true, attrs: 0 });
+        let root = self.root.iter().filter(|_| self.idmap_root).map(|r| IdmapSource {
+            path: r.clone(),
+            root: true,
+            recursive: true,
+            attrs: 0,
+        });
         let binds = self.mounts.iter().filter_map(|op| match &op.kind {
-            MountKind::Bind { source, recursive, idmap: true } => {
-                Some(IdmapSource { path: source.clone(), root: false, recursive: *recursive, attrs: op.attrs })
-            }
+            MountKind::Bind { source, recursive, idmap: true } => Some(IdmapSource {
+                path: source.clone(),
+                root: false,
+                recursive: *recursive,
+                attrs: op.attrs,
+            }),
             _ => None,
         });
         root.chain(binds).collect()
@@ -70,10 +78,15 @@ pub struct IdmapSource {
 
 /// Steps 1 to 5; `before_pivot` runs between the mounts and pivot_root (createContainer hooks).
 /// `trees` are the idmapped mounts the helper made, in the order of `idmapped_sources`.
-pub fn setup_rootfs(plan: &RootfsPlan, mut trees: std::collections::VecDeque<OwnedFd>, before_pivot: &dyn Fn() -> Result<()>) -> Result<()> {
+pub fn setup_rootfs(
+    plan: &RootfsPlan,
+    mut trees: std::collections::VecDeque<OwnedFd>,
+    before_pivot: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     // 1. Stop mount events flowing between the host and us, in both directions.
     let prop = if plan.propagation == 0 { libc::MS_PRIVATE } else { plan.propagation };
-    sys::mount(None, "/", None, libc::MS_REC | prop, None).step("make mounts private under", Some("/"))?;
+    sys::mount(None, "/", None, libc::MS_REC | prop, None)
+        .step("make mounts private under", Some("/"))?;
 
     // 2. Sources first: a later mount may cover them (the tmpfs root is staged on /tmp).
     let root_tree = if plan.idmap_root { trees.pop_front() } else { None };
@@ -81,7 +94,13 @@ pub fn setup_rootfs(plan: &RootfsPlan, mut trees: std::collections::VecDeque<Own
     for op in &plan.mounts {
         sources.push(match &op.kind {
             MountKind::Bind { idmap: true, source, .. } => {
-                Some(trees.pop_front().ok_or_else(|| SetupError::sys("receive the idmapped mount of", Some(source), Errno(libc::EBADF)))?)
+                Some(trees.pop_front().ok_or_else(|| {
+                    SetupError::sys(
+                        "receive the idmapped mount of",
+                        Some(source),
+                        Errno(libc::EBADF),
+                    )
+                })?)
             }
             MountKind::Bind { source, .. } => {
                 Some(sys::open(source, libc::O_PATH).step("open bind source", Some(source))?)
@@ -107,23 +126,35 @@ pub fn setup_rootfs(plan: &RootfsPlan, mut trees: std::collections::VecDeque<Own
         // An idmapped root arrives ready: it is put on the staging point, so the host path
         // (and the folders above it, which its new owner may not enter) is not walked again.
         Some(path) if plan.idmap_root => {
-            let tree = root_tree.ok_or_else(|| SetupError::sys("receive the idmapped mount of", Some(path), Errno(libc::EBADF)))?;
-            let staging = sys::open(STAGING, libc::O_PATH | libc::O_DIRECTORY).step("open", Some(STAGING))?;
-            sys::move_mount(tree.as_raw_fd(), staging.as_raw_fd()).step("mount the idmapped rootfs on", Some(STAGING))?;
+            let tree = root_tree.ok_or_else(|| {
+                SetupError::sys("receive the idmapped mount of", Some(path), Errno(libc::EBADF))
+            })?;
+            let staging =
+                sys::open(STAGING, libc::O_PATH | libc::O_DIRECTORY).step("open", Some(STAGING))?;
+            sys::move_mount(tree.as_raw_fd(), staging.as_raw_fd())
+                .step("mount the idmapped rootfs on", Some(STAGING))?;
             STAGING.to_owned()
         }
         Some(path) => {
-            let fd = sys::open(path, libc::O_PATH | libc::O_DIRECTORY).step("open rootfs", Some(path))?;
+            let fd = sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
+                .step("open rootfs", Some(path))?;
             bind_fd(fd.as_raw_fd(), fd.as_raw_fd(), true, 0).step("bind rootfs", Some(path))?;
             path.clone()
         }
         None => {
-            sys::mount(Some("tmpfs"), STAGING, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some("mode=0755"))
-                .step("mount tmpfs root on", Some(STAGING))?;
+            sys::mount(
+                Some("tmpfs"),
+                STAGING,
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                Some("mode=0755"),
+            )
+            .step("mount tmpfs root on", Some(STAGING))?;
             STAGING.to_owned()
         }
     };
-    let root = sys::open(&root_dir, libc::O_PATH | libc::O_DIRECTORY).step("open rootfs", Some(&root_dir))?;
+    let root = sys::open(&root_dir, libc::O_PATH | libc::O_DIRECTORY)
+        .step("open rootfs", Some(&root_dir))?;
 
     // 4. The mounts, in the order given.
     for (op, src) in plan.mounts.iter().zip(sources) {
@@ -155,7 +186,8 @@ pub fn finish_rootfs(plan: &RootfsPlan) -> Result<()> {
         readonly_path(root.as_raw_fd(), p)?;
     }
     if plan.readonly_root {
-        sys::mount_setattr(libc::AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0).step("make read-only the root", Some("/"))?;
+        sys::mount_setattr(libc::AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0)
+            .step("make read-only the root", Some("/"))?;
     }
     Ok(())
 }
@@ -165,7 +197,8 @@ pub fn finish_rootfs(plan: &RootfsPlan) -> Result<()> {
 fn bind_fd(src: RawFd, target: RawFd, recursive: bool, attrs: u64) -> sys::SysResult<()> {
     let tree = sys::open_tree_clone(src, recursive)?;
     if attrs != 0 {
-        let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+        let flags = libc::AT_EMPTY_PATH as libc::c_uint
+            | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
         sys::mount_setattr(tree.as_raw_fd(), "", flags, attrs, 0)?;
     }
     sys::move_mount(tree.as_raw_fd(), target)
@@ -179,9 +212,11 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
             let target = ensure_path(root, dest, dir)?;
             if *idmap {
                 // Already a detached tree, its attributes set by the helper.
-                sys::move_mount(src.as_raw_fd(), target.as_raw_fd()).step("mount the idmapped bind onto", Some(dest))?;
+                sys::move_mount(src.as_raw_fd(), target.as_raw_fd())
+                    .step("mount the idmapped bind onto", Some(dest))?;
             } else {
-                bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, op.attrs).step("bind mount onto", Some(dest))?;
+                bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, op.attrs)
+                    .step("bind mount onto", Some(dest))?;
             }
         }
         (MountKind::Fs { fstype, .. }, _) if fstype == "cgroup" || fstype == "cgroup2" => {
@@ -190,10 +225,19 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
             // kernel refuses, the host's tree bound with the mount's flags (read-only as a rule).
             let target = ensure_path(root, dest, true)?;
             let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-            let fresh = v2 && sys::mount(Some("cgroup2"), &sys::fd_path(target.as_raw_fd()), Some("cgroup2"), op.flags, None).is_ok();
+            let fresh = v2
+                && sys::mount(
+                    Some("cgroup2"),
+                    &sys::fd_path(target.as_raw_fd()),
+                    Some("cgroup2"),
+                    op.flags,
+                    None,
+                )
+                .is_ok();
             if !fresh {
                 match sys::open("/sys/fs/cgroup", libc::O_PATH | libc::O_DIRECTORY) {
-                    Ok(host) => bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs).step("bind the host's cgroups onto", Some(dest))?,
+                    Ok(host) => bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs)
+                        .step("bind the host's cgroups onto", Some(dest))?,
                     Err(Errno(libc::ENOENT)) => {}
                     Err(e) => return Err(SetupError::sys("open", Some("/sys/fs/cgroup"), e)),
                 }
@@ -202,30 +246,43 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
         (MountKind::Fs { fstype, source }, _) => {
             let target = ensure_path(root, dest, true)?;
             let data = (!op.data.is_empty()).then_some(op.data.as_str());
-            let r = sys::mount(Some(source), &sys::fd_path(target.as_raw_fd()), Some(fstype), op.flags, data);
+            let r = sys::mount(
+                Some(source),
+                &sys::fd_path(target.as_raw_fd()),
+                Some(fstype),
+                op.flags,
+                data,
+            );
             match r {
                 Ok(()) => {}
                 // proc needs our own pid namespace, sysfs our own network namespace, mqueue our
                 // own IPC namespace; without them, show the host's, read-only.
-                Err(Errno(libc::EPERM)) if matches!(fstype.as_str(), "proc" | "sysfs" | "mqueue") => {
+                Err(Errno(libc::EPERM))
+                    if matches!(fstype.as_str(), "proc" | "sysfs" | "mqueue") =>
+                {
                     let host = match sys::open(dest, libc::O_PATH) {
                         Ok(fd) => fd,
                         // Nothing to show (hosts without /dev/mqueue): leave the directory empty.
                         Err(Errno(libc::ENOENT)) => return Ok(()),
                         Err(e) => return Err(SetupError::sys("open host path for", Some(dest), e)),
                     };
-                    let attrs = if fstype == "sysfs" { op.attrs | MOUNT_ATTR_RDONLY } else { op.attrs };
+                    let attrs =
+                        if fstype == "sysfs" { op.attrs | MOUNT_ATTR_RDONLY } else { op.attrs };
                     bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, attrs)
                         .step(&format!("bind host {fstype} onto"), Some(dest))?;
                 }
                 Err(e) => return Err(SetupError::sys(format!("mount {fstype} on"), Some(dest), e)),
             }
         }
-        (MountKind::Bind { source, .. }, None) => return Err(SetupError::sys("open bind source", Some(source), Errno(libc::EBADF))),
+        (MountKind::Bind { source, .. }, None) => {
+            return Err(SetupError::sys("open bind source", Some(source), Errno(libc::EBADF)))
+        }
     }
     if op.propagation != 0 {
-        let target = sys::openat2_in_root(root, dest, libc::O_PATH).step("open mount", Some(dest))?;
-        sys::mount(None, &sys::fd_path(target.as_raw_fd()), None, op.propagation, None).step("set propagation of", Some(dest))?;
+        let target =
+            sys::openat2_in_root(root, dest, libc::O_PATH).step("open mount", Some(dest))?;
+        sys::mount(None, &sys::fd_path(target.as_raw_fd()), None, op.propagation, None)
+            .step("set propagation of", Some(dest))?;
     }
     Ok(())
 }
@@ -271,7 +328,8 @@ fn populate_dev(root: RawFd, devices: &[(&str, OwnedFd)]) -> Result<()> {
         let target = ensure_path(root, &path, false)?;
         bind_fd(fd.as_raw_fd(), target.as_raw_fd(), false, 0).step("bind device", Some(&path))?;
     }
-    let dev = sys::openat2_in_root(root, "/dev", libc::O_PATH | libc::O_DIRECTORY).step("open", Some("/dev"))?;
+    let dev = sys::openat2_in_root(root, "/dev", libc::O_PATH | libc::O_DIRECTORY)
+        .step("open", Some("/dev"))?;
     for (name, target) in DEV_LINKS {
         match sys::symlinkat(target, dev.as_raw_fd(), name) {
             Ok(()) | Err(Errno(libc::EEXIST)) => {}
@@ -288,11 +346,18 @@ fn mask_path(root: RawFd, path: &str) -> Result<()> {
         Err(e) => return Err(SetupError::sys("open masked path", Some(path), e)),
     };
     if sys::is_dir_fd(target.as_raw_fd()).step("stat masked path", Some(path))? {
-        sys::mount(Some("tmpfs"), &sys::fd_path(target.as_raw_fd()), Some("tmpfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, Some("size=0"))
-            .step("mask", Some(path))
+        sys::mount(
+            Some("tmpfs"),
+            &sys::fd_path(target.as_raw_fd()),
+            Some("tmpfs"),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some("size=0"),
+        )
+        .step("mask", Some(path))
     } else {
         let null = sys::open("/dev/null", libc::O_PATH).step("open", Some("/dev/null"))?;
-        bind_fd(null.as_raw_fd(), target.as_raw_fd(), false, MOUNT_ATTR_RDONLY).step("mask", Some(path))
+        bind_fd(null.as_raw_fd(), target.as_raw_fd(), false, MOUNT_ATTR_RDONLY)
+            .step("mask", Some(path))
     }
 }
 
@@ -302,5 +367,6 @@ fn readonly_path(root: RawFd, path: &str) -> Result<()> {
         Err(Errno(libc::ENOENT)) => return Ok(()),
         Err(e) => return Err(SetupError::sys("open read-only path", Some(path), e)),
     };
-    bind_fd(target.as_raw_fd(), target.as_raw_fd(), true, MOUNT_ATTR_RDONLY).step("make read-only", Some(path))
+    bind_fd(target.as_raw_fd(), target.as_raw_fd(), true, MOUNT_ATTR_RDONLY)
+        .step("make read-only", Some(path))
 }

@@ -157,7 +157,12 @@ fn arg_check(field: &str, a: &Arg) -> Result<Vec<Insn>> {
                 v.push(jump(low_code, vlo, F, 0));
             }
         }
-        other => return Err(SetupError::config(format!("{field}.op"), format!("unsupported operator {other:?}"))),
+        other => {
+            return Err(SetupError::config(
+                format!("{field}.op"),
+                format!("unsupported operator {other:?}"),
+            ))
+        }
     }
     Ok(v)
 }
@@ -165,14 +170,27 @@ fn arg_check(field: &str, a: &Arg) -> Result<Vec<Insn>> {
 /// Compile a profile to a BPF program.
 pub fn compile(p: &Profile) -> Result<Vec<Insn>> {
     let default_errno = p.default_errno_ret.unwrap_or(libc::EPERM as u32);
-    let default = action("linux.seccomp.defaultAction", &p.default_action, p.default_errno_ret, default_errno)?;
+    let default = action(
+        "linux.seccomp.defaultAction",
+        &p.default_action,
+        p.default_errno_ret,
+        default_errno,
+    )?;
     for (i, a) in p.architectures.iter().enumerate() {
-        if !matches!(a.as_str(), "SCMP_ARCH_X86_64" | "SCMP_ARCH_X86" | "SCMP_ARCH_X32") && !a.starts_with("SCMP_ARCH_") {
-            return Err(SetupError::config(format!("linux.seccomp.architectures[{i}]"), format!("unknown architecture {a:?}")));
+        if !matches!(a.as_str(), "SCMP_ARCH_X86_64" | "SCMP_ARCH_X86" | "SCMP_ARCH_X32")
+            && !a.starts_with("SCMP_ARCH_")
+        {
+            return Err(SetupError::config(
+                format!("linux.seccomp.architectures[{i}]"),
+                format!("unknown architecture {a:?}"),
+            ));
         }
     }
     if cfg!(not(target_arch = "x86_64")) {
-        return Err(SetupError::config("linux.seccomp", "profiles are supported on x86_64 only in this build"));
+        return Err(SetupError::config(
+            "linux.seccomp",
+            "profiles are supported on x86_64 only in this build",
+        ));
     }
     let mut prog = vec![
         // Another architecture's system call numbers mean other calls: refuse them all.
@@ -195,7 +213,10 @@ pub fn compile(p: &Profile) -> Result<Vec<Insn>> {
             let Some(nr) = syscall_number(name) else {
                 // Unknown to this kernel's table: the call cannot be made here, nothing to filter.
                 if name.is_empty() {
-                    return Err(SetupError::config(format!("{field}.names[{k}]"), "must not be empty"));
+                    return Err(SetupError::config(
+                        format!("{field}.names[{k}]"),
+                        "must not be empty",
+                    ));
                 }
                 continue;
             };
@@ -238,7 +259,10 @@ pub fn load(prog: &[Insn]) -> Result<()> {
     }
     let f = Fprog { len: prog.len() as u16, filter: prog.as_ptr() };
     // SAFETY: prctl with a valid sock_fprog that outlives the call.
-    if unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &f as *const Fprog, 0, 0) } != 0 {
+    if unsafe {
+        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &f as *const Fprog, 0, 0)
+    } != 0
+    {
         return Err(SetupError::sys("load the seccomp filter", None, Errno::last())
             .with_hint("seccomp needs no_new_privs (process.noNewPrivileges) or CAP_SYS_ADMIN"));
     }
@@ -255,7 +279,12 @@ mod tests {
 
     #[test]
     fn a_rule_without_args_is_a_compare_and_a_return() {
-        let p = profile(vec![Rule { names: vec!["mount".into()], action: "SCMP_ACT_ERRNO".into(), errno_ret: Some(1), args: vec![] }]);
+        let p = profile(vec![Rule {
+            names: vec!["mount".into()],
+            action: "SCMP_ACT_ERRNO".into(),
+            errno_ret: Some(1),
+            args: vec![],
+        }]);
         let prog = compile(&p).unwrap();
         // 6 of preamble, then: jeq mount -> next, else skip 2; ret errno(1); reload nr; ret allow
         assert_eq!(prog[6], jump(JEQ_K, 165, 0, 2));
@@ -270,7 +299,12 @@ mod tests {
             names: vec!["clone".into()],
             action: "SCMP_ACT_ERRNO".into(),
             errno_ret: None,
-            args: vec![Arg { index: 0, value: 0x7E02_0000, value_two: 0, op: "SCMP_CMP_MASKED_EQ".into() }],
+            args: vec![Arg {
+                index: 0,
+                value: 0x7E02_0000,
+                value_two: 0,
+                op: "SCMP_CMP_MASKED_EQ".into(),
+            }],
         }]);
         let prog = compile(&p).unwrap();
         let body = &prog[7..];
@@ -282,8 +316,15 @@ mod tests {
 
     #[test]
     fn bad_profiles_name_the_field() {
-        let p = profile(vec![Rule { names: vec!["mount".into()], action: "SCMP_ACT_NOPE".into(), ..Default::default() }]);
-        assert_eq!(compile(&p).unwrap_err().message, "linux.seccomp.syscalls[0].action: unsupported action \"SCMP_ACT_NOPE\"");
+        let p = profile(vec![Rule {
+            names: vec!["mount".into()],
+            action: "SCMP_ACT_NOPE".into(),
+            ..Default::default()
+        }]);
+        assert_eq!(
+            compile(&p).unwrap_err().message,
+            "linux.seccomp.syscalls[0].action: unsupported action \"SCMP_ACT_NOPE\""
+        );
         let p = Profile { default_action: "X".into(), ..Default::default() };
         assert!(compile(&p).unwrap_err().message.starts_with("linux.seccomp.defaultAction"));
         let p = profile(vec![Rule {
@@ -292,6 +333,9 @@ mod tests {
             args: vec![Arg { index: 9, op: "SCMP_CMP_EQ".into(), ..Default::default() }],
             ..Default::default()
         }]);
-        assert_eq!(compile(&p).unwrap_err().path.as_deref(), Some("linux.seccomp.syscalls[0].args[0].index"));
+        assert_eq!(
+            compile(&p).unwrap_err().path.as_deref(),
+            Some("linux.seccomp.syscalls[0].args[0].index")
+        );
     }
 }

@@ -49,7 +49,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(SetupError::config("id", format!("{id:?} is not a valid container id (letters, digits, _ + - .)")))
+        Err(SetupError::config(
+            "id",
+            format!("{id:?} is not a valid container id (letters, digits, _ + - .)"),
+        ))
     }
 }
 
@@ -157,16 +160,30 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", sod / 3600, sod % 3600 / 60, sod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
 }
 
 /// Write `data` to `path` atomically: readers see the old file or the new one, never half.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let fail = |step: &str, e: std::io::Error| {
-        SetupError::sys(step, Some(&path.display().to_string()), Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+        SetupError::sys(
+            step,
+            Some(&path.display().to_string()),
+            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
     };
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(|e| fail("write", e))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| fail("write", e))?;
     f.write_all(data).map_err(|e| fail("write", e))?;
     f.sync_all().map_err(|e| fail("sync", e))?;
     fs::rename(&tmp, path).map_err(|e| fail("rename into place", e))
@@ -183,7 +200,11 @@ pub struct ContainerDir {
 pub struct Lock(#[allow(dead_code)] OwnedFd);
 
 fn io_err(step: &str, p: &Path, e: std::io::Error) -> SetupError {
-    SetupError::sys(step, Some(&p.display().to_string()), Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+    SetupError::sys(
+        step,
+        Some(&p.display().to_string()),
+        Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+    )
 }
 
 impl ContainerDir {
@@ -220,7 +241,8 @@ impl ContainerDir {
 
     pub fn lock(&self) -> Result<Lock> {
         let p = self.path.join(".lock");
-        let fd = sys::open(&p.display().to_string(), libc::O_RDWR | libc::O_CREAT).map_err(|e| SetupError::sys("open lock", Some(&p.display().to_string()), e))?;
+        let fd = sys::open(&p.display().to_string(), libc::O_RDWR | libc::O_CREAT)
+            .map_err(|e| SetupError::sys("open lock", Some(&p.display().to_string()), e))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(SetupError::sys("lock", Some(&p.display().to_string()), Errno::last()));
@@ -241,7 +263,8 @@ impl ContainerDir {
         let p = self.file(STATE_FILE);
         let data = fs::read(&p).map_err(|e| io_err("read", &p, e))?;
         serde_json::from_slice(&data).map_err(|e| {
-            let mut err = SetupError::sys("parse", Some(&p.display().to_string()), Errno(libc::EINVAL));
+            let mut err =
+                SetupError::sys("parse", Some(&p.display().to_string()), Errno(libc::EINVAL));
             err.message = format!("state of {:?} is damaged: {e}", self.id);
             err
         })
@@ -302,7 +325,11 @@ impl ContainerDir {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        Err(io_err("remove state of", &self.path, last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::EIO))))
+        Err(io_err(
+            "remove state of",
+            &self.path,
+            last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::EIO)),
+        ))
     }
 }
 

@@ -63,11 +63,19 @@ impl Errno {
 pub type SysResult<T> = Result<T, Errno>;
 
 fn check(ret: libc::c_int) -> SysResult<libc::c_int> {
-    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
 }
 
 fn check_long(ret: libc::c_long) -> SysResult<libc::c_long> {
-    if ret < 0 { Err(Errno::last()) } else { Ok(ret) }
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
 }
 
 pub fn cstr(s: &str) -> SysResult<CString> {
@@ -95,7 +103,9 @@ pub fn pipe() -> SysResult<(OwnedFd, OwnedFd)> {
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> SysResult<()> {
     while !buf.is_empty() {
         // SAFETY: buf is a valid slice.
-        let n = retry(|| check_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as libc::c_long))?;
+        let n = retry(|| {
+            check_long(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) } as libc::c_long)
+        })?;
         buf = &buf[n as usize..];
     }
     Ok(())
@@ -103,8 +113,10 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> SysResult<()> {
 
 pub fn read(fd: RawFd, buf: &mut [u8]) -> SysResult<usize> {
     // SAFETY: buf is a valid mutable slice.
-    retry(|| check_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long))
-        .map(|n| n as usize)
+    retry(|| {
+        check_long(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } as libc::c_long)
+    })
+    .map(|n| n as usize)
 }
 
 /// Read until end of file.
@@ -128,7 +140,8 @@ pub fn open(path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
 pub fn open_mode(path: &str, flags: libc::c_int, mode: libc::mode_t) -> SysResult<OwnedFd> {
     let c = cstr(path)?;
     // SAFETY: c is a valid C string.
-    let fd = check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    let fd =
+        check(unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
     // SAFETY: open returned a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -198,7 +211,13 @@ struct MountAttr {
 
 /// `mount_setattr(2)`: add mount attributes (read-only, nosuid, …) to the mount at `dirfd`/`path`.
 /// Unlike a bind remount it keeps the flags the kernel locked, so it works inside a user namespace.
-pub fn mount_setattr(dirfd: RawFd, path: &str, flags: libc::c_uint, set: u64, propagation: u64) -> SysResult<()> {
+pub fn mount_setattr(
+    dirfd: RawFd,
+    path: &str,
+    flags: libc::c_uint,
+    set: u64,
+    propagation: u64,
+) -> SysResult<()> {
     let c = cstr(path)?;
     let attr = MountAttr { attr_set: set, attr_clr: 0, propagation, userns_fd: 0 };
     // SAFETY: attr is a valid struct of the size we pass; c is a valid C string.
@@ -221,11 +240,24 @@ pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 /// ids of its files are seen as that namespace maps them), with `attrs` set at the same time.
 pub fn idmap_tree(tree: RawFd, recursive: bool, attrs: u64, userns: RawFd) -> SysResult<()> {
     let empty = c"";
-    let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    let attr = MountAttr { attr_set: attrs | MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns as u64 };
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint
+        | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+    let attr = MountAttr {
+        attr_set: attrs | MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns as u64,
+    };
     // SAFETY: attr is a valid struct of the size we pass; empty is a valid C string.
     check_long(unsafe {
-        libc::syscall(libc::SYS_mount_setattr, tree, empty.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree,
+            empty.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     })?;
     Ok(())
 }
@@ -237,7 +269,8 @@ pub const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 /// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount tree at `fd`.
 pub fn open_tree_clone(fd: RawFd, recursive: bool) -> SysResult<OwnedFd> {
     let empty = c"";
-    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    let mut flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
@@ -286,7 +319,13 @@ pub fn openat2_in_root(dirfd: RawFd, path: &str, flags: libc::c_int) -> SysResul
     // SAFETY: how is valid for its size; c is a valid C string.
     let r = retry(|| {
         check_long(unsafe {
-            libc::syscall(libc::SYS_openat2, dirfd, c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
         })
     })?;
     // SAFETY: the kernel returned a fresh descriptor.
@@ -304,7 +343,12 @@ pub fn create_file_at(dirfd: RawFd, name: &str, mode: libc::mode_t) -> SysResult
     let c = cstr(name)?;
     // SAFETY: valid C string.
     let fd = check(unsafe {
-        libc::openat(dirfd, c.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, mode as libc::c_uint)
+        libc::openat(
+            dirfd,
+            c.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            mode as libc::c_uint,
+        )
     })?;
     // SAFETY: fd is ours.
     unsafe { libc::close(fd) };
@@ -365,7 +409,9 @@ pub fn clone_fork_into(flags: u64, cgroup: Option<RawFd>) -> SysResult<libc::pid
     }
     // SAFETY: args is a valid clone_args of the size we pass; with no stack the child continues
     // on a copy of ours, exactly like fork.
-    let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let r = unsafe {
+        libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+    };
     if r >= 0 {
         return Ok(r as libc::pid_t);
     }
@@ -374,7 +420,9 @@ pub fn clone_fork_into(flags: u64, cgroup: Option<RawFd>) -> SysResult<libc::pid
         return Err(e);
     }
     // SAFETY: clone with a null stack behaves like fork.
-    let r = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0usize, 0usize, 0usize, 0usize) };
+    let r = unsafe {
+        libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0usize, 0usize, 0usize, 0usize)
+    };
     check_long(r).map(|r| r as libc::pid_t)
 }
 
@@ -429,7 +477,8 @@ pub fn setns(fd: RawFd, nstype: libc::c_int) -> SysResult<()> {
 /// Bring the loopback interface of the current network namespace up.
 pub fn loopback_up() -> SysResult<()> {
     // SAFETY: socket/ioctl on a struct we own; the fd is wrapped at once.
-    let sock = check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    let sock =
+        check(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (i, b) in b"lo".iter().enumerate() {
@@ -482,7 +531,12 @@ fn close_range_from(first: u32, flags: libc::c_uint) -> SysResult<()> {
 /// Send `data` as one message on the socket `sock` (MSG_NOSIGNAL: a gone peer is EPIPE).
 pub fn send_msg(sock: RawFd, data: &[u8]) -> SysResult<()> {
     // SAFETY: sending a valid buffer of the length passed.
-    retry(|| check_long(unsafe { libc::send(sock, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) } as libc::c_long))?;
+    retry(|| {
+        check_long(
+            unsafe { libc::send(sock, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) }
+                as libc::c_long,
+        )
+    })?;
     Ok(())
 }
 
@@ -562,14 +616,20 @@ pub fn recv_fd(sock: RawFd) -> SysResult<Option<OwnedFd>> {
 /// Receive one message into `buf` with the descriptors sent along (at most `max_fds`; they
 /// are close-on-exec): its length and the descriptors, or None at the end of the stream.
 /// A message longer than `buf` is an error (EMSGSIZE), its descriptors closed.
-pub fn recv_fds(sock: RawFd, buf: &mut [u8], max_fds: usize) -> SysResult<Option<(usize, Vec<OwnedFd>)>> {
+pub fn recv_fds(
+    sock: RawFd,
+    buf: &mut [u8],
+    max_fds: usize,
+) -> SysResult<Option<(usize, Vec<OwnedFd>)>> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let mut cbuf = Vec::new();
     let mut msg = fd_msghdr(&mut iov, &mut cbuf, max_fds.max(1));
     // SAFETY: msg points at valid buffers; the control data is read through the CMSG macros,
     // each descriptor taken once into an OwnedFd.
     unsafe {
-        let n = retry(|| check_long(libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) as libc::c_long))?;
+        let n = retry(|| {
+            check_long(libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) as libc::c_long)
+        })?;
         let mut fds = Vec::new();
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
@@ -599,7 +659,13 @@ pub fn open_pty() -> SysResult<(OwnedFd, OwnedFd)> {
     // SAFETY: ioctls on the master we own with valid argument pointers.
     check(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
     // TIOCGPTPEER opens the slave without a path lookup that could be raced.
-    let slave = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     let slave = if slave >= 0 {
         // SAFETY: a fresh descriptor.
         unsafe { OwnedFd::from_raw_fd(slave) }
@@ -632,7 +698,9 @@ pub fn release_file_pages() {
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
     for line in maps.lines() {
         let mut f = line.split_whitespace();
-        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) = (f.next(), f.next(), f.next(), f.next(), f.next()) else {
+        let (Some(range), Some(perms), Some(_off), Some(_dev), Some(inode)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
             continue;
         };
         // Only code (r-x, never written: no text relocations in PIE): its pages come back from
@@ -641,7 +709,9 @@ pub fn release_file_pages() {
             continue;
         }
         let Some((a, b)) = range.split_once('-') else { continue };
-        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            continue;
+        };
         // SAFETY: code mappings of our own: dropping their pages loses nothing, the next
         // access reads them again from the page cache.
         unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED) };

@@ -78,7 +78,8 @@ impl Drop for RawMode {
 /// Act on the messages waiting on the control socket: new window sizes.
 fn apply_control(c: &mut crate::proto::LineReader, master: RawFd) {
     while let Some(line) = c.buffered_line() {
-        if let Ok(crate::proto::ControlMessage { resize: Some(ws) }) = serde_json::from_slice(&line) {
+        if let Ok(crate::proto::ControlMessage { resize: Some(ws) }) = serde_json::from_slice(&line)
+        {
             if ws.rows > 0 && ws.cols > 0 {
                 let _ = sys::set_winsize(master, ws.rows, ws.cols);
             }
@@ -109,7 +110,11 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(Option<&[u
             libc::pollfd { fd: fd_if(rep_open, reports), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: fd_if(in_open && m_open, 0), events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: fd_if(m_open, m), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: control.as_ref().map_or(-1, |c| c.fd()), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: control.as_ref().map_or(-1, |c| c.fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         // SAFETY: a valid array of pollfd.
         if unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) } < 0 {

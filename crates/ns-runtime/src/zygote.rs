@@ -95,7 +95,10 @@ pub fn zygote_main(sock: RawFd) -> i32 {
             drain(sigfd);
             // Each running helper asked in turn (WNOWAIT: reported, not reaped), so one that
             // waits to be released never hides another that ended.
-            let done: Vec<(i32, Option<i32>, Option<i32>)> = running.iter().filter_map(|&pid| ended_status(pid).map(|(c, s)| (pid, c, s))).collect();
+            let done: Vec<(i32, Option<i32>, Option<i32>)> = running
+                .iter()
+                .filter_map(|&pid| ended_status(pid).map(|(c, s)| (pid, c, s)))
+                .collect();
             for (pid, code, signal) in done {
                 running.remove(&pid);
                 ended.insert(pid);
@@ -120,16 +123,35 @@ pub fn zygote_main(sock: RawFd) -> i32 {
                     env = e;
                 }
                 let reply = if retired {
-                    Reply::Forked { token, pid: None, error: Some("EINVAL: the zygote is retired".into()) }
+                    Reply::Forked {
+                        token,
+                        pid: None,
+                        error: Some("EINVAL: the zygote is retired".into()),
+                    }
                 } else if received.len() != START_FDS {
-                    Reply::Forked { token, pid: None, error: Some(format!("EINVAL: {} descriptors instead of {START_FDS}", received.len())) }
+                    Reply::Forked {
+                        token,
+                        pid: None,
+                        error: Some(format!(
+                            "EINVAL: {} descriptors instead of {START_FDS}",
+                            received.len()
+                        )),
+                    }
                 } else {
                     match fork_helper(&received, &cwd, umask, &env) {
                         Ok(pid) => {
                             running.insert(pid);
                             Reply::Forked { token, pid: Some(pid), error: None }
                         }
-                        Err(e) => Reply::Forked { token, pid: None, error: Some(format!("{}: failed to fork the helper: {}", e.name(), e.describe())) },
+                        Err(e) => Reply::Forked {
+                            token,
+                            pid: None,
+                            error: Some(format!(
+                                "{}: failed to fork the helper: {}",
+                                e.name(),
+                                e.describe()
+                            )),
+                        },
                     }
                 };
                 // The helper has its copies; ours close here.
@@ -159,7 +181,12 @@ fn ended_status(pid: i32) -> Option<(Option<i32>, Option<i32>)> {
     // SAFETY: info is a valid siginfo_t; plain syscall.
     unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
-        let r = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        let r = libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
         if r < 0 {
             // Not ours any more (cannot happen: only a release reaps): treat as gone.
             return Some((None, None));
@@ -179,8 +206,10 @@ fn ended_status(pid: i32) -> Option<(Option<i32>, Option<i32>)> {
 fn fork_helper(fds: &[OwnedFd], cwd: &str, umask: u32, env: &[String]) -> sys::SysResult<i32> {
     // Everything the child needs is made before the fork: after it, no allocation.
     let cwd = sys::cstr(cwd).ok();
-    let env: Vec<std::ffi::CString> = env.iter().filter_map(|e| std::ffi::CString::new(e.as_bytes()).ok()).collect();
-    let mut envp: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr() as *mut libc::c_char).collect();
+    let env: Vec<std::ffi::CString> =
+        env.iter().filter_map(|e| std::ffi::CString::new(e.as_bytes()).ok()).collect();
+    let mut envp: Vec<*mut libc::c_char> =
+        env.iter().map(|e| e.as_ptr() as *mut libc::c_char).collect();
     envp.push(std::ptr::null_mut());
     // SAFETY: fork in a single-threaded process.
     let pid = unsafe { libc::fork() };

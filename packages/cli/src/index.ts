@@ -22,7 +22,12 @@ const collect = (v: string, prev: string[] = []) => [...prev, v]
 function idMap(flag: string) {
   return (v: string, prev: RunOptions['uidMappings'] = []) => {
     const m = /^(\d+):(\d+):(\d+)$/.exec(v)
-    if (!m) throw new NsError({ code: 'EINVAL', field: flag, message: `${flag}: ${JSON.stringify(v)} must be CONTAINER:HOST:SIZE` })
+    if (!m)
+      throw new NsError({
+        code: 'EINVAL',
+        field: flag,
+        message: `${flag}: ${JSON.stringify(v)} must be CONTAINER:HOST:SIZE`,
+      })
     return [...(prev ?? []), { containerID: Number(m[1]), hostID: Number(m[2]), size: Number(m[3]) }]
   }
 }
@@ -90,7 +95,8 @@ export function runOptionsFromFlags(command: string[], f: RunFlags): RunOptions 
   let timeout: number | undefined
   if (f.timeout !== undefined) {
     timeout = Number(f.timeout) * 1000
-    if (!Number.isFinite(timeout) || timeout <= 0) throw NsError.invalid('--timeout', 'must be a positive number of seconds')
+    if (!Number.isFinite(timeout) || timeout <= 0)
+      throw NsError.invalid('--timeout', 'must be a positive number of seconds')
   }
   return {
     command,
@@ -140,7 +146,10 @@ function report(e: unknown): number {
 
 async function runCommand(command: string[], flags: RunFlags): Promise<number> {
   const options = runOptionsFromFlags(command, flags)
-  return runForwarding(() => spawn({ ...options, stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' }), flags.timeout)
+  return runForwarding(
+    () => spawn({ ...options, stdin: 'inherit', stdout: 'inherit', stderr: 'inherit' }),
+    flags.timeout,
+  )
 }
 
 /**
@@ -157,7 +166,10 @@ async function runForwarding(start: () => Container, timeout?: string): Promise<
   try {
     c = start()
     const started = c
-    started.started.then(() => warn(started.warnings), () => {})
+    started.started.then(
+      () => warn(started.warnings),
+      () => {},
+    )
     for (const sig of early) void c.kill(sig)
     const r = await c.exited
     if (r.timedOut) process.stderr.write(`ns: timed out after ${timeout}s; killed\n`)
@@ -173,10 +185,14 @@ function addRunFlags(c: Command): Command {
     .passThroughOptions()
     .option('-t, --tty', 'give the command a terminal (yours is relayed to it, in raw mode)')
     .option('-i, --interactive', 'keep stdin open (it always is in the foreground)')
-    .option('--name <id>', 'the container\'s id (default: 12 random hex digits)')
-    .option('--rootfs <dir>', 'root filesystem directory (default: a read-only sandbox of the host\'s own files)')
+    .option('--name <id>', "the container's id (default: 12 random hex digits)")
+    .option('--rootfs <dir>', "root filesystem directory (default: a read-only sandbox of the host's own files)")
     .option('--hostname <name>', 'hostname inside (default: the container id)')
-    .option('-v, --volume <src:dst[:opts]>', 'bind mount a host path; opts: ro, idmap (owners seen through the id maps) (repeatable)', collect)
+    .option(
+      '-v, --volume <src:dst[:opts]>',
+      'bind mount a host path; opts: ro, idmap (owners seen through the id maps) (repeatable)',
+      collect,
+    )
     .option('--tmpfs <dst>', 'mount a tmpfs (repeatable)', collect)
     .option('-e, --env <key=value>', 'set an environment variable (repeatable)', collect)
     .option('-w, --workdir <dir>', 'working directory inside')
@@ -184,8 +200,16 @@ function addRunFlags(c: Command): Command {
     .option('--read-only', 'make the root filesystem read-only')
     .option('--no-read-only', 'make the sandbox root writable (a tmpfs)')
     .option('--no-init', 'run the command itself as PID 1 (no init to forward signals and reap)')
-    .addOption(new Option('--net <mode>', 'network: none (a new namespace with only lo), host, or a namespace path').default('none'))
-    .option('--share <namespace>', `share a namespace with the host instead of a new one: ${namespaceNames.join(', ')} (repeatable)`, collect)
+    .addOption(
+      new Option('--net <mode>', 'network: none (a new namespace with only lo), host, or a namespace path').default(
+        'none',
+      ),
+    )
+    .option(
+      '--share <namespace>',
+      `share a namespace with the host instead of a new one: ${namespaceNames.join(', ')} (repeatable)`,
+      collect,
+    )
     .option('-m, --memory <size>', 'memory limit (64m, 1g)')
     .option('--memory-swap <size>', 'memory plus swap limit (-1: unlimited swap)')
     .option('--pids-limit <n>', 'at most this many processes')
@@ -193,13 +217,27 @@ function addRunFlags(c: Command): Command {
     .option('--cpu-shares <n>', 'relative CPU weight')
     .option('--cpuset-cpus <list>', 'CPUs it may run on (0-1,3)')
     .option('--blkio-weight <n>', 'relative block I/O weight, 10 to 1000')
-    .option('--best-effort-limits', 'run without the limits that cannot be applied here (with a warning) instead of failing')
-    .option('--cap-add <cap>', 'add a capability to the default set (CAP_SYS_ADMIN, SYS_ADMIN or ALL; repeatable)', collect)
+    .option(
+      '--best-effort-limits',
+      'run without the limits that cannot be applied here (with a warning) instead of failing',
+    )
+    .option(
+      '--cap-add <cap>',
+      'add a capability to the default set (CAP_SYS_ADMIN, SYS_ADMIN or ALL; repeatable)',
+      collect,
+    )
     .option('--cap-drop <cap>', 'drop a capability from the default set (or ALL; repeatable)', collect)
-    .option('--userns <mode>', 'auto (root\'s default: a range of host ids of its own, root inside is nobody outside) or host (no user namespace)')
+    .option(
+      '--userns <mode>',
+      "auto (root's default: a range of host ids of its own, root inside is nobody outside) or host (no user namespace)",
+    )
     .option('--uidmap <c:h:n>', 'uid range of the user namespace (repeatable)', idMap('--uidmap'))
     .option('--gidmap <c:h:n>', 'gid range of the user namespace (repeatable)', idMap('--gidmap'))
-    .option('--time-offset <clock=secs>', 'a new time namespace with this clock offset: monotonic= or boottime= (repeatable)', collect)
+    .option(
+      '--time-offset <clock=secs>',
+      'a new time namespace with this clock offset: monotonic= or boottime= (repeatable)',
+      collect,
+    )
 }
 
 function root(cmd: Command): string {
@@ -216,7 +254,16 @@ const shortTime = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd()).join('\n') + '\n'
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2)))
+          .join('')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  )
 }
 
 function statusText(s: ContainerState): string {
@@ -245,7 +292,8 @@ async function attachCommand(c: DetachedContainer): Promise<number> {
   const stdin = process.stdin
   const raw = stdin.isTTY === true
   const size = () => {
-    if (process.stdout.isTTY && process.stdout.columns && process.stdout.rows) a.resize(process.stdout.columns, process.stdout.rows)
+    if (process.stdout.isTTY && process.stdout.columns && process.stdout.rows)
+      a.resize(process.stdout.columns, process.stdout.rows)
   }
   let detached = false
   let last = -1
@@ -291,7 +339,7 @@ export function program(): Command {
     .exitOverride()
 
   addRunFlags(cli.command('run'))
-    .description('run a command isolated in new namespaces (default: a read-only sandbox of the host\'s files)')
+    .description("run a command isolated in new namespaces (default: a read-only sandbox of the host's files)")
     .option('-d, --detach', 'run in the background; print the container id')
     .option('--rm', 'with -d: remove the container once it has ended')
     .option('--timeout <seconds>', 'kill the container after this many seconds (foreground only)')
@@ -319,7 +367,7 @@ export function program(): Command {
 
   cli
     .command('exec')
-    .description('run a command in a running container (it joins all the container\'s namespaces)')
+    .description("run a command in a running container (it joins all the container's namespaces)")
     .argument('<id>')
     .argument('<command...>', 'the program and its arguments (put them after --)')
     .passThroughOptions()
@@ -328,19 +376,28 @@ export function program(): Command {
     .option('-u, --user <uid[:gid]>', 'user and group inside')
     .option('-t, --tty', 'give the command a terminal')
     .option('-i, --interactive', 'keep stdin open (it always is)')
-    .action(async (id: string, command: string[], o: { env?: string[]; workdir?: string; user?: string; tty?: boolean }, cmd: Command) => {
-      const container = get(id, root(cmd))
-      process.exitCode = await runForwarding(() => container.exec({
-        command: command[0] === '--' ? command.slice(1) : command,
-        ...(o.env ? { env: o.env.map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`)) } : {}),
-        ...(o.workdir ? { cwd: o.workdir } : {}),
-        ...(o.user ? { user: o.user } : {}),
-        ...(o.tty ? { tty: true } : {}),
-        stdin: 'inherit',
-        stdout: 'inherit',
-        stderr: 'inherit',
-      }))
-    })
+    .action(
+      async (
+        id: string,
+        command: string[],
+        o: { env?: string[]; workdir?: string; user?: string; tty?: boolean },
+        cmd: Command,
+      ) => {
+        const container = get(id, root(cmd))
+        process.exitCode = await runForwarding(() =>
+          container.exec({
+            command: command[0] === '--' ? command.slice(1) : command,
+            ...(o.env ? { env: o.env.map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`)) } : {}),
+            ...(o.workdir ? { cwd: o.workdir } : {}),
+            ...(o.user ? { user: o.user } : {}),
+            ...(o.tty ? { tty: true } : {}),
+            stdin: 'inherit',
+            stdout: 'inherit',
+            stderr: 'inherit',
+          }),
+        )
+      },
+    )
 
   cli
     .command('start')
@@ -378,31 +435,40 @@ export function program(): Command {
 
   cli
     .command('logs')
-    .description('print a container\'s output')
+    .description("print a container's output")
     .argument('<id>')
     .option('-f, --follow', 'keep printing what it writes until it ends')
     .option('--tail <n>', 'only the last N lines')
     .option('--since <time>', 'only lines written since this time (ISO 8601, or seconds ago like 10s, 5m)')
     .option('-t, --timestamps', 'prefix each line with its time')
-    .action(async (id: string, o: { follow?: boolean; tail?: string; since?: string; timestamps?: boolean }, cmd: Command) => {
-      const c = get(id, root(cmd))
-      const opts: { tail?: number; since?: Date } = {}
-      if (o.tail !== undefined) {
-        const n = Number(o.tail)
-        if (!Number.isInteger(n) || n < 0) throw NsError.invalid('--tail', 'must be a whole number')
-        opts.tail = n
-      }
-      if (o.since !== undefined) {
-        const rel = /^(\d+)([smh])$/.exec(o.since)
-        const t = rel ? new Date(Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[rel[2] as 's' | 'm' | 'h']) : new Date(o.since)
-        if (Number.isNaN(t.getTime())) throw NsError.invalid('--since', 'must be a time (ISO 8601) or a duration like 10s')
-        opts.since = t
-      }
-      const print = (e: { time: string; stream: string; log: string }) =>
-        (e.stream === 'stderr' ? process.stderr : process.stdout).write(o.timestamps ? `${e.time} ${e.log}` : e.log)
-      if (o.follow) for await (const e of c.follow(opts)) print(e)
-      else for (const e of c.logs(opts)) print(e)
-    })
+    .action(
+      async (
+        id: string,
+        o: { follow?: boolean; tail?: string; since?: string; timestamps?: boolean },
+        cmd: Command,
+      ) => {
+        const c = get(id, root(cmd))
+        const opts: { tail?: number; since?: Date } = {}
+        if (o.tail !== undefined) {
+          const n = Number(o.tail)
+          if (!Number.isInteger(n) || n < 0) throw NsError.invalid('--tail', 'must be a whole number')
+          opts.tail = n
+        }
+        if (o.since !== undefined) {
+          const rel = /^(\d+)([smh])$/.exec(o.since)
+          const t = rel
+            ? new Date(Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[rel[2] as 's' | 'm' | 'h'])
+            : new Date(o.since)
+          if (Number.isNaN(t.getTime()))
+            throw NsError.invalid('--since', 'must be a time (ISO 8601) or a duration like 10s')
+          opts.since = t
+        }
+        const print = (e: { time: string; stream: string; log: string }) =>
+          (e.stream === 'stderr' ? process.stderr : process.stdout).write(o.timestamps ? `${e.time} ${e.log}` : e.log)
+        if (o.follow) for await (const e of c.follow(opts)) print(e)
+        else for (const e of c.logs(opts)) print(e)
+      },
+    )
 
   cli
     .command('stop')
@@ -461,7 +527,7 @@ export function program(): Command {
 
   cli
     .command('inspect')
-    .description('config, state, namespaces (inode ids against the host\'s), processes and mounts, as JSON')
+    .description("config, state, namespaces (inode ids against the host's), processes and mounts, as JSON")
     .argument('<id...>')
     .action(async (ids: string[], _o: unknown, cmd: Command) => {
       const out: unknown[] = []
@@ -473,10 +539,20 @@ export function program(): Command {
     .command('serve')
     .description('serve the HTTP API: on a unix socket (mode 0660), or on TCP with --listen behind a bearer token')
     .option('--socket <path>', `unix socket to listen on (default: ${defaultSocketPath()})`)
-    .option('--listen <host:port>', 'listen on TCP instead; needs a bearer token: --token, $NS_TOKEN, or one is generated and printed')
+    .option(
+      '--listen <host:port>',
+      'listen on TCP instead; needs a bearer token: --token, $NS_TOKEN, or one is generated and printed',
+    )
     .option('--token <token>', 'bearer token clients must send (Authorization: Bearer <token>)')
-    .option('--allow-bind <dir>', 'allow bind mounts and root filesystems under this directory, symlinks resolved (repeatable)', collect)
-    .option('--allow-privileged', 'allow host namespaces, maps of the host\'s root, / as root, specs without a user namespace, hooks')
+    .option(
+      '--allow-bind <dir>',
+      'allow bind mounts and root filesystems under this directory, symlinks resolved (repeatable)',
+      collect,
+    )
+    .option(
+      '--allow-privileged',
+      "allow host namespaces, maps of the host's root, / as root, specs without a user namespace, hooks",
+    )
     .option('--root <dir>', 'state directory of containers (as ns --root)')
     .action((o: ServeFlags, cmd: Command) => serveCommand(o, cmd))
 
@@ -500,7 +576,8 @@ interface ServeFlags {
 
 /** One line per request: plain text for a person at a terminal, JSON lines for anything else. */
 function requestLogger(): (e: RequestLog) => void {
-  if (process.stdout.isTTY) return (e) => process.stdout.write(`${e.time} ${e.method} ${e.path} ${e.status} ${e.ms}ms\n`)
+  if (process.stdout.isTTY)
+    return (e) => process.stdout.write(`${e.time} ${e.method} ${e.path} ${e.status} ${e.ms}ms\n`)
   return (e) => process.stdout.write(`${JSON.stringify(e)}\n`)
 }
 

@@ -11,7 +11,11 @@ const build = (o: object) => buildSpec(parseRunOptions({ command: ['true'], ...o
 
 describe('buildSpec', () => {
   it('creates every namespace but time, and time when offsets are asked for', () => {
-    expect(build({}).linux!.namespaces!.map((n) => n.type).sort()).toEqual(['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'])
+    expect(
+      build({})
+        .linux!.namespaces!.map((n) => n.type)
+        .sort(),
+    ).toEqual(['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'])
     const t = build({ timeOffsets: { boottime: 5 } })
     expect(t.linux!.namespaces!.map((n) => n.type)).toContain('time')
     expect(t.linux!.timeOffsets).toEqual({ boottime: { secs: 5, nanosecs: 0 } })
@@ -30,7 +34,9 @@ describe('buildSpec', () => {
     const usr = s.mounts!.find((m) => m.destination === '/usr')!
     expect(usr.options).toEqual(['rbind', 'ro', 'nosuid', 'nodev'])
     expect(s.annotations!['io.ns.root.readonly']).toBe('true')
-    expect(s.mounts!.map((m) => m.destination)).toEqual(expect.arrayContaining(['/proc', '/dev', '/dev/pts', '/dev/shm', '/sys', '/tmp']))
+    expect(s.mounts!.map((m) => m.destination)).toEqual(
+      expect.arrayContaining(['/proc', '/dev', '/dev/pts', '/dev/shm', '/sys', '/tmp']),
+    )
   })
 
   it('volumes become rbinds, :ro read-only; the default hostname is the id', () => {
@@ -40,7 +46,7 @@ describe('buildSpec', () => {
     expect(s.hostname).toBe('abc123abc123')
   })
 
-  it('environment: defaults first, the caller\'s win', () => {
+  it("environment: defaults first, the caller's win", () => {
     const s = build({ env: { PATH: '/x', A: 'b' } })
     expect(s.process.env).toEqual(['PATH=/x', 'HOME=/root', 'HOSTNAME=abc123abc123', 'A=b'])
   })
@@ -56,16 +62,47 @@ describe('buildSpec and the spec schema', () => {
   const maps = [{ containerID: 0, hostID: 100000, size: 65536 }]
   const options = [
     {},
-    { rootfs: '/', readOnly: true, hostname: 'h', domainname: 'd', cwd: '/tmp', tty: true, noNewPrivileges: false, init: false },
-    { env: { A: 'b', PATH: '/x' }, user: { uid: 5, gid: 6, additionalGids: [7] }, uidMappings: maps, gidMappings: maps },
-    { rlimits: [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 20 }], capAdd: ['SYS_ADMIN'], capDrop: ['CHOWN'], user: '1000', uidMappings: maps },
-    { timeOffsets: { boottime: 5, monotonic: -3 }, labels: { a: 'b' }, bestEffortLimits: true, memory: '64m', cpus: 0.5, pidsLimit: 10 },
-    { volumes: ['/tmp:/data:ro'], mounts: [{ type: 'tmpfs' as const, target: '/t', size: '1m' }], namespaces: { network: false, ipc: '/proc/1/ns/ipc' } },
+    {
+      rootfs: '/',
+      readOnly: true,
+      hostname: 'h',
+      domainname: 'd',
+      cwd: '/tmp',
+      tty: true,
+      noNewPrivileges: false,
+      init: false,
+    },
+    {
+      env: { A: 'b', PATH: '/x' },
+      user: { uid: 5, gid: 6, additionalGids: [7] },
+      uidMappings: maps,
+      gidMappings: maps,
+    },
+    {
+      rlimits: [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 20 }],
+      capAdd: ['SYS_ADMIN'],
+      capDrop: ['CHOWN'],
+      user: '1000',
+      uidMappings: maps,
+    },
+    {
+      timeOffsets: { boottime: 5, monotonic: -3 },
+      labels: { a: 'b' },
+      bestEffortLimits: true,
+      memory: '64m',
+      cpus: 0.5,
+      pidsLimit: 10,
+    },
+    {
+      volumes: ['/tmp:/data:ro'],
+      mounts: [{ type: 'tmpfs' as const, target: '/t', size: '1m' }],
+      namespaces: { network: false, ipc: '/proc/1/ns/ipc' },
+    },
     { seccomp: 'unconfined' as const },
     { seccomp: { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['read'], action: 'SCMP_ACT_ALLOW' }] } },
   ]
 
-  it('a built spec is in the schema\'s own form: validating it changes nothing, not even the order of keys', () => {
+  it("a built spec is in the schema's own form: validating it changes nothing, not even the order of keys", () => {
     for (const o of options) {
       const spec = build(o)
       expect(JSON.stringify(validateSpec(spec))).toBe(JSON.stringify(spec))
@@ -82,10 +119,12 @@ describe('buildSpec and the spec schema', () => {
       return 'built'
     }
     expect(message({ env: { '': 'x' } })).toBe('process.env[3]: must be KEY=VALUE')
-    expect(message({ user: '4294967296', namespaces: { user: false } })).toBe('process.user.uid: Too big: expected number to be <=4294967295')
-    expect(message({ user: { uid: 1, additionalGids: [2 ** 32] }, env: { '': 'x' }, namespaces: { user: false } })).toBe(
-      'process.user.additionalGids[0]: Too big: expected number to be <=4294967295',
+    expect(message({ user: '4294967296', namespaces: { user: false } })).toBe(
+      'process.user.uid: Too big: expected number to be <=4294967295',
     )
+    expect(
+      message({ user: { uid: 1, additionalGids: [2 ** 32] }, env: { '': 'x' }, namespaces: { user: false } }),
+    ).toBe('process.user.additionalGids[0]: Too big: expected number to be <=4294967295')
     expect(message({}, 'x'.repeat(65))).toBe('hostname: Too big: expected string to have <=64 characters')
   })
 
@@ -95,7 +134,9 @@ describe('buildSpec and the spec schema', () => {
     expect(make({}).linux!.seccomp).toBe(shared)
     expect(Object.isFrozen(shared)).toBe(true)
     expect(shared).toEqual(defaultSeccompProfile(make({}).process.capabilities!.bounding!))
-    expect(make({ capAdd: ['SYS_ADMIN'] }).linux!.seccomp).toEqual(defaultSeccompProfile(make({ capAdd: ['SYS_ADMIN'] }).process.capabilities!.bounding!))
+    expect(make({ capAdd: ['SYS_ADMIN'] }).linux!.seccomp).toEqual(
+      defaultSeccompProfile(make({ capAdd: ['SYS_ADMIN'] }).process.capabilities!.bounding!),
+    )
     const own = build({}).linux!.seccomp as SeccompProfile
     expect(own).not.toBe(shared)
     expect(own).toEqual(shared)

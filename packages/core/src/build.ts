@@ -7,7 +7,15 @@ import { z } from 'zod'
 
 import { NsError } from './errors.js'
 import { defaultIdMappings, inInitialUserNamespace, isMapped, sandboxPaths } from './host.js'
-import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, parseWith, type NamespaceName, type ParsedRunOptions } from './options.js'
+import {
+  capabilityNames,
+  defaultCapabilities,
+  namespaceNames,
+  normalizeCap,
+  parseWith,
+  type NamespaceName,
+  type ParsedRunOptions,
+} from './options.js'
 import { frozenSeccompProfile } from './seccomp.js'
 import { ociSpecSchema, type OciMount, type OciSpec } from './spec.js'
 
@@ -27,8 +35,17 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 /** Paths hidden from the container, and paths it may only read: the runtime spec's defaults. */
 export const defaultMaskedPaths = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ]
 export const defaultReadonlyPaths = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']
 
@@ -136,8 +153,10 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   const ns = new Map<NamespaceName, boolean | string>()
   for (const n of namespaceNames) ns.set(n, n !== 'time')
   if (o.userns === 'host') {
-    if (o.namespaces?.user !== undefined && o.namespaces.user !== false) throw NsError.invalid('userns', 'host conflicts with namespaces.user')
-    if (o.uidMappings || o.gidMappings) throw NsError.invalid('userns', 'host means no user namespace: give no uidMappings')
+    if (o.namespaces?.user !== undefined && o.namespaces.user !== false)
+      throw NsError.invalid('userns', 'host conflicts with namespaces.user')
+    if (o.uidMappings || o.gidMappings)
+      throw NsError.invalid('userns', 'host means no user namespace: give no uidMappings')
     ns.set('user', false)
   }
   for (const [k, v] of Object.entries(o.namespaces ?? {})) if (v !== undefined) ns.set(k as NamespaceName, v)
@@ -151,7 +170,8 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   if (!isNew('uts') && typeof ns.get('uts') !== 'string' && (o.hostname || o.domainname)) {
     throw NsError.invalid('hostname', 'needs a new uts namespace')
   }
-  if ((o.uidMappings || o.gidMappings) && !isNew('user')) throw NsError.invalid('uidMappings', 'needs a new user namespace')
+  if ((o.uidMappings || o.gidMappings) && !isNew('user'))
+    throw NsError.invalid('uidMappings', 'needs a new user namespace')
   if (o.timeOffsets && !isNew('time')) throw NsError.invalid('timeOffsets', 'needs a new time namespace')
 
   const user = parseUser(o.user)
@@ -162,7 +182,11 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   if (o.userns === 'auto' && !autoUserns) {
     throw NsError.invalid(
       'userns',
-      euid !== 0 ? 'auto needs root (others map their own id)' : !inInitialUserNamespace() ? 'auto needs the host\'s root (this is root of a user namespace)' : 'auto needs a new user namespace and no explicit uidMappings',
+      euid !== 0
+        ? 'auto needs root (others map their own id)'
+        : !inInitialUserNamespace()
+          ? "auto needs the host's root (this is root of a user namespace)"
+          : 'auto needs a new user namespace and no explicit uidMappings',
     )
   }
   const defaults = isNew('user') && !autoUserns ? defaultIdMappings() : undefined
@@ -172,8 +196,10 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   const leased = autoUserns ? [{ containerID: 0, hostID: 0, size: 65536 }] : undefined
   const uids = uidMappings ?? leased
   const gids = gidMappings ?? leased
-  if (uids && !isMapped(uids, user.uid)) throw NsError.invalid('user', `uid ${user.uid} is not mapped in the user namespace`)
-  if (gids && !isMapped(gids, user.gid)) throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
+  if (uids && !isMapped(uids, user.uid))
+    throw NsError.invalid('user', `uid ${user.uid} is not mapped in the user namespace`)
+  if (gids && !isMapped(gids, user.gid))
+    throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
   const idmapOk = isNew('user')
 
   const hostname = o.hostname ?? (isNew('uts') ? id : undefined)
@@ -182,16 +208,27 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   if (isNew('mount')) {
     if (sandbox) {
       for (const p of sandboxPaths) {
-        if (existsSync(p)) mounts.push({ destination: p, type: 'bind', source: p, options: ['rbind', 'ro', 'nosuid', 'nodev'] })
+        if (existsSync(p))
+          mounts.push({ destination: p, type: 'bind', source: p, options: ['rbind', 'ro', 'nosuid', 'nodev'] })
       }
     }
     const devpts = ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620']
     if (!gidMappings || isMapped(gidMappings, 5)) devpts.push('gid=5')
     mounts.push(
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      {
+        destination: '/dev',
+        type: 'tmpfs',
+        source: 'tmpfs',
+        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+      },
       { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: devpts },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      {
+        destination: '/dev/shm',
+        type: 'tmpfs',
+        source: 'shm',
+        options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+      },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
@@ -201,15 +238,26 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
       const flags = (opts ?? '').split(',')
       const source = resolve(src)
       if (!existsSync(source)) throw NsError.invalid(`volumes[${i}]`, `${source} does not exist`)
-      if (flags.includes('idmap') && !idmapOk) throw NsError.invalid(`volumes[${i}]`, 'idmap needs a new user namespace')
-      mounts.push({ destination: dst, type: 'bind', source, options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', ...(flags.includes('idmap') ? ['idmap'] : [])] })
+      if (flags.includes('idmap') && !idmapOk)
+        throw NsError.invalid(`volumes[${i}]`, 'idmap needs a new user namespace')
+      mounts.push({
+        destination: dst,
+        type: 'bind',
+        source,
+        options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', ...(flags.includes('idmap') ? ['idmap'] : [])],
+      })
     }
     for (const [i, m] of (o.mounts ?? []).entries()) {
       if (m.type === 'bind') {
         const source = resolve(m.source)
         if (!existsSync(source)) throw NsError.invalid(`mounts[${i}].source`, `${source} does not exist`)
         if (m.idmap && !idmapOk) throw NsError.invalid(`mounts[${i}].idmap`, 'needs a new user namespace')
-        mounts.push({ destination: m.target, type: 'bind', source, options: ['rbind', m.readOnly ? 'ro' : 'rw', ...(m.idmap ? ['idmap'] : [])] })
+        mounts.push({
+          destination: m.target,
+          type: 'bind',
+          source,
+          options: ['rbind', m.readOnly ? 'ro' : 'rw', ...(m.idmap ? ['idmap'] : [])],
+        })
       } else {
         const opts = ['nosuid', 'nodev', `mode=${m.mode ?? '1777'}`]
         if (m.size) opts.push(`size=${m.size}`)
@@ -224,9 +272,14 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   )
   const capabilities = capabilitySets(o, user.uid)
   const seccomp =
-    o.seccomp === 'unconfined' ? undefined : typeof o.seccomp === 'object' ? o.seccomp : frozenSeccompProfile(capabilities.bounding)
+    o.seccomp === 'unconfined'
+      ? undefined
+      : typeof o.seccomp === 'object'
+        ? o.seccomp
+        : frozenSeccompProfile(capabilities.bounding)
   const timeOffsets: Record<string, { secs: number; nanosecs: number }> = {}
-  for (const [k, v] of Object.entries(o.timeOffsets ?? {})) if (v !== undefined) timeOffsets[k] = { secs: v, nanosecs: 0 }
+  for (const [k, v] of Object.entries(o.timeOffsets ?? {}))
+    if (v !== undefined) timeOffsets[k] = { secs: v, nanosecs: 0 }
   const resources = resourcesOf(o)
   const annotations: Record<string, string> = {
     'io.ns.id': id,

@@ -81,7 +81,11 @@ function readLines(input: Socket, onLine: (line: string) => void, onEnd: () => v
  * Start `ns-oci init` through the addon, send it `request` on the control socket, and call
  * `onEvent` with each event it sends back (one JSON object a line).
  */
-export function launchHelper(request: Record<string, unknown>, stdio: [number, number, number], onEvent: (ev: HelperEvent) => void): Helper {
+export function launchHelper(
+  request: Record<string, unknown>,
+  stdio: [number, number, number],
+  onEvent: (ev: HelperEvent) => void,
+): Helper {
   const config = request.config as OciSpec | undefined
   const usesUserns = config?.linux?.namespaces?.some((n) => n.type === 'user' && !n.path) ?? false
   const host = native.hostInfo()
@@ -95,7 +99,12 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
   }
   const startError = (e: unknown) => {
     const msg = (e as Error)?.message ?? String(e)
-    return new NsError({ code: msg.split(':')[0] ?? 'EIO', step: 'start the helper', path: native.helperPath, message: msg })
+    return new NsError({
+      code: msg.split(':')[0] ?? 'EIO',
+      step: 'start the helper',
+      path: native.helperPath,
+      message: msg,
+    })
   }
   let h
   try {
@@ -106,7 +115,9 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
   // A helper relaying a terminal reads the caller's terminal: it must be in its foreground
   // process group. Otherwise it gets a group of its own, so the terminal's signals reach the
   // container once, through the caller.
-  const tty = (request.config as OciSpec | undefined)?.process?.terminal === true || (request.exec as { process?: { terminal?: boolean } } | undefined)?.process?.terminal === true
+  const tty =
+    (request.config as OciSpec | undefined)?.process?.terminal === true ||
+    (request.exec as { process?: { terminal?: boolean } } | undefined)?.process?.terminal === true
   // Started on a thread of the pool: the event loop goes on meanwhile. The pipes exist already,
   // and the request waits in the control socket until the helper reads it.
   const pid = native.startHelper(h.token, native.helperPath, !tty).catch((e: unknown) => {
@@ -150,7 +161,14 @@ export function launchHelper(request: Record<string, unknown>, stdio: [number, n
   const send = (message: Record<string, unknown>) => {
     if (!control.destroyed && control.writable) control.write(`${JSON.stringify(message)}\n`)
   }
-  return { pid, stdin: stdin as Writable | null, stdout: pipe(h.stdout, true), stderr: pipe(h.stderr, true), done, send }
+  return {
+    pid,
+    stdin: stdin as Writable | null,
+    stdout: pipe(h.stdout, true),
+    stderr: pipe(h.stderr, true),
+    done,
+    send,
+  }
 }
 
 export interface HelperEvent {
@@ -208,7 +226,8 @@ export class Container implements AsyncDisposable {
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
       else if (ev.event === 'error') error ??= ev.error
       else if (ev.event === 'warning' && ev.message) this.warnings.push(ev.message)
-      else if (ev.event === 'exited') exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
+      else if (ev.event === 'exited')
+        exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
     }
     const h = launchHelper(
       opts.request ?? { config: spec, init: opts.init ?? true, dieWithParent: true },
@@ -249,11 +268,11 @@ export class Container implements AsyncDisposable {
           }
           resolveStarted(-1)
           resolve({ exitCode, signal, timedOut: this.#timedOut, oomKilled: exit?.oomKilled ?? false })
-          })
-          .catch((e: unknown) => {
-            rejectStarted(e)
-            reject(e)
-          })
+        })
+        .catch((e: unknown) => {
+          rejectStarted(e)
+          reject(e)
+        })
     })
   }
 
@@ -288,8 +307,12 @@ export class Container implements AsyncDisposable {
 
 /** A terminal size: whole numbers of columns and rows, 1 to 65535. */
 export function checkSize(cols: number, rows: number): void {
-  for (const [field, v] of [['cols', cols], ['rows', rows]] as const) {
-    if (!Number.isInteger(v) || v < 1 || v > 65535) throw NsError.invalid(field, 'must be a whole number from 1 to 65535')
+  for (const [field, v] of [
+    ['cols', cols],
+    ['rows', rows],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 65535)
+      throw NsError.invalid(field, 'must be a whole number from 1 to 65535')
   }
 }
 
@@ -298,7 +321,15 @@ export function spawn(options: RunOptions): Container {
   const o = parseRunOptions(options)
   const id = newContainerId()
   const { spec, init } = makeSpec(o, id)
-  return new Container(spec, { id, init, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, timeout: o.timeout, signal: o.signal })
+  return new Container(spec, {
+    id,
+    init,
+    stdin: o.stdin,
+    stdout: o.stdout,
+    stderr: o.stderr,
+    timeout: o.timeout,
+    signal: o.signal,
+  })
 }
 
 /** Start a process from a full OCI runtime spec (config.json). */

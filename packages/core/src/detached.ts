@@ -51,13 +51,28 @@ export interface LogEntry {
   log: string
 }
 
-const execOptionsSchema = runOptionsSchema.pick({
-  command: true, env: true, cwd: true, user: true, tty: true, stdin: true, stdout: true, stderr: true, timeout: true, signal: true, input: true,
-}).strict()
+const execOptionsSchema = runOptionsSchema
+  .pick({
+    command: true,
+    env: true,
+    cwd: true,
+    user: true,
+    tty: true,
+    stdin: true,
+    stdout: true,
+    stderr: true,
+    timeout: true,
+    signal: true,
+    input: true,
+  })
+  .strict()
 
 export type ExecOptions = z.input<typeof execOptionsSchema>
 
-export interface DetachedOptions extends Omit<RunOptions, 'stdin' | 'stdout' | 'stderr' | 'input' | 'timeout' | 'signal'> {
+export interface DetachedOptions extends Omit<
+  RunOptions,
+  'stdin' | 'stdout' | 'stderr' | 'input' | 'timeout' | 'signal'
+> {
   /** The container's id (default: 12 random hex digits). */
   name?: string
   /** The state root (default: /run/ns for root, $XDG_RUNTIME_DIR/ns otherwise). */
@@ -78,7 +93,14 @@ function call<T>(f: () => T): T {
 function toNsError(e: unknown): NsError {
   const msg = (e as Error)?.message ?? String(e)
   try {
-    const j = JSON.parse(msg) as { code: string; message: string; step?: string; path?: string; errno?: number; hint?: string }
+    const j = JSON.parse(msg) as {
+      code: string
+      message: string
+      step?: string
+      path?: string
+      errno?: number
+      hint?: string
+    }
     return new NsError(j)
   } catch {
     return new NsError({ code: 'EIO', message: msg })
@@ -132,9 +154,14 @@ export class DetachedContainer {
     const config = this.#config()
     const s = this.state()
     if (config?.process?.terminal !== true) {
-      throw new NsError({ code: 'ESTATE', step: 'attach', message: `container "${this.id}" has no terminal (create it with tty: true); read its logs instead` })
+      throw new NsError({
+        code: 'ESTATE',
+        step: 'attach',
+        message: `container "${this.id}" has no terminal (create it with tty: true); read its logs instead`,
+      })
     }
-    if (s.status === 'stopped') throw new NsError({ code: 'ESTATE', step: 'attach', message: `container "${this.id}" has stopped` })
+    if (s.status === 'stopped')
+      throw new NsError({ code: 'ESTATE', step: 'attach', message: `container "${this.id}" has stopped` })
     return attachTo(this.dir, this.id)
   }
 
@@ -151,7 +178,7 @@ export class DetachedContainer {
       if (s.status === 'stopped') {
         // The monitor writes the exit record right after the process is reaped: a moment, or
         // longer on a loaded machine (up to 5 s, whatever the polling interval).
-        for (const deadline = Date.now() + 5000; !s.exit && Date.now() < deadline; ) {
+        for (const deadline = Date.now() + 5000; !s.exit && Date.now() < deadline;) {
           await sleep(poll)
           const again = this.#exit()
           if (again) return again
@@ -237,7 +264,7 @@ export class DetachedContainer {
     const o = parseWith(execOptionsSchema, opts)
     const config = this.#config()
     const base = config?.process
-    const user = o.user === undefined ? base?.user ?? { uid: 0, gid: 0 } : parseUser(o.user)
+    const user = o.user === undefined ? (base?.user ?? { uid: 0, gid: 0 }) : parseUser(o.user)
     const env = new Map<string, string>()
     for (const e of [...(base?.env ?? []), ...envList(o.env)]) env.set(e.slice(0, e.indexOf('=')), e)
     const process = {
@@ -249,7 +276,12 @@ export class DetachedContainer {
       noNewPrivileges: base?.noNewPrivileges ?? true,
       // Another user than root has the container's capabilities as a bound only, not in effect.
       ...(base?.capabilities
-        ? { capabilities: user.uid === 0 ? base.capabilities : { ...base.capabilities, effective: [], permitted: [], inheritable: [], ambient: [] } }
+        ? {
+            capabilities:
+              user.uid === 0
+                ? base.capabilities
+                : { ...base.capabilities, effective: [], permitted: [], inheritable: [], ambient: [] },
+          }
         : {}),
     }
     const spec = config ?? ({ ociVersion: '1.2.0', process } as unknown as OciSpec)
@@ -298,7 +330,10 @@ export class DetachedContainer {
         }
       }
       try {
-        mounts = readFileSync(`/proc/${state.pid}/mountinfo`, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')[4]!)
+        mounts = readFileSync(`/proc/${state.pid}/mountinfo`, 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(' ')[4]!)
       } catch {
         mounts = []
       }
@@ -320,7 +355,9 @@ export class DetachedContainer {
 }
 
 function readdirNumbers(dir: string): number[] {
-  return readdirSync(dir).filter((d) => /^\d+$/.test(d)).map(Number)
+  return readdirSync(dir)
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
 }
 
 /** Create a container that waits for `start`; a monitor keeps its log and exit status. */
@@ -357,7 +394,13 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
   let created = false
   const warnings: string[] = []
   const h = launchHelper(
-    { config: spec, init, dieWithParent: false, ...(opts.bundle ? { bundle: opts.bundle } : {}), create: { id, root, monitor: true, removeOnExit: remove ?? false } },
+    {
+      config: spec,
+      init,
+      dieWithParent: false,
+      ...(opts.bundle ? { bundle: opts.bundle } : {}),
+      create: { id, root, monitor: true, removeOnExit: remove ?? false },
+    },
     [-2, -2, -2],
     (ev) => {
       if (ev.event === 'created') created = true

@@ -4,7 +4,15 @@ export { buildSpec, capabilitySets, defaultMaskedPaths, defaultReadonlyPaths, la
 export { NsError } from './errors.js'
 export { Attachment } from './attach.js'
 export { create, createSpec, runDetached, list, get, defaultRoot, DetachedContainer } from './detached.js'
-export type { ContainerState, DetachedOptions, ExecOptions, ExitRecord, LogEntry, SpecCreateOptions, Stats } from './detached.js'
+export type {
+  ContainerState,
+  DetachedOptions,
+  ExecOptions,
+  ExitRecord,
+  LogEntry,
+  SpecCreateOptions,
+  Stats,
+} from './detached.js'
 export { runOptionsSchema, parseRunOptions, namespaceNames, capabilityNames, defaultCapabilities } from './options.js'
 export type { RunOptions, NamespaceName } from './options.js'
 export { ociSpecSchema, validateSpec } from './spec.js'

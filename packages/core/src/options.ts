@@ -22,24 +22,77 @@ const bindMount = z.object({
 const tmpfsMount = z.object({
   type: z.literal('tmpfs'),
   target: z.string().startsWith('/', 'must be an absolute path'),
-  size: z.string().regex(/^\d+[kmg]?$/, 'must be a size like 64m').optional(),
-  mode: z.string().regex(/^[0-7]{3,4}$/, 'must be an octal mode like 1777').optional(),
+  size: z
+    .string()
+    .regex(/^\d+[kmg]?$/, 'must be a size like 64m')
+    .optional(),
+  mode: z
+    .string()
+    .regex(/^[0-7]{3,4}$/, 'must be an octal mode like 1777')
+    .optional(),
 })
 
 /** Every capability this runtime knows, by the runtime spec's names. */
 export const capabilityNames = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
-  'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD',
-  'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
-  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_DAC_READ_SEARCH',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_NET_RAW',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_CHROOT',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_MKNOD',
+  'CAP_LEASE',
+  'CAP_AUDIT_WRITE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+  'CAP_PERFMON',
+  'CAP_BPF',
+  'CAP_CHECKPOINT_RESTORE',
 ] as const
 
 /** Docker's default capability set. */
 export const defaultCapabilities = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
-  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
 ] as const
 
 /** `SYS_ADMIN`, `cap_sys_admin` and `CAP_SYS_ADMIN` all name CAP_SYS_ADMIN. */
@@ -50,7 +103,10 @@ export function normalizeCap(name: string): string {
 
 const capName = z
   .string()
-  .refine((n) => normalizeCap(n) === 'ALL' || (capabilityNames as readonly string[]).includes(normalizeCap(n)), 'is not a capability (like CAP_SYS_ADMIN, or ALL)')
+  .refine(
+    (n) => normalizeCap(n) === 'ALL' || (capabilityNames as readonly string[]).includes(normalizeCap(n)),
+    'is not a capability (like CAP_SYS_ADMIN, or ALL)',
+  )
 
 const stdioValue = z.union([z.enum(['pipe', 'inherit', 'ignore']), z.number().int().min(0)])
 
@@ -71,18 +127,37 @@ export const runOptionsSchema = z.strictObject({
   rootfs: z.string().min(1).optional(),
   /** Make the root read-only (default: true for the sandbox, false for a rootfs). */
   readOnly: z.boolean().optional(),
-  hostname: z.string().min(1).max(64).regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be letters, digits, dots and dashes').optional(),
+  hostname: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be letters, digits, dots and dashes')
+    .optional(),
   domainname: z.string().min(1).max(64).optional(),
-  env: z.union([z.record(z.string(), z.string()), z.array(z.string().regex(/^[^=]+=/, 'must be KEY=VALUE'))]).optional(),
+  env: z
+    .union([z.record(z.string(), z.string()), z.array(z.string().regex(/^[^=]+=/, 'must be KEY=VALUE'))])
+    .optional(),
   cwd: z.string().startsWith('/', 'must be an absolute path').optional(),
   user: user.optional(),
   /** `SRC:DST[:OPTS]` volumes, as on docker's command line; OPTS: ro or rw, and idmap (comma-separated). */
   volumes: z
-    .array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw|idmap)(,(ro|rw|idmap))*)?$/, 'must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap'))
+    .array(
+      z
+        .string()
+        .regex(
+          /^[^:]+:\/[^:]*(:(ro|rw|idmap)(,(ro|rw|idmap))*)?$/,
+          'must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap',
+        ),
+    )
     .optional(),
   mounts: z.array(z.discriminatedUnion('type', [bindMount, tmpfsMount])).optional(),
   /** Per namespace: true a new one (default for all but time), false the host's, a path to join one. */
-  namespaces: z.partialRecord(z.enum(namespaceNames), z.union([z.boolean(), z.string().startsWith('/', 'must be an absolute path')])).optional(),
+  namespaces: z
+    .partialRecord(
+      z.enum(namespaceNames),
+      z.union([z.boolean(), z.string().startsWith('/', 'must be an absolute path')]),
+    )
+    .optional(),
   /**
    * The user namespace when none is mapped explicitly. `auto` (root's default): container ids
    * map to a range of host ids of the container's own, so its root is nobody on the host.
@@ -92,20 +167,33 @@ export const runOptionsSchema = z.strictObject({
   uidMappings: z.array(idMapping).min(1).optional(),
   gidMappings: z.array(idMapping).min(1).optional(),
   /** Clock offsets in seconds for a new time namespace. */
-  timeOffsets: z.strictObject({ monotonic: z.number().int().optional(), boottime: z.number().int().optional() }).optional(),
+  timeOffsets: z
+    .strictObject({ monotonic: z.number().int().optional(), boottime: z.number().int().optional() })
+    .optional(),
   /** Labels, kept as annotations (`io.ns.label/<key>`) and usable to filter lists. */
-  labels: z.record(z.string().regex(/^[A-Za-z0-9._-]+$/, 'label keys must be letters, digits, dots, dashes or underscores'), z.string()).optional(),
+  labels: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9._-]+$/, 'label keys must be letters, digits, dots, dashes or underscores'),
+      z.string(),
+    )
+    .optional(),
   /** Give the process a terminal (a pty from its own devpts; the caller's stdio is relayed to it). */
   tty: z.boolean().optional(),
   /** Run a minimal init as PID 1 (default true). */
   init: z.boolean().optional(),
   noNewPrivileges: z.boolean().optional(),
   /** Memory limit: bytes, or a size like 64m, 1g. */
-  memory: z.union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 64m')]).optional(),
+  memory: z
+    .union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 64m')])
+    .optional(),
   /** Memory plus swap limit (-1: unlimited swap). */
-  memorySwap: z.union([z.number().int().min(-1), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 128m')]).optional(),
+  memorySwap: z
+    .union([z.number().int().min(-1), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 128m')])
+    .optional(),
   /** Memory the container is guaranteed under pressure (soft limit). */
-  memoryReservation: z.union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 32m')]).optional(),
+  memoryReservation: z
+    .union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 32m')])
+    .optional(),
   /** At most this many processes (and threads). */
   pidsLimit: z.number().int().positive().optional(),
   /** CPU time as a number of CPUs (0.5: half of one). */
@@ -113,7 +201,10 @@ export const runOptionsSchema = z.strictObject({
   /** Relative CPU weight (v1 shares, 2..262144; converted to a v2 weight). */
   cpuShares: z.number().int().min(2).max(262144).optional(),
   /** CPUs it may run on, as a list like 0-1,3. */
-  cpusetCpus: z.string().regex(/^[0-9,-]+$/, 'must be a cpu list like 0-1,3').optional(),
+  cpusetCpus: z
+    .string()
+    .regex(/^[0-9,-]+$/, 'must be a cpu list like 0-1,3')
+    .optional(),
   /**
    * Limits that cannot be applied (no cgroup delegated to a normal user, a controller the host
    * lacks) are by default an error. `true`: the container runs without them, and `warnings` say so.
@@ -122,12 +213,28 @@ export const runOptionsSchema = z.strictObject({
   /** Relative weight of its block I/O, 10 to 1000 (where the host's I/O scheduler takes one). */
   blkioWeight: z.number().int().min(10).max(1000).optional(),
   /** 'default' (Docker's effect), 'unconfined', or a profile in the runtime spec's linux.seccomp form. */
-  seccomp: z.union([z.enum(['default', 'unconfined']), z.looseObject({ defaultAction: z.string(), syscalls: z.array(z.looseObject({ names: z.array(z.string()), action: z.string() })).optional() })]).optional(),
+  seccomp: z
+    .union([
+      z.enum(['default', 'unconfined']),
+      z.looseObject({
+        defaultAction: z.string(),
+        syscalls: z.array(z.looseObject({ names: z.array(z.string()), action: z.string() })).optional(),
+      }),
+    ])
+    .optional(),
   /** Capabilities on top of the default set (Docker's 14): names like CAP_SYS_ADMIN or SYS_ADMIN, or ALL. */
   capAdd: z.array(capName).optional(),
   /** Capabilities taken from the default set; ALL drops every one. */
   capDrop: z.array(capName).optional(),
-  rlimits: z.array(z.object({ type: z.string().regex(/^RLIMIT_[A-Z]+$/), soft: z.number().int().min(0), hard: z.number().int().min(0) })).optional(),
+  rlimits: z
+    .array(
+      z.object({
+        type: z.string().regex(/^RLIMIT_[A-Z]+$/),
+        soft: z.number().int().min(0),
+        hard: z.number().int().min(0),
+      }),
+    )
+    .optional(),
   stdin: stdioValue.optional(),
   stdout: stdioValue.optional(),
   stderr: stdioValue.optional(),

@@ -14,9 +14,27 @@ const UNSHARE_NS = CLONE_NS | 0x80
 /** Syscalls denied unless the container holds the capability. */
 const byCapability: Record<string, string[]> = {
   CAP_SYS_ADMIN: [
-    'mount', 'umount2', 'pivot_root', 'setns', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'move_mount', 'open_tree',
-    'mount_setattr', 'quotactl', 'quotactl_fd', 'lookup_dcookie', 'fanotify_init', 'sethostname', 'setdomainname',
-    'name_to_handle_at', 'bpf', 'perf_event_open', 'syslog',
+    'mount',
+    'umount2',
+    'pivot_root',
+    'setns',
+    'fsopen',
+    'fsconfig',
+    'fsmount',
+    'fspick',
+    'move_mount',
+    'open_tree',
+    'mount_setattr',
+    'quotactl',
+    'quotactl_fd',
+    'lookup_dcookie',
+    'fanotify_init',
+    'sethostname',
+    'setdomainname',
+    'name_to_handle_at',
+    'bpf',
+    'perf_event_open',
+    'syslog',
   ],
   CAP_SYS_BOOT: ['reboot', 'kexec_load', 'kexec_file_load'],
   CAP_SYS_MODULE: ['init_module', 'finit_module', 'delete_module'],
@@ -28,7 +46,18 @@ const byCapability: Record<string, string[]> = {
 }
 
 /** Denied whatever the capabilities. */
-const always = ['keyctl', 'add_key', 'request_key', 'swapon', 'swapoff', 'nfsservctl', 'uselib', 'userfaultfd', 'vm86', 'vm86old']
+const always = [
+  'keyctl',
+  'add_key',
+  'request_key',
+  'swapon',
+  'swapoff',
+  'nfsservctl',
+  'uselib',
+  'userfaultfd',
+  'vm86',
+  'vm86old',
+]
 
 export interface SeccompProfile {
   defaultAction: string
@@ -52,7 +81,11 @@ export function defaultSeccompProfile(capabilities: readonly string[]): SeccompP
     syscalls.push(
       { names: ['clone'], action: ALLOW, args: [{ index: 0, value: CLONE_NS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
       { names: ['clone'], action: ERRNO, errnoRet: EPERM },
-      { names: ['unshare'], action: ALLOW, args: [{ index: 0, value: UNSHARE_NS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+      {
+        names: ['unshare'],
+        action: ALLOW,
+        args: [{ index: 0, value: UNSHARE_NS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+      },
       { names: ['unshare'], action: ERRNO, errnoRet: EPERM },
       // clone3 passes its flags in memory, out of the filter's reach: ENOSYS sends callers to clone.
       { names: ['clone3'], action: ERRNO, errnoRet: ENOSYS },
@@ -63,7 +96,12 @@ export function defaultSeccompProfile(capabilities: readonly string[]): SeccompP
     syscalls.push({ names: ['personality'], action: ALLOW, args: [{ index: 0, value: v, op: 'SCMP_CMP_EQ' }] })
   }
   syscalls.push({ names: ['personality'], action: ERRNO, errnoRet: EPERM })
-  const denied = [...always, ...Object.entries(byCapability).filter(([c]) => !has(c)).flatMap(([, names]) => names)]
+  const denied = [
+    ...always,
+    ...Object.entries(byCapability)
+      .filter(([c]) => !has(c))
+      .flatMap(([, names]) => names),
+  ]
   syscalls.push({ names: denied, action: ERRNO, errnoRet: EPERM })
   return { defaultAction: ALLOW, architectures: ['SCMP_ARCH_X86_64'], syscalls }
 }

@@ -16,7 +16,9 @@ export const ociSpecSchema = z.looseObject({
     args: z.array(z.string()).min(1, 'must not be empty'),
     env: z.array(z.string().regex(/^[^=]+=/, 'must be KEY=VALUE')).optional(),
     cwd: z.string().startsWith('/', 'must be an absolute path'),
-    rlimits: z.array(z.looseObject({ type: z.string(), soft: z.number().int().min(0), hard: z.number().int().min(0) })).optional(),
+    rlimits: z
+      .array(z.looseObject({ type: z.string(), soft: z.number().int().min(0), hard: z.number().int().min(0) }))
+      .optional(),
     noNewPrivileges: z.boolean().optional(),
     oomScoreAdj: z.number().int().min(-1000).max(1000).optional(),
     capabilities: z
@@ -54,7 +56,12 @@ export const ociSpecSchema = z.looseObject({
         .optional(),
       uidMappings: z.array(idMapping).optional(),
       gidMappings: z.array(idMapping).optional(),
-      timeOffsets: z.partialRecord(z.enum(['monotonic', 'boottime']), z.looseObject({ secs: z.number().int(), nanosecs: z.number().int().min(0).max(999999999).optional() })).optional(),
+      timeOffsets: z
+        .partialRecord(
+          z.enum(['monotonic', 'boottime']),
+          z.looseObject({ secs: z.number().int(), nanosecs: z.number().int().min(0).max(999999999).optional() }),
+        )
+        .optional(),
       maskedPaths: z.array(z.string()).optional(),
       readonlyPaths: z.array(z.string()).optional(),
       rootfsPropagation: z.string().optional(),

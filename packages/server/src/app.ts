@@ -73,7 +73,10 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
   const shutdown = options.signal ?? new AbortController().signal
   const ctx: AppContext = {
     root,
-    policy: { allowBind: resolveAllowedRoots(options.allowBind ?? []), allowPrivileged: options.allowPrivileged ?? false },
+    policy: {
+      allowBind: resolveAllowedRoots(options.allowBind ?? []),
+      allowPrivileged: options.allowPrivileged ?? false,
+    },
     limits,
     slots: new Slots(limits.maxConcurrent),
     events: new EventHub(root, limits.eventsPollMs),
@@ -109,7 +112,9 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
   }
   if (options.token !== undefined) app.use(bearerAuth(options.token))
   app.use(
-    limitBody(limits.maxBodyBytes, (c) => c.json(errorBody('E2BIG', `body: larger than ${limits.maxBodyBytes} bytes`, { field: 'body' }), 413)),
+    limitBody(limits.maxBodyBytes, (c) =>
+      c.json(errorBody('E2BIG', `body: larger than ${limits.maxBodyBytes} bytes`, { field: 'body' }), 413),
+    ),
   )
 
   app.route('/', systemRoutes())

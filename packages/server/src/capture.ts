@@ -39,12 +39,19 @@ function drain(s: Readable | null, max: number): Promise<Drained> {
       chunks.push(b)
       size += b.length
     })
-    finished(s, { writable: false }, (err) => (err ? reject(err) : resolve({ text: Buffer.concat(chunks, size).toString('utf8'), truncated })))
+    finished(s, { writable: false }, (err) =>
+      err ? reject(err) : resolve({ text: Buffer.concat(chunks, size).toString('utf8'), truncated }),
+    )
   })
 }
 
 /** Feed `input`, collect both streams, wait for the end. */
-export async function capture(c: Container, input: string | undefined, maxBytes: number, t0: number): Promise<Captured> {
+export async function capture(
+  c: Container,
+  input: string | undefined,
+  maxBytes: number,
+  t0: number,
+): Promise<Captured> {
   if (c.stdin) c.stdin.end(input ?? '')
   const [out, err, exit] = await Promise.all([drain(c.stdout, maxBytes), drain(c.stderr, maxBytes), c.exited])
   return {

@@ -25,7 +25,12 @@ export class ApiError extends Error {
   readonly field: string | undefined
   readonly headers: Record<string, string>
 
-  constructor(status: ContentfulStatusCode, code: string, message: string, opts: { field?: string | undefined; headers?: Record<string, string> } = {}) {
+  constructor(
+    status: ContentfulStatusCode,
+    code: string,
+    message: string,
+    opts: { field?: string | undefined; headers?: Record<string, string> } = {},
+  ) {
     super(message)
     this.status = status
     this.code = code
@@ -119,7 +124,11 @@ export function fromZodError(error: z.ZodError, input: unknown, target: string):
   return ApiError.invalid(field, message)
 }
 
-export function errorBody(code: string, message: string, extra: Omit<ErrorBody['error'], 'code' | 'message'> = {}): ErrorBody {
+export function errorBody(
+  code: string,
+  message: string,
+  extra: Omit<ErrorBody['error'], 'code' | 'message'> = {},
+): ErrorBody {
   const error: ErrorBody['error'] = { code, message }
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) (error as unknown as Record<string, string>)[k] = v
   return { error }

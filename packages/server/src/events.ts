@@ -23,7 +23,12 @@ export interface ContainerEvent {
 const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, n]) => [n, name]))
 
 /** An exit record as the API shows it: an exit code always, the signal by name. */
-export function exitStatus(e: ExitRecord): { exitCode: number; signal: string | null; finished: string; oomKilled: boolean } {
+export function exitStatus(e: ExitRecord): {
+  exitCode: number
+  signal: string | null
+  finished: string
+  oomKilled: boolean
+} {
   return {
     exitCode: e.exitCode ?? (e.signal ? 128 + e.signal : 0),
     signal: e.signal ? (signalNames.get(e.signal) ?? String(e.signal)) : null,
@@ -105,7 +110,8 @@ export class EventHub {
       const from = prev ? rank[prev.status] : 0
       const to = rank[status]
       if (!prev) emit('created', s)
-      if (from < rank.running && (to === rank.running || (to === rank.stopped && this.#startedHere.has(id)))) emit('started', s)
+      if (from < rank.running && (to === rank.running || (to === rank.stopped && this.#startedHere.has(id))))
+        emit('started', s)
       if (to >= rank.running) this.#startedHere.delete(id)
       if (from < rank.stopped && to === rank.stopped) {
         if (s.exit?.oomKilled) emit('oom', s)

@@ -55,9 +55,14 @@ export class Slots {
   /** Take a slot for the time of `work`; 429 if there is none. */
   async with<T>(work: () => Promise<T>): Promise<T> {
     if (this.#free <= 0) {
-      throw new ApiError(429, 'EBUSY', `too many containers starting or running through this server at once (limit ${this.size}); retry later`, {
-        headers: { 'Retry-After': '1' },
-      })
+      throw new ApiError(
+        429,
+        'EBUSY',
+        `too many containers starting or running through this server at once (limit ${this.size}); retry later`,
+        {
+          headers: { 'Retry-After': '1' },
+        },
+      )
     }
     this.#free--
     try {
@@ -100,7 +105,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * `work` runs. (`AbortSignal.any` would leave a reference to its signal in each of them for good:
  * in the server's shutdown signal, one more for every request.)
  */
-export async function whileAny<T>(signals: readonly AbortSignal[], work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function whileAny<T>(
+  signals: readonly AbortSignal[],
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const any = new AbortController()
   const abort = (e: Event) => any.abort((e.target as AbortSignal).reason)
   for (const s of signals) {

@@ -37,7 +37,10 @@ export function openApiDocument(app: OpenAPIHono, opts: { bearer: boolean }): Do
 }
 
 const escape = (s: unknown) =>
-  String(s ?? '').replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!)
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!,
+  )
 
 /** Inline `code` spans of the descriptions, and nothing else of markdown. */
 const prose = (s: unknown) => escape(s).replace(/`([^`]+)`/g, '<code>$1</code>')
@@ -74,7 +77,9 @@ function operationHtml(method: string, path: string, op: Operation): string {
   const responses = Object.entries(op.responses ?? {})
     .map(([status, r]) => {
       const types = Object.entries(r.content ?? {})
-      const schemas = types.map(([type, c]) => `<div class="type">${escape(type)}</div><pre>${schemaHtml(c.schema)}</pre>`).join('')
+      const schemas = types
+        .map(([type, c]) => `<div class="type">${escape(type)}</div><pre>${schemaHtml(c.schema)}</pre>`)
+        .join('')
       return `<li><span class="status s${status[0]}">${escape(status)}</span> ${prose(r.description)}${schemas ? `<details><summary>body</summary>${schemas}</details>` : ''}</li>`
     })
     .join('')
@@ -116,7 +121,10 @@ export function docsHtml(doc: Doc): string {
     .map((t) => {
       const links = ops
         .filter((o) => o.tag === t)
-        .map((o) => `<a href="#${o.method}-${o.path.replace(/[^A-Za-z0-9]+/g, '-')}">${o.method.toUpperCase()} ${escape(o.path)}</a>`)
+        .map(
+          (o) =>
+            `<a href="#${o.method}-${o.path.replace(/[^A-Za-z0-9]+/g, '-')}">${o.method.toUpperCase()} ${escape(o.path)}</a>`,
+        )
         .join('')
       return links ? `<h2>${escape(t)}</h2>${links}` : ''
     })
@@ -130,7 +138,10 @@ export function docsHtml(doc: Doc): string {
     })
     .join('\n')
   const schemas = Object.entries(doc.components?.schemas ?? {})
-    .map(([name, s]) => `<section class="op" id="schema-${escape(name)}"><h3><code>${escape(name)}</code></h3><pre>${schemaHtml(s)}</pre></section>`)
+    .map(
+      ([name, s]) =>
+        `<section class="op" id="schema-${escape(name)}"><h3><code>${escape(name)}</code></h3><pre>${schemaHtml(s)}</pre></section>`,
+    )
     .join('\n')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

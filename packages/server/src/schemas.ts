@@ -41,8 +41,17 @@ export function querySeconds(max: number, description: string) {
 
 // Not a named component: the bodies below extend it, and a strict object extended by reference
 // (`allOf`) would forbid the added fields in the JSON Schema. Each body is whole instead.
-export const containerOptions = runOptionsSchema.omit({ stdin: true, stdout: true, stderr: true, input: true, timeout: true, signal: true, tty: true })
-const optionsDescription = 'The friendly options of @ns/core (those of `run`): each compiles to a field of the OCI runtime spec.'
+export const containerOptions = runOptionsSchema.omit({
+  stdin: true,
+  stdout: true,
+  stderr: true,
+  input: true,
+  timeout: true,
+  signal: true,
+  tty: true,
+})
+const optionsDescription =
+  'The friendly options of @ns/core (those of `run`): each compiles to a field of the OCI runtime spec.'
 export type ContainerOptions = z.output<typeof containerOptions>
 
 const createExtras = {
@@ -55,12 +64,17 @@ const createExtras = {
  * A full OCI runtime spec, validated by the core's schema. A copy: zod 4 gives `.openapi()` only to
  * schemas made after @hono/zod-openapi extended it, and the core's may have been made before.
  */
-export const ociSpec = ociSpecSchema.clone().openapi('OciSpec', { description: 'A full OCI runtime spec (config.json, runtime-spec 1.2).' })
+export const ociSpec = ociSpecSchema
+  .clone()
+  .openapi('OciSpec', { description: 'A full OCI runtime spec (config.json, runtime-spec 1.2).' })
 
 export const createFromOptions = containerOptions
   .extend({
     ...createExtras,
-    tty: z.boolean().optional().openapi({ description: 'Give it a terminal, reached through GET /v1/containers/{id}/attach (a WebSocket).' }),
+    tty: z
+      .boolean()
+      .optional()
+      .openapi({ description: 'Give it a terminal, reached through GET /v1/containers/{id}/attach (a WebSocket).' }),
   })
   .openapi('CreateFromOptions', { description: optionsDescription })
 export const createFromSpec = z
@@ -73,15 +87,18 @@ export const createFromSpec = z
 export const createBody = z.union([createFromOptions, createFromSpec]).openapi('CreateBody')
 
 /** Kept in one place: the bound of a run's or an exec's `timeout`, in milliseconds. */
-const timeoutMs = z
-  .number()
-  .int()
-  .positive()
+const timeoutMs = z.number().int().positive().optional().openapi({
+  description: 'Kill it (SIGKILL) after this many milliseconds (default and upper bound: set by the server).',
+})
+const input = z
+  .string()
+  .max(1024 * 1024)
   .optional()
-  .openapi({ description: 'Kill it (SIGKILL) after this many milliseconds (default and upper bound: set by the server).' })
-const input = z.string().max(1024 * 1024).optional().openapi({ description: 'What the command reads on stdin.' })
+  .openapi({ description: 'What the command reads on stdin.' })
 
-export const runBody = containerOptions.extend({ timeout: timeoutMs, input }).openapi('RunBody', { description: optionsDescription })
+export const runBody = containerOptions
+  .extend({ timeout: timeoutMs, input })
+  .openapi('RunBody', { description: optionsDescription })
 
 export const execBody = runOptionsSchema
   .pick({ command: true, env: true, cwd: true, user: true })
@@ -145,15 +162,25 @@ export const containerInspect = containerState
   .openapi('ContainerInspect')
 
 export const idAndState = z
-  .object({ id: z.string(), state: containerState, warnings: z.array(z.string()).optional().openapi({ description: 'What was asked for and not done (limits not applied, with bestEffortLimits).' }) })
+  .object({
+    id: z.string(),
+    state: containerState,
+    warnings: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'What was asked for and not done (limits not applied, with bestEffortLimits).' }),
+  })
   .openapi('IdAndState')
 
 export const exitStatus = z
   .object({
     exitCode: z.number().int().openapi({ description: 'The exit code, or 128 + N when signal N ended it.' }),
-    signal: z.string().nullable().openapi({ description: 'The signal that ended it (SIGKILL), if one did.', example: null }),
+    signal: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The signal that ended it (SIGKILL), if one did.', example: null }),
     finished: z.string(),
-    oomKilled: z.boolean().openapi({ description: 'The kernel\'s OOM killer ended it: it reached its memory limit.' }),
+    oomKilled: z.boolean().openapi({ description: "The kernel's OOM killer ended it: it reached its memory limit." }),
   })
   .openapi('ExitStatus')
 
@@ -164,9 +191,12 @@ export const runResult = z
     timedOut: z.boolean(),
     stdout: z.string(),
     stderr: z.string(),
-    truncated: z.boolean().openapi({ description: 'Output past the server\'s limit was dropped.' }),
+    truncated: z.boolean().openapi({ description: "Output past the server's limit was dropped." }),
     durationMs: z.number(),
-    warnings: z.array(z.string()).optional().openapi({ description: 'What was asked for and not done (limits not applied, with bestEffortLimits).' }),
+    warnings: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'What was asked for and not done (limits not applied, with bestEffortLimits).' }),
   })
   .openapi('RunResult')
 
@@ -178,8 +208,12 @@ export const stats = z
   .object({
     id: z.string(),
     status: z.string(),
-    source: z.enum(['cgroup', 'proc']).openapi({ description: 'cgroup: read from its cgroup files (a container with limits); proc: summed over its processes.' }),
-    memoryBytes: z.number().int().openapi({ description: 'Memory charged to its cgroup, or the sum of the resident set sizes (VmRSS) of its processes.' }),
+    source: z.enum(['cgroup', 'proc']).openapi({
+      description: 'cgroup: read from its cgroup files (a container with limits); proc: summed over its processes.',
+    }),
+    memoryBytes: z.number().int().openapi({
+      description: 'Memory charged to its cgroup, or the sum of the resident set sizes (VmRSS) of its processes.',
+    }),
     memoryPeakBytes: z.number().int().optional(),
     memoryLimitBytes: z.number().int().optional(),
     cpuSeconds: z.number().openapi({ description: 'CPU time used (of its cgroup, or of its living processes).' }),
@@ -206,7 +240,7 @@ const errorContent = { 'application/json': { schema: errorSchema } }
 const errorDescriptions = {
   400: 'Invalid request: the message names the field',
   401: 'Missing or wrong bearer token (TCP only)',
-  403: 'Refused by the server\'s policy (bind mounts, privileged options)',
+  403: "Refused by the server's policy (bind mounts, privileged options)",
   404: 'No such container',
   408: 'The server-side time limit elapsed',
   409: 'The container is in the wrong state, or the id is taken',
@@ -218,7 +252,9 @@ const errorDescriptions = {
 
 /** The error responses a route can give, as OpenAPI responses. */
 export function errors<S extends keyof typeof errorDescriptions>(...statuses: S[]) {
-  return Object.fromEntries(statuses.map((s) => [s, { description: errorDescriptions[s], content: errorContent }])) as unknown as {
+  return Object.fromEntries(
+    statuses.map((s) => [s, { description: errorDescriptions[s], content: errorContent }]),
+  ) as unknown as {
     [K in S]: { description: string; content: typeof errorContent }
   }
 }

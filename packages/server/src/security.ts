@@ -36,8 +36,10 @@ export function bearerAuth(token: string): MiddlewareHandler {
   return async (c, next) => {
     if (!(c.req.method === 'GET' && publicPaths.has(c.req.path))) {
       const m = /^Bearer +(\S+) *$/i.exec(c.req.header('authorization') ?? '')
-      if (!m) throw new ApiError(401, 'EAUTH', 'missing bearer token (Authorization: Bearer <token>)', { headers: challenge })
-      if (!tokenMatches(m[1]!, expected)) throw new ApiError(401, 'EAUTH', 'invalid bearer token', { headers: challenge })
+      if (!m)
+        throw new ApiError(401, 'EAUTH', 'missing bearer token (Authorization: Bearer <token>)', { headers: challenge })
+      if (!tokenMatches(m[1]!, expected))
+        throw new ApiError(401, 'EAUTH', 'invalid bearer token', { headers: challenge })
     }
     await next()
   }
@@ -60,7 +62,10 @@ export function resolveAllowedRoots(dirs: readonly string[]): string[] {
     try {
       real = realpathSync(d)
     } catch (e) {
-      throw NsError.invalid(`allowBind[${i}]`, `${d}: cannot resolve it (${(e as NodeJS.ErrnoException).code ?? 'EIO'})`)
+      throw NsError.invalid(
+        `allowBind[${i}]`,
+        `${d}: cannot resolve it (${(e as NodeJS.ErrnoException).code ?? 'EIO'})`,
+      )
     }
     if (!statSync(real).isDirectory()) throw NsError.invalid(`allowBind[${i}]`, `${d} is not a directory`)
     return real
@@ -111,7 +116,8 @@ function coversHostRoot(maps: readonly { hostID: number; size: number }[] | unde
 /** A container's root directory: a host path as above, and not the host's own root unless privileged. */
 function checkRootPath(field: string, path: string, policy: Policy): string {
   const real = realPath(path)
-  if (!policy.allowPrivileged && (real ?? path) === '/') throw ApiError.refused(field, `the host's root as the container's root ${privileged}`)
+  if (!policy.allowPrivileged && (real ?? path) === '/')
+    throw ApiError.refused(field, `the host's root as the container's root ${privileged}`)
   if (!isAbsolute(path)) throw ApiError.invalid(field, `${path} must be an absolute path`)
   return allowedPath(field, path, real, policy)
 }
@@ -123,19 +129,26 @@ function checkRootPath(field: string, path: string, policy: Policy): string {
 export function checkOptions<T extends ContainerOptions>(o: T, policy: Policy): T {
   if (!policy.allowPrivileged) {
     for (const [name, v] of Object.entries(o.namespaces ?? {})) {
-      if (v === false && name !== 'time') throw ApiError.refused(`namespaces.${name}`, `sharing the host's ${name} namespace ${privileged}`)
+      if (v === false && name !== 'time')
+        throw ApiError.refused(`namespaces.${name}`, `sharing the host's ${name} namespace ${privileged}`)
       if (typeof v === 'string') throw ApiError.refused(`namespaces.${name}`, `joining namespace ${v} ${privileged}`)
     }
     coversHostRoot(o.uidMappings, 'uidMappings')
     coversHostRoot(o.gidMappings, 'gidMappings')
-    if (o.userns === 'host') throw ApiError.refused('userns', `the host's user namespace (root inside is root outside) ${privileged}`)
+    if (o.userns === 'host')
+      throw ApiError.refused('userns', `the host's user namespace (root inside is root outside) ${privileged}`)
     // An idmapped bind lets the container's root write there as the owner of the files, host
     // root included (setuid binaries for the host's users to find).
     for (const [i, v] of (o.volumes ?? []).entries()) {
-      if ((v.split(':')[2] ?? '').split(',').includes('idmap')) throw ApiError.refused(`volumes[${i}]`, `idmap (container root writes as host root there) ${privileged}`)
+      if ((v.split(':')[2] ?? '').split(',').includes('idmap'))
+        throw ApiError.refused(`volumes[${i}]`, `idmap (container root writes as host root there) ${privileged}`)
     }
     for (const [i, m] of (o.mounts ?? []).entries()) {
-      if (m.type === 'bind' && m.idmap) throw ApiError.refused(`mounts[${i}].idmap`, `an idmapped bind (container root writes as host root there) ${privileged}`)
+      if (m.type === 'bind' && m.idmap)
+        throw ApiError.refused(
+          `mounts[${i}].idmap`,
+          `an idmapped bind (container root writes as host root there) ${privileged}`,
+        )
     }
   }
   const out = { ...o }
@@ -147,7 +160,9 @@ export function checkOptions<T extends ContainerOptions>(o: T, policy: Policy): 
     })
   }
   if (o.mounts) {
-    out.mounts = o.mounts.map((m, i) => (m.type === 'bind' ? { ...m, source: checkHostPath(`mounts[${i}].source`, m.source, policy) } : m))
+    out.mounts = o.mounts.map((m, i) =>
+      m.type === 'bind' ? { ...m, source: checkHostPath(`mounts[${i}].source`, m.source, policy) } : m,
+    )
   }
   return out
 }
@@ -163,11 +178,15 @@ export function checkSpec(spec: OciSpec, policy: Policy, prefix = 'spec'): OciSp
   if (!policy.allowPrivileged) {
     const namespaces = spec.linux?.namespaces ?? []
     for (const [i, n] of namespaces.entries()) {
-      if (n.path) throw ApiError.refused(`${prefix}.linux.namespaces[${i}].path`, `joining namespace ${n.path} ${privileged}`)
+      if (n.path)
+        throw ApiError.refused(`${prefix}.linux.namespaces[${i}].path`, `joining namespace ${n.path} ${privileged}`)
     }
     for (const type of requiredNamespaces) {
       if (!namespaces.some((n) => n.type === type)) {
-        throw ApiError.refused(`${prefix}.linux.namespaces`, `no new ${type} namespace: the container would share the host's ${privileged}`)
+        throw ApiError.refused(
+          `${prefix}.linux.namespaces`,
+          `no new ${type} namespace: the container would share the host's ${privileged}`,
+        )
       }
     }
     coversHostRoot(spec.linux?.uidMappings, `${prefix}.linux.uidMappings`)
@@ -179,7 +198,8 @@ export function checkSpec(spec: OciSpec, policy: Policy, prefix = 'spec'): OciSp
     }
   }
   if (spec.root) {
-    if (!isAbsolute(spec.root.path)) throw ApiError.invalid(`${prefix}.root.path`, 'must be an absolute path (there is no bundle directory over HTTP)')
+    if (!isAbsolute(spec.root.path))
+      throw ApiError.invalid(`${prefix}.root.path`, 'must be an absolute path (there is no bundle directory over HTTP)')
     out.root = { ...spec.root, path: checkRootPath(`${prefix}.root.path`, spec.root.path, policy) }
   }
   if (spec.mounts) {
@@ -187,7 +207,10 @@ export function checkSpec(spec: OciSpec, policy: Policy, prefix = 'spec'): OciSp
       const field = `${prefix}.mounts[${i}]`
       const bind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')
       if (!policy.allowPrivileged && (m.options ?? []).some((o) => o === 'idmap' || o === 'ridmap')) {
-        throw ApiError.refused(`${field}.options`, `an idmapped bind (container root writes as host root there) ${privileged}`)
+        throw ApiError.refused(
+          `${field}.options`,
+          `an idmapped bind (container root writes as host root there) ${privileged}`,
+        )
       }
       if (bind) return { ...m, source: checkHostPath(`${field}.source`, m.source ?? '', policy) }
       if (!policy.allowPrivileged && !safeMountTypes.has(m.type ?? '')) {

@@ -47,7 +47,8 @@ export function defaultSocketPath(): string {
 export function parseListen(v: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v)
   const port = m ? Number(m[3]) : NaN
-  if (!m || port > 65535) throw NsError.invalid('listen', `${JSON.stringify(v)} must be HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080)`)
+  if (!m || port > 65535)
+    throw NsError.invalid('listen', `${JSON.stringify(v)} must be HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080)`)
   return { host: (m[1] ?? m[2])!, port }
 }
 
@@ -78,13 +79,15 @@ async function prepareSocket(path: string): Promise<void> {
     return
   }
   if (!st.isSocket()) throw new NsError({ code: 'EEXIST', path, message: `${path} exists and is not a socket` })
-  if (await answering(path)) throw new NsError({ code: 'EADDRINUSE', path, message: `a server already listens on ${path}` })
+  if (await answering(path))
+    throw new NsError({ code: 'EADDRINUSE', path, message: `a server already listens on ${path}` })
   unlinkSync(path)
 }
 
 function listen(server: Server, bind: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const fail = (e: NodeJS.ErrnoException) => reject(new NsError({ code: e.code ?? 'EIO', message: `cannot listen: ${e.message}` }))
+    const fail = (e: NodeJS.ErrnoException) =>
+      reject(new NsError({ code: e.code ?? 'EIO', message: `cannot listen: ${e.message}` }))
     server.once('error', fail)
     server.once('listening', () => {
       server.off('error', fail)
@@ -97,16 +100,21 @@ function listen(server: Server, bind: () => void): Promise<void> {
 /** Start the server; resolves once it listens. */
 export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
   const { socket: socketOpt, listen: listenOpt, ...appOptions } = options
-  if (socketOpt !== undefined && listenOpt !== undefined) throw NsError.invalid('listen', 'give either a unix socket or a TCP address, not both')
+  if (socketOpt !== undefined && listenOpt !== undefined)
+    throw NsError.invalid('listen', 'give either a unix socket or a TCP address, not both')
   const tcp = listenOpt === undefined ? undefined : parseListen(listenOpt)
   if (tcp && !appOptions.token) throw NsError.invalid('token', 'listening on TCP needs a bearer token')
-  if (appOptions.token !== undefined && appOptions.token.length < 16) throw NsError.invalid('token', 'must be at least 16 characters')
+  if (appOptions.token !== undefined && appOptions.token.length < 16)
+    throw NsError.invalid('token', 'must be at least 16 characters')
 
   const shutdown = new AbortController()
   const app = createApp({ ...appOptions, signal: shutdown.signal })
   // WebSockets (terminals) are upgraded by the same app, through `ws` without a server of its own.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
-  const server = createAdaptorServer({ fetch: app.fetch, websocket: { server: wss as unknown as WebSocketServerLike } }) as Server
+  const server = createAdaptorServer({
+    fetch: app.fetch,
+    websocket: { server: wss as unknown as WebSocketServerLike },
+  }) as Server
   // Slow clients may not hold a connection open forever while sending a request.
   server.headersTimeout = 30_000
   server.requestTimeout = 120_000

@@ -25,7 +25,7 @@ const attachRoute = createRoute({
   method: 'get',
   path: '/v1/containers/{id}/attach',
   tags,
-  summary: 'Attach to a container\'s terminal (WebSocket)',
+  summary: "Attach to a container's terminal (WebSocket)",
   description:
     'Upgrades to a WebSocket carrying the terminal of a container created with `tty: true`, both ways. ' +
     'Several clients may attach at once; closing the socket detaches and leaves the container running. ' +
@@ -61,9 +61,14 @@ export class Sessions {
   /** Room for one more, or a 429. */
   check(): void {
     if (this.#open.size >= this.limit) {
-      throw new ApiError(429, 'EBUSY', `too many terminal sessions open on this server (limit ${this.limit}); retry later`, {
-        headers: { 'Retry-After': '1' },
-      })
+      throw new ApiError(
+        429,
+        'EBUSY',
+        `too many terminal sessions open on this server (limit ${this.limit}); retry later`,
+        {
+          headers: { 'Retry-After': '1' },
+        },
+      )
     }
   }
 
@@ -73,7 +78,7 @@ export class Sessions {
   }
 
   closeAll(): void {
-    for (const close of [...this.#open]) close()
+    for (const close of Array.from(this.#open)) close()
   }
 }
 
@@ -123,7 +128,10 @@ const controlMessage = (text: string) => parseMessage(terminalMessage, text, 'mu
 /** The exit of a detached container once its terminal is gone (it may take a moment). */
 async function exitOf(container: DetachedContainer): Promise<Record<string, unknown>> {
   try {
-    const e = await Promise.race([container.wait(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))])
+    const e = await Promise.race([
+      container.wait(),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000)),
+    ])
     if (e) return { exitCode: e.exitCode, signal: e.signal, oomKilled: e.oomKilled ?? false }
   } catch {
     // deleted meanwhile
@@ -189,7 +197,12 @@ export function terminalRoutes(ctx: AppContext) {
       let tty = true
       let forget = () => {}
       const begin = (ws: Ws, text: string) => {
-        const { cols, rows, tty: wantTty, ...options } = parseMessage(execSession, text, 'the first message must be the JSON of what to run')
+        const {
+          cols,
+          rows,
+          tty: wantTty,
+          ...options
+        } = parseMessage(execSession, text, 'the first message must be the JSON of what to run')
         tty = wantTty ?? true
         const p = container.exec({ ...options, tty, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' })
         proc = p
@@ -221,7 +234,8 @@ export function terminalRoutes(ctx: AppContext) {
         onMessage(evt, ws) {
           try {
             if (!proc) {
-              if (typeof evt.data !== 'string') throw ApiError.invalid('message', 'the first message must be the JSON of what to run')
+              if (typeof evt.data !== 'string')
+                throw ApiError.invalid('message', 'the first message must be the JSON of what to run')
               return begin(ws, evt.data)
             }
             if (typeof evt.data !== 'string') {

@@ -27,9 +27,12 @@ const createContainer = createRoute({
   summary: 'Create a container',
   description:
     'From friendly options (those of `run`) or from `{ "spec": <OCI runtime spec> }`. It waits for POST /start unless `start` is true. ' +
-    'Bind mounts and root filesystems must lie under the server\'s --allow-bind directories; privileged options need --allow-privileged.',
+    "Bind mounts and root filesystems must lie under the server's --allow-bind directories; privileged options need --allow-privileged.",
   request: { body: jsonBody(createBody) },
-  responses: { 201: json(idAndState, 'Created (and started, with `start`)'), ...errors(400, 401, 403, 408, 409, 413, 429, 500) },
+  responses: {
+    201: json(idAndState, 'Created (and started, with `start`)'),
+    ...errors(400, 401, 403, 408, 409, 413, 429, 500),
+  },
 })
 
 const listContainers = createRoute({
@@ -39,15 +42,25 @@ const listContainers = createRoute({
   summary: 'List containers',
   request: {
     query: z.object({
-      status: z.enum(['created', 'running', 'stopped']).optional().openapi({ description: 'Only containers in this state.' }),
+      status: z
+        .enum(['created', 'running', 'stopped'])
+        .optional()
+        .openapi({ description: 'Only containers in this state.' }),
       name: z.string().optional().openapi({ description: 'Only containers whose id contains this.' }),
       label: z
         .union([z.string(), z.array(z.string())])
         .optional()
-        .openapi({ description: 'Only containers with this label: `key=value`, or `key` for any value. Repeatable (all must match).', example: 'app=web' }),
+        .openapi({
+          description:
+            'Only containers with this label: `key=value`, or `key` for any value. Repeatable (all must match).',
+          example: 'app=web',
+        }),
     }),
   },
-  responses: { 200: json(z.array(containerState), 'The containers under the server\'s state root'), ...errors(400, 401, 500) },
+  responses: {
+    200: json(z.array(containerState), "The containers under the server's state root"),
+    ...errors(400, 401, 500),
+  },
 })
 
 const inspectContainer = createRoute({
@@ -55,7 +68,7 @@ const inspectContainer = createRoute({
   path: '/v1/containers/{id}',
   tags,
   summary: 'Inspect a container',
-  description: 'State, config, namespaces (inode ids against the host\'s), host PIDs of its processes and its mounts.',
+  description: "State, config, namespaces (inode ids against the host's), host PIDs of its processes and its mounts.",
   request: { params: idParams },
   responses: { 200: json(containerInspect, 'The container'), ...errors(400, 401, 404, 500) },
 })
@@ -65,8 +78,12 @@ const deleteContainer = createRoute({
   path: '/v1/containers/{id}',
   tags,
   summary: 'Delete a container',
-  description: 'Removes it and everything it took. A running one is refused (409) unless `force`, which kills it first.',
-  request: { params: idParams, query: z.object({ force: queryBool.openapi({ description: 'Kill it first if it runs.' }) }) },
+  description:
+    'Removes it and everything it took. A running one is refused (409) unless `force`, which kills it first.',
+  request: {
+    params: idParams,
+    query: z.object({ force: queryBool.openapi({ description: 'Kill it first if it runs.' }) }),
+  },
   responses: { 204: { description: 'Deleted' }, ...errors(400, 401, 404, 408, 409, 500) },
 })
 
@@ -87,7 +104,13 @@ export function containerRoutes(ctx: AppContext) {
     if ('spec' in body) {
       const spec = checkSpec(body.spec, ctx.policy)
       const { name, remove, init } = body
-      make = () => createSpec(spec, { root: ctx.root, ...(name ? { id: name } : {}), ...(remove ? { remove } : {}), ...(init !== undefined ? { init } : {}) })
+      make = () =>
+        createSpec(spec, {
+          root: ctx.root,
+          ...(name ? { id: name } : {}),
+          ...(remove ? { remove } : {}),
+          ...(init !== undefined ? { init } : {}),
+        })
     } else {
       const { name, start: _start, remove, ...options } = body
       const checked = checkOptions(options, ctx.policy)
@@ -114,7 +137,14 @@ export function containerRoutes(ctx: AppContext) {
       ctx.limits.opTimeoutMs,
       'create',
     )
-    return c.json({ id: container.id, state: withLabels(container.state()), ...(container.warnings.length ? { warnings: container.warnings } : {}) }, 201)
+    return c.json(
+      {
+        id: container.id,
+        state: withLabels(container.state()),
+        ...(container.warnings.length ? { warnings: container.warnings } : {}),
+      },
+      201,
+    )
   })
 
   app.openapi(listContainers, (c) => {

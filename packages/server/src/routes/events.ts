@@ -19,8 +19,8 @@ const getEvents = createRoute({
   description:
     'Server-Sent Events: `event:` is created, started, oom (the OOM killer ended it; exited follows), exited or deleted; ' +
     '`data:` is `{ type, id, time, labels, exitCode?, signal?, oomKilled? }`. ' +
-    'Optionally only one container\'s (`id`). Comment lines keep the connection alive.',
-  request: { query: z.object({ id: z.string().optional().openapi({ description: 'Only this container\'s events.' }) }) },
+    "Optionally only one container's (`id`). Comment lines keep the connection alive.",
+  request: { query: z.object({ id: z.string().optional().openapi({ description: "Only this container's events." }) }) },
   responses: { 200: eventStream('The event stream'), ...errors(400, 401, 500) },
 })
 
@@ -43,7 +43,8 @@ export function eventRoutes(ctx: AppContext) {
         try {
           await sse.write(': subscribed\n\n')
           while (!gone.aborted && !sse.aborted) {
-            for (let e = queue.shift(); e; e = queue.shift()) await sse.writeSSE({ event: e.type, data: JSON.stringify(e) })
+            for (let e = queue.shift(); e; e = queue.shift())
+              await sse.writeSSE({ event: e.type, data: JSON.stringify(e) })
             const tick = new AbortController()
             wake = () => tick.abort()
             await whileAny([gone, tick.signal], (woken) => sleep(heartbeatMs, woken))

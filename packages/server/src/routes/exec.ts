@@ -12,7 +12,8 @@ const execInContainer = createRoute({
   path: '/v1/containers/{id}/exec',
   tags: ['run'],
   summary: 'Run a command in a running container, to completion',
-  description: 'With the container\'s environment, working directory and user unless given. `timeout` (ms) is bounded by the server.',
+  description:
+    "With the container's environment, working directory and user unless given. `timeout` (ms) is bounded by the server.",
   request: { params: idParams, body: jsonBody(execBody) },
   responses: { 200: json(runResult, 'It ran: its exit code and output'), ...errors(400, 401, 404, 409, 413, 429, 500) },
 })
@@ -26,7 +27,14 @@ export function execRoutes(ctx: AppContext) {
     const limit = boundedTimeout(ctx, timeout)
     const container = lookup(ctx, id)
     const result = await whileAny([c.req.raw.signal, ctx.shutdown], (signal) =>
-      runCaptured(ctx.slots, (io) => container.exec({ ...options, ...io }), input, limit, signal, ctx.limits.maxOutputBytes),
+      runCaptured(
+        ctx.slots,
+        (io) => container.exec({ ...options, ...io }),
+        input,
+        limit,
+        signal,
+        ctx.limits.maxOutputBytes,
+      ),
     )
     return c.json(result, 200)
   })

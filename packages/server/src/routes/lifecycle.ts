@@ -7,7 +7,15 @@ import { lookup, router, withLabels, type AppContext } from '../context.js'
 import { ApiError } from '../errors.js'
 import { exitStatus } from '../events.js'
 import { whileAny, withDeadline } from '../limits.js'
-import { errors, exitStatus as exitStatusSchema, idAndState, idParams, json, queryBool, querySeconds } from '../schemas.js'
+import {
+  errors,
+  exitStatus as exitStatusSchema,
+  idAndState,
+  idParams,
+  json,
+  queryBool,
+  querySeconds,
+} from '../schemas.js'
 
 const tags = ['lifecycle']
 const maxStopSeconds = 300
@@ -26,7 +34,8 @@ const stopContainer = createRoute({
   path: '/v1/containers/{id}/stop',
   tags,
   summary: 'Stop a container',
-  description: 'SIGTERM, then SIGKILL to every process once `timeout` seconds have passed. A stopped container is left as it is.',
+  description:
+    'SIGTERM, then SIGKILL to every process once `timeout` seconds have passed. A stopped container is left as it is.',
   request: {
     params: idParams,
     query: z.object({ timeout: querySeconds(maxStopSeconds, 'Seconds to wait before SIGKILL (default 10).') }),
@@ -61,10 +70,13 @@ const waitContainer = createRoute({
   path: '/v1/containers/{id}/wait',
   tags,
   summary: 'Wait for a container to end',
-  description: 'Blocks until the container has stopped, at most `timeout` seconds (then 408), and returns how it ended.',
+  description:
+    'Blocks until the container has stopped, at most `timeout` seconds (then 408), and returns how it ended.',
   request: {
     params: idParams,
-    query: z.object({ timeout: querySeconds(24 * 3600, 'Seconds to wait at most (default 300; the server may cap it).') }),
+    query: z.object({
+      timeout: querySeconds(24 * 3600, 'Seconds to wait at most (default 300; the server may cap it).'),
+    }),
   },
   responses: { 200: json(exitStatusSchema, 'How it ended'), ...errors(400, 401, 404, 408, 500, 503) },
 })
@@ -108,7 +120,11 @@ export function lifecycleRoutes(ctx: AppContext) {
     const { id } = c.req.valid('param')
     const seconds = c.req.valid('query').timeout ?? 10
     const container = lookup(ctx, id)
-    const exit = await withDeadline(container.stop(seconds * 1000), seconds * 1000 + ctx.limits.opTimeoutMs, `stop ${id}`)
+    const exit = await withDeadline(
+      container.stop(seconds * 1000),
+      seconds * 1000 + ctx.limits.opTimeoutMs,
+      `stop ${id}`,
+    )
     ctx.events.sync()
     return c.json({ id, state: withLabels(container.state()), exit: exitStatus(exit) }, 200)
   })
@@ -116,7 +132,14 @@ export function lifecycleRoutes(ctx: AppContext) {
   app.openapi(killContainer, (c) => {
     const { id } = c.req.valid('param')
     const { signal, all } = c.req.valid('query')
-    const sig = signal === undefined ? 'SIGTERM' : /^\d+$/.test(signal) ? Number(signal) : signal.startsWith('SIG') ? signal : `SIG${signal}`
+    const sig =
+      signal === undefined
+        ? 'SIGTERM'
+        : /^\d+$/.test(signal)
+          ? Number(signal)
+          : signal.startsWith('SIG')
+            ? signal
+            : `SIG${signal}`
     const container = lookup(ctx, id)
     container.kill(sig as NodeJS.Signals | number, { all: all ?? false })
     ctx.events.sync()
@@ -132,7 +155,8 @@ export function lifecycleRoutes(ctx: AppContext) {
     await whileAny([c.req.raw.signal, ctx.shutdown], async (gone) => {
       while (container.state().status !== 'stopped') {
         if (gone.aborted) throw new ApiError(503, 'ESHUTDOWN', 'the request ended before the container did')
-        if (Date.now() >= deadline) throw ApiError.timedOut(`container "${id}" still runs after ${seconds} s (raise ?timeout=)`)
+        if (Date.now() >= deadline)
+          throw ApiError.timedOut(`container "${id}" still runs after ${seconds} s (raise ?timeout=)`)
         await changeIn(container.dir, Math.min(250, Math.max(0, deadline - Date.now())), gone)
       }
     })

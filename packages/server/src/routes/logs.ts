@@ -15,7 +15,9 @@ const followPollMs = 100
 /** An ISO 8601 time, or a duration ago: `10s`, `5m`, `2h`. */
 function parseSince(v: string): Date | undefined {
   const rel = /^(\d+)([smh])$/.exec(v)
-  const t = rel ? new Date(Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[rel[2] as 's' | 'm' | 'h']) : new Date(v)
+  const t = rel
+    ? new Date(Date.now() - Number(rel[1]) * { s: 1e3, m: 6e4, h: 3.6e6 }[rel[2] as 's' | 'm' | 'h'])
+    : new Date(v)
   return Number.isNaN(t.getTime()) || !/\d/.test(v) ? undefined : t
 }
 
@@ -31,9 +33,13 @@ const logsQuery = z.object({
     .refine((v) => parseSince(v) !== undefined, 'must be a time (ISO 8601) or a duration like 10s, 5m, 2h')
     .transform((v) => parseSince(v)!)
     .optional()
-    .openapi({ description: 'Only entries written since: an ISO 8601 time or a duration ago (10s, 5m, 2h).', example: '5m' }),
+    .openapi({
+      description: 'Only entries written since: an ISO 8601 time or a duration ago (10s, 5m, 2h).',
+      example: '5m',
+    }),
   follow: queryBool.openapi({
-    description: 'Stream as Server-Sent Events (`event: stdout|stderr`, `data:` the line) until the container stops; then one `event: exit` with how it ended.',
+    description:
+      'Stream as Server-Sent Events (`event: stdout|stderr`, `data:` the line) until the container stops; then one `event: exit` with how it ended.',
   }),
   stream: z.enum(['stdout', 'stderr']).optional().openapi({ description: 'Only this stream.' }),
 })
@@ -42,12 +48,15 @@ const getLogs = createRoute({
   method: 'get',
   path: '/v1/containers/{id}/logs',
   tags: ['logs'],
-  summary: 'A container\'s output',
+  summary: "A container's output",
   request: { params: idParams, query: logsQuery },
   responses: {
     200: {
       description: 'The log entries (JSON), or with `follow` an event stream',
-      content: { 'application/json': { schema: z.array(logEntry) }, 'text/event-stream': eventStream('').content['text/event-stream'] },
+      content: {
+        'application/json': { schema: z.array(logEntry) },
+        'text/event-stream': eventStream('').content['text/event-stream'],
+      },
     },
     ...errors(400, 401, 404, 500),
   },

@@ -43,7 +43,8 @@ const getStats = createRoute({
   path: '/v1/containers/{id}/stats',
   tags: ['stats'],
   summary: 'Memory, CPU time and process count of a container, now',
-  description: 'From the container\'s cgroup (source "cgroup") when it has limits, else from /proc for its processes (source "proc"); a stopped container has none.',
+  description:
+    'From the container\'s cgroup (source "cgroup") when it has limits, else from /proc for its processes (source "proc"); a stopped container has none.',
   request: { params: idParams },
   responses: { 200: json(stats, 'The figures'), ...errors(400, 401, 404, 500) },
 })
@@ -92,7 +93,18 @@ export function statsRoutes(ctx: AppContext) {
       pids++
     }
     const cpuSeconds = Math.round((ticks / ticksPerSecond()) * 1000) / 1000
-    return c.json({ id, status: info.status, source: 'proc' as const, memoryBytes, cpuSeconds, pids, time: new Date().toISOString() }, 200)
+    return c.json(
+      {
+        id,
+        status: info.status,
+        source: 'proc' as const,
+        memoryBytes,
+        cpuSeconds,
+        pids,
+        time: new Date().toISOString(),
+      },
+      200,
+    )
   })
 
   return app

@@ -31,7 +31,10 @@ export function systemRoutes() {
   app.openapi(health, (c) => c.json({ ok: true as const }, 200))
   app.openapi(version, (c) => {
     // The spec version is the one the core writes, asked of it once.
-    versions ??= { version: hostInfo().version, ociVersion: buildSpec(parseRunOptions({ command: ['true'] })).spec.ociVersion }
+    versions ??= {
+      version: hostInfo().version,
+      ociVersion: buildSpec(parseRunOptions({ command: ['true'] })).spec.ociVersion,
+    }
     return c.json(versions, 200)
   })
   return app
