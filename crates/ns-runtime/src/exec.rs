@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Context, Result, SetupError};
-use crate::launch::Sink;
+use crate::helper::Sink;
 use crate::namespaces::NsKind;
 use crate::process::{self, Command};
 use crate::proto::{self, Event, Report};
@@ -137,7 +137,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
             "a detached exec with a terminal needs --console-socket",
         ));
     }
-    let console = if pr.terminal { Some(crate::launch::socketpair()?) } else { None };
+    let console = if pr.terminal { Some(crate::helper::socketpair()?) } else { None };
     let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
     let pid =
         sys::clone_fork(0).map_err(|e| SetupError::sys("fork into the container", None, e))?;
@@ -158,7 +158,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         unsafe { libc::_exit(code) }
     }
     drop(rep_w);
-    crate::launch::forward_signals_to(if req.detach { 0 } else { pid });
+    crate::helper::signals::forward_signals_to(if req.detach { 0 } else { pid });
     let master = console.and_then(|(ours, theirs)| {
         drop(theirs);
         sys::recv_fd(ours.as_raw_fd()).ok().flatten()
@@ -189,7 +189,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     };
     match (master, &req.console_socket) {
         (Some(m), Some(path)) if req.detach => {
-            crate::launch::send_to_console_socket(path, &m)?;
+            crate::helper::send_to_console_socket(path, &m)?;
             drop(m);
             proto::each_line(rep_r.as_raw_fd(), &mut on_line);
         }
@@ -203,7 +203,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     }
     let (_, st) =
         sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
-    crate::launch::forward_signals_to(0);
+    crate::helper::signals::forward_signals_to(0);
     let (code, signal) = sys::decode_status(st);
     sink(&Event::Exited { exit_code: code, signal, oom_killed: false });
     Ok((code, signal))

@@ -1,0 +1,102 @@
+//! The helper: the process that sets a container up from outside it (its parent; what the
+//! container does for itself is `child`). It reads one request from its control socket and
+//! sends events back on it. The set-up reads top to bottom, a file a phase:
+//!
+//! 1. `prepare`: check the request and compute the plan; nothing is touched yet;
+//! 2. `launch`: join namespaces, make the cgroup, clone the child, write its id maps, attach
+//!    what comes from outside, run the hooks that prepare its namespaces, release it;
+//! 3. `foreground` (run it and wait) or `create` (it waits for `start`);
+//! 4. `monitor`: a created container's parent while it lives, keeping its log and exit status.
+//!
+//! `signals` forwards the helper's signals to the container throughout. The third mode, exec
+//! into a running container, is `crate::exec`.
+
+pub mod create;
+pub mod foreground;
+pub mod launch;
+pub mod monitor;
+pub mod prepare;
+pub mod signals;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+pub use create::create;
+pub use foreground::foreground;
+pub use prepare::{prepare, Prepared};
+
+use crate::error::{Result, SetupError};
+use crate::proto::{self, Event, LineReader};
+use crate::spec::RunRequest;
+use crate::sys::{self, Errno};
+
+/// Where events go: the control socket (helper mode) or the ns-oci command line.
+pub type Sink<'a> = &'a mut dyn FnMut(&Event);
+
+/// The helper's entry point: the request arrives on `control`, events leave on it.
+/// Returns the helper's exit code.
+pub fn helper_main(control: libc::c_int) -> i32 {
+    // SAFETY: ignoring SIGPIPE so a vanished caller shows up as EPIPE, not death.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let mut reader = LineReader::new(control);
+    let Some(line) = reader.next_line() else { return 125 };
+    let mut sink = |e: &Event| {
+        let _ = proto::send(control, e);
+    };
+    let req: RunRequest = match serde_json::from_slice(&line) {
+        Ok(r) => r,
+        Err(e) => {
+            let err = SetupError::config("config", format!("is not a valid runtime spec: {e}"));
+            sink(&Event::Error { error: err });
+            sink(&Event::Exited { exit_code: Some(125), signal: None, oom_killed: false });
+            return 125;
+        }
+    };
+    proto::keep_control(reader);
+    if req.die_with_parent {
+        let _ = sys::set_pdeathsig(libc::SIGKILL);
+        // SAFETY: plain syscall.
+        if unsafe { libc::getppid() } == 1 {
+            return 125;
+        }
+    }
+    let result = match (&req.exec, &req.create) {
+        (Some(ex), _) => crate::exec::exec(ex, &mut sink).map(|_| ()),
+        (None, Some(cr)) => create(&req, cr, &mut sink),
+        (None, None) => foreground(&req, &mut sink).map(|_| ()),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            sink(&Event::Error { error: e });
+            sink(&Event::Exited { exit_code: Some(125), signal: None, oom_killed: false });
+            125
+        }
+    }
+}
+
+/// A connected pair of unix sockets, close-on-exec: the way a terminal's master travels.
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+    } != 0
+    {
+        return Err(SetupError::sys("create a socket pair", None, Errno::last()));
+    }
+    // SAFETY: two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Hand a terminal's master to the engine listening on `path` (OCI `--console-socket`).
+pub fn send_to_console_socket(path: &str, master: &OwnedFd) -> Result<()> {
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        SetupError::sys(
+            "connect to the console socket",
+            Some(path),
+            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    sys::send_fd(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx")
+        .map_err(|e| SetupError::sys("send the terminal to", Some(path), e))
+}
