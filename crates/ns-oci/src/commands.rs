@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use ns_runtime::helper;
 use ns_runtime::lifecycle;
 use ns_runtime::proto::Event;
-use ns_runtime::spec::{CreateRequest, RunRequest, Spec};
+use ns_runtime::request::{CreateRequest, RunRequest};
+use ns_runtime::spec::Spec;
 use ns_runtime::state::{self, ContainerDir, Record};
 use ns_runtime::SetupError;
 
@@ -403,7 +404,7 @@ fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
     if p.has("no-new-privs") {
         process.no_new_privileges = true;
     }
-    let req = ns_runtime::exec::ExecRequest {
+    let req = ns_runtime::request::ExecRequest {
         id,
         root: ctx.root.display().to_string(),
         process,

@@ -23,6 +23,7 @@ pub mod mounts;
 pub mod namespaces;
 pub mod process;
 pub mod proto;
+pub mod request;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
@@ -33,7 +34,8 @@ pub mod tty;
 pub mod zygote;
 
 pub use error::SetupError;
-pub use spec::{RunRequest, Spec};
+pub use request::RunRequest;
+pub use spec::Spec;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The OCI runtime spec version this runtime implements.

@@ -8,13 +8,13 @@ use std::path::Path;
 use super::launch::launch;
 use super::monitor::{monitor, monitor_terminal};
 use super::prepare::{prepare, Prepared};
-use super::{send_to_console_socket, socketpair, Sink};
 use crate::child::Detach;
 use crate::error::{Result, SetupError};
 use crate::proto::{self, Event, LineReader, Report};
-use crate::spec::{CreateRequest, RunRequest};
+use crate::request::{CreateRequest, RunRequest, Sink};
 use crate::state::{self, ContainerDir, Record};
 use crate::sys::{self, Errno};
+use crate::tty::{send_to_console_socket, socketpair};
 
 /// Create a container that waits for `start` (OCI `create`): record it in the state directory,
 /// then either leave it to the caller's subreaper or stay as its monitor.

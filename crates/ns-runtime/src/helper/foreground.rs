@@ -8,12 +8,12 @@ use std::sync::atomic::Ordering;
 use super::launch::launch;
 use super::prepare::{prepare, Prepared};
 use super::signals::CHILD;
-use super::{socketpair, Sink};
 use crate::child::Detach;
 use crate::error::{Result, SetupError};
 use crate::proto::{self, Event, Report};
-use crate::spec::RunRequest;
+use crate::request::{RunRequest, Sink};
 use crate::sys;
+use crate::tty::socketpair;
 
 /// Run in the foreground: relay events, forward signals, return the exit status.
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {

@@ -8,13 +8,13 @@ use std::sync::atomic::Ordering;
 
 use super::prepare::Prepared;
 use super::signals::{install_forwarding, CHILD};
-use super::socketpair;
 use crate::child::{self, Detach};
 use crate::error::{Result, SetupError};
 use crate::host;
 use crate::idmap;
 use crate::namespaces::{NsKind, NsPlan};
 use crate::sys::{self, Errno};
+use crate::tty::socketpair;
 
 /// A child that exists, has its id maps, and has been released into its own set-up.
 pub(super) struct Launched {

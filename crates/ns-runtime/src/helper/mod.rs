@@ -18,19 +18,14 @@ pub mod monitor;
 pub mod prepare;
 pub mod signals;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
 pub use create::create;
 pub use foreground::foreground;
 pub use prepare::{prepare, Prepared};
 
-use crate::error::{Result, SetupError};
+use crate::error::SetupError;
 use crate::proto::{self, Event, LineReader};
-use crate::spec::RunRequest;
-use crate::sys::{self, Errno};
-
-/// Where events go: the control socket (helper mode) or the ns-oci command line.
-pub type Sink<'a> = &'a mut dyn FnMut(&Event);
+use crate::request::RunRequest;
+use crate::sys;
 
 /// The helper's entry point: the request arrives on `control`, events leave on it.
 /// Returns the helper's exit code.
@@ -72,31 +67,4 @@ pub fn helper_main(control: libc::c_int) -> i32 {
             125
         }
     }
-}
-
-/// A connected pair of unix sockets, close-on-exec: the way a terminal's master travels.
-pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe {
-        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
-    } != 0
-    {
-        return Err(SetupError::sys("create a socket pair", None, Errno::last()));
-    }
-    // SAFETY: two fresh descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Hand a terminal's master to the engine listening on `path` (OCI `--console-socket`).
-pub fn send_to_console_socket(path: &str, master: &OwnedFd) -> Result<()> {
-    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        SetupError::sys(
-            "connect to the console socket",
-            Some(path),
-            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })?;
-    sys::send_fd(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx")
-        .map_err(|e| SetupError::sys("send the terminal to", Some(path), e))
 }

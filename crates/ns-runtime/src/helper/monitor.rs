@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::Sink;
 use crate::proto::{Event, LineReader, Report};
+use crate::request::Sink;
 use crate::state::{self, ContainerDir, ExitRecord};
 use crate::sys;
 

@@ -6,8 +6,9 @@ use crate::idmap::{self, Writer};
 use crate::mounts::{self, plan_mounts};
 use crate::namespaces::{NsKind, NsPlan};
 use crate::process::{self, Command};
+use crate::request::RunRequest;
 use crate::rootfs::RootfsPlan;
-use crate::spec::{IdMapping, Process, RunRequest};
+use crate::spec::{IdMapping, Process};
 
 /// Everything the child needs, checked and computed before the clone.
 pub struct Prepared {
