@@ -5,9 +5,9 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use super::launch::launch;
+use super::launch::{launch, lease_ids};
 use super::monitor::{monitor, monitor_terminal};
-use super::prepare::{prepare, Prepared};
+use super::prepare::{prepare, HostFacts, Prepared};
 use crate::child::Detach;
 use crate::error::{Result, SetupError};
 use crate::proto::{self, Event, LineReader, Report};
@@ -19,14 +19,16 @@ use crate::tty::{send_to_console_socket, socketpair};
 /// Create a container that waits for `start` (OCI `create`): record it in the state directory,
 /// then either leave it to the caller's subreaper or stay as its monitor.
 pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
-    let p = prepare(req)?;
-    if p.lease.is_some() && !cr.monitor {
+    let mut p = prepare(req, &HostFacts::read())?;
+    if p.lease_needed && !cr.monitor {
         // Nobody would hold the lease once this process is gone.
         return Err(SetupError::config(
             "annotations.io.ns.userns",
             "auto needs a monitored container (ns's own create), not one left to an engine",
         ));
     }
+    // Taken before anything is recorded: config.json shows the maps it gives.
+    lease_ids(&mut p)?;
     let dir = ContainerDir::create(Path::new(&cr.root), &cr.id)?;
     let mut saved = req.config.clone();
     if p.lease.is_some() {

@@ -5,8 +5,8 @@
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 
-use super::launch::launch;
-use super::prepare::{prepare, Prepared};
+use super::launch::{launch, lease_ids};
+use super::prepare::{prepare, HostFacts, Prepared};
 use super::signals::CHILD;
 use crate::child::Detach;
 use crate::error::{Result, SetupError};
@@ -17,7 +17,8 @@ use crate::tty::socketpair;
 
 /// Run in the foreground: relay events, forward signals, return the exit status.
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
-    let p = prepare(req)?;
+    let mut p = prepare(req, &HostFacts::read())?;
+    lease_ids(&mut p)?;
     let console = if p.process.terminal { Some(socketpair()?) } else { None };
     let detach =
         Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };

@@ -1,7 +1,8 @@
-//! Phase 2, the helper outside the container: check the host, join the namespaces to join,
-//! make the cgroup, clone the child into its new namespaces (born in its cgroup on v2), write
-//! its id maps, make its idmapped mounts, move it into its cgroup (v1), run the hooks that
-//! prepare its namespaces, and release it into its own set-up (`child`).
+//! Phase 2, the helper outside the container: lease the container's ids if it needs a range
+//! of its own, check the host, join the namespaces to join, make the cgroup, clone the child
+//! into its new namespaces (born in its cgroup on v2), write its id maps, make its idmapped
+//! mounts, move it into its cgroup (v1), run the hooks that prepare its namespaces, and
+//! release it into its own set-up (`child`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -13,6 +14,8 @@ use crate::error::{Result, SetupError};
 use crate::host;
 use crate::idmap;
 use crate::namespaces::{NsKind, NsPlan};
+use crate::rootfs::IdmapSource;
+use crate::spec::IdMapping;
 use crate::sys::{self, Errno};
 use crate::tty::socketpair;
 
@@ -51,8 +54,26 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The first act of the launch, the first thing it takes: with `io.ns.userns: auto` (the
+/// plan's `lease_needed`), a free range of host ids onto which the container's ids 0-65535 are
+/// mapped, leased for as long as the container lives (held by the helper, and by the monitor
+/// it forks). The modes take it before they record anything, so that a created container's
+/// config.json carries the maps it really has.
+pub(super) fn lease_ids(p: &mut Prepared) -> Result<()> {
+    if !p.lease_needed || p.lease.is_some() {
+        return Ok(());
+    }
+    let l = idmap::lease_range()?;
+    let all = vec![IdMapping { container_id: 0, host_id: l.first, size: idmap::AUTO_SIZE }];
+    p.uid_maps = all.clone();
+    p.gid_maps = all;
+    p.lease = Some(l);
+    Ok(())
+}
+
 /// The steps both modes share: check the host, join namespaces, clone, write the id maps
-/// (parent side, outside the container), release the child.
+/// (parent side, outside the container), release the child. The plan's ids are leased
+/// already (`lease_ids`).
 pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launched> {
     // SAFETY: plain syscall.
     let euid = unsafe { libc::geteuid() };
@@ -209,7 +230,7 @@ fn clone_error(e: Errno, ns: &NsPlan) -> SetupError {
 /// the child's user namespace, sent to the child to attach where it belongs.
 fn make_idmapped_mounts(
     pid: libc::pid_t,
-    sources: &[crate::rootfs::IdmapSource],
+    sources: &[IdmapSource],
     sock: libc::c_int,
 ) -> Result<()> {
     let ns_path = format!("/proc/{pid}/ns/user");
