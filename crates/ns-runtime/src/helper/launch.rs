@@ -1,10 +1,11 @@
 //! Phase 2, the helper outside the container: lease the container's ids if it needs a range
 //! of its own, check the host, join the namespaces to join, make the cgroup, clone the child
-//! into its new namespaces (born in its cgroup on v2), write its id maps, make its idmapped
-//! mounts, move it into its cgroup (v1), run the hooks that prepare its namespaces, and
-//! release it into its own set-up (`child`).
+//! into its new namespaces (born in its cgroup on v2), write its id maps, move it into its
+//! cgroup (v1), attach what comes from outside (its idmapped mounts, then the hooks that
+//! prepare its namespaces; networks and images to come), and release it into its own set-up
+//! (`child`).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 
 use super::prepare::Prepared;
@@ -71,9 +72,10 @@ pub(super) fn lease_ids(p: &mut Prepared) -> Result<()> {
     Ok(())
 }
 
-/// The steps both modes share: check the host, join namespaces, clone, write the id maps
-/// (parent side, outside the container), release the child. The plan's ids are leased
-/// already (`lease_ids`).
+/// The steps both modes share: check the host, join namespaces, make the cgroup, clone, write
+/// the id maps (parent side, outside the container), place the child in its cgroup, attach
+/// what comes from outside (`attach_before_release`), release the child. The plan's ids are
+/// leased already (`lease_ids`).
 pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Result<Launched> {
     // SAFETY: plain syscall.
     let euid = unsafe { libc::geteuid() };
@@ -157,21 +159,16 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
     drop(rep_w);
     let mut guard = ChildGuard(pid);
 
-    // The child waits on `go` until its ids mean something, and until it is in its cgroup.
+    // The child waits on `go` until its ids mean something, until it is in its cgroup, and
+    // until what comes from outside is attached.
     let prepared = (|| {
         if p.ns.has_new(NsKind::User) {
             idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
         }
-        if let Some((ours, _)) = &trees {
-            make_idmapped_mounts(pid, &idmapped, ours.as_raw_fd())?;
-        }
         if let (Some(cg), false) = (&cgroup, placed) {
             cg.add(pid)?;
         }
-        // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
-        let state = p.hook_state("creating", pid);
-        crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
-        crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
+        attach_before_release(p, pid, &idmapped, trees.as_ref().map(|(ours, _)| ours.as_raw_fd()))?;
         sys::write_all(go_w.as_raw_fd(), b"G")
             .map_err(|e| SetupError::sys("release the container", None, e))
     })();
@@ -223,6 +220,46 @@ fn clone_error(e: Errno, ns: &NsPlan) -> SetupError {
         libc::EINVAL => err.with_hint("this kernel lacks one of the requested namespaces"),
         _ => err,
     }
+}
+
+/// The seam between the namespaces and the container's own set-up: what the helper attaches to
+/// the container from outside, in this order, once its namespaces exist (the child is cloned,
+/// its id maps are written, it is in its cgroup) and before it is released. The child still
+/// waits on `go`, so everything attached here is in place before the first step of its own
+/// set-up (`child`):
+///
+/// 1. idmapped mounts: detached copies of the root and of bind sources whose ids are seen
+///    through the child's user namespace, sent down `trees` in the order of
+///    `RootfsPlan::idmapped_sources`; the child attaches each where its plan puts it when it
+///    builds its root filesystem;
+/// 2. to come, an image's root filesystem: the overlay of its layers (shared, read-only,
+///    owned by host ids) and of an upper directory of the container's own, made outside and
+///    seen through the child's user namespace like an idmapped root (which needs the child and
+///    its maps), then sent down `trees`; the child takes it as its root in place of the bind
+///    of `root.path` (see `prepare::plan_rootfs`);
+/// 3. to come, a network attachment: an interface moved into the child's network namespace
+///    (`/proc/PID/ns/net`) with its addresses and routes, or pasta joined to it; the child,
+///    which brings its loopback up before it builds its root, will find the interface there,
+///    configured;
+/// 4. the hooks that prepare the namespaces (OCI `prestart`, `createRuntime`), last, so that
+///    they see all of the above.
+///
+/// A failure ends the launch: the child is killed and reaped, then its cgroup removed; what an
+/// attachment made outside is its own to give back.
+fn attach_before_release(
+    p: &Prepared,
+    pid: libc::pid_t,
+    idmapped: &[IdmapSource],
+    trees: Option<RawFd>,
+) -> Result<()> {
+    if let Some(sock) = trees {
+        make_idmapped_mounts(pid, idmapped, sock)?;
+    }
+    // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
+    let state = p.hook_state("creating", pid);
+    crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
+    crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
+    Ok(())
 }
 
 /// Idmapped mounts are made here, outside: the child, inside its user namespace, may not make

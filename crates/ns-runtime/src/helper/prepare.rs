@@ -291,6 +291,12 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
 ///
 /// The root is a recursive bind of `root.path` (resolved against the bundle), which the launch
 /// makes an idmapped mount with `io.ns.root.idmap`, or a fresh tmpfs when there is no `root`.
+/// An image's root filesystem replaces the bind here: instead of a host directory, the plan
+/// will name the image's layers (read-only lower directories, and an upper and work directory
+/// of the container's own); the launch will mount that overlay, outside, at its attachment
+/// seam (`launch::attach_before_release`) and hand it to the child as it hands over an
+/// idmapped root today. The child's steps after the root (mounts, pivot_root, masked and
+/// read-only paths) stay as they are.
 fn plan_rootfs(
     spec: &Spec,
     linux: &Linux,
