@@ -53,6 +53,7 @@ export {
   unpackLayer,
   unpackImage,
   layerDir,
+  acquireLock,
 } from './images/index.js'
 export type {
   Images,
@@ -82,4 +83,6 @@ export type {
   UnpackLayerRequest,
   UnpackLayerResult,
   UnpackOptions,
+  Lock,
+  LockOptions,
 } from './images/index.js'

@@ -609,22 +609,29 @@ export async function writeArchive(
 ): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`)
   const pack = tar.pack()
-  const mtime = new Date(0)
+  // Owned by the writer, as the tools that make archives from files do: a normal user's
+  // skopeo cannot extract entries owned by root.
+  const owner = { mtime: new Date(0), uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }
   const add = (name: string, body: Buffer) =>
     new Promise<void>((resolve, reject) =>
-      pack.entry({ name, size: body.length, mode: 0o644, mtime }, body, (e) => (e ? reject(e) : resolve())),
+      pack.entry({ name, size: body.length, mode: 0o644, ...owner }, body, (e) => (e ? reject(e) : resolve())),
     )
   const addFile = (name: string, file: string, size: number) =>
     new Promise<void>((resolve, reject) => {
-      const e = pack.entry({ name, size, mode: 0o644, mtime }, (err) => (err ? reject(err) : resolve()))
+      const e = pack.entry({ name, size, mode: 0o644, ...owner }, (err) => (err ? reject(err) : resolve()))
       pipeline(createReadStream(file), e).catch(reject)
     })
   const out = createWriteStream(tmp, { flags: 'wx' })
   const writing = pipeline(pack, out)
   try {
-    await add('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })))
+    for (const name of ['blobs/', 'blobs/sha256/']) {
+      await new Promise<void>((resolve, reject) =>
+        pack.entry({ name, type: 'directory', mode: 0o755, ...owner }, (e) => (e ? reject(e) : resolve())),
+      )
+    }
     for (const b of blobList(entries))
       await addFile(`blobs/sha256/${hexOf(b.digest)}`, store.blobPath(b.digest), b.size)
+    await add('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })))
     await add(
       'index.json',
       Buffer.from(JSON.stringify(layoutIndex(entries, undefined, format === 'oci-archive' ? tag : undefined))),
