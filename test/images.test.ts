@@ -365,6 +365,74 @@ describe('integrity and resumption through a proxy on 127.0.0.1', () => {
     }
   })
 
+  itReg('layers download side by side; an abort mid-blob stops the pull, keeping nothing half-written', async () => {
+    const big = built.v2!.layers[0]!
+    const small = built.v2!.layers[1]!
+    const proxy = await startProxy(reg.url, {
+      intercept: async (req, res) => {
+        if (!req.url?.endsWith(`/blobs/${big}`)) return false
+        // The big layer sends a little, then nothing more: the pull is aborted while it waits.
+        const r = await fetch(`${reg.url}${req.url}`)
+        const body = Buffer.from(await r.arrayBuffer())
+        res.writeHead(200, { 'Content-Length': String(body.length) })
+        res.write(body.subarray(0, 10_000))
+        return true
+      },
+    })
+    try {
+      const store = newStore()
+      const ac = new AbortController()
+      let smallDone = false
+      let bigStarted = false
+      const e = await errorOf(
+        openImages({ store }).pull(`${proxy.host}/test/app:oci`, {
+          signal: ac.signal,
+          concurrency: 2,
+          onProgress: (ev) => {
+            if (ev.type !== 'layer') return
+            if (ev.digest === small && ev.status === 'complete') smallDone = true
+            if (ev.digest === big && ev.status === 'downloading' && ev.bytes > 0) bigStarted = true
+            if (smallDone && bigStarted) ac.abort(new Error('stop'))
+          },
+        }),
+      )
+      expect(e.code).toBe('ABORTED')
+      expect(e.message).toContain(`${proxy.host}/test/app:oci`)
+      expect(smallDone && bigStarted).toBe(true)
+      expect(blobFiles(store)).not.toContain(big.slice(7))
+      expect(readdirSync(join(store, 'tmp'))).toEqual([])
+      expect(await openImages({ store }).list()).toEqual([])
+    } finally {
+      await proxy.close()
+    }
+  })
+
+  itReg('a body that stalls past timeoutMs is given up and resumed with Range', async () => {
+    const big = built.v2!.layers[0]!
+    let first = true
+    const proxy = await startProxy(reg.url, {
+      intercept: async (req, res) => {
+        if (!req.url?.endsWith(`/blobs/${big}`) || !first) return false
+        first = false
+        const r = await fetch(`${reg.url}${req.url}`)
+        const body = Buffer.from(await r.arrayBuffer())
+        res.writeHead(200, { 'Content-Length': String(body.length) })
+        res.write(body.subarray(0, 200_000))
+        return true
+      },
+    })
+    try {
+      const store = newStore()
+      const img = await openImages({ store, timeoutMs: 300, retryDelayMs: 10 }).pull(`${proxy.host}/test/app:oci`)
+      const gets = proxy.requests.filter((r) => r.url.endsWith(`/blobs/${big}`))
+      expect(gets.map((g) => g.headers.range)).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/)])
+      expect(Number(/\d+/.exec(String(gets[1]!.headers.range))![0])).toBeGreaterThan(0)
+      checkBlobsOnDisk(store, img)
+    } finally {
+      await proxy.close()
+    }
+  })
+
   itReg('two pulls of one image at once both succeed and fetch each blob once (a lock per digest)', async () => {
     const proxy = await startProxy(reg.url)
     try {
@@ -594,8 +662,9 @@ describe('the store', () => {
     await openImages({ store }).pull(`${reg.host}/test/base:v1`)
     const lockFile = join(store, 'locks', 'store.lock')
     const script = `import { acquireLock } from '@ns/core'
-await acquireLock(process.argv[1]); console.log('held'); setInterval(() => {}, 1000)`
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, lockFile], {
+await acquireLock(process.argv[1]); await acquireLock(process.argv[2]); console.log('held'); setInterval(() => {}, 1000)`
+    const blobLock = join(store, 'locks', `blob-${'e'.repeat(64)}.lock`)
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, lockFile, blobLock], {
       cwd: join(repoRoot, 'test'),
       stdio: ['ignore', 'pipe', 'inherit'],
     })
@@ -611,6 +680,10 @@ await acquireLock(process.argv[1]); console.log('held'); setInterval(() => {}, 1
     await new Promise((r) => child.on('exit', r))
     expect(await st.withStoreLock(async () => 'got it', { signal: AbortSignal.timeout(5000) })).toBe('got it')
     expect(existsSync(lockFile)).toBe(false)
+    // prune sweeps the other locks the dead process left.
+    expect(existsSync(blobLock)).toBe(true)
+    await openImages({ store }).prune()
+    expect(existsSync(blobLock)).toBe(false)
   })
 
   const rootlessReason = isRoot ? 'root: the default store is /var/lib/ns, which a test must not fill' : undefined

@@ -6,8 +6,8 @@
 // waiters breaking the same stale lock do not both win.
 import { randomBytes } from 'node:crypto'
 import { readFileSync, readlinkSync } from 'node:fs'
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 
 import { abortError } from './errors.js'
 
@@ -148,6 +148,30 @@ async function breakStale(path: string, stale: string, nonce: string): Promise<v
     await link(aside, path).catch(() => {})
   }
   await unlink(aside).catch(() => {})
+}
+
+/**
+ * Removes what dead holders left in a lock directory: their locks (broken as a waiter would
+ * break them) and the files they were about to link. Returns how many went.
+ */
+export async function clearStaleLocks(dir: string, names: (name: string) => boolean = () => true): Promise<number> {
+  let n = 0
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    if (!names(f)) continue
+    const path = join(dir, f)
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
+    } catch {
+      continue
+    }
+    const owner = parseOwner(text)
+    if (owner && ownerAlive(owner)) continue
+    if (f.endsWith('.lock')) await breakStale(path, text, randomBytes(8).toString('hex'))
+    else await unlink(path).catch(() => {})
+    n++
+  }
+  return n
 }
 
 /** Runs `fn` holding the lock. */

@@ -168,7 +168,7 @@ export class RegistryClient {
     headers: Record<string, string>,
     signal: AbortSignal | undefined,
     method = 'GET',
-  ): Promise<{ res: Response; controller: AbortController; url: string }> {
+  ): Promise<{ res: Response; controller: AbortController; url: string; release: () => void }> {
     const url = `${this.baseUrl(ref.domain)}${path}`
     const scope = `repository:${ref.path}:pull`
     await this.#ensurePinged(ref, signal)
@@ -197,8 +197,10 @@ export class RegistryClient {
         throw this.#unreachable(ref, url, isAbort(e) ? controller.signal.reason : e)
       }
       clearTimeout(timer)
-      signal?.removeEventListener('abort', onAbort)
+      // The caller's abort stays linked while it reads the body; `release` unlinks it.
+      const release = () => signal?.removeEventListener('abort', onAbort)
       if (res.status === 401 && !authed) {
+        release()
         await res.body?.cancel()
         authed = true
         await this.#authenticate(ref, parseChallenges(res.headers.get('www-authenticate')), scope, signal, true)
@@ -206,11 +208,12 @@ export class RegistryClient {
         continue
       }
       if ((res.status === 429 || res.status >= 500) && attempt < this.#retries) {
+        release()
         await res.body?.cancel()
         await sleep(this.#backoff(attempt, res.headers.get('retry-after')), signal)
         continue
       }
-      return { res, controller, url }
+      return { res, controller, url, release }
     }
   }
 
@@ -426,12 +429,26 @@ export class RegistryClient {
    * checked against the one asked for (and against the registry's `Docker-Content-Digest`).
    */
   async getManifest(ref: ImageReference, target: string, signal?: AbortSignal): Promise<ManifestResponse> {
-    const { res, controller } = await this.#send(
+    const { res, controller, release } = await this.#send(
       ref,
       `/v2/${ref.path}/manifests/${target}`,
       { Accept: manifestAccept },
       signal,
     )
+    try {
+      return await this.#readManifest(ref, target, res, controller, signal)
+    } finally {
+      release()
+    }
+  }
+
+  async #readManifest(
+    ref: ImageReference,
+    target: string,
+    res: Response,
+    controller: AbortController,
+    signal: AbortSignal | undefined,
+  ): Promise<ManifestResponse> {
     if (!res.ok) throw await this.#answerError(ref, res, 'manifest')
     const len = Number(res.headers.get('content-length'))
     if (len > maxManifestBytes) {
@@ -490,7 +507,12 @@ export class RegistryClient {
       const offset = sink.written
       const headers: Record<string, string> = {}
       if (offset > 0) headers.Range = `bytes=${offset}-`
-      const { res, controller } = await this.#send(ref, `/v2/${ref.path}/blobs/${desc.digest}`, headers, signal)
+      const { res, controller, release } = await this.#send(
+        ref,
+        `/v2/${ref.path}/blobs/${desc.digest}`,
+        headers,
+        signal,
+      )
       try {
         if (res.status === 416 && offset > 0) {
           await res.body?.cancel()
@@ -506,8 +528,10 @@ export class RegistryClient {
         if (sink.written < desc.size) throw new Transient(`the body ended after ${sink.written} of ${desc.size} bytes`)
         return
       } catch (e) {
-        if (e instanceof NsError) throw e
+        // Whatever is left of the body is not wanted: let the connection go.
+        controller.abort()
         if (signal?.aborted) throw abortError(ref.full, signal)
+        if (e instanceof NsError) throw e
         if (attempt >= this.#retries) {
           throw imageError(
             'REGISTRY_UNREACHABLE',
@@ -517,6 +541,8 @@ export class RegistryClient {
         }
         events.onRetry?.(attempt + 1, sink.written, e as Error)
         await sleep(this.#backoff(attempt), signal)
+      } finally {
+        release()
       }
     }
   }

@@ -22,7 +22,7 @@ import type { Readable } from 'node:stream'
 import { NsError } from '../errors.js'
 import { hexOf, isDigest, newHash, sha256 } from './digest.js'
 import { imageError, storeWriteError } from './errors.js'
-import { acquireLock, ownerAlive, parseOwner, self, withLock, type LockOptions } from './lock.js'
+import { acquireLock, clearStaleLocks, ownerAlive, parseOwner, self, withLock, type LockOptions } from './lock.js'
 import type { Compression } from './media.js'
 import type { PlatformSpec } from './platform.js'
 import { parseReference, type ImageReference } from './reference.js'
@@ -607,6 +607,8 @@ export class ImageStore {
       await rm(join(tmpDir, f), { force: true })
       temps++
     }
+    // Locks of killed processes (the store lock, held now by this one, is left alone).
+    temps += await clearStaleLocks(join(this.root, 'locks'), (f) => f !== 'store.lock')
     return { blobs, bytes, temps }
   }
 }
