@@ -7,7 +7,7 @@ import { imageError } from './errors.js'
 import { importArchive, importLayout, writeArchive, writeLayout, type SaveEntry, type SaveFormat } from './archive.js'
 import { removeCredentials, saveCredentials, type AuthFileOptions, type Credentials } from './auth.js'
 import { parseConfig, type ImageConfig } from './media.js'
-import { pullFromRegistry, wantedPlatform, type PullOptions } from './pull.js'
+import { namedError, pullFromRegistry, wantedPlatform, type PullOptions } from './pull.js'
 import { parseReference, parseSource, type ImageReference } from './reference.js'
 import { RegistryClient, type RegistryOptions } from './registry.js'
 import { defaultStore, ImageStore, type ImageInfo, type PruneResult, type RemoveResult } from './store.js'
@@ -86,16 +86,19 @@ export function openImages(options: ImagesOptions = {}): Images {
       if (src.transport === 'docker') return pullFromRegistry(store, client, src.ref, opts)
       const { want } = wantedPlatform(opts.platform)
       const io = { signal: opts.signal, platform: want }
-      const got =
+      const got = await (
         src.transport === 'oci'
-          ? await importLayout(store, src.path, src.tag, io)
-          : await importArchive(
+          ? importLayout(store, src.path, src.tag, io)
+          : importArchive(
               store,
               src.path,
               src.transport,
               src.transport === 'docker-archive' ? { ref: src.ref } : { tag: src.tag },
               io,
             )
+      ).catch((e: unknown) => {
+        throw namedError(e, reference)
+      })
       opts.onProgress?.({ type: 'complete', reference, image: got[0]! })
       return got[0]!
     },

@@ -1,9 +1,16 @@
 // Locks between processes that share a store, which outlive no holder: Node has no flock(2),
 // so a lock is a file made with link(2) — atomic, and whole from its first instant — that
 // names its holder by pid, the pid's start time (pids are reused), pid namespace and boot.
+// link(2) rather than open(O_EXCL): an O_EXCL file exists, empty, before its holder has
+// written who it is, and a waiter reading it then cannot tell a lock being made from one left
+// by a dead process; a linked file is never seen without its content.
 // A waiter that finds the holder gone breaks the lock: it renames the file to a name of its
 // own and deletes it only if it is still the dead holder's (else it puts it back), so two
-// waiters breaking the same stale lock do not both win.
+// waiters breaking the same stale lock do not both win. What is left is a window of
+// microseconds, just after a holder died, in which a third taker could slip in beside the one
+// whose lock was put back. For a blob lock that costs at most a blob fetched twice (blobs are
+// verified and renamed into place whole); for the store lock, a name or record written in that
+// same instant could be lost (each is a whole-file rename, so never half-written).
 import { randomBytes } from 'node:crypto'
 import { readFileSync, readlinkSync } from 'node:fs'
 import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'

@@ -97,11 +97,40 @@ export async function bounded(
   if (first !== undefined) throw first
 }
 
+/** The error with the reference in its message (every failure of a pull names what was pulled). */
+export function namedError(e: unknown, reference: string): unknown {
+  if (!(e instanceof NsError) || e.message.includes(reference)) return e
+  return new NsError({
+    code: e.code,
+    message: `${reference}: ${e.message}`,
+    step: e.step,
+    path: e.path,
+    field: e.field,
+    errno: e.errno,
+    hint: e.hint,
+    exitCode: e.exitCode,
+  })
+}
+
 export async function pullFromRegistry(
   store: ImageStore,
   client: RegistryClient,
   ref: ImageReference,
   opts: PullOptions = {},
+): Promise<ImageInfo> {
+  try {
+    return await pullOnce(store, client, ref, opts)
+  } catch (e) {
+    if (opts.signal?.aborted && !(e instanceof NsError && e.code === 'ABORTED')) throw abortError(ref.full, opts.signal)
+    throw namedError(e, ref.full)
+  }
+}
+
+async function pullOnce(
+  store: ImageStore,
+  client: RegistryClient,
+  ref: ImageReference,
+  opts: PullOptions,
 ): Promise<ImageInfo> {
   const emit = opts.onProgress ?? (() => {})
   const { want, explicit } = wantedPlatform(opts.platform)
@@ -214,9 +243,6 @@ export async function pullFromRegistry(
     const image = await store.commit(record, names)
     emit({ type: 'complete', reference, image })
     return image
-  } catch (e) {
-    if (signal?.aborted && !(e instanceof NsError && e.code === 'ABORTED')) throw abortError(reference, signal)
-    throw e
   } finally {
     await lease.release()
   }

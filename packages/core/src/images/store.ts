@@ -22,7 +22,7 @@ import type { Readable } from 'node:stream'
 import { NsError } from '../errors.js'
 import { hexOf, isDigest, newHash, sha256 } from './digest.js'
 import { imageError, storeWriteError } from './errors.js'
-import { acquireLock, clearStaleLocks, ownerAlive, parseOwner, self, withLock, type LockOptions } from './lock.js'
+import { acquireLock, clearStaleLocks, ownerAlive, parseOwner, self, type LockOptions } from './lock.js'
 import type { Compression } from './media.js'
 import type { PlatformSpec } from './platform.js'
 import { parseReference, type ImageReference } from './reference.js'
@@ -216,7 +216,16 @@ export class ImageStore {
 
   /** The store-wide lock: record, name and collection changes. */
   withStoreLock<T>(fn: () => Promise<T>, opts: LockOptions = {}): Promise<T> {
-    return this.#ensureDirs().then(() => withLock(this.#lockPath, { what: 'the image store lock', ...opts }, fn))
+    return this.#ensureDirs().then(async () => {
+      const lock = await acquireLock(this.#lockPath, { what: 'the image store lock', ...opts }).catch((e: unknown) => {
+        throw storeWriteError(e, 'cannot take the image store lock', this.root)
+      })
+      try {
+        return await fn()
+      } finally {
+        await lock.release()
+      }
+    })
   }
 
   /**
@@ -232,7 +241,9 @@ export class ImageStore {
   ): Promise<IngestResult> {
     await this.#ensureDirs()
     const lock = expected
-      ? await acquireLock(join(this.root, 'locks', `blob-${hexOf(expected.digest)}.lock`), opts)
+      ? await acquireLock(join(this.root, 'locks', `blob-${hexOf(expected.digest)}.lock`), opts).catch((e: unknown) => {
+          throw storeWriteError(e, opts.what, this.root)
+        })
       : undefined
     try {
       if (expected && (await this.hasBlob(expected.digest, expected.size))) {
