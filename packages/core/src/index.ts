@@ -1,6 +1,16 @@
 export { run, spawn, spawnSpec, Container } from './container.js'
 export type { ExitResult, RunResult, StartOptions } from './container.js'
-export { buildSpec, capabilitySets, defaultMaskedPaths, defaultReadonlyPaths, labelPrefix, labelsOf } from './build.js'
+export {
+  buildSpec,
+  capabilitySets,
+  defaultMaskedPaths,
+  defaultReadonlyPaths,
+  labelPrefix,
+  labelsOf,
+  makeSpec,
+  newContainerId,
+} from './build.js'
+export type { BuiltSpec } from './build.js'
 export { NsError } from './errors.js'
 export { Attachment } from './attach.js'
 export { create, createSpec, runDetached, list, get, defaultRoot, DetachedContainer } from './detached.js'
@@ -17,7 +27,7 @@ export { runOptionsSchema, parseRunOptions, namespaceNames, capabilityNames, def
 export type { RunOptions, NamespaceName } from './options.js'
 export { ociSpecSchema, validateSpec } from './spec.js'
 export type { OciSpec, IdMapping } from './spec.js'
-export { defaultIdMappings, sandboxPaths } from './host.js'
+export { defaultIdMappings, inInitialUserNamespace, sandboxPaths } from './host.js'
 export { defaultSeccompProfile } from './seccomp.js'
 export type { SeccompProfile } from './seccomp.js'
 
