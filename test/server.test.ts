@@ -1091,6 +1091,40 @@ describe('ns serve: privileged requests need --allow-privileged, seen from insid
   )
 })
 
+describe('ns serve: signals', () => {
+  itNs('kill takes the signal from a JSON body as from the query; a bad one is a 400 naming signal', async () => {
+    expect((await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'sig', start: true })).status).toBe(
+      201,
+    )
+    for (const signal of ['SIGFOO', 'KILLS', 0, 65, 9.5]) {
+      const bad = await call('POST', '/v1/containers/sig/kill', { signal })
+      expect(bad.status, bad.text).toBe(400)
+      expect(bad.body.error.field).toBe('signal')
+    }
+    expect((await call('POST', '/v1/containers/sig/kill?signal=SIGFOO')).body.error.field).toBe('signal')
+    const both = await call('POST', '/v1/containers/sig/kill?signal=TERM', { signal: 'SIGKILL' })
+    expect(both.status).toBe(400)
+    expect(both.body.error).toMatchObject({
+      field: 'signal',
+      message: 'signal: TERM in the query, SIGKILL in the body: give one',
+    })
+    expect((await call('GET', '/v1/containers/sig')).body.status).toBe('running')
+
+    const killed = await call('POST', '/v1/containers/sig/kill', { signal: 'SIGKILL' })
+    expect(killed.status, killed.text).toBe(200)
+    expect((await call('POST', '/v1/containers/sig/wait')).body).toMatchObject({ exitCode: 137, signal: 'SIGKILL' })
+    expect((await call('DELETE', '/v1/containers/sig')).status).toBe(204)
+
+    // A number in the body, to every process.
+    expect((await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'sig', start: true })).status).toBe(
+      201,
+    )
+    expect((await call('POST', '/v1/containers/sig/kill', { signal: 15, all: true })).status).toBe(200)
+    expect((await call('POST', '/v1/containers/sig/wait')).body).toMatchObject({ exitCode: 143, signal: 'SIGTERM' })
+    expect((await call('DELETE', '/v1/containers/sig')).status).toBe(204)
+  })
+})
+
 describe('ns serve: the state directory is the only truth', () => {
   const root2 = join(tmp, 'state2')
   const socket2 = join(tmp, 'restart.sock')
