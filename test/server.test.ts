@@ -252,6 +252,14 @@ describe('ns serve: the server itself', () => {
       )
   })
 
+  it('--socket in a folder that does not exist is an error naming it, and no folder is made', async () => {
+    const missing = join(tmp, 'no', 'such', 'dir')
+    await expect(serve({ socket: join(missing, 'x.sock'), root })).rejects.toThrow(
+      `socket: ${missing} does not exist (only the default socket's folder is made)`,
+    )
+    expect(existsSync(join(tmp, 'no'))).toBe(false)
+  })
+
   it('a socket another server answers on is not taken over; a stale one is (see the restart test)', async () => {
     await expect(serve({ socket, root })).rejects.toThrow(`a server already listens on ${socket}`)
     expect((await call('GET', '/v1/health')).status).toBe(200)
