@@ -75,6 +75,9 @@ interface Target {
   port?: number
 }
 
+/** Sockets whose late errors are already ignored. */
+const quietSockets = new WeakSet<object>()
+
 function call(
   method: string,
   path: string,
@@ -109,8 +112,13 @@ function call(
     )
     req.on('error', reject)
     // A server that answers early (413) closes while the body is still being written: the
-    // socket's EPIPE then comes after the answer, and is expected.
-    req.on('socket', (sock) => sock.on('error', () => {}))
+    // socket's EPIPE then comes after the answer, and is expected. Once per socket: the agent
+    // reuses them.
+    req.on('socket', (sock) => {
+      if (quietSockets.has(sock)) return
+      quietSockets.add(sock)
+      sock.on('error', () => {})
+    })
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)))
     req.end(payload)
   })
