@@ -1,0 +1,10 @@
+//! The kernel side of ns's container networks.
+
+// Errors are plain data carried by value, as in ns-runtime.
+#![allow(clippy::result_large_err)]
+
+pub mod error;
+pub mod netlink;
+pub mod netns;
+
+pub use error::{Errno, ErrorList, NetError, Result};
