@@ -3,7 +3,9 @@
 // Errors are plain data carried by value, as in ns-runtime.
 #![allow(clippy::result_large_err)]
 
+pub mod cidr;
 pub mod error;
+pub mod ipam;
 pub mod netlink;
 pub mod netns;
 
