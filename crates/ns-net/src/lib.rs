@@ -5,8 +5,10 @@
 
 pub mod cidr;
 pub mod error;
+pub mod firewall;
 pub mod ipam;
 pub mod netlink;
 pub mod netns;
+pub mod sysctl;
 
 pub use error::{Errno, ErrorList, NetError, Result};
