@@ -16,8 +16,8 @@
 //!   One element per published port, its comment `ns:<container id>`;
 //! - `nat-post` (srcnat): loopback-sourced traffic DNATed onto a bridge is masqueraded (the
 //!   container could not answer 127.0.0.1); then per network (by input bridge, a verdict map):
-//!   outbound masquerade of its subnets, and hairpin masquerade of DNATed traffic that goes
-//!   back out of the bridge it came in on;
+//!   outbound masquerade of its subnets (by input bridge), and hairpin masquerade of DNATed
+//!   traffic from a network's subnet back into it (by output bridge);
 //! - `forward` (filter): established and published (DNATed) traffic passes; then per network:
 //!   from its bridge, to itself or the outside yes, to another ns bridge no (isolation), to
 //!   nothing at all when `--internal`; to its bridge from elsewhere, nothing unsolicited.
@@ -208,7 +208,7 @@ fn chain(s: &mut String, name: &str, base: Option<&str>, rules: &[&str]) {
 fn render_declarations(s: &mut String) {
     let _ = writeln!(s, "add table inet {TABLE}");
     let _ = writeln!(s, "add set inet {TABLE} bridges {{ type ifname; }}");
-    for m in ["fwd-in", "fwd-out", "post-in"] {
+    for m in ["fwd-in", "fwd-out", "post-in", "post-out"] {
         let _ = writeln!(s, "add map inet {TABLE} {m} {{ type ifname : verdict; }}");
     }
     for (m, ty) in [
@@ -259,6 +259,7 @@ fn render_base(s: &mut String) {
         Some("type nat hook postrouting priority srcnat"),
         &[
             "oifname @bridges ip saddr 127.0.0.0/8 ct status dnat masquerade",
+            "oifname vmap @post-out",
             "iifname vmap @post-in",
         ],
     );
@@ -290,33 +291,46 @@ fn render_add_network(s: &mut String, n: &NetworkRules) {
             post.push(format!("oifname != \"{br}\" {fam} saddr {c} masquerade"));
         }
     }
-    post.push(format!("oifname \"{br}\" ct status dnat masquerade"));
+    // Hairpin: DNATed traffic that goes back into the network it came from is masqueraded,
+    // or the container would see (and drop) a packet from itself, or answer a neighbour
+    // directly. Keyed by source subnet, not input device: when the host sends bridged
+    // traffic through its IP hooks, postrouting of a bridged packet has no input device.
+    let mut hairpin = Vec::new();
+    for c in n.subnets.iter().filter(|_| !n.internal) {
+        let fam = if c.is_ipv6() { "ip6" } else { "ip" };
+        hairpin.push(format!("ct status dnat {fam} saddr {c} masquerade"));
+    }
     let refs = |v: &[String]| v.iter().map(String::as_str).collect::<Vec<_>>().join("\n");
-    let (cin, cout, cpost) = (n.chain("in"), n.chain("out"), n.chain("post"));
+    let (cin, cout, cpost, chair) =
+        (n.chain("in"), n.chain("out"), n.chain("post"), n.chain("hairpin"));
     chain(s, &cin, None, &refs(&inside).lines().collect::<Vec<_>>());
     chain(s, &cout, None, &["drop"]);
     chain(s, &cpost, None, &refs(&post).lines().collect::<Vec<_>>());
+    chain(s, &chair, None, &refs(&hairpin).lines().collect::<Vec<_>>());
     let _ = writeln!(s, "add element inet {TABLE} bridges {{ \"{br}\" }}");
-    for (m, c) in [("fwd-in", &cin), ("fwd-out", &cout), ("post-in", &cpost)] {
+    for (m, c) in [("fwd-in", &cin), ("fwd-out", &cout), ("post-in", &cpost), ("post-out", &chair)]
+    {
         let _ = writeln!(s, "add element inet {TABLE} {m} {{ \"{br}\" : jump {c} }}");
     }
 }
 
 fn render_remove_network(s: &mut String, n: &NetworkRules) {
     let br = &n.bridge;
-    let (cin, cout, cpost) = (n.chain("in"), n.chain("out"), n.chain("post"));
+    let (cin, cout, cpost, chair) =
+        (n.chain("in"), n.chain("out"), n.chain("post"), n.chain("hairpin"));
     // Each removal is preceded by an add of the same thing, so that one already gone is not
     // an error: the operation is idempotent without reading the table first.
-    for c in [&cin, &cout, &cpost] {
+    for c in [&cin, &cout, &cpost, &chair] {
         let _ = writeln!(s, "add chain inet {TABLE} {c}");
     }
     let _ = writeln!(s, "add element inet {TABLE} bridges {{ \"{br}\" }}");
     let _ = writeln!(s, "delete element inet {TABLE} bridges {{ \"{br}\" }}");
-    for (m, c) in [("fwd-in", &cin), ("fwd-out", &cout), ("post-in", &cpost)] {
+    for (m, c) in [("fwd-in", &cin), ("fwd-out", &cout), ("post-in", &cpost), ("post-out", &chair)]
+    {
         let _ = writeln!(s, "add element inet {TABLE} {m} {{ \"{br}\" : jump {c} }}");
         let _ = writeln!(s, "delete element inet {TABLE} {m} {{ \"{br}\" }}");
     }
-    for c in [&cin, &cout, &cpost] {
+    for c in [&cin, &cout, &cpost, &chair] {
         let _ = writeln!(s, "flush chain inet {TABLE} {c}");
         let _ = writeln!(s, "delete chain inet {TABLE} {c}");
     }
@@ -483,11 +497,15 @@ add chain inet ns n-web-post
 flush chain inet ns n-web-post
 add rule inet ns n-web-post oifname != \"ns-web\" ip saddr 10.89.0.0/24 masquerade
 add rule inet ns n-web-post oifname != \"ns-web\" ip6 saddr 2001:db8:89::/64 masquerade
-add rule inet ns n-web-post oifname \"ns-web\" ct status dnat masquerade
+add chain inet ns n-web-hairpin
+flush chain inet ns n-web-hairpin
+add rule inet ns n-web-hairpin ct status dnat ip saddr 10.89.0.0/24 masquerade
+add rule inet ns n-web-hairpin ct status dnat ip6 saddr 2001:db8:89::/64 masquerade
 add element inet ns bridges { \"ns-web\" }
 add element inet ns fwd-in { \"ns-web\" : jump n-web-in }
 add element inet ns fwd-out { \"ns-web\" : jump n-web-out }
 add element inet ns post-in { \"ns-web\" : jump n-web-post }
+add element inet ns post-out { \"ns-web\" : jump n-web-hairpin }
 ";
         assert_eq!(s, want);
     }

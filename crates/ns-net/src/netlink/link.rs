@@ -19,6 +19,8 @@ const IFLA_IFALIAS: u16 = 20;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
+const IFLA_INFO_SLAVE_DATA: u16 = 5;
+const IFLA_BRPORT_MODE: u16 = 4;
 const VETH_INFO_PEER: u16 = 1;
 const IFINFOMSG_LEN: usize = 16;
 pub(crate) const IFF_UP: u32 = libc::IFF_UP as u32;
@@ -59,6 +61,8 @@ pub struct Veth<'a> {
     /// The local end up at creation (the peer is brought up from inside its namespace).
     pub up: bool,
     pub alias: Option<&'a str>,
+    /// Hairpin mode on the local end's bridge port (see [`LinkChange::hairpin`]).
+    pub hairpin: bool,
 }
 
 /// Changes to an existing link; `None` leaves a property as it is.
@@ -70,6 +74,11 @@ pub struct LinkChange {
     pub mtu: Option<u32>,
     pub mac: Option<[u8; 6]>,
     pub alias: Option<String>,
+    /// Hairpin mode of a bridge port: frames may leave by the port they came in on. Needed
+    /// when the host runs bridged traffic through its IP hooks (`bridge-nf-call-iptables`):
+    /// a container's packet to its own published port is DNATed at the bridge and must go
+    /// back out of its own port.
+    pub hairpin: Option<bool>,
 }
 
 fn ifinfomsg(index: u32, flags: u32, change: u32) -> [u8; IFINFOMSG_LEN] {
@@ -176,8 +185,15 @@ impl Netlink {
             };
             e.context("create veth", Some(&what))
         })?;
-        if let Some(a) = v.alias {
-            self.set_alias(v.name, a)?;
+        // What the kernel takes only on an existing link, in one more request.
+        if v.alias.is_some() || v.hairpin {
+            let c = LinkChange {
+                alias: v.alias.map(str::to_owned),
+                hairpin: v.hairpin.then_some(true),
+                ..Default::default()
+            };
+            self.set_link(v.name, &c)
+                .map_err(|e| e.context("configure the bridge port", Some(v.name)))?;
         }
         Ok(())
     }
@@ -208,6 +224,10 @@ impl Netlink {
         }
         if let Some(a) = &c.alias {
             r.attr_str(IFLA_IFALIAS, a);
+        }
+        if let Some(h) = c.hairpin {
+            r.begin(IFLA_LINKINFO).begin(IFLA_INFO_SLAVE_DATA).attr_u8(IFLA_BRPORT_MODE, h as u8);
+            r.end().end();
         }
         self.request(r)
     }

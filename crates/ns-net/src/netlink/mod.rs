@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 pub use addr::Address;
 pub use attr::{Attrs, Request};
-pub use link::{Link, LinkChange, Veth};
+pub use link::{format_mac, Link, LinkChange, Veth};
 pub use route::{Route, RouteSpec, RT_TABLE_LOCAL, RT_TABLE_MAIN};
 
 use crate::error::{Errno, NetError, Result};

@@ -240,3 +240,69 @@ pub fn upstream() -> Upstream {
     inner.add_address("eth0", eth0.index, UPSTREAM6.parse().unwrap(), 64).unwrap();
     Upstream { ns }
 }
+
+/// A UDP echo in `ns` that also counts what it receives: a test can tell "the packet never
+/// arrived" from "the answer got lost".
+pub fn udp_echo_counted(
+    ns: BorrowedFd<'_>,
+    bind: &str,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let bind = bind.to_owned();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    in_ns(ns, move || {
+        let s = UdpSocket::bind(&bind).expect("bind udp echo");
+        tx.send(s.local_addr().unwrap().port()).unwrap();
+        let mut buf = [0u8; 512];
+        loop {
+            let Ok((_, peer)) = s.recv_from(&mut buf) else { continue };
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = s.send_to(&peer_reply(peer), peer);
+        }
+    });
+    (rx.recv().expect("echo port"), count)
+}
+
+/// A network for tests, on documentation-style private ranges.
+pub fn network(name: &str, subnets: &[&str], internal: bool) -> ns_net::Network {
+    let specs: Vec<ns_net::SubnetSpec> = subnets
+        .iter()
+        .map(|s| ns_net::SubnetSpec { subnet: s.parse().unwrap(), gateway: None, ip_range: None })
+        .collect();
+    ns_net::Network::new(name, None, &specs, internal, None).unwrap()
+}
+
+pub fn driver() -> ns_net::BridgeDriver {
+    ns_net::BridgeDriver::new("/run/ns-net")
+}
+
+/// A container: a namespace of its own, attached to `net` with `ports`.
+pub fn attach(
+    d: &ns_net::BridgeDriver,
+    net: &ns_net::Network,
+    id: &str,
+    ports: &[&str],
+) -> (OwnedFd, ns_net::Attachment, ns_net::ipam::Lease) {
+    let ns = new_netns();
+    let req = ns_net::AttachRequest {
+        container_id: id,
+        netns: ns.as_fd(),
+        interface: "eth0",
+        ips: vec![],
+        ports: ports.iter().map(|p| p.parse().unwrap()).collect(),
+        mac: None,
+        default_route: true,
+    };
+    let (att, lease) = d.setup(net, &req).unwrap_or_else(|e| panic!("setup {id}: {e:?}"));
+    (ns, att, lease)
+}
+
+pub fn addr_of(att: &ns_net::Attachment, v6: bool) -> String {
+    att.addresses.iter().find(|a| a.addr.is_ipv6() == v6).expect("address").addr.to_string()
+}
+
+/// Links of the sandbox host, by name.
+pub fn host_links() -> Vec<String> {
+    Netlink::open().unwrap().links().unwrap().into_iter().map(|l| l.name).collect()
+}
