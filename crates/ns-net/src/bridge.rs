@@ -164,13 +164,19 @@ pub fn plan_published(
                 }
             }
             for k in 0..p.count {
+                // A range past 65535 was refused by validate; here it is only cut short.
+                let (Some(host_port), Some(to_port)) =
+                    (p.host_port.checked_add(k), p.container_port.checked_add(k))
+                else {
+                    break;
+                };
                 out.push(Publish {
                     container: container.to_owned(),
                     proto: p.protocol,
                     host_ip: p.host_ip.filter(|h| !h.is_unspecified()),
-                    host_port: p.host_port + k,
+                    host_port,
                     to: *to,
-                    to_port: p.container_port + k,
+                    to_port,
                 });
             }
         }
@@ -380,15 +386,15 @@ impl BridgeDriver {
                 }
             }
             for k in 0..p.count {
-                let key = (p.host_ip.filter(|h| !h.is_unspecified()), p.protocol, p.host_port + k);
+                let key = (
+                    p.host_ip.filter(|h| !h.is_unspecified()),
+                    p.protocol,
+                    p.host_port.wrapping_add(k),
+                );
                 if !seen.insert(key) {
                     return Err(NetError::config(
                         field,
-                        format!(
-                            "host port {}/{} is published twice",
-                            p.host_port + k,
-                            p.protocol.as_str()
-                        ),
+                        format!("host port {}/{} is published twice", key.2, p.protocol.as_str()),
                     ));
                 }
             }

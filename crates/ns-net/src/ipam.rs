@@ -322,9 +322,14 @@ impl Ipam {
         let v6 = pool.subnet.is_ipv6();
         let mut n = first;
         let mut tries = 0u128;
-        while n <= last && tries < MAX_TRIES {
+        let mut more = true;
+        while more && n <= last && tries < MAX_TRIES {
             let ip = cidr::from_u128(v6, n);
-            n += 1;
+            // The range may end at the last address there is: stop there, never overflow.
+            match n.checked_add(1) {
+                Some(next) => n = next,
+                None => more = false,
+            }
             tries += 1;
             if !pool.usable(&ip) || ip == pool.gateway {
                 continue;
@@ -525,6 +530,33 @@ mod tests {
         );
         assert!(p.check_fixed("ip", &"10.89.0.0".parse().unwrap()).is_err());
         assert!(p.check_fixed("ip", &"10.89.1.2".parse().unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_range_at_the_very_end_of_the_address_space_is_walked_without_overflow() {
+        let dir = std::env::temp_dir().join(format!("ns-net-ipam-top-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = Pool::new(
+            "subnets[0]",
+            "ffff::/16".parse().unwrap(),
+            None,
+            Some("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffc/126".parse().unwrap()),
+        )
+        .unwrap();
+        let ipam = Ipam::new(&dir);
+        let mut got = Vec::new();
+        for i in 0..4 {
+            got.push(
+                ipam.allocate(&format!("c{i}"), &[(&p, None)], &serde_json::Value::Null).unwrap().0,
+            );
+        }
+        assert_eq!(got[3].addresses[0].to_string(), "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        assert_eq!(
+            ipam.allocate("c5", &[(&p, None)], &serde_json::Value::Null).unwrap_err().code,
+            "ENOSPC"
+        );
+        drop(got);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
