@@ -74,7 +74,32 @@ fn bridge_containers_on_one_network_reach_each_other_and_the_outside_only_throug
                 "unsolicited inbound is dropped"
             );
 
-            // An attachment without published ports touched no firewall: no element anywhere.
+            // An attachment without published ports runs no nft at all: with an nft that does
+            // not exist, it still works; one with a port says what is missing.
+            let no_nft = ns_net::BridgeDriver {
+                nft: ns_net::firewall::Nft { binary: "/nonexistent/nft".into() },
+                ..driver()
+            };
+            let (_c3, a3, _l3) = attach(&no_nft, &web, "c3", &[]);
+            no_nft.teardown(&web, &a3).unwrap();
+            let c4 = new_netns();
+            let req = ns_net::AttachRequest {
+                container_id: "c4",
+                netns: c4.as_fd(),
+                interface: "eth0",
+                ips: vec![],
+                ports: vec!["8080:80".parse().unwrap()],
+                mac: None,
+                default_route: true,
+            };
+            let e = no_nft.setup(&web, &req).unwrap_err();
+            assert_eq!(e.code, "ENOENT", "{e:?}");
+            assert!(e.hint.as_deref().unwrap_or("").starts_with("is nftables installed?"), "{e:?}");
+            assert!(
+                Netlink::open_in(c4.as_fd()).unwrap().link("eth0").unwrap().is_none(),
+                "undone"
+            );
+            // No element anywhere.
             let t = d.nft.list().unwrap().unwrap();
             assert!(ns_net::firewall::published(&t).is_empty());
             assert_eq!(nft_tables().trim(), "table inet ns", "ns's table and no other");
