@@ -152,7 +152,7 @@ const pruneImages = createRoute({
   description: 'Also what dead pulls left behind (temp files, locks). Blobs of pulls in progress are kept.',
   responses: {
     200: json(pruneResult, 'What was removed'),
-    ...errors(401, [409, 'In use (`IMAGE_IN_USE`)'], 500),
+    ...errors(401, 500),
   },
 })
 
@@ -211,6 +211,7 @@ const saveImage = createRoute({
       [404, 'No such image'],
       [429, 'Too many image pulls, loads and saves at once: retry later'],
       500,
+      [507, "No space left for the archive in the server's TMPDIR"],
     ),
   },
 })
@@ -415,6 +416,12 @@ export function imageRoutes(ctx: AppContext) {
     try {
       const file = join(dir, 'image.tar')
       await images.save(ref, file, format).catch((e: unknown) => {
+        const code = (e as NodeJS.ErrnoException).code
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          throw new ApiError(507, 'ENOSPC', `${ref}: no space left for the archive in ${tmpdir()}`, {
+            hint: 'free space there, or give the server another TMPDIR',
+          })
+        }
         throw imageFailure(e, 'store')
       })
       // Open, then gone from the file system: the response reads what it holds open, and
