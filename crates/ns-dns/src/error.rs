@@ -1,27 +1,28 @@
 //! The crate's error: which step failed, on which path, with which errno, and what to do about
-//! it — the fields of ns-runtime's `SetupError`, so the helper can pass it on unchanged.
+//! it — the fields of ns-runtime's `SetupError`, so the helper can pass it on unchanged. It
+//! crosses from the resolver process to its starter as JSON.
 
 use std::io;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "camelCase")]
 #[error("{message}")]
 pub struct Error {
     /// The step that failed: `bind udp socket`, `read records`, `lock pid file`.
     pub step: String,
     /// The path (or address) the step worked on, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The errno, when the failure came from a system call.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno: Option<i32>,
     /// One line a person can read: `failed to bind udp socket 198.51.100.1:53: …`.
     pub message: String,
     /// What to do about it, when we know.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 

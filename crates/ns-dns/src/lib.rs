@@ -6,10 +6,28 @@
 //! - `wire`: the DNS message codec (names and compression, records, EDNS0, truncation, TCP).
 //! - `records`: a network's records file (its format, written atomically under the network's
 //!   lock), the lookup table, and how the resolver notices changes (inotify, or a stat per batch).
+//! - `resolve`: what to do with one query — answer, refuse or forward — as a pure function.
+//! - `server`: the resolver's event loop (one thread, epoll, UDP and TCP on port 53 of the
+//!   network's gateway addresses); `entry`: the process around it (`main`, `run`).
+//! - `network`: `join` and `leave`, what the helper calls per container; `launch` starts and
+//!   stops a resolver process; `pidfile` says whether one runs.
 
+pub mod config;
+pub mod entry;
 pub mod error;
+pub mod launch;
+mod log;
+pub mod network;
+pub mod pidfile;
 pub mod records;
+pub mod resolve;
+pub mod server;
 mod sys;
 pub mod wire;
 
+pub use config::Config;
+pub use entry::{main, run};
 pub use error::Error;
+pub use launch::Launcher;
+pub use network::{join, leave, remove_network, Joined, Left, ResolverSpec};
+pub use records::{ContainerRecord, NetworkFiles};

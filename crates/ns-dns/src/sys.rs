@@ -75,6 +75,15 @@ pub(crate) fn stamp(path: &CString) -> io::Result<Option<FileStamp>> {
     }))
 }
 
+/// `fstat(fd)`'s device and inode.
+pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
+    // SAFETY: a zeroed stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes only into st.
+    cvt(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok((st.st_dev, st.st_ino))
+}
+
 /// An inotify instance watching one directory.
 pub(crate) struct Inotify {
     fd: OwnedFd,

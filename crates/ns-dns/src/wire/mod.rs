@@ -10,6 +10,8 @@ mod name;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+pub(crate) use fuzz_tests::Rng as FuzzRng;
 
 pub use error::WireError;
 pub use frame::{frame, FrameReader};
