@@ -2,9 +2,10 @@
 //! forwards. The same settings as a command line ([`Config::to_args`] and
 //! [`Config::from_args`]), which is how [`crate::launch`] hands them to the process it starts.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::records::{NetworkFiles, WatchMode};
@@ -18,6 +19,15 @@ pub struct Config {
     pub port: u16,
     /// An `--internal` network: nothing is forwarded.
     pub internal: bool,
+    /// Where the upstream servers come from (re-read when it changes): the host's by default.
+    pub resolv_conf: PathBuf,
+    /// Upstream servers given explicitly (`--upstream`), instead of the resolv.conf's.
+    pub upstreams: Vec<SocketAddr>,
+    /// Whether the host's loopback servers (`127.0.0.53`) can be reached from where the
+    /// resolver runs: true in the host's network namespace (see [`crate::upstream`]).
+    pub host_loopback: bool,
+    /// How long one upstream server has to answer before the next is asked.
+    pub timeout: Duration,
     /// How changes to the records are noticed.
     pub watch: WatchMode,
     /// Lock this pid file for the resolver's lifetime (`DIR/NETWORK.pid`); exit when it is
@@ -34,6 +44,10 @@ impl Config {
             listen,
             port: 53,
             internal: false,
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            upstreams: Vec::new(),
+            host_loopback: true,
+            timeout: Duration::from_millis(2000),
             watch: WatchMode::Inotify,
             pid_file: None,
             ready_fd: None,
@@ -70,6 +84,18 @@ impl Config {
         if self.internal {
             a.push("--internal".to_owned());
         }
+        if self.resolv_conf != Path::new("/etc/resolv.conf") {
+            a.extend(["--resolv-conf".to_owned(), self.resolv_conf.display().to_string()]);
+        }
+        for u in &self.upstreams {
+            a.extend(["--upstream".to_owned(), u.to_string()]);
+        }
+        if !self.host_loopback {
+            a.push("--no-host-loopback".to_owned());
+        }
+        if self.timeout != Duration::from_millis(2000) {
+            a.extend(["--timeout-ms".to_owned(), self.timeout.as_millis().to_string()]);
+        }
         if self.watch == WatchMode::Stat {
             a.extend(["--watch".to_owned(), "stat".to_owned()]);
         }
@@ -104,6 +130,29 @@ impl Config {
                         v.parse().map_err(|_| Error::config(flag, format!("not a port: {v:?}")))?;
                 }
                 "--internal" => c.internal = true,
+                "--resolv-conf" => c.resolv_conf = PathBuf::from(value()?),
+                "--upstream" => {
+                    let v = value()?;
+                    let addr = v
+                        .parse::<SocketAddr>()
+                        .or_else(|_| v.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                        .map_err(|_| {
+                            Error::config(flag, format!("not an address or address:port: {v:?}"))
+                        })?;
+                    c.upstreams.push(addr);
+                }
+                "--no-host-loopback" => c.host_loopback = false,
+                "--timeout-ms" => {
+                    let v = value()?;
+                    let ms: u64 =
+                        v.parse().ok().filter(|ms| (1..=60_000).contains(ms)).ok_or_else(|| {
+                            Error::config(
+                                flag,
+                                format!("must be 1 to 60000 milliseconds, got {v:?}"),
+                            )
+                        })?;
+                    c.timeout = Duration::from_millis(ms);
+                }
                 "--watch" => {
                     c.watch = match value()? {
                         "inotify" => WatchMode::Inotify,
@@ -148,6 +197,11 @@ mod tests {
         assert_eq!(Config::from_args(&c.to_args()).unwrap(), c);
         c.port = 5353;
         c.internal = true;
+        c.resolv_conf = "/run/ns/resolv.conf".into();
+        c.upstreams =
+            vec!["192.0.2.53:53".parse().unwrap(), "[2001:db8::53]:5353".parse().unwrap()];
+        c.host_loopback = false;
+        c.timeout = Duration::from_millis(300);
         c.watch = WatchMode::Stat;
         c.pid_file = Some("/run/ns/dns/web.pid".into());
         c.ready_fd = Some(3);
@@ -179,5 +233,23 @@ mod tests {
         );
         assert_eq!(e(&["--records", "/x/web.json", "--listen"]), "--listen");
         assert_eq!(e(&["--bogus"]), "--bogus");
+        assert_eq!(
+            e(&["--records", "/x/web.json", "--listen", "::1", "--upstream", "x"]),
+            "--upstream"
+        );
+        assert_eq!(
+            e(&["--records", "/x/web.json", "--listen", "::1", "--timeout-ms", "0"]),
+            "--timeout-ms"
+        );
+        let c = Config::from_args(&[
+            "--records",
+            "/x/web.json",
+            "--listen",
+            "::1",
+            "--upstream",
+            "192.0.2.1",
+        ])
+        .unwrap();
+        assert_eq!(c.upstreams, vec!["192.0.2.1:53".parse::<SocketAddr>().unwrap()]);
     }
 }

@@ -20,7 +20,11 @@ where
         Ok(config) => run(config),
         Err(e) => {
             eprintln!("ns-dns: {e}");
-            eprintln!("usage: --records DIR/NETWORK.json --listen IP [--listen IP]… [--port N] [--internal] [--watch inotify|stat] [--pid-file PATH] [--ready-fd N]");
+            eprintln!(
+                "usage: --records DIR/NETWORK.json --listen IP [--listen IP]… [--port N] [--internal] \
+                 [--resolv-conf PATH | --upstream IP[:PORT]…] [--no-host-loopback] [--timeout-ms N] \
+                 [--watch inotify|stat] [--pid-file PATH] [--ready-fd N]"
+            );
             std::process::exit(2)
         }
     }
@@ -41,11 +45,20 @@ pub fn run(config: Config) -> ! {
         }
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
+    let upstreams: Vec<String> = server.upstreams().iter().map(|a| a.to_string()).collect();
     crate::log::line(&format!(
-        "listening on {} (udp and tcp), pid {}, watching the records with {:?}",
+        "listening on {} (udp and tcp), pid {}, watching the records with {:?}, {}",
         addrs.join(", "),
         std::process::id(),
-        server.watcher().mode()
+        server.watcher().mode(),
+        if config.internal {
+            "internal: nothing forwarded".to_owned()
+        } else {
+            format!(
+                "forwarding to {}",
+                if upstreams.is_empty() { "no server".to_owned() } else { upstreams.join(", ") }
+            )
+        }
     ));
     if let Some(mut f) = ready {
         let _ = writeln!(f, "ready {}", std::process::id());

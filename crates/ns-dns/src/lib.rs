@@ -8,9 +8,11 @@
 //!   lock), the lookup table, and how the resolver notices changes (inotify, or a stat per batch).
 //! - `resolve`: what to do with one query — answer, refuse or forward — as a pure function.
 //! - `server`: the resolver's event loop (one thread, epoll, UDP and TCP on port 53 of the
-//!   network's gateway addresses); `entry`: the process around it (`main`, `run`).
+//!   network's gateway addresses) and its forwarding; `upstream`: which servers it forwards
+//!   to; `entry`: the process around it (`main`, `run`).
 //! - `network`: `join` and `leave`, what the helper calls per container; `launch` starts and
 //!   stops a resolver process; `pidfile` says whether one runs.
+//! - `resolvconf`: resolv.conf read as Docker reads it.
 
 pub mod config;
 pub mod entry;
@@ -20,9 +22,11 @@ mod log;
 pub mod network;
 pub mod pidfile;
 pub mod records;
+pub mod resolvconf;
 pub mod resolve;
 pub mod server;
 mod sys;
+pub mod upstream;
 pub mod wire;
 
 pub use config::Config;

@@ -1,5 +1,5 @@
 //! The few system calls the crate makes that std does not wrap: advisory locks, inotify, a
-//! cheap stat. Each returns an `io::Error` on failure and never panics; callers
+//! cheap stat, random bytes. Each returns an `io::Error` on failure and never panics; callers
 //! attach the step and path.
 
 use std::ffi::CString;
@@ -82,6 +82,33 @@ pub(crate) fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
     // SAFETY: fstat writes only into st.
     cvt(unsafe { libc::fstat(fd, &mut st) })?;
     Ok((st.st_dev, st.st_ino))
+}
+
+/// Random bytes from the kernel (query ids sent upstream must not be guessable).
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: getrandom writes at most the given length into our buffer.
+        let n =
+            unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n <= 0 {
+            // Never expected; fall back to something that still varies.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            for (i, b) in buf[filled..].iter_mut().enumerate() {
+                *b = (t >> ((i % 8) * 8)) as u8 ^ std::process::id() as u8;
+            }
+            return;
+        }
+        filled += n as usize;
+    }
+}
+
+pub(crate) fn random_u16() -> u16 {
+    let mut b = [0u8; 2];
+    random_bytes(&mut b);
+    u16::from_ne_bytes(b)
 }
 
 /// An inotify instance watching one directory.

@@ -463,3 +463,177 @@ mod lifecycle {
         }
     }
 }
+
+/// Questions for other names, passed on to the upstream servers (a fake one of the test's, in
+/// the "upstream" namespace behind a veth).
+mod forwarding {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The resolver's resolv.conf (not the host's).
+    fn resolv_conf(lines: &str) -> PathBuf {
+        let p = records_dir().join("resolv.conf");
+        std::fs::write(&p, lines).unwrap();
+        p
+    }
+
+    struct Setup {
+        br: Bridge,
+        web: Netns,
+        up: Netns,
+    }
+
+    fn setup() -> Setup {
+        let mut br = Bridge::add("br-a", "198.51.100.1/25", "2001:db8:a::1/64");
+        let web = br.container("web", "198.51.100.3/25", "2001:db8:a::3/64");
+        let up = upstream_namespace();
+        Setup { br, web, up }
+    }
+
+    netns_test! {
+        fn unknown_names_are_forwarded_and_the_upstreams_answer_is_relayed_with_the_clients_id() {
+            let s = setup();
+            let fake = FakeUpstream::start(&s.up, &["192.0.2.53", "2001:db8:53::53"], 7);
+            let rc = resolv_conf("nameserver 192.0.2.53\n");
+            serve(&network_a(), s.br.gateways(), |c| c.resolv_conf = rc);
+            let server = sa(&s.br.gw4, 53);
+            let mut ids = Vec::new();
+            for id in [0x1111u16, 0x2222, 0x3333] {
+                let packet = query(id, "Host.Example.Test", rtype::A, Some(1232));
+                let m = s.web.run(move || ask_udp(server, &packet)).expect("an answer");
+                assert_eq!(m.header.id, id, "the client's id comes back");
+                assert!(!m.header.aa, "a relayed answer is not ours");
+                assert_eq!(addrs_in(&m), ips(&["203.0.113.7"]));
+                assert_eq!(m.questions[0].name.to_string(), "Host.Example.Test.");
+                ids.push(id);
+            }
+            let seen = fake.seen();
+            assert_eq!(seen.len(), 3, "{seen:?}");
+            assert!(seen.iter().all(|q| q.name == "Host.Example.Test." && !q.tcp && q.at == sa("192.0.2.53", 53)));
+            assert!(seen.iter().any(|q| !ids.contains(&q.id)), "ids sent upstream are the resolver's own");
+            // The container's names never go upstream.
+            a_of(&s.web, server, "db", rtype::A);
+            a_of(&s.web, server, "nobody.dns.ns", rtype::A);
+            a_of(&s.web, server, "nobody", rtype::A);
+            assert_eq!(fake.seen().len(), 3);
+            if busybox_available() {
+                let out = nslookup(&s.web, &["host.example.test", &s.br.gw4]);
+                assert!(out.contains("Address: 203.0.113.7"), "{out}");
+                assert!(out.contains("Address: 2001:db8:ffff::7"), "{out}");
+                let out = nslookup(&s.web, &["nothing.example.invalid", &s.br.gw4]);
+                assert!(out.contains("NXDOMAIN"), "{out}");
+            }
+        }
+    }
+
+    netns_test! {
+        fn a_dead_first_upstream_and_a_refusing_one_fall_over_to_the_next() {
+            let s = setup();
+            // 192.0.2.99: nobody there (no ARP answer: a timeout); 192.0.2.53: the address
+            // exists but nothing listens (ICMP port unreachable); 192.0.2.54 answers.
+            let fake = FakeUpstream::start(&s.up, &["192.0.2.54"], 8);
+            let rc = resolv_conf("nameserver 192.0.2.99\nnameserver 192.0.2.53\nnameserver 192.0.2.54\n");
+            serve(&network_a(), s.br.gateways(), |c| {
+                c.resolv_conf = rc;
+                c.timeout = Duration::from_millis(300);
+            });
+            let server = sa(&s.br.gw4, 53);
+            let m = a_of(&s.web, server, "www.example.test", rtype::A);
+            assert_eq!(addrs_in(&m), ips(&["203.0.113.8"]));
+            // The one that answered is asked first from now on.
+            let m = a_of(&s.web, server, "www2.example.test", rtype::A);
+            assert_eq!(addrs_in(&m), ips(&["203.0.113.8"]));
+            assert_eq!(fake.seen().len(), 2);
+            // Upstream trouble for one name is SERVFAIL, relayed once every server was tried.
+            let m = a_of(&s.web, server, "silent.example.test", rtype::A);
+            assert_eq!(m.rcode(), rcode::SERVFAIL);
+        }
+    }
+
+    netns_test! {
+        fn a_truncated_upstream_answer_is_fetched_again_over_tcp_for_a_tcp_client_and_relayed_with_tc_over_udp() {
+            let s = setup();
+            let fake = FakeUpstream::start(&s.up, &["192.0.2.53"], 7);
+            serve(&network_a(), s.br.gateways(), |c| c.upstreams = vec![sa("192.0.2.53", 53)]);
+            let server = sa(&s.br.gw4, 53);
+            let packets = vec![query(0x7777, "big.example.test", rtype::A, None)];
+            let answers = s.web.run(move || ask_tcp(server, &packets));
+            assert_eq!(answers[0].header.id, 0x7777);
+            assert!(!answers[0].header.tc);
+            assert_eq!(answers[0].answers.len(), 60);
+            let how: Vec<bool> = fake.seen().iter().map(|q| q.tcp).collect();
+            assert_eq!(how, vec![false, true], "UDP first, then TCP on truncation");
+            fake.clear();
+            let packet = query(0x8888, "big.example.test", rtype::A, None);
+            let m = s.web.run(move || ask_udp(server, &packet)).unwrap();
+            assert!(m.header.tc, "a UDP client gets TC and asks again over TCP itself");
+            assert_eq!(m.header.id, 0x8888);
+            assert_eq!(fake.seen().len(), 1);
+        }
+    }
+
+    netns_test! {
+        fn an_internal_network_answers_its_names_but_forwards_nothing() {
+            let s = setup();
+            let fake = FakeUpstream::start(&s.up, &["192.0.2.53"], 7);
+            serve(&network_a(), s.br.gateways(), |c| {
+                c.internal = true;
+                c.upstreams = vec![sa("192.0.2.53", 53)];
+            });
+            let server = sa(&s.br.gw4, 53);
+            let m = a_of(&s.web, server, "host.example.test", rtype::A);
+            assert_eq!((m.rcode(), m.answers.len()), (rcode::NXDOMAIN, 0));
+            assert!(!m.header.ra, "no recursion on an internal network");
+            let packets = vec![query(1, "host.example.test", rtype::AAAA, None)];
+            let answers = s.web.run(move || ask_tcp(server, &packets));
+            assert_eq!(answers[0].rcode(), rcode::NXDOMAIN);
+            assert_eq!(addrs_in(&a_of(&s.web, server, "db", rtype::A)), ips(&["198.51.100.2"]));
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(fake.seen().is_empty(), "{:?}", fake.seen());
+        }
+    }
+
+    netns_test! {
+        fn a_containers_own_dns_servers_are_asked_for_it_and_only_for_it() {
+            let mut s = setup();
+            let other = s.br.container("other", "198.51.100.5/25", "2001:db8:a::5/64");
+            let seven = FakeUpstream::start(&s.up, &["192.0.2.53"], 7);
+            let eight = FakeUpstream::start(&s.up, &["192.0.2.54"], 8);
+            let mut doc = network_a();
+            let mut rec = container("0f0f", "other", &[], &["198.51.100.5"], &[]);
+            rec.dns = vec!["192.0.2.54".parse().unwrap()];
+            doc.upsert(rec);
+            serve(&doc, s.br.gateways(), |c| c.upstreams = vec![sa("192.0.2.53", 53)]);
+            let server = sa(&s.br.gw4, 53);
+            assert_eq!(addrs_in(&a_of(&other, server, "x.example.test", rtype::A)), ips(&["203.0.113.8"]));
+            assert_eq!(addrs_in(&a_of(&s.web, server, "x.example.test", rtype::A)), ips(&["203.0.113.7"]));
+            assert_eq!((seven.seen().len(), eight.seen().len()), (1, 1));
+        }
+    }
+
+    netns_test! {
+        fn the_hosts_loopback_resolver_is_used_from_the_hosts_namespace_and_left_out_when_unreachable() {
+            let s = setup();
+            // systemd-resolved's stub address, in the "host" namespace, as on a real host.
+            ip(&["addr", "add", "127.0.0.53/8", "dev", "lo"]);
+            let host = Netns::current();
+            let stub = FakeUpstream::start(&host, &["127.0.0.53"], 53);
+            let fake = FakeUpstream::start(&s.up, &["192.0.2.54"], 8);
+            let rc = resolv_conf("nameserver 127.0.0.53\nnameserver 192.0.2.54\n");
+            let rc2 = rc.clone();
+            serve(&network_a(), vec![s.br.gw4.parse().unwrap()], move |c| c.resolv_conf = rc);
+            assert_eq!(addrs_in(&a_of(&s.web, sa(&s.br.gw4, 53), "x.example.test", rtype::A)), ips(&["203.0.113.53"]));
+            // Network B's resolver runs as if in a namespace of its own: 127.0.0.53 is left out.
+            let mut b = Bridge::add("br-b", "198.51.100.129/25", "2001:db8:b::1/64");
+            let api = b.container("api", "198.51.100.130/25", "2001:db8:b::130/64");
+            let mut doc_b = RecordsDoc::new("netb", None);
+            doc_b.upsert(container("a9a9", "api", &[], &["198.51.100.130"], &[]));
+            serve(&doc_b, vec![b.gw4.parse().unwrap()], move |c| {
+                c.resolv_conf = rc2;
+                c.host_loopback = false;
+            });
+            assert_eq!(addrs_in(&a_of(&api, sa(&b.gw4, 53), "y.example.test", rtype::A)), ips(&["203.0.113.8"]));
+            assert_eq!((stub.seen().len(), fake.seen().len()), (1, 1));
+        }
+    }
+}

@@ -13,6 +13,7 @@
 //! added meanwhile, it exits), and that its pid file is still the one it locked (else another
 //! resolver took over, and it exits).
 
+mod forward;
 mod poller;
 mod slab;
 mod socket;
@@ -27,6 +28,8 @@ use crate::error::{Error, Result};
 use crate::pidfile::PidLock;
 use crate::records::{NetworkFiles, RecordsLock, Watcher};
 use crate::resolve::{self, Decision, ForwardRequest, Policy, Transport};
+use crate::upstream::{self, UpstreamSet};
+use forward::{Forward, ReplyTo, Step};
 use poller::{Poller, Token, HANGUP, READ};
 use slab::Slab;
 use tcp::{Incoming, TcpClient};
@@ -35,6 +38,7 @@ const K_UDP: u8 = 1;
 const K_LISTEN: u8 = 2;
 const K_CLIENT: u8 = 3;
 const K_WATCH: u8 = 4;
+const K_FORWARD: u8 = 5;
 
 /// How often the lifecycle checks run.
 const TICK: Duration = Duration::from_secs(1);
@@ -44,6 +48,9 @@ const TCP_IDLE: Duration = Duration::from_secs(10);
 const MAX_TCP_CLIENTS: usize = 128;
 /// Datagrams read from one socket per wake-up before the others get their turn.
 const UDP_BATCH: usize = 64;
+/// Questions forwarded and not yet answered, at most; beyond, SERVFAIL at once (each holds a
+/// socket, and the descriptors of a process are limited).
+const MAX_FORWARDS: usize = 512;
 
 /// Why the resolver stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,13 +80,6 @@ pub struct Exit {
     _lock: Option<RecordsLock>,
 }
 
-/// Where an answer goes.
-#[derive(Clone, Copy, Debug)]
-enum ReplyTo {
-    Udp { socket: usize, peer: SocketAddr },
-    Tcp { slot: usize, gen: u32 },
-}
-
 pub struct Server {
     files: NetworkFiles,
     policy: Policy,
@@ -87,6 +87,9 @@ pub struct Server {
     udp: Vec<UdpSocket>,
     tcp: Vec<TcpListener>,
     clients: Slab<TcpClient>,
+    forwards: Slab<Forward>,
+    upstreams: UpstreamSet,
+    timeout: Duration,
     watcher: Watcher,
     pid: Option<PidLock>,
     buf: Vec<u8>,
@@ -121,6 +124,13 @@ impl Server {
             udp: Vec::new(),
             tcp: Vec::new(),
             clients: Slab::default(),
+            forwards: Slab::default(),
+            upstreams: UpstreamSet::new(
+                &config.upstreams,
+                &config.resolv_conf,
+                config.host_loopback,
+            ),
+            timeout: config.timeout,
             watcher,
             pid,
             buf: vec![0; 65536],
@@ -157,6 +167,11 @@ impl Server {
         &self.watcher
     }
 
+    /// The upstream servers it forwards to now.
+    pub fn upstreams(&self) -> &[SocketAddr] {
+        self.upstreams.servers()
+    }
+
     /// Serve until the network is gone or another resolver takes over.
     pub fn run(mut self) -> Result<Exit> {
         let mut events = Vec::with_capacity(256);
@@ -178,10 +193,12 @@ impl Server {
                     K_UDP => self.on_udp(token.index as usize),
                     K_LISTEN => self.on_accept(token.index as usize),
                     K_CLIENT => self.on_client(token.index as usize, token.gen, ready),
+                    K_FORWARD => self.on_forward(token.index as usize, token.gen, ready),
                     _ => {}
                 }
             }
             let now = Instant::now();
+            self.expire_forwards(now);
             self.expire_clients(now);
             if now >= self.next_tick {
                 self.next_tick = now + TICK;
@@ -196,6 +213,9 @@ impl Server {
         let mut d = self.next_tick;
         for (_, _, c) in self.clients.iter() {
             d = d.min(c.last_active + TCP_IDLE);
+        }
+        for (_, _, f) in self.forwards.iter() {
+            d = d.min(f.deadline);
         }
         d
     }
@@ -301,10 +321,87 @@ impl Server {
         }
     }
 
-    /// No upstream to ask (yet): SERVFAIL.
+    /// Pass a question on upstream: the asker's own servers if it has some, else the
+    /// network's; SERVFAIL at once when there is none or too many are in flight.
     fn forward(&mut self, request: ForwardRequest, to: ReplyTo) {
-        let answer = resolve::servfail(&request);
-        self.send(to, &answer);
+        let servers = if request.upstreams.is_empty() {
+            self.upstreams.ordered()
+        } else {
+            upstream::for_container(&request.upstreams)
+        };
+        if servers.is_empty() || self.forwards.len() >= MAX_FORWARDS {
+            return self.send(to, &resolve::servfail(&request));
+        }
+        if let ReplyTo::Tcp { slot, gen } = to {
+            if let Some(c) = self.clients.get_mut(slot, gen) {
+                c.in_flight += 1;
+            }
+        }
+        let mut f = Forward::new(request, to, servers, self.timeout);
+        let step = f.begin(Instant::now());
+        let (slot, gen) = self.forwards.insert(f);
+        self.advance(slot, gen, step);
+    }
+
+    fn on_forward(&mut self, slot: usize, gen: u32, ready: u32) {
+        let Some(f) = self.forwards.get_mut(slot, gen) else { return };
+        let step = f.on_ready(ready, Instant::now(), &mut self.buf);
+        self.advance(slot, gen, step);
+    }
+
+    fn expire_forwards(&mut self, now: Instant) {
+        let due: Vec<(usize, u32)> = self
+            .forwards
+            .iter()
+            .filter(|(_, _, f)| now >= f.deadline)
+            .map(|(s, g, _)| (s, g))
+            .collect();
+        for (slot, gen) in due {
+            if let Some(f) = self.forwards.get_mut(slot, gen) {
+                let step = f.on_timeout(now);
+                self.advance(slot, gen, step);
+            }
+        }
+    }
+
+    /// Act on what a forward needs next: (re)register its socket, or deliver its answer.
+    fn advance(&mut self, slot: usize, gen: u32, step: Step) {
+        let token = Token::new(K_FORWARD, gen, slot);
+        match step {
+            Step::Wait { fd, interest, fresh } => {
+                let r = if fresh {
+                    self.poller.add(fd, token, interest)
+                } else {
+                    self.poller.modify(fd, token, interest)
+                };
+                if r.is_err() {
+                    if let Some(f) = self.forwards.remove(slot, gen) {
+                        let answer = resolve::servfail(&f.request);
+                        self.deliver(f, &answer);
+                    }
+                }
+            }
+            Step::Done(answer) => {
+                if let Some(f) = self.forwards.remove(slot, gen) {
+                    if let Some(by) = f.answered_by {
+                        if f.request.upstreams.is_empty() {
+                            self.upstreams.answered(by);
+                        }
+                    }
+                    self.deliver(f, &answer);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, f: Forward, answer: &[u8]) {
+        self.send(f.to, answer);
+        if let ReplyTo::Tcp { slot, gen } = f.to {
+            if let Some(c) = self.clients.get_mut(slot, gen) {
+                c.in_flight = c.in_flight.saturating_sub(1);
+            }
+            self.update_client(slot, gen);
+        }
     }
 
     fn send(&mut self, to: ReplyTo, bytes: &[u8]) {
@@ -327,6 +424,7 @@ impl Server {
     /// The lifecycle checks, once a second.
     fn tick(&mut self) -> Option<Exit> {
         self.watcher.on_tick();
+        self.upstreams.refresh();
         if let Some(pid) = &self.pid {
             if !pid.still_ours() {
                 return Some(Exit { reason: ExitReason::PidFileTakenOver, _lock: None });

@@ -5,7 +5,7 @@
 
 use std::io;
 use std::mem;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::sys::cvt;
@@ -92,4 +92,31 @@ pub(crate) fn bind_tcp(addr: &SocketAddr) -> io::Result<TcpListener> {
     // SAFETY: plain syscall on our socket.
     cvt(unsafe { libc::listen(fd.as_raw_fd(), 128) })?;
     Ok(TcpListener::from(fd))
+}
+
+fn connect_fd(fd: RawFd, addr: &SocketAddr) -> io::Result<()> {
+    let (sa, len) = sockaddr(addr);
+    // SAFETY: sa holds a sockaddr of length len.
+    match cvt(unsafe { libc::connect(fd, (&sa as *const libc::sockaddr_storage).cast(), len) }) {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// A UDP socket connected to an upstream server, on a port the kernel picks at random (so an
+/// answer cannot be forged by guessing the id alone), non-blocking. Being connected, it only
+/// receives from that server, and an ICMP "port unreachable" comes back as ECONNREFUSED.
+pub(crate) fn udp_to(upstream: &SocketAddr) -> io::Result<UdpSocket> {
+    let fd = socket(upstream, libc::SOCK_DGRAM)?;
+    connect_fd(fd.as_raw_fd(), upstream)?;
+    Ok(UdpSocket::from(fd))
+}
+
+/// A TCP connection to an upstream server, being made (non-blocking: writable once connected,
+/// or with the error in SO_ERROR).
+pub(crate) fn tcp_to(upstream: &SocketAddr) -> io::Result<TcpStream> {
+    let fd = socket(upstream, libc::SOCK_STREAM)?;
+    connect_fd(fd.as_raw_fd(), upstream)?;
+    Ok(TcpStream::from(fd))
 }

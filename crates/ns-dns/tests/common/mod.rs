@@ -184,6 +184,11 @@ impl Netns {
         ns
     }
 
+    /// The namespace this process runs in (the tests' "host").
+    pub fn current() -> Netns {
+        Netns { name: String::new(), file: File::open("/proc/self/ns/net").unwrap() }
+    }
+
     pub fn ip(&self, args: &[&str]) {
         let mut all = vec!["-n", &self.name];
         all.extend_from_slice(args);
