@@ -12,11 +12,13 @@
 //!   to; `entry`: the process around it (`main`, `run`).
 //! - `network`: `join` and `leave`, what the helper calls per container; `launch` starts and
 //!   stops a resolver process; `pidfile` says whether one runs.
-//! - `resolvconf`: resolv.conf read as Docker reads it.
+//! - `resolvconf` and `hosts`: the container's `/etc/resolv.conf` and `/etc/hosts`, as Docker
+//!   makes them (pure functions).
 
 pub mod config;
 pub mod entry;
 pub mod error;
+pub mod hosts;
 pub mod launch;
 mod log;
 pub mod network;
@@ -32,6 +34,8 @@ pub mod wire;
 pub use config::Config;
 pub use entry::{main, run};
 pub use error::Error;
+pub use hosts::{container_hosts, parse_add_host, HostsSpec};
 pub use launch::Launcher;
 pub use network::{join, leave, remove_network, Joined, Left, ResolverSpec};
 pub use records::{ContainerRecord, NetworkFiles};
+pub use resolvconf::{container_resolv_conf, DnsMode, DnsOverrides, ResolvConf};

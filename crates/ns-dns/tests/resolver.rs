@@ -573,6 +573,29 @@ mod forwarding {
     }
 
     netns_test! {
+        fn a_container_given_the_generated_resolv_conf_finds_its_neighbours_and_the_outside_by_name() {
+            use ns_dns::{container_resolv_conf, DnsMode, DnsOverrides, ResolvConf};
+            if !busybox_available() {
+                println!("SKIP: /bin/busybox is not installed");
+                return;
+            }
+            let s = setup();
+            FakeUpstream::start(&s.up, &["192.0.2.53"], 7);
+            let host = ResolvConf::parse("nameserver 127.0.0.53\nsearch corp.example\n");
+            let gws = s.br.gateways();
+            let made = container_resolv_conf(&host, &DnsOverrides::default(), &DnsMode::Resolver { nameservers: &gws[..1], domain: Some("dns.ns") }).unwrap();
+            assert_eq!(made.content, "nameserver 198.51.100.1\nsearch dns.ns corp.example\noptions ndots:0\n");
+            let file = records_dir().join("web.resolv.conf");
+            std::fs::write(&file, &made.content).unwrap();
+            serve(&network_a(), s.br.gateways(), |c| c.upstreams = vec![sa("192.0.2.53", 53)]);
+            let out = nslookup_with(&s.web, &file, &["db"]);
+            assert!(out.contains("Address: 198.51.100.2"), "{out}");
+            let out = nslookup_with(&s.web, &file, &["host.example.test"]);
+            assert!(out.contains("Address: 203.0.113.7"), "{out}");
+        }
+    }
+
+    netns_test! {
         fn an_internal_network_answers_its_names_but_forwards_nothing() {
             let s = setup();
             let fake = FakeUpstream::start(&s.up, &["192.0.2.53"], 7);

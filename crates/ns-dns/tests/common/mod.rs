@@ -235,6 +235,39 @@ impl Netns {
     }
 }
 
+/// `busybox nslookup ARGS…` in `ns`, in a mount namespace of its own where `resolv_conf` is
+/// bound over /etc/resolv.conf (as the container's own file would be); its output.
+pub fn nslookup_with(ns: &Netns, resolv_conf: &Path, args: &[&str]) -> String {
+    let src = std::ffi::CString::new(resolv_conf.as_os_str().as_encoded_bytes()).unwrap();
+    let mut cmd = ns.command("/bin/busybox");
+    // SAFETY: unshare and mount are async-signal-safe; src lives in the parent across spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    src.as_ptr(),
+                    c"/etc/resolv.conf".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.arg("nslookup").args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// `busybox nslookup ARGS…` in `ns`; its output.
 pub fn nslookup(ns: &Netns, args: &[&str]) -> String {
     let out: Output = ns.command("/bin/busybox").arg("nslookup").args(args).output().unwrap();
