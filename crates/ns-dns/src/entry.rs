@@ -1,6 +1,6 @@
-//! The resolver as a process. The integrator's hidden verb is one line:
-//! `Some("dns") => ns_dns::main(argv[2..].iter())` in `ns-oci`'s dispatch; [`crate::launch`]
-//! starts it with the arguments [`Config::to_args`] gives.
+//! The resolver as a process. The integrator's hidden verb is one line in `ns-oci`'s
+//! `commands::main`: `if argv.first().map(String::as_str) == Some("dns") { ns_dns::main(&argv[1..]) }`;
+//! [`crate::launch`] starts it with the arguments [`Config::to_args`] gives.
 
 use std::fs::File;
 use std::io::Write;

@@ -3,8 +3,9 @@
 //! [`start`] runs `PROGRAM ARGS… <config as flags> --ready-fd 3` detached: forked twice, so it
 //! is nobody's child to reap (it is re-parented to init, or to the nearest sub-reaper — the
 //! helper of the starting container, if it is one, must then reap it like any orphan); in a
-//! session of its own; stdin and stdout on /dev/null and stderr on the network's log file;
-//! signal mask and dispositions reset; no descriptor but 0–3. It returns once the resolver
+//! session of its own; stdin and stdout on /dev/null and stderr appended to the network's log
+//! file; signal mask and dispositions reset; no descriptor but 0–3; an environment of `PATH`
+//! alone (the caller's may hold what a long-lived daemon should not keep). It returns once the resolver
 //! says it listens (`ready PID` on fd 3), or with the resolver's own error (`error JSON`).
 //!
 //! [`stop`] signals the process holding the pid file's lock through a pidfd (so a pid reused
@@ -61,25 +62,21 @@ pub fn start(config: &Config, launcher: &Launcher, log: &Path) -> Result<i32> {
     }
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
-    let env: Vec<CString> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let mut kv = k.as_bytes().to_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
-        })
+    let env: Vec<CString> = std::env::var_os("PATH")
+        .and_then(|p| CString::new([b"PATH=", p.as_bytes()].concat()).ok())
+        .into_iter()
         .collect();
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
 
     let log_file = OpenOptions::new()
-        .write(true)
+        .append(true)
         .create(true)
-        .truncate(true)
         .mode(0o644)
         .custom_flags(libc::O_CLOEXEC)
         .open(log)
         .map_err(|e| Error::path("open resolver log", log, &e))?;
+    let log_start = log_file.metadata().map_or(0, |m| m.len() as usize);
     let null = OpenOptions::new()
         .read(true)
         .write(true)
@@ -125,8 +122,9 @@ pub fn start(config: &Config, launcher: &Launcher, log: &Path) -> Result<i32> {
             return Err(e);
         }
     }
-    let tail = std::fs::read_to_string(log).unwrap_or_default();
-    let last = tail.lines().last().unwrap_or("no message").to_owned();
+    let text = std::fs::read(log).unwrap_or_default();
+    let new = String::from_utf8_lossy(text.get(log_start..).unwrap_or_default());
+    let last = new.lines().last().unwrap_or("no message").to_owned();
     Err(Error::other(
         "start resolver",
         Some(&launcher.program.display().to_string()),

@@ -460,6 +460,14 @@ mod lifecycle {
             assert_eq!(e.errno, Some(libc::EADDRINUSE));
             assert!(e.message.contains("198.51.100.1:53"), "{}", e.message);
             assert!(!files.records().exists(), "the records must not list a container nobody answers for");
+            // A program that cannot run at all: the error says the resolver never got ready.
+            let mut bad = spec(vec!["198.51.100.1".parse().unwrap()]);
+            bad.launcher = Launcher::new("/nonexistent/ns-oci", &["dns"]);
+            drop(_squatter);
+            let e = join(&files, container("d0c0", "db", &[], &["198.51.100.2"], &[]), &bad).unwrap_err();
+            assert_eq!(e.step, "start resolver");
+            assert!(e.message.contains("exited before it was ready"), "{}", e.message);
+            assert!(!files.records().exists());
         }
     }
 }
