@@ -668,3 +668,93 @@ mod forwarding {
         }
     }
 }
+
+/// The resolver run on a thread, to watch how it ends and what it costs while waiting.
+mod in_process {
+    use super::*;
+    use ns_dns::server::{Exit, ExitReason};
+    use std::sync::mpsc;
+
+    fn start(
+        dir: &str,
+        doc: &RecordsDoc,
+        tweak: impl FnOnce(&mut Config),
+    ) -> (NetworkFiles, mpsc::Receiver<ns_dns::error::Result<Exit>>, i32) {
+        std::fs::create_dir_all(dir).unwrap();
+        let files = NetworkFiles::new(dir, &doc.network).unwrap();
+        write_records(&files.records(), doc).unwrap();
+        let mut config = Config::new(files.records(), vec!["198.51.100.1".parse().unwrap()]);
+        tweak(&mut config);
+        let server = Server::bind(&config).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: plain syscall.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = tx.send(server.run());
+        });
+        (files, rx, tid_rx.recv().unwrap())
+    }
+
+    fn ended(rx: &mpsc::Receiver<ns_dns::error::Result<Exit>>) -> ExitReason {
+        rx.recv_timeout(Duration::from_secs(5)).expect("the resolver did not stop").unwrap().reason
+    }
+
+    netns_test! {
+        fn the_resolver_ends_when_its_last_container_is_gone_or_its_directory_removed() {
+            let _br = Bridge::add("br-a", "198.51.100.1/25", "2001:db8:a::1/64");
+            let (files, rx, _) = start("/run/ns/one", &network_a(), |_| {});
+            write_records(&files.records(), &RecordsDoc::new("neta", None)).unwrap();
+            assert_eq!(ended(&rx), ExitReason::NoContainers);
+            let (_, rx, _) = start("/run/ns/two", &network_a(), |_| {});
+            std::fs::remove_dir_all("/run/ns/two").unwrap();
+            assert_eq!(ended(&rx), ExitReason::RecordsRemoved);
+        }
+    }
+
+    fn cpu_ms(tid: i32) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        // utime and stime (fields 14 and 15 of the line, 12 and 13 after the name).
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: plain syscall.
+        ticks * 1000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64
+    }
+
+    netns_test! {
+        fn a_tcp_client_gone_while_its_question_is_upstream_does_not_keep_the_resolver_busy() {
+            let mut br = Bridge::add("br-a", "198.51.100.1/25", "2001:db8:a::1/64");
+            let web = br.container("web", "198.51.100.3/25", "2001:db8:a::3/64");
+            let up = upstream_namespace();
+            FakeUpstream::start(&up, &["192.0.2.53"], 7);
+            let (_files, _rx, tid) = start("/run/ns/three", &network_a(), |c| {
+                c.upstreams = vec![sa("192.0.2.53", 53)];
+                c.timeout = Duration::from_secs(5);
+            });
+            let server = sa("198.51.100.1", 53);
+            // Ask for a name the upstream never answers, say nothing more will come (FIN: the
+            // resolver reads the end), then reset the connection (SO_LINGER 0): its side sees
+            // HUP and an error — both directions gone — while the question is still upstream.
+            web.run(move || {
+                use std::os::fd::AsRawFd;
+                let mut t = std::net::TcpStream::connect(server).unwrap();
+                std::io::Write::write_all(&mut t, &ns_dns::wire::frame(&query(1, "silent.example.test", rtype::A, None))).unwrap();
+                t.shutdown(std::net::Shutdown::Write).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+                // SAFETY: setsockopt with a linger struct that lives across the call.
+                let r = unsafe {
+                    libc::setsockopt(t.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as libc::socklen_t)
+                };
+                assert_eq!(r, 0);
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            let before = cpu_ms(tid);
+            std::thread::sleep(Duration::from_millis(700));
+            let spent = cpu_ms(tid) - before;
+            assert!(spent < 200, "the resolver spent {spent} ms of CPU in 700 ms while only waiting");
+            // And it still answers.
+            assert_eq!(addrs_in(&a_of(&web, server, "db", rtype::A)), ips(&["198.51.100.2"]));
+        }
+    }
+}

@@ -260,11 +260,16 @@ impl Server {
 
     fn on_client(&mut self, slot: usize, gen: u32, ready: u32) {
         let Some(client) = self.clients.get_mut(slot, gen) else { return };
+        // Both directions closed, or an error: nothing sent now can arrive. (Closing also
+        // keeps a level-triggered HUP from waking the loop until an answer is ready.)
+        if ready & HANGUP != 0 {
+            return self.close_client(slot, gen);
+        }
         if ready & poller::WRITE != 0 && client.flush().is_err() {
             return self.close_client(slot, gen);
         }
         let mut messages = Vec::new();
-        if ready & (READ | HANGUP) != 0 && !client.eof {
+        if ready & READ != 0 && !client.eof {
             match client.read(&mut self.buf) {
                 Incoming::Messages(m) => messages = m,
                 Incoming::Broken => return self.close_client(slot, gen),
@@ -436,7 +441,16 @@ impl Server {
         // The network looks gone. Decide under its lock, so that a container being added right
         // now (its writer holds the lock) is seen, and so that a writer that takes the lock
         // after us finds this resolver gone (the lock is released at exit).
-        let lock = RecordsLock::try_acquire(&self.files.lock()).ok().flatten()?;
+        let lock = match RecordsLock::try_acquire(&self.files.lock()) {
+            Ok(Some(lock)) => lock,
+            // A writer holds it: look again at the next tick.
+            Ok(None) => return None,
+            // The whole directory is gone: no writer can be adding to it.
+            Err(_) if !self.files.dir().exists() => {
+                return Some(Exit { reason: ExitReason::RecordsRemoved, _lock: None });
+            }
+            Err(_) => return None,
+        };
         self.watcher.on_tick();
         let reason = if !self.watcher.own_present() {
             ExitReason::RecordsRemoved
