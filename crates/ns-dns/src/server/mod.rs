@@ -6,7 +6,8 @@
 //! on work, only on sockets, and epoll is what an async runtime would sit on anyway. Each
 //! resolver serves one network (a handful to a few hundred containers), so one core's share is
 //! more than it will ever need (see the benchmark), and a single thread means no locks around
-//! the records and a resident size of a few hundred KiB per network.
+//! the records and a small process: 2.4 MiB resident, one thread, nine descriptors for one
+//! address (measured, release build).
 //!
 //! Its lifetime is its network's: once a second it checks that its records file still exists
 //! and lists a container (else, holding the network's lock so that no container is being
