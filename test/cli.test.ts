@@ -99,12 +99,69 @@ describe('ns run', () => {
     expect(s.stderr).toContain('--share: unknown namespace "bogus"')
     const v = ns('run', '-v', 'nocolon', '--', 'true')
     expect(v.code).toBe(125)
-    expect(v.stderr).toBe('ns: volumes[0]: must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap\n')
+    expect(v.stderr).toBe(
+      'ns: --volume "nocolon": must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap\n',
+    )
   })
 
   it('ns --version prints the version', () => {
     const r = ns('--version')
     expect(r.code).toBe(0)
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+})
+
+describe("bad usage is an error with status 125, and nothing after -- is read as ns's", () => {
+  it("an unknown option: 125 and the option named, not the help of ns (the -h after -- is the program's)", () => {
+    for (const args of [
+      ['run', '--no-such-flag', '--', 'ls', '-h', '/'],
+      ['run', '--no-such-flag', 'ls', '-h', '/'],
+      ['create', '--no-such-flag', '--', 'ls', '--help'],
+      ['exec', '--no-such-flag', 'abc', '--', 'ls', '-h'],
+      ['ps', '--no-such-flag'],
+      ['--no-such-flag', 'ps'],
+    ]) {
+      const r = ns(...args)
+      expect(r.code, args.join(' ')).toBe(125)
+      expect(r.stderr, args.join(' ')).toContain("error: unknown option '--no-such-flag'")
+      expect(r.stdout, args.join(' ')).toBe('')
+    }
+  })
+
+  it('a missing argument, a missing value, too many arguments, an unknown command: 125', () => {
+    const cases: Array<[string[], string]> = [
+      [['run'], 'error: missing the command to run (put it after --)'],
+      [['run', '--'], 'error: missing the command to run (put it after --)'],
+      [['run', '--rootfs'], "error: option '--rootfs <dir>' argument missing"],
+      [['exec'], "error: missing required argument 'id'"],
+      [['exec', 'abc', '--'], 'error: missing the command to run (put it after --)'],
+      [['start'], "error: missing required argument 'id'"],
+      [['ps', 'extra'], "error: too many arguments for 'ps'"],
+      [['bogus'], "error: unknown command 'bogus'"],
+      [['ps', '--format', 'yaml'], "error: option '--format <format>' argument 'yaml' is invalid"],
+    ]
+    for (const [args, message] of cases) {
+      const r = ns(...args)
+      expect(r.code, args.join(' ')).toBe(125)
+      expect(r.stderr, args.join(' ')).toContain(message)
+    }
+  })
+
+  it('help asked for is help: status 0, on stdout', () => {
+    for (const args of [['run', '-h'], ['run', '--help'], ['ps', '--help'], ['help', 'exec'], ['--help']]) {
+      const r = ns(...args)
+      expect(r.code, args.join(' ')).toBe(0)
+      expect(r.stdout, args.join(' ')).toMatch(/^Usage: ns/)
+    }
+  })
+
+  itNs("ns run -- PROGRAM ARGS: every argument after -- is the program's, -h and -- included", () => {
+    const r = ns('run', '--', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help', '--', '-v', '--rootfs')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('-h --help -- -v --rootfs\n')
+    // Without --, ns's options end at the program's name.
+    const p = ns('run', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help')
+    expect(p.code, p.stderr).toBe(0)
+    expect(p.stdout).toBe('-h --help\n')
   })
 })
