@@ -165,3 +165,83 @@ describe("bad usage is an error with status 125, and nothing after -- is read as
     expect(p.stdout).toBe('-h --help\n')
   })
 })
+
+describe('what users type, handled right', () => {
+  itNs('-e KEY passes on a variable that is set, and leaves one that is not unset (as docker)', () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'run', '-e', 'NS_SET', '-e', 'NS_UNSET', '--', 'sh', '-c', 'echo "${NS_SET-unset} ${NS_UNSET-unset}"'],
+      { encoding: 'utf8', env: { ...process.env, NS_SET: 'here', NS_UNSET: undefined } },
+    )
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toBe('here unset\n')
+  })
+
+  itNs('a long --name is a name, not a hostname: the container gets a hostname of its own', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ns-cli-names-'))
+    try {
+      const name = `a_long_name.${'x'.repeat(70)}`
+      const r = ns('--root', root, 'run', '-d', '--name', name, '--', 'hostname')
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe(`${name}\n`)
+      expect(ns('--root', root, 'wait', name).stdout).toBe('0\n')
+      expect(ns('--root', root, 'logs', name).stdout).toMatch(/^[0-9a-f]{12}\n$/)
+      // A name that is a hostname is the hostname.
+      expect(ns('--root', root, 'run', '-d', '--rm', '--name', 'web-1', '--', 'true').code).toBe(0)
+      const bad = ns('--root', root, 'run', '-d', '--name', 'a b', '--', 'true')
+      expect(bad.code).toBe(125)
+      expect(bad.stderr).toBe(
+        'ns: --name "a b": must be a letter or digit, then letters, digits, _ . or - (at most 255 characters)\n',
+      )
+    } finally {
+      ns('--root', root, 'rm', '-f', `a_long_name.${'x'.repeat(70)}`)
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  it('mounts over the root, paths with .., sizes and numbers past what the kernel takes: the flag named', () => {
+    const cases: Array<[string[], string]> = [
+      [
+        ['-v', '/tmp:/'],
+        `ns: --volume "/tmp:/": must not be / (a mount cannot replace the container's root; use rootfs)`,
+      ],
+      [
+        ['-v', '/tmp:/.'],
+        `ns: --volume "/tmp:/.": must not be / (a mount cannot replace the container's root; use rootfs)`,
+      ],
+      [['--tmpfs', '/'], `ns: --tmpfs "/": must not be / (a mount cannot replace the container's root; use rootfs)`],
+      [['-v', '/tmp:/../x'], `ns: --volume "/tmp:/../x": must not contain '..'`],
+      [['--tmpfs', '/a/../../b'], `ns: --tmpfs "/a/../../b": must not contain '..'`],
+      [['-m', '99999999999999999999'], 'ns: --memory "99999999999999999999": must be at most 9007199254740991 bytes'],
+      [['--memory-swap', '99999999999999999999g'], 'ns: --memory-swap "99999999999999999999g": must be at most'],
+      [['--pids-limit', '99999999999999999999'], 'ns: --pids-limit "99999999999999999999": Too big'],
+      [['--pids-limit', '5000000'], 'ns: --pids-limit "5000000": Too big: expected number to be <=4194304'],
+      [['--cpus', '99999999999999999999'], 'ns: --cpus "99999999999999999999": Too big'],
+      [['--cpu-shares', '99999999999999999999'], 'ns: --cpu-shares "99999999999999999999": Too big'],
+      [['--blkio-weight', '99999999999999999999'], 'ns: --blkio-weight "99999999999999999999": Too big'],
+      [['--timeout', '99999999'], 'ns: --timeout "99999999": Too big: expected number to be <=2147483647'],
+    ]
+    for (const [flags, message] of cases) {
+      const r = ns('run', ...flags, '--', 'true')
+      expect(r.code, flags.join(' ')).toBe(125)
+      expect(r.stderr, flags.join(' ')).toContain(message)
+      expect(r.stderr.split('\n').length, flags.join(' ')).toBe(2)
+    }
+  })
+
+  it('an argument that is not UTF-8 is refused, named, rather than run changed', () => {
+    // Through sh: a byte string that is not UTF-8 cannot be given to spawn by Node itself.
+    const r = spawnSync(
+      'sh',
+      ['-c', 'exec "$0" "$1" run -- cat "$(printf "/etc/\\377passwd")"', process.execPath, cli],
+      {
+        encoding: 'utf8',
+      },
+    )
+    expect(r.status).toBe(125)
+    expect(r.stderr).toBe(
+      'ns: argument 4 is not valid UTF-8: "/etc/\\xffpasswd" (refused rather than passed on changed)\n',
+    )
+    expect(r.stdout).toBe('')
+  })
+})

@@ -16,6 +16,7 @@ import {
   type NamespaceName,
   type ParsedRunOptions,
 } from './options.js'
+import { hostnameFor, nameFits, NAME_PROBLEM, parseSize } from './rules.js'
 import { frozenSeccompProfile } from './seccomp.js'
 import { ociSpecSchema, type OciMount, type OciSpec } from './spec.js'
 
@@ -87,12 +88,7 @@ export function capabilitySets(o: Pick<ParsedRunOptions, 'capAdd' | 'capDrop'>, 
   return { bounding: list, effective: [...inEffect], inheritable: [], permitted: [...inEffect], ambient: [] }
 }
 
-/** `64m` -> 67108864. */
-export function parseSize(v: number | string): number {
-  if (typeof v === 'number') return v
-  const m = /^(\d+)([kmg]?)$/i.exec(v)!
-  return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
-}
+export { parseSize }
 
 /** `linux.resources` from the friendly limits, or undefined when none is asked for. */
 export function resourcesOf(o: ParsedRunOptions) {
@@ -150,6 +146,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
  * profile is shared between them, and frozen.
  */
 export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
+  if (!nameFits(id)) throw NsError.invalid('name', NAME_PROBLEM)
   const ns = new Map<NamespaceName, boolean | string>()
   for (const n of namespaceNames) ns.set(n, n !== 'time')
   if (o.userns === 'host') {
@@ -202,9 +199,11 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
   const idmapOk = isNew('user')
 
-  const hostname = o.hostname ?? (isNew('uts') ? id : undefined)
+  const hostname = o.hostname ?? (isNew('uts') ? hostnameFor(id) : undefined)
   const sandbox = o.rootfs === undefined
   const mounts: OciMount[] = []
+  // The option each mount of the spec comes from, by its index (the runtime names mounts[i]).
+  const origins: string[] = []
   if (isNew('mount')) {
     if (sandbox) {
       for (const p of sandboxPaths) {
@@ -234,6 +233,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
     )
     for (const [i, v] of (o.volumes ?? []).entries()) {
+      origins[mounts.length] = `volumes[${i}]`
       const [src, dst, opts] = v.split(':') as [string, string, string | undefined]
       const flags = (opts ?? '').split(',')
       const source = resolve(src)
@@ -248,6 +248,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
       })
     }
     for (const [i, m] of (o.mounts ?? []).entries()) {
+      origins[mounts.length] = `mounts[${i}]`
       if (m.type === 'bind') {
         const source = resolve(m.source)
         if (!existsSync(source)) throw NsError.invalid(`mounts[${i}].source`, `${source} does not exist`)
@@ -323,7 +324,35 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     annotations,
   }
   checkLooser(spec)
+  if (origins.length) mountOrigins.set(spec, origins)
   return { spec, init: o.init ?? true }
+}
+
+/** For specs built from options: which option each of their mounts comes from. */
+const mountOrigins = new WeakMap<OciSpec, string[]>()
+
+/** An error of the runtime, as the helper reports it. */
+export interface RuntimeError {
+  step: string
+  path?: string
+  errno?: number
+  code: string
+  message: string
+  hint?: string
+}
+
+/**
+ * A runtime's refusal of `mounts[i]` of a spec built from options, told as being about the
+ * option the mount comes from (`volumes[0]`, not `mounts[14]` of a spec the caller never saw);
+ * any other error as it is.
+ */
+export function optionError(spec: OciSpec, e: RuntimeError): RuntimeError & { field?: string } {
+  const m = /^mounts\[(\d+)\](\.[A-Za-z]+)?$/.exec(e.step === 'validate config' ? (e.path ?? '') : '')
+  const origin = m ? mountOrigins.get(spec)?.[Number(m[1])] : undefined
+  if (!m || !origin) return e
+  const { path: _path, ...rest } = e
+  const reason = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path!.length + 2) : e.message
+  return { ...rest, field: origin, message: `${origin}: ${reason}` }
 }
 
 const specShape = ociSpecSchema.shape

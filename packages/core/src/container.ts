@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream'
 
 import native from '@ns/native'
 
-import { makeSpec, newContainerId } from './build.js'
+import { makeSpec, newContainerId, optionError } from './build.js'
 import { NsError } from './errors.js'
 import { parseRunOptions, type ParsedRunOptions, type RunOptions } from './options.js'
 import { validateSpec, type OciSpec } from './spec.js'
@@ -261,7 +261,7 @@ export class Container implements AsyncDisposable {
           const exitCode = code ?? (sig ? 128 + sig : (helper.exitCode ?? 125))
           const signal = sig ? (signalNames.get(sig) ?? null) : null
           if (error) {
-            const e = new NsError({ ...error, exitCode: exitCode === 0 ? 125 : exitCode })
+            const e = new NsError({ ...optionError(spec, error), exitCode: exitCode === 0 ? 125 : exitCode })
             rejectStarted(e)
             reject(e)
             return

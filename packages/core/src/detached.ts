@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import native from '@ns/native'
 
 import { attachTo, type Attachment } from './attach.js'
-import { envList, makeSpec, newContainerId, parseUser } from './build.js'
+import { envList, makeSpec, newContainerId, optionError, parseUser } from './build.js'
 import { collect, Container, launchHelper, type HelperEvent, type RunResult } from './container.js'
 import { NsError } from './errors.js'
 import type { z } from 'zod'
@@ -409,7 +409,7 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
     },
   )
   await h.done
-  if (error) throw new NsError(error)
+  if (error) throw new NsError(optionError(spec, error))
   if (!created) throw new NsError({ code: 'EIO', step: 'create', message: `container ${id} was not created` })
   const c = new DetachedContainer(id, root)
   c.warnings.push(...warnings)

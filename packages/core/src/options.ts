@@ -1,6 +1,16 @@
 import { z } from 'zod'
 
 import { NsError } from './errors.js'
+import {
+  MAX_PIDS,
+  MAX_TIMEOUT_MS,
+  SIZE_TOO_LARGE,
+  sizeFits,
+  targetProblem,
+  volumeTarget,
+  HOSTNAME_FORM,
+  HOSTNAME_MAX,
+} from './rules.js'
 
 export const namespaceNames = ['user', 'pid', 'mount', 'network', 'uts', 'ipc', 'cgroup', 'time'] as const
 export type NamespaceName = (typeof namespaceNames)[number]
@@ -11,17 +21,23 @@ const idMapping = z.object({
   size: z.number().int().min(1, 'must be > 0').max(4294967295),
 })
 
+/** A mount's target: absolute, no `..`, not the root itself. */
+const mountTarget = z.string().superRefine((v, ctx) => {
+  const problem = targetProblem(v)
+  if (problem) ctx.addIssue({ code: 'custom', message: problem })
+})
+
 const bindMount = z.object({
   type: z.literal('bind'),
   source: z.string().min(1),
-  target: z.string().startsWith('/', 'must be an absolute path'),
+  target: mountTarget,
   readOnly: z.boolean().optional(),
   /** See the files' owners through the container's id maps (an idmapped mount): host root's files are its root's. */
   idmap: z.boolean().optional(),
 })
 const tmpfsMount = z.object({
   type: z.literal('tmpfs'),
-  target: z.string().startsWith('/', 'must be an absolute path'),
+  target: mountTarget,
   size: z
     .string()
     .regex(/^\d+[kmg]?$/, 'must be a size like 64m')
@@ -130,8 +146,8 @@ export const runOptionsSchema = z.strictObject({
   hostname: z
     .string()
     .min(1)
-    .max(64)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be letters, digits, dots and dashes')
+    .max(HOSTNAME_MAX)
+    .regex(HOSTNAME_FORM, 'must be letters, digits, dots and dashes')
     .optional(),
   domainname: z.string().min(1).max(64).optional(),
   env: z
@@ -147,7 +163,11 @@ export const runOptionsSchema = z.strictObject({
         .regex(
           /^[^:]+:\/[^:]*(:(ro|rw|idmap)(,(ro|rw|idmap))*)?$/,
           'must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap',
-        ),
+        )
+        .superRefine((v, ctx) => {
+          const problem = v.includes(':') ? targetProblem(volumeTarget(v)) : undefined
+          if (problem) ctx.addIssue({ code: 'custom', message: problem })
+        }),
     )
     .optional(),
   mounts: z.array(z.discriminatedUnion('type', [bindMount, tmpfsMount])).optional(),
@@ -184,18 +204,36 @@ export const runOptionsSchema = z.strictObject({
   noNewPrivileges: z.boolean().optional(),
   /** Memory limit: bytes, or a size like 64m, 1g. */
   memory: z
-    .union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 64m')])
+    .union([
+      z.number().int().positive(),
+      z
+        .string()
+        .regex(/^\d+[kmg]?$/i, 'must be a size like 64m')
+        .refine(sizeFits, SIZE_TOO_LARGE),
+    ])
     .optional(),
   /** Memory plus swap limit (-1: unlimited swap). */
   memorySwap: z
-    .union([z.number().int().min(-1), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 128m')])
+    .union([
+      z.number().int().min(-1),
+      z
+        .string()
+        .regex(/^\d+[kmg]?$/i, 'must be a size like 128m')
+        .refine(sizeFits, SIZE_TOO_LARGE),
+    ])
     .optional(),
   /** Memory the container is guaranteed under pressure (soft limit). */
   memoryReservation: z
-    .union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 32m')])
+    .union([
+      z.number().int().positive(),
+      z
+        .string()
+        .regex(/^\d+[kmg]?$/i, 'must be a size like 32m')
+        .refine(sizeFits, SIZE_TOO_LARGE),
+    ])
     .optional(),
   /** At most this many processes (and threads). */
-  pidsLimit: z.number().int().positive().optional(),
+  pidsLimit: z.number().int().positive().max(MAX_PIDS).optional(),
   /** CPU time as a number of CPUs (0.5: half of one). */
   cpus: z.number().positive().max(1024).optional(),
   /** Relative CPU weight (v1 shares, 2..262144; converted to a v2 weight). */
@@ -239,7 +277,7 @@ export const runOptionsSchema = z.strictObject({
   stdout: stdioValue.optional(),
   stderr: stdioValue.optional(),
   /** Kill the container (SIGKILL) after this many milliseconds. */
-  timeout: z.number().int().positive().optional(),
+  timeout: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
   signal: z.instanceof(AbortSignal).optional(),
   /** For `run`: what the command reads on stdin. */
   input: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),

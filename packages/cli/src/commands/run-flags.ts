@@ -59,6 +59,7 @@ export const containerFlags = {
   }),
   interactive: flag.bool('-i, --interactive', 'keep stdin open (it always is in the foreground)'),
   name: flag.value('--name <name>', "the container's id, for -d (default: 12 random hex digits)", {
+    field: 'name',
     apply: (v, d) => {
       d.name = v
     },
