@@ -1,12 +1,12 @@
 // `ns` as a person types it: real processes, real namespaces, exit codes as docker gives them.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { describe, expect, it } from 'vitest'
 
-import { cli, fixtureRootfs, itNs } from './helpers.js'
+import { cli, fixtureRootfs, itNs, repoRoot } from './helpers.js'
 
 function ns(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -243,5 +243,62 @@ describe('what users type, handled right', () => {
       'ns: argument 4 is not valid UTF-8: "/etc/\\xffpasswd" (refused rather than passed on changed)\n',
     )
     expect(r.stdout).toBe('')
+  })
+})
+
+describe('ns loads only what the command typed uses', () => {
+  const bundle = join(repoRoot, 'packages', 'cli', 'dist', 'ns.cjs')
+
+  /** The packages a run of `ns ARGS` loads from node_modules, as Node's loader saw them. */
+  function loaded(...args: string[]): { code: number | null; modules: string[] } {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-cli-loads-'))
+    try {
+      const spy = join(dir, 'spy.cjs')
+      const log = join(dir, 'loaded')
+      writeFileSync(
+        spy,
+        `const M = require('node:module'); const fs = require('node:fs'); const seen = new Set()
+const load = M._load
+M._load = function (request, ...rest) { seen.add(request); return load.call(this, request, ...rest) }
+process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, [...seen].join('\\n')))
+`,
+      )
+      const r = spawnSync(process.execPath, ['--require', spy, cli, '--root', dir, ...args], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      return { code: r.status, modules: readFileSync(log, 'utf8').split('\n') }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  it('the bundle that bin/ns.js runs holds no schema library and no server', () => {
+    const text = readFileSync(bundle, 'utf8')
+    expect(text).not.toContain('$ZodType')
+    expect(text).not.toContain('OpenAPIHono')
+    expect(text).not.toContain('hono')
+  })
+
+  it('ns --version loads neither the addon nor the server', () => {
+    const r = loaded('--version')
+    expect(r.code).toBe(0)
+    expect(r.modules).not.toContain('@ns/native')
+    expect(r.modules).not.toContain('@ns/server')
+    expect(r.modules.filter((m) => m === 'zod' || m.startsWith('zod/'))).toEqual([])
+  })
+
+  it('ns ps loads the addon, not the server', () => {
+    const r = loaded('ps', '-a')
+    expect(r.code).toBe(0)
+    expect(r.modules).toContain('@ns/native')
+    expect(r.modules).not.toContain('@ns/server')
+  })
+
+  itNs('ns run loads the addon, not the server', () => {
+    const r = loaded('run', '--', 'true')
+    expect(r.code).toBe(0)
+    expect(r.modules).toContain('@ns/native')
+    expect(r.modules).not.toContain('@ns/server')
   })
 })

@@ -3,22 +3,14 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { randomFillSync } from 'node:crypto'
 
-import { z } from 'zod'
-
 import { NsError } from './errors.js'
 import { defaultIdMappings, inInitialUserNamespace, isMapped, sandboxPaths } from './host.js'
-import {
-  capabilityNames,
-  defaultCapabilities,
-  namespaceNames,
-  normalizeCap,
-  parseWith,
-  type NamespaceName,
-  type ParsedRunOptions,
-} from './options.js'
+import { checkBuiltSpec } from './check.js'
+import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type NamespaceName } from './names.js'
+import type { ParsedRunOptions } from './options.js'
 import { hostnameFor, nameFits, NAME_PROBLEM, parseSize } from './rules.js'
 import { frozenSeccompProfile } from './seccomp.js'
-import { ociSpecSchema, type OciMount, type OciSpec } from './spec.js'
+import type { OciMount, OciSpec } from './spec.js'
 
 /** Annotation keys that carry labels. */
 export const labelPrefix = 'io.ns.label/'
@@ -355,22 +347,11 @@ export function optionError(spec: OciSpec, e: RuntimeError): RuntimeError & { fi
   return { ...rest, field: origin, message: `${origin}: ${reason}` }
 }
 
-const specShape = ociSpecSchema.shape
-const linuxShape = specShape.linux.unwrap().shape
-
 /**
  * The values of a built spec that its options allow more freely than the spec does, with the
- * spec's own rules for them: ids past 2^32 - 1, an environment key that is empty, a hostname from
- * a long id, id maps read from the host. All else of a built spec meets the spec's schema by
- * construction.
+ * spec's own rules for them: ids past 2^32 - 1, an environment key that is empty, id maps read
+ * from the host. All else of a built spec meets the spec's schema by construction.
  */
-const looserParts = z.object({
-  process: z.object({ user: specShape.process.shape.user, env: specShape.process.shape.env }),
-  hostname: specShape.hostname,
-  linux: z.object({ uidMappings: linuxShape.uidMappings, gidMappings: linuxShape.gidMappings }),
-})
-
-/** Refuse a built spec as `validateSpec` would (the same field, the same message). */
 function checkLooser(spec: OciSpec): void {
-  parseWith(looserParts, spec)
+  checkBuiltSpec(spec)
 }

@@ -8,8 +8,10 @@ import native from '@ns/native'
 
 import { makeSpec, newContainerId, optionError } from './build.js'
 import { NsError } from './errors.js'
-import { parseRunOptions, type ParsedRunOptions, type RunOptions } from './options.js'
-import { validateSpec, type OciSpec } from './spec.js'
+// Validated without zod (check.ts): the same rules as options.ts and spec.ts, loaded faster.
+import { checkRunOptions as parseRunOptions, checkSpec as validateSpec } from './check.js'
+import type { ParsedRunOptions, RunOptions } from './options.js'
+import type { OciSpec } from './spec.js'
 
 export interface ExitResult {
   /** The exit code, or 128 + the signal number when a signal ended it (docker's convention). */

@@ -9,10 +9,16 @@ import { attachTo, type Attachment } from './attach.js'
 import { envList, makeSpec, newContainerId, optionError, parseUser } from './build.js'
 import { collect, Container, launchHelper, type HelperEvent, type RunResult } from './container.js'
 import { NsError } from './errors.js'
-import type { z } from 'zod'
 
-import { parseRunOptions, parseWith, runOptionsSchema, type RunOptions } from './options.js'
-import { validateSpec, type OciSpec } from './spec.js'
+// Validated without zod (check.ts): the same rules as options.ts and spec.ts, loaded faster.
+import {
+  checkExecOptions,
+  checkRunOptions as parseRunOptions,
+  checkSpec as validateSpec,
+  type execOptionKeys,
+} from './check.js'
+import type { RunOptions } from './options.js'
+import type { OciSpec } from './spec.js'
 
 export interface ExitRecord {
   exitCode: number | null
@@ -51,23 +57,8 @@ export interface LogEntry {
   log: string
 }
 
-const execOptionsSchema = runOptionsSchema
-  .pick({
-    command: true,
-    env: true,
-    cwd: true,
-    user: true,
-    tty: true,
-    stdin: true,
-    stdout: true,
-    stderr: true,
-    timeout: true,
-    signal: true,
-    input: true,
-  })
-  .strict()
-
-export type ExecOptions = z.input<typeof execOptionsSchema>
+/** What `exec` takes: these of the run options (`command`, `env`, `cwd`, `user`, stdio, ...). */
+export type ExecOptions = Pick<RunOptions, (typeof execOptionKeys)[number]>
 
 export interface DetachedOptions extends Omit<
   RunOptions,
@@ -261,7 +252,7 @@ export class DetachedContainer {
    * container's environment, working directory and user unless given here.
    */
   exec(opts: ExecOptions): Container {
-    const o = parseWith(execOptionsSchema, opts)
+    const o = checkExecOptions(opts)
     const config = this.#config()
     const base = config?.process
     const user = o.user === undefined ? (base?.user ?? { uid: 0, gid: 0 }) : parseUser(o.user)

@@ -3,6 +3,16 @@ import type { RequestLog } from '@ns/server'
 import { defineCommand } from '../command.js'
 import { bool, list, value } from '../flags.js'
 
+/** Given by bin/ns.js to the bundle, whose own import() cannot run (a script with a code cache). */
+declare const __nsImport: ((specifier: string) => Promise<unknown>) | undefined
+
+/** The server, its routes and its schemas: loaded for this command only. */
+function loadServer(): Promise<typeof import('@ns/server')> {
+  return (typeof __nsImport === 'function' ? __nsImport('@ns/server') : import('@ns/server')) as Promise<
+    typeof import('@ns/server')
+  >
+}
+
 /** One line per request: plain text for a person at a terminal, JSON lines for anything else. */
 function requestLogger(): (e: RequestLog) => void {
   if (process.stdout.isTTY)
@@ -34,8 +44,7 @@ export default defineCommand({
   },
   /** The HTTP API until SIGTERM or SIGINT; then the server closes and its socket goes. */
   async action(_args, o, ctx) {
-    // The server, its routes and its schemas are loaded for this command only.
-    const { serve, generateToken } = await import('@ns/server')
+    const { serve, generateToken } = await loadServer()
     // Over TCP a token is a must: the one given, $NS_TOKEN (kept out of `ps`), or a fresh one shown once.
     let token = o.token ?? (o.listen !== undefined ? process.env.NS_TOKEN : undefined)
     let generated = false
