@@ -3,8 +3,6 @@
 // kernel's copy of the command line, and such an argument is refused, named.
 import { readFileSync } from 'node:fs'
 
-import { NsError } from '@ns/core'
-
 const strict = new TextDecoder('utf-8', { fatal: true })
 
 /** An argument shown with its bytes that are not UTF-8 as `\xNN`. */
@@ -29,26 +27,28 @@ function shown(raw: Uint8Array): string {
   return out
 }
 
+/** An argument that is not valid UTF-8: its place (from 1) and its bytes shown. */
+export interface BadArgument {
+  index: number
+  shown: string
+}
+
 /**
- * Throw an NsError naming the first argument of `args` whose bytes, in `raw` (the same
- * arguments as the kernel has them, the last ones of its command line), are not valid UTF-8.
+ * The first argument of `args` whose bytes, in `raw` (the same arguments as the kernel has
+ * them, the last ones of its command line), are not valid UTF-8, if any.
  */
-export function checkArguments(args: readonly string[], raw: readonly Uint8Array[]): void {
+export function badArgument(args: readonly string[], raw: readonly Uint8Array[]): BadArgument | undefined {
   const from = raw.length - args.length
-  if (from < 0) return
+  if (from < 0) return undefined
   for (let i = 0; i < args.length; i++) {
     const bytes = raw[from + i]!
     try {
       strict.decode(bytes)
     } catch {
-      throw new NsError({
-        code: 'EILSEQ',
-        field: `argument ${i + 1}`,
-        step: 'read arguments',
-        message: `argument ${i + 1} is not valid UTF-8: "${shown(bytes)}" (refused rather than passed on changed)`,
-      })
+      return { index: i + 1, shown: shown(bytes) }
     }
   }
+  return undefined
 }
 
 /** This process's command line as the kernel has it, argument by argument; undefined if unreadable. */
@@ -72,8 +72,8 @@ export function rawCommandLine(): Uint8Array[] | undefined {
 }
 
 /** The check, for this process's own arguments (a U+FFFD among them is the only sign of a bad byte). */
-export function checkProcessArguments(args: readonly string[]): void {
-  if (!args.some((a) => a.includes('\ufffd'))) return
+export function badProcessArgument(args: readonly string[]): BadArgument | undefined {
+  if (!args.some((a) => a.includes('\ufffd'))) return undefined
   const raw = rawCommandLine()
-  if (raw) checkArguments(args, raw)
+  return raw ? badArgument(args, raw) : undefined
 }

@@ -3,8 +3,6 @@
 // options, each flag's `apply` naming the flag in its errors.
 import { Option, type Command } from 'commander'
 
-import { NsError } from '@ns/core'
-
 /** What a flag takes: nothing (a switch), one value, or a value each time it is given. */
 export type FlagKind = 'boolean' | 'value' | 'list'
 
@@ -82,35 +80,4 @@ export function applyFlags<T>(table: FlagTable<T>, values: Record<string, unknow
     if (v !== undefined && f.apply) (f.apply as (v: unknown, into: T) => void)(v, into)
   }
   return into
-}
-
-/**
- * An error of @ns/core about a field one of the table's flags set, told as being about that
- * flag and the value given (`--volume "x:/../y": ...` rather than `volumes[0]: ...`). Any other
- * error is returned as it is.
- */
-export function asFlagError(table: FlagTable<any>, values: Record<string, unknown>, e: unknown): unknown {
-  if (!(e instanceof NsError) || !e.field) return e
-  const field = e.field
-  for (const [key, f] of Object.entries(table)) {
-    const given = values[key]
-    if (!f.field || given === undefined) continue
-    const rest = field.startsWith(f.field) ? field.slice(f.field.length) : undefined
-    if (rest === undefined || (rest !== '' && rest[0] !== '[' && rest[0] !== '.')) continue
-    const index = /^\[(\d+)\]/.exec(rest)
-    const v = Array.isArray(given) ? (index ? given[Number(index[1])] : undefined) : given
-    const name = flagName(f)
-    const reason = e.message.startsWith(`${field}: `) ? e.message.slice(field.length + 2) : e.message
-    return new NsError({
-      code: e.code,
-      message: `${name}${typeof v === 'string' ? ` ${JSON.stringify(v)}` : ''}: ${reason}`,
-      field: name,
-      step: e.step,
-      path: e.path,
-      errno: e.errno,
-      hint: e.hint,
-      exitCode: e.exitCode,
-    })
-  }
-  return e
 }

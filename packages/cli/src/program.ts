@@ -1,11 +1,9 @@
 // The commander program of `ns`: ns's own options, and the commands, each from its file.
 import { Command, CommanderError } from 'commander'
 
-import { defaultRoot } from '@ns/core'
-
 import type { CommandContext, CommandSpec } from './command.js'
 import { commandsFor, type CommandEntry } from './commands/index.js'
-import { addFlags, asFlagError, bool } from './flags.js'
+import { addFlags, bool } from './flags.js'
 import { version } from './version.js'
 
 /** The exit status of docker's own usage errors, and of ns's. */
@@ -46,6 +44,8 @@ function define(cli: Command, entry: CommandEntry, spec: CommandSpec, done: (cod
         code: 'ns.missingCommand',
       })
     }
+    // @ns/core, from here on: the command runs.
+    const { defaultRoot } = await import('./state.js')
     const ctx: CommandContext = {
       cmd,
       root: () => (cmd.optsWithGlobals() as { root?: string }).root ?? defaultRoot(),
@@ -53,7 +53,7 @@ function define(cli: Command, entry: CommandEntry, spec: CommandSpec, done: (cod
     try {
       done((await spec.action(args, flags as never, ctx)) ?? 0)
     } catch (e) {
-      throw asFlagError(spec.flags, flags, e)
+      throw (await import('./errors.js')).asFlagError(spec.flags, flags, e)
     }
   })
 }

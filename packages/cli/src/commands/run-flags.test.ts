@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest'
 
 import { NsError, parseRunOptions } from '@ns/core'
 
-import { addFlags, asFlagError } from '../flags.js'
+import { asFlagError } from '../errors.js'
+import { addFlags } from '../flags.js'
 import { containerFlags, runFlags, runOptionsFromFlags, type RunContext, type RunFlags } from './run-flags.js'
 
 const ctx: RunContext = { env: { HOME: '/home/me', TERM: 'xterm' }, stdoutIsTTY: false }
