@@ -17,8 +17,10 @@ export function asFlagError(table: FlagTable<any>, values: Record<string, unknow
   for (const [key, f] of Object.entries(table)) {
     const given = values[key]
     if (!f.field || given === undefined) continue
-    const rest = field.startsWith(f.field) ? field.slice(f.field.length) : undefined
-    if (rest === undefined || (rest !== '' && rest[0] !== '[' && rest[0] !== '.')) continue
+    const rest = (typeof f.field === 'string' ? [f.field] : f.field)
+      .map((name) => (field.startsWith(name) ? field.slice(name.length) : undefined))
+      .find((r) => r !== undefined && (r === '' || r[0] === '[' || r[0] === '.'))
+    if (rest === undefined) continue
     const index = /^\[(\d+)\]/.exec(rest)
     const v = Array.isArray(given) ? (index ? given[Number(index[1])] : undefined) : given
     const name = flagName(f)

@@ -18,10 +18,10 @@ export interface Flag<K extends FlagKind = FlagKind, T = never> {
   default?: string
   choices?: readonly string[]
   /**
-   * The option of @ns/core this flag sets (`memory`, `volumes`): an error @ns/core gives about
-   * that field is told as being about this flag.
+   * The option of @ns/core this flag sets (`memory`, `volumes`), and any field of the spec it
+   * becomes: an error @ns/core gives about one of them is told as being about this flag.
    */
-  field?: string
+  field?: string | readonly string[]
   /** Put the flag's value into the options being built; throws an NsError naming the flag. */
   apply?(value: ValueOf<K>, into: T): void
 }

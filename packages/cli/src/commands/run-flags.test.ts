@@ -191,6 +191,16 @@ describe('what @ns/core refuses is told as being about the flag given', () => {
     expect(refused('--cpus', '2000').message).toBe('--cpus "2000": Too big: expected number to be <=1024')
   })
 
+  it('a field of the spec the flag becomes: the flag', () => {
+    const e = new NsError({
+      code: 'EINVAL',
+      message: 'process.user.uid: Too big: expected number to be <=4294967295',
+      field: 'process.user.uid',
+    })
+    const named = asFlagError(containerFlags, parse('-u', '4294967296'), e) as NsError
+    expect(named.message).toBe('--user "4294967296": Too big: expected number to be <=4294967295')
+  })
+
   it('an error about another field is left as it is', () => {
     const e = new NsError({ code: 'EINVAL', message: 'x: y', field: 'labels' })
     expect(asFlagError(containerFlags, parse('-v', '/a:/a'), e)).toBe(e)

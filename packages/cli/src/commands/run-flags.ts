@@ -120,7 +120,7 @@ export const containerFlags = {
     },
   }),
   user: flag.value('-u, --user <uid[:gid]>', 'user and group inside', {
-    field: 'user',
+    field: ['user', 'process.user'],
     apply: (v, d) => {
       d.options.user = v
     },
