@@ -3,12 +3,15 @@
 // `node -e 0` (what no Node program can go below) and to `podman run --rm` of the same rootfs.
 // Every row runs once per round, in an order that rotates each round and is reshuffled after
 // each full turn, so drift on the machine hits them all alike. Medians, and each one's ratio to
-// `node -e 0`.
+// `node -e 0`; and the CPU time each took (its own and its reaped children's, from wait4), which
+// a loaded machine disturbs less than the wall time.
 //
-//   node tools/bench-cli.mjs [--iterations N] [--warmup N] [--cli PATH] [--no-podman] [--json FILE]
+//   node tools/bench-cli.mjs [--iterations N] [--warmup N] [--cli PATH] [--compare PATH]
+//                            [--no-podman] [--json FILE]
 //
-// `--cli` measures another build of ns (a bin/ns.js), for a before/after in one run. This is a
-// report, not a test: it exits 0 when it completes (130 when interrupted).
+// `--cli` measures another build of ns (a bin/ns.js); `--compare` one more in the same rounds,
+// for a before/after in one run. This is a report, not a test: it exits 0 when it completes
+// (130 when interrupted).
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -101,24 +104,52 @@ process.on('exit', cleanup)
 let interrupted = false
 trapSignals('bench-cli', 'stopping after the current run', cleanup, () => (interrupted = true))
 
-/** Spawn `argv`, stdio to /dev/null but stderr kept; time it from spawn() to exit. */
+/**
+ * Runs a command and measures it from fork to its reaping, wall and CPU (user + system, its own
+ * and that of the children it reaped): through a small python3 wrapper, as Node gives no
+ * rusage of a child. CPU time is what a loaded machine (a shared CI runner) disturbs least.
+ */
+const WRAP = `import os, sys, time
+argv = sys.argv[1:]
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open('/dev/null', os.O_RDONLY), 0)
+    os.dup2(os.open('/dev/null', os.O_WRONLY), 1)
+    try:
+        os.execv(argv[0], argv)
+    except OSError as e:
+        sys.stderr.write(str(e) + "\\n")
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+t1 = time.perf_counter()
+print("%.3f %.3f %d" % ((t1 - t0) * 1000, (ru.ru_utime + ru.ru_stime) * 1000, os.waitstatus_to_exitcode(status)))
+`
+const python = which('python3')
+
+/** Run `argv` (stdin and stdout on /dev/null, stderr kept); resolves { ms, cpu, ok, stderr }. */
 function timed(argv, env) {
   return new Promise((resolve) => {
     let stderr = ''
+    let stdout = ''
     const t0 = process.hrtime.bigint()
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env })
+    const cmd = python ? [python, '-c', WRAP, ...argv] : argv
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env })
     const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS)
+    child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => {
       if (stderr.length < 4096) stderr += d
     })
     child.on('error', (err) => {
       clearTimeout(timer)
-      resolve({ ms: NaN, ok: false, stderr: err.message })
+      resolve({ ms: NaN, cpu: NaN, ok: false, stderr: err.message })
     })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       const ms = Number(process.hrtime.bigint() - t0) / 1e6
-      resolve({ ms, ok: code === 0, stderr: stderr || `exit ${code ?? signal}` })
+      if (!python) return resolve({ ms, cpu: NaN, ok: code === 0, stderr: stderr || `exit ${code ?? signal}` })
+      const [wall, cpu, status] = stdout.trim().split(' ').map(Number)
+      resolve({ ms: wall, cpu, ok: code === 0 && status === 0, stderr: stderr || `exit ${status ?? code ?? signal}` })
     })
   })
 }
@@ -143,11 +174,18 @@ const rows = [
   ...nsRows(opts.cli, opts.label, ''),
   ...(opts.compare ? nsRows(opts.compare, opts.compareLabel, 'compare-') : []),
 ]
-for (const r of rows) Object.assign(r, { samples: [], failures: 0, skipped: null, lastError: '' })
+for (const r of rows) Object.assign(r, { samples: [], cpu: [], failures: 0, skipped: null, lastError: '' })
 
 // podman run --rm of the same rootfs, imported as an image into a private store.
 const podmanBin = which('podman')
-const podman = { key: 'podman', label: 'podman run --rm (same rootfs)', samples: [], failures: 0, skipped: null }
+const podman = {
+  key: 'podman',
+  label: 'podman run --rm (same rootfs)',
+  samples: [],
+  cpu: [],
+  failures: 0,
+  skipped: null,
+}
 let podmanInfo = null
 if (!opts.podman) podman.skipped = 'skipped: --no-podman'
 else if (!podmanBin) podman.skipped = 'skipped: podman not installed'
@@ -223,8 +261,10 @@ for (let i = 0; i < opts.iterations && !interrupted; i++) {
   for (let k = 0; k < base.length && !interrupted; k++) {
     const r = base[(i + k) % base.length]
     const res = await timed(r.argv, r.env)
-    if (res.ok) r.samples.push(res.ms)
-    else {
+    if (res.ok) {
+      r.samples.push(res.ms)
+      r.cpu.push(res.cpu)
+    } else {
       r.failures++
       r.lastError = lastLine(res.stderr, 'failed')
     }
@@ -239,7 +279,8 @@ const median = (s) =>
     0.5,
   )
 const nodeMs = median(rows[0].samples)
-const table = [['command', 'median ms', 'p10 ms', 'p90 ms', 'vs node -e 0', 'target', 'runs']]
+const nodeCpu = median(rows[0].cpu)
+const table = [['command', 'median ms', 'p10 ms', 'p90 ms', 'vs node -e 0', 'target', 'cpu ms', 'cpu vs node', 'runs']]
 const results = []
 for (const r of rows) {
   if (r.skipped) {
@@ -258,6 +299,8 @@ for (const r of rows) {
     fmt(quantile(s, 0.9), 1),
     `${fmt(ratio)}x`,
     target ? `<= ${target}x ${ratio <= target ? 'met' : 'MISSED'}` : '',
+    fmt(median(r.cpu), 1),
+    Number.isFinite(median(r.cpu)) ? `${fmt(median(r.cpu) / nodeCpu)}x` : '-',
     `${s.length}${r.failures ? ` (${r.failures} failed: ${r.lastError})` : ''}`,
   ])
   results.push({
@@ -267,6 +310,8 @@ for (const r of rows) {
     p10Ms: round(quantile(s, 0.1)),
     p90Ms: round(quantile(s, 0.9)),
     vsNode: round(ratio, 3),
+    cpuMs: round(median(r.cpu)),
+    cpuVsNode: round(median(r.cpu) / nodeCpu, 3),
     target: target ?? null,
     met: target ? ratio <= target : null,
     runs: s.length,
