@@ -67,6 +67,43 @@ fn flag_option(opt: &str) -> Option<(bool, libc::c_ulong)> {
     })
 }
 
+/// Every option `plan_mounts` acts on itself: `bind`/`rbind`, `idmap`/`ridmap`, the
+/// propagation types and the flags above. Any other option is the filesystem's: it goes to the
+/// kernel as mount data.
+pub const OPTIONS: [&str; 31] = [
+    "bind",
+    "rbind",
+    "idmap",
+    "ridmap",
+    "private",
+    "rprivate",
+    "slave",
+    "rslave",
+    "shared",
+    "rshared",
+    "unbindable",
+    "runbindable",
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "dirsync",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "diratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+];
+
 fn attrs_of(flags: libc::c_ulong) -> u64 {
     let mut a = 0;
     if flags & libc::MS_RDONLY != 0 {

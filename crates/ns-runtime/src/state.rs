@@ -26,6 +26,8 @@ pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 pub const EXIT_FILE: &str = "exit.json";
 pub const LOG_FILE: &str = "container.log";
+/// The runtime spec the container was created with.
+pub const CONFIG_FILE: &str = "config.json";
 
 /// The default state root: `/run/ns` for root, `$XDG_RUNTIME_DIR/ns` otherwise.
 pub fn default_root() -> PathBuf {
