@@ -13,6 +13,9 @@ pub mod cgroup;
 pub mod child;
 pub mod error;
 pub mod exec;
+// The TypeScript module of the facts shared with @ns/core, rendered and checked by its tests.
+#[cfg(test)]
+mod facts;
 pub mod hooks;
 pub mod host;
 pub mod idmap;

@@ -8,6 +8,7 @@ import native from '@ns/native'
 
 import { makeSpec, newContainerId } from './build.js'
 import { NsError } from './errors.js'
+import type { HelperEvent, SetupErrorJson } from './generated/facts.js'
 import { parseRunOptions, type ParsedRunOptions, type RunOptions } from './options.js'
 import { validateSpec, type OciSpec } from './spec.js'
 
@@ -171,15 +172,8 @@ export function launchHelper(
   }
 }
 
-export interface HelperEvent {
-  event: 'created' | 'started' | 'error' | 'warning' | 'exited'
-  pid?: number
-  message?: string
-  exitCode?: number | null
-  signal?: number | null
-  oomKilled?: boolean
-  error?: { step: string; path?: string; errno?: number; code: string; message: string; hint?: string }
-}
+/** The helper's events, as ns-runtime defines them (generated). */
+export type { HelperEvent } from './generated/facts.js'
 
 export interface StartOptions {
   id?: string
@@ -220,7 +214,7 @@ export class Container implements AsyncDisposable {
     this.started = new Promise((res, rej) => ((resolveStarted = res), (rejectStarted = rej)))
     this.started.catch(() => {})
 
-    let error: HelperEvent['error'] | undefined
+    let error: SetupErrorJson | undefined
     let exit: { exitCode: number | null; signal: number | null; oomKilled: boolean } | undefined
     const onEvent = (ev: HelperEvent) => {
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)

@@ -7,8 +7,9 @@ import native from '@ns/native'
 
 import { attachTo, type Attachment } from './attach.js'
 import { envList, makeSpec, newContainerId, parseUser } from './build.js'
-import { collect, Container, launchHelper, type HelperEvent, type RunResult } from './container.js'
+import { collect, Container, launchHelper, type RunResult } from './container.js'
 import { NsError } from './errors.js'
+import { stateFiles, type ContainerStatus, type SetupErrorJson } from './generated/facts.js'
 import type { z } from 'zod'
 
 import { parseRunOptions, parseWith, runOptionsSchema, type RunOptions } from './options.js'
@@ -36,7 +37,7 @@ export interface Stats {
 export interface ContainerState {
   ociVersion: string
   id: string
-  status: 'creating' | 'created' | 'running' | 'stopped'
+  status: ContainerStatus
   pid?: number
   bundle: string
   annotations: Record<string, string>
@@ -191,7 +192,7 @@ export class DetachedContainer {
 
   #exit(): ExitRecord | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.dir, 'exit.json'), 'utf8')) as ExitRecord
+      return JSON.parse(readFileSync(join(this.dir, stateFiles.exit), 'utf8')) as ExitRecord
     } catch {
       return undefined
     }
@@ -226,7 +227,7 @@ export class DetachedContainer {
   logs(opts: { tail?: number; since?: string | Date } = {}): LogEntry[] {
     let entries: LogEntry[] = []
     try {
-      entries = readFileSync(join(this.dir, 'container.log'), 'utf8')
+      entries = readFileSync(join(this.dir, stateFiles.log), 'utf8')
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as LogEntry)
@@ -243,7 +244,7 @@ export class DetachedContainer {
 
   /** Its log, then what it writes next, until it ends. */
   async *follow(opts: { tail?: number; since?: string | Date; pollMs?: number } = {}): AsyncGenerator<LogEntry> {
-    const file = join(this.dir, 'container.log')
+    const file = join(this.dir, stateFiles.log)
     yield* this.logs(opts)
     let shown = this.logs().length
     for (;;) {
@@ -306,7 +307,7 @@ export class DetachedContainer {
 
   #config(): OciSpec | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.dir, 'config.json'), 'utf8')) as OciSpec
+      return JSON.parse(readFileSync(join(this.dir, stateFiles.config), 'utf8')) as OciSpec
     } catch {
       return undefined
     }
@@ -390,7 +391,7 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
   const root = opts.root ?? defaultRoot()
   const init = opts.init ?? true
   const remove = opts.remove
-  let error: HelperEvent['error'] | undefined
+  let error: SetupErrorJson | undefined
   let created = false
   const warnings: string[] = []
   const h = launchHelper(
