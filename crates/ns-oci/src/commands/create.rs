@@ -90,6 +90,59 @@ pub fn check_oci_version(v: &str) -> Result<(), SetupError> {
     }
 }
 
+/// Whether the `uidMappings` and `gidMappings` of a mount are read (`features` says so, as
+/// `mountExtensions.idmap`): see `check_mount_id_maps`.
+pub const MOUNT_ID_MAPS: bool = true;
+
+/// The id maps of an idmapped mount (runtime spec 1.2). Its files are seen through the
+/// container's own user namespace, so a mount may give maps only when they are the container's
+/// (`linux.uidMappings`, `linux.gidMappings`), with `idmap` or `ridmap`; any other is refused
+/// rather than applied otherwise than asked.
+pub fn check_mount_id_maps(raw: &serde_json::Value, config: &Spec) -> Result<(), SetupError> {
+    let Some(mounts) = raw.get("mounts").and_then(|m| m.as_array()) else { return Ok(()) };
+    let linux = config.linux.clone().unwrap_or_default();
+    for (i, m) in mounts.iter().enumerate() {
+        let maps = |k: &str| m.get(k).filter(|v| !v.is_null());
+        let (uids, gids) = (maps("uidMappings"), maps("gidMappings"));
+        if uids.is_none() && gids.is_none() {
+            continue;
+        }
+        let (Some(uids), Some(gids)) = (uids, gids) else {
+            return Err(SetupError::config(
+                format!("mounts[{i}]"),
+                "uidMappings and gidMappings go together",
+            ));
+        };
+        let read = |k: &str, v: &serde_json::Value| {
+            serde_json::from_value::<Vec<ns_runtime::spec::IdMapping>>(v.clone()).map_err(|e| {
+                SetupError::config(
+                    format!("mounts[{i}].{k}"),
+                    format!("is not a list of id maps: {e}"),
+                )
+            })
+        };
+        let (uids, gids) = (read("uidMappings", uids)?, read("gidMappings", gids)?);
+        let idmap = config
+            .mounts
+            .get(i)
+            .is_some_and(|m| m.options.iter().any(|o| o == "idmap" || o == "ridmap"));
+        if !idmap {
+            return Err(SetupError::config(
+                format!("mounts[{i}].options"),
+                "a mount with uidMappings needs idmap or ridmap",
+            ));
+        }
+        if linux.uid_mappings.is_empty() || uids != linux.uid_mappings || gids != linux.gid_mappings
+        {
+            return Err(SetupError::config(
+                format!("mounts[{i}].uidMappings"),
+                "must be the container's own id maps (linux.uidMappings and gidMappings): an idmapped mount is seen through its user namespace",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn io_error(step: &str, path: &std::path::Path, e: std::io::Error) -> SetupError {
     SetupError::sys(
         step,
@@ -108,6 +161,8 @@ pub fn request(c: &Create) -> Result<RunRequest, SetupError> {
         SetupError::config("config.json", format!("is not a valid runtime spec: {e}"))
     })?;
     check_oci_version(&config.oci_version)?;
+    let raw: serde_json::Value = serde_json::from_slice(&data).unwrap_or_default();
+    check_mount_id_maps(&raw, &config)?;
     Ok(RunRequest {
         config,
         bundle: Some(bundle.display().to_string()),
@@ -142,6 +197,7 @@ pub fn create(ctx: &Ctx, c: &Create) -> Result<(), SetupError> {
 mod tests {
     use super::*;
     use crate::commands::tests::parsed;
+    use serde_json::json;
 
     fn create(args: &[&str]) -> Result<Create, UsageError> {
         Create::from(&parsed(&VERB, args)?, "create")
@@ -190,6 +246,42 @@ mod tests {
             create(&["--preserve-fds", "-1", "c"]).unwrap_err().0,
             "--preserve-fds: \"-1\" is not a number (a whole number ≥ 0)"
         );
+    }
+
+    #[test]
+    fn a_mount_s_id_maps_are_taken_when_they_are_the_container_s_and_refused_otherwise() {
+        let maps = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+        let other = json!([{ "containerID": 0, "hostID": 200000, "size": 65536 }]);
+        let check = |mount: serde_json::Value| {
+            let raw = json!({
+                "ociVersion": "1.2.0",
+                "linux": { "uidMappings": maps, "gidMappings": maps, "namespaces": [{ "type": "user" }] },
+                "mounts": [{ "destination": "/plain", "type": "tmpfs" }, mount],
+            });
+            let config: Spec = serde_json::from_value(raw.clone()).unwrap();
+            check_mount_id_maps(&raw, &config).map_err(|e| e.message)
+        };
+        let bind = |opts: &[&str], uids: &serde_json::Value, gids: &serde_json::Value| json!({ "destination": "/d", "source": "/s", "options": opts, "uidMappings": uids, "gidMappings": gids });
+        assert_eq!(check(bind(&["rbind", "ridmap"], &maps, &maps)), Ok(()));
+        assert_eq!(
+            check(json!({ "destination": "/d", "source": "/s", "options": ["rbind", "idmap"] })),
+            Ok(())
+        );
+        assert_eq!(
+            check(bind(&["rbind", "idmap"], &other, &maps)).unwrap_err(),
+            "mounts[1].uidMappings: must be the container's own id maps (linux.uidMappings and gidMappings): an idmapped mount is seen through its user namespace"
+        );
+        assert_eq!(
+            check(bind(&["rbind"], &maps, &maps)).unwrap_err(),
+            "mounts[1].options: a mount with uidMappings needs idmap or ridmap"
+        );
+        assert_eq!(
+            check(json!({ "destination": "/d", "source": "/s", "options": ["idmap"], "uidMappings": maps })).unwrap_err(),
+            "mounts[1]: uidMappings and gidMappings go together"
+        );
+        assert!(check(bind(&["idmap"], &json!("x"), &maps))
+            .unwrap_err()
+            .starts_with("mounts[1].uidMappings: is not a list of id maps"));
     }
 
     #[test]

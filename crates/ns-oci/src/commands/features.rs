@@ -1,18 +1,19 @@
 //! `features`: what this runtime implements, as the runtime spec's features document
-//! (`features.md`, `features-linux.md`) describes it. Nothing here is written by hand: each
-//! list is read from the table the runtime itself works from (the mount planner's options, the
+//! (`features.md`, `features-linux.md`) describes it. No list here is written by hand: each is
+//! read from the table the runtime itself works from (the mount planner's options, the
 //! capability names, the seccomp compiler's actions, operators and architectures, the namespace
-//! kinds), and each "enabled" from whether the runtime reads the part of `config.json` it is
-//! about. The tests below hold every claim against what the runtime accepts and refuses.
+//! kinds, the hook kinds a config keeps), and most "enabled" from whether the runtime reads the
+//! part of `config.json` it is about. The tests below hold every claim against what the runtime
+//! accepts and refuses.
 
 use ns_runtime::cgroup::{Layout, Resources};
 use ns_runtime::namespaces::NsKind;
-use ns_runtime::spec::{Hooks, Linux, Mount, Process, ANNOTATION_PREFIX};
+use ns_runtime::spec::{Hooks, Linux, Process, ANNOTATION_PREFIX};
 use ns_runtime::{caps, mounts, seccomp};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::create::OCI_VERSION_MIN;
+use super::create::{self, OCI_VERSION_MIN};
 use super::{Failure, Verb};
 use crate::args::Parsed;
 use crate::global::Ctx;
@@ -102,9 +103,9 @@ pub fn features() -> Value {
             "apparmor": { "enabled": reads::<Process>("apparmorProfile") },
             "selinux": { "enabled": reads::<Process>("selinuxLabel") },
             "intelRdt": { "enabled": reads::<Linux>("intelRdt") },
-            // `idmap`/`ridmap` binds are made with the container's own id maps (they are in
-            // mountOptions); a mount's own `uidMappings`/`gidMappings` are another matter.
-            "mountExtensions": { "idmap": { "enabled": reads::<Mount>("uidMappings") } },
+            // A mount's own `uidMappings`/`gidMappings`, read by `create` (taken when they are
+            // the container's own id maps, refused otherwise).
+            "mountExtensions": { "idmap": { "enabled": create::MOUNT_ID_MAPS } },
         },
         "annotations": { "io.ns.version": ns_runtime::VERSION },
         "potentiallyUnsafeConfigAnnotations": [ANNOTATION_PREFIX],
@@ -116,7 +117,7 @@ mod tests {
     use super::*;
     use ns_runtime::caps::CapSets;
     use ns_runtime::namespaces::NsPlan;
-    use ns_runtime::spec::{Capabilities, Namespace, Spec};
+    use ns_runtime::spec::{Capabilities, Mount, Namespace, Spec};
 
     fn strings(v: &Value) -> Vec<String> {
         v.as_array()
@@ -361,17 +362,33 @@ mod tests {
             "/linux/apparmor/enabled",
             "/linux/selinux/enabled",
             "/linux/intelRdt/enabled",
-            "/linux/mountExtensions/idmap/enabled",
         ] {
             assert_eq!(f.pointer(off), Some(&json!(false)), "{off}");
         }
-        // A mount's own id maps are not read, so the idmap extension is not claimed.
-        let m: Mount = serde_json::from_value(json!({
-            "destination": "/m", "source": "/h", "options": ["rbind", "idmap"],
-            "uidMappings": [{ "containerID": 0, "hostID": 1000, "size": 1 }]
-        }))
-        .unwrap();
-        assert!(!serde_json::to_value(m).unwrap().as_object().unwrap().contains_key("uidMappings"));
+    }
+
+    #[test]
+    fn the_idmap_extension_is_claimed_because_create_reads_a_mount_s_id_maps() {
+        assert_eq!(features().pointer("/linux/mountExtensions/idmap/enabled"), Some(&json!(true)));
+        let maps = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+        let other = json!([{ "containerID": 0, "hostID": 1, "size": 1 }]);
+        let config = |uids: &Value| {
+            json!({
+                "ociVersion": "1.2.0",
+                "linux": { "uidMappings": maps, "gidMappings": maps },
+                "mounts": [{ "destination": "/m", "source": "/h", "options": ["rbind", "idmap"],
+                             "uidMappings": uids, "gidMappings": maps }],
+            })
+        };
+        let check = |raw: Value| {
+            let spec: Spec = serde_json::from_value(raw.clone()).unwrap();
+            create::check_mount_id_maps(&raw, &spec)
+        };
+        assert!(check(config(&maps)).is_ok());
+        assert_eq!(
+            check(config(&other)).unwrap_err().path.as_deref(),
+            Some("mounts[0].uidMappings")
+        );
     }
 
     #[test]
