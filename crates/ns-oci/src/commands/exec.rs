@@ -10,7 +10,7 @@ use ns_runtime::spec::{Process, Spec};
 use ns_runtime::state::{self, ContainerDir};
 use ns_runtime::SetupError;
 
-use super::create::{CONSOLE_SOCKET, PID_FILE, PRESERVE_FDS};
+use super::create::{CONSOLE_SOCKET, PID_FILE};
 use super::{absolute, Failure, Verb};
 use crate::args::{Flag, Parsed, UsageError};
 use crate::global::Ctx;
@@ -26,6 +26,8 @@ const TTY: Flag = Flag::switch("tty", Some('t'), "give it a terminal");
 const ENV: Flag = Flag::value("env", Some('e'), "K=V", "set a variable (repeatable)");
 const CWD: Flag = Flag::value("cwd", None, "DIR", "its working directory in the container");
 const USER: Flag = Flag::value("user", Some('u'), "UID[:GID]", "run as this user (numbers)");
+const PRESERVE_FDS: Flag =
+    Flag::value("preserve-fds", None, "N", "accepted for engines; the process gets stdio alone");
 const NO_NEW_PRIVS: Flag = Flag::switch("no-new-privs", None, "set no_new_privs for it");
 
 pub static VERB: Verb = Verb {
