@@ -38,7 +38,7 @@ fn main() {
         }
     }
     let code = match argv.first().map(String::as_str) {
-        Some("init") => ns_runtime::launch::helper_main(3),
+        Some("init") => ns_runtime::helper::helper_main(3),
         Some("zygote") => ns_runtime::zygote::zygote_main(3),
         _ => commands::main(&argv),
     };

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
-use ns_runtime::launch;
+use ns_runtime::helper;
 use ns_runtime::proto::Event;
-use ns_runtime::spec::{CreateRequest, RunRequest, Spec};
+use ns_runtime::request::{CreateRequest, RunRequest};
+use ns_runtime::spec::Spec;
 use ns_runtime::SetupError;
 
 use super::{absolute, Failure, Verb};
@@ -186,7 +187,7 @@ pub fn create(ctx: &Ctx, c: &Create) -> Result<(), SetupError> {
         console_socket: c.console_socket.clone(),
     };
     req.create = Some(cr.clone());
-    launch::create(&req, &cr, &mut |e: &Event| {
+    helper::create(&req, &cr, &mut |e: &Event| {
         if let Event::Warning { message } = e {
             err!("ns-oci: warning: {message}");
         }

@@ -4,8 +4,9 @@
 //! config with the command line's command, environment, directory and user on top. Flags end
 //! at the id: what follows is the command, flags and all.
 
-use ns_runtime::exec::{exec, ExecRequest};
+use ns_runtime::exec::exec;
 use ns_runtime::proto::Event;
+use ns_runtime::request::ExecRequest;
 use ns_runtime::spec::{Process, Spec};
 use ns_runtime::state::{self, ContainerDir};
 use ns_runtime::SetupError;

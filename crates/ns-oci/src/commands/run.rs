@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ns_runtime::launch;
+use ns_runtime::helper;
 use ns_runtime::lifecycle;
 use ns_runtime::proto::Event;
 use ns_runtime::state::{self, ContainerDir, Record};
@@ -76,7 +76,7 @@ fn run_foreground(ctx: &Ctx, c: &Create) -> Result<i32, SetupError> {
     let bundle = req.bundle.clone().unwrap_or_default();
     let annotations = req.config.annotations.clone();
     let mut failure = None;
-    let result = launch::foreground(&req, &mut |e: &Event| match e {
+    let result = helper::foreground(&req, &mut |e: &Event| match e {
         Event::Started { pid } => {
             let rec = Record {
                 oci_version: ns_runtime::SPEC_VERSION.into(),
