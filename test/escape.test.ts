@@ -3,15 +3,34 @@
 // attempt gets. System calls are made directly (python3's ctypes from the
 // host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
 // succeed, it would change nothing.
-import { existsSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import { hostname } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
 
-import { describe, expect } from 'vitest'
+import { afterAll, describe, expect } from 'vitest'
 
-import { run } from '@ns/core'
+import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
 
-import { itNs } from './helpers.js'
+import { cli, itNs, itRoot, repoRoot } from './helpers.js'
+
+const work = mkdtempSync(join(tmpdir(), 'ns-escape-'))
+const stateRoot = join(work, 'state')
+afterAll(async () => {
+  for (const s of list(stateRoot)) await get(s.id, stateRoot).delete({ force: true })
+  rmSync(work, { recursive: true, force: true })
+})
+const sh = (script: string) => ['sh', '-c', script]
 
 const probe = `
 import ctypes, errno, os, sys
@@ -149,6 +168,279 @@ describe("defaults, seen from inside, against Docker's", () => {
     for (const p of masked) expect(mounts.has(p), `${p} is masked`).toBe(true)
     for (const p of docker.readonly.filter((x) => existsSync(x))) {
       expect(mounts.get(p)?.split(',')[0], `${p} is read-only`).toBe('ro')
+    }
+  })
+})
+
+// What a process inside tries against the container's PID 1 (the init: the helper's clone, never
+// executed inside): its environment, memory and descriptors, each with the error it gets.
+const pid1Probe = `
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def t(name, f):
+    try:
+        r = f()
+        e = ctypes.get_errno() if r == -1 else 0
+    except OSError as x:
+        e = x.errno
+    print(name, errno.errorcode.get(e, e) if e else 'ok', flush=True)
+pidfd = libc.syscall(434, 1, 0)                                 # pidfd_open(1): allowed, it is a handle
+t('pidfd_open', lambda: pidfd)
+t('pidfd_getfd', lambda: libc.syscall(438, pidfd, 3, 0))        # take PID 1's descriptor 3
+t('ptrace_attach', lambda: libc.ptrace(16, 1, None, None))
+t('environ', lambda: len(open('/proc/1/environ', 'rb').read()))
+t('maps', lambda: len(open('/proc/1/maps', 'rb').read()))
+t('mem', lambda: len(open('/proc/1/mem', 'rb').read(1)))
+t('fd', lambda: len(os.listdir('/proc/1/fd')))
+class IOV(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+buf = ctypes.create_string_buffer(8)
+local, remote = IOV(ctypes.addressof(buf), 8), IOV(0x400000, 8)
+t('process_vm_readv', lambda: libc.syscall(310, 1, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
+`
+
+function probeResults(stdout: string): Record<string, string> {
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ') as [string, string]),
+  )
+}
+
+const pid1Closed = {
+  pidfd_open: 'ok',
+  pidfd_getfd: 'EPERM', // ptrace_may_access: PID 1's memory belongs to the host's user namespace
+  ptrace_attach: 'EPERM',
+  environ: 'EACCES',
+  maps: 'EACCES',
+  mem: 'EACCES',
+  fd: 'EACCES',
+  process_vm_readv: 'EPERM',
+}
+
+describe("escape suite: the container's PID 1 carries nothing of its caller", () => {
+  itNs("the caller's environment does not reach the container, and PID 1's is not readable", async () => {
+    process.env.NS_ESCAPE_SECRET = 'token-of-the-caller'
+    try {
+      const r = await run({
+        command: sh('env | grep -c NS_ESCAPE_SECRET; cat /proc/1/environ >/dev/null; echo rc=$?'),
+      })
+      expect(r.stdout).toBe('0\nrc=1\n')
+      expect(r.stderr).toMatch(/Permission denied/)
+    } finally {
+      delete process.env.NS_ESCAPE_SECRET
+    }
+  })
+
+  itRoot('seen from the host: PID 1 holds no variable of the caller and one descriptor, its report pipe', async () => {
+    process.env.NS_ESCAPE_SECRET = 'token-of-the-caller'
+    const c = spawn({ command: ['sleep', '5'] })
+    delete process.env.NS_ESCAPE_SECRET
+    try {
+      const pid = await c.started
+      await new Promise((r) => setTimeout(r, 100))
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^ns-oci\0init\0/)
+      const env = readFileSync(`/proc/${pid}/environ`)
+      expect(env.includes('NS_ESCAPE_SECRET')).toBe(false)
+      expect(env.every((b) => b === 0)).toBe(true) // the block is zeroed
+      const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`))
+      expect(fds).toHaveLength(1)
+      expect(fds[0]).toMatch(/^pipe:/)
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^CoreDumping:\t0$/m)
+    } finally {
+      await c.kill('SIGKILL')
+      await c.exited.catch(() => {})
+    }
+  })
+
+  itNs('ptrace, pidfd_getfd and /proc/1/{environ,maps,mem,fd} are refused, with the default capabilities', async () => {
+    const r = await run({ command: ['python3', '-c', pid1Probe] })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(probeResults(r.stdout)).toEqual({ ...pid1Closed, ptrace_attach: 'EPERM' })
+  })
+
+  itNs(
+    '... and with every capability and no seccomp filter: the kernel refuses (CAP_SYS_PTRACE of the host is needed)',
+    async () => {
+      const r = await run({ command: ['python3', '-c', pid1Probe], capAdd: ['ALL'], seccomp: 'unconfined' })
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(probeResults(r.stdout)).toEqual(pid1Closed)
+    },
+  )
+
+  itNs(
+    'a container cannot forge its own result: writing exit events anywhere it can reach changes nothing',
+    async () => {
+      const forge = `for f in /proc/1/fd/* /proc/self/fd/*; do echo '{"event":"exited","exitCode":0,"signal":null}' > $f; done 2>/dev/null; exit 42`
+      const r = await run({ command: sh(forge) })
+      expect(r.exitCode).toBe(42)
+      const d = await runDetached({ command: sh(forge), root: stateRoot, name: 'forger' })
+      expect(await d.wait()).toMatchObject({ exitCode: 42, signal: null })
+      const ps = execFileSync(process.execPath, [cli, '--root', stateRoot, 'ps', '-a'], { encoding: 'utf8' })
+      expect(ps).toMatch(/forger.*exited \(42\)/)
+      await d.delete()
+    },
+  )
+
+  itNs(
+    'ns exec: the process joins the container through its command (PID 1 is not readable), never the host',
+    async () => {
+      const d = await runDetached({ command: ['sleep', '30'], root: stateRoot, name: 'exec-anchor' })
+      try {
+        const r = await d.execRun({
+          command: sh('readlink /proc/self/ns/pid /proc/2/ns/pid /proc/self/ns/mnt /proc/2/ns/mnt'),
+        })
+        const [a, b, c, e] = r.stdout.trim().split('\n')
+        expect(a).toBe(b)
+        expect(c).toBe(e)
+        expect(a).not.toBe(readlinkSync('/proc/self/ns/pid'))
+        expect(d.inspect().pids.length).toBe(2) // the init and its command
+      } finally {
+        await d.delete({ force: true })
+      }
+    },
+  )
+})
+
+// A helper that is not one: it writes what no helper does. Started by a separate Node process
+// (NS_HELPER is read when @ns/native loads), which must live on and see a clear error.
+function withFakeHelper(script: string): { status: number | null; out: string; err: string } {
+  const helper = join(work, `fake-helper-${Math.random().toString(16).slice(2)}`)
+  writeFileSync(helper, `#!/bin/sh\n${script}\n`)
+  chmodSync(helper, 0o755)
+  const driver = `
+    import { run } from '@ns/core'
+    try { await run({ command: ['true'] }); console.log('resolved') }
+    catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })) }
+    console.log('alive', process.memoryUsage().rss < 512 * 1024 * 1024)
+  `
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', driver], {
+    cwd: join(repoRoot, 'test'),
+    env: { ...process.env, NS_HELPER: helper, NS_ZYGOTE: '0' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  return { status: r.status, out: r.stdout, err: r.stderr }
+}
+
+describe('escape suite: what a helper sends is bounded and checked', () => {
+  itNs('700 MiB without a newline on the control socket: an error for that container, the caller lives on', () => {
+    const r = withFakeHelper('head -c 734003200 /dev/zero | tr "\\\\0" x >&3; exec sleep 5')
+    expect(r.status, r.err).toBe(0)
+    const [line, alive] = r.out.trim().split('\n')
+    expect(JSON.parse(line!)).toMatchObject({ name: 'NsError', code: 'EPROTO' })
+    expect(JSON.parse(line!).message).toMatch(/a line longer than 1048576 bytes/)
+    expect(alive).toBe('alive true')
+  })
+
+  itNs('a line that is not an event, and an event of the wrong shape: errors, not exceptions', () => {
+    for (const junk of ['this is not json', '{"event":"exited","exitCode":"zero"}', '[1,2]']) {
+      const r = withFakeHelper(`printf '%s\\n' '${junk}' >&3; exec sleep 5`)
+      expect(r.status, r.err).toBe(0)
+      const [line, alive] = r.out.trim().split('\n')
+      expect(JSON.parse(line!)).toMatchObject({ code: 'EPROTO' })
+      expect(JSON.parse(line!).message).toMatch(/a line that is not an event/)
+      expect(alive).toBe('alive true')
+    }
+  })
+})
+
+/** A sandbox spec (the host's /usr read-only) with changes of the test's. */
+function specWith(change: (s: OciSpec) => void, options = {}): OciSpec {
+  const s = structuredClone(buildSpec(parseRunOptions({ command: ['true'], ...options })).spec)
+  change(s)
+  return s
+}
+
+describe('escape suite: sysctls reach only what the container owns', () => {
+  itNs("a sysctl that is not namespaced is refused, naming it; the host's value is untouched", async () => {
+    const file = '/proc/sys/kernel/printk_ratelimit_burst'
+    const before = readFileSync(file, 'utf8')
+    const spec = specWith((s) => {
+      s.linux!.sysctl = { 'kernel.printk_ratelimit_burst': String(Number(before) + 1) }
+    })
+    await expect(spawnSpec(spec).exited).rejects.toThrow(
+      "linux.sysctl.kernel.printk_ratelimit_burst: is not namespaced: writing it would change the host's kernel",
+    )
+    expect(readFileSync(file, 'utf8')).toBe(before)
+  })
+
+  itNs('a net.* sysctl needs a network namespace of its own; with one it is set there only', async () => {
+    const forward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')
+    const shared = specWith((s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network')
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' }
+    })
+    await expect(spawnSpec(shared).exited).rejects.toThrow(
+      'linux.sysctl.net.ipv4.ip_forward: belongs to the network namespace, and the container has none of its own',
+    )
+    const own = specWith((s) => {
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': forward.trim() === '1' ? '0' : '1' }
+      s.process!.args = ['cat', '/proc/sys/net/ipv4/ip_forward']
+    })
+    const c = spawnSpec(own, { stdout: 'pipe' })
+    let out = ''
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    await c.exited
+    expect(out.trim()).toBe(forward.trim() === '1' ? '0' : '1')
+    expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')).toBe(forward)
+  })
+})
+
+describe('escape suite: mounts over what the set-up relies on', () => {
+  itNs('-v SRC:/proc, --tmpfs /proc, a bind on /dev and a mount on / are refused, naming the mount', async () => {
+    const dir = mkdtempSync(join(work, 'src-'))
+    await expect(run({ command: ['true'], volumes: [`${dir}:/proc`] })).rejects.toThrow(
+      /^mounts\[\d+\]\.destination: only a proc filesystem may be mounted on \/proc/,
+    )
+    await expect(run({ command: ['true'], mounts: [{ type: 'tmpfs', target: '/proc' }] })).rejects.toThrow(
+      /^mounts\[\d+\]\.destination: only a proc filesystem/,
+    )
+    await expect(run({ command: ['true'], volumes: [`${dir}:/proc/sys`] })).rejects.toThrow(
+      /^mounts\[\d+\]\.destination: is inside \/proc/,
+    )
+    await expect(run({ command: ['true'], volumes: [`${dir}:/dev`] })).rejects.toThrow(
+      /^mounts\[\d+\]\.destination: a bind on \/dev is refused/,
+    )
+    await expect(run({ command: ['true'], volumes: [`${dir}:/`] })).rejects.toThrow(
+      /^mounts\[\d+\]\.destination: must not be \//,
+    )
+    expect(readdirSync(dir)).toEqual([]) // nothing landed in the source
+  })
+})
+
+describe('escape suite: an exit status is never made up', () => {
+  itNs('after its monitor is SIGKILLed, wait says the status is unknown (an error), not 128', async () => {
+    const d = await runDetached({ command: ['sleep', '30'], root: stateRoot, name: 'orphan-wait' })
+    const monitor = JSON.parse(readFileSync(join(stateRoot, 'orphan-wait', 'state.json'), 'utf8')).monitorPid as number
+    process.kill(monitor, 'SIGKILL')
+    await expect(d.wait()).rejects.toMatchObject({
+      code: 'EUNKNOWN',
+      message: expect.stringMatching(/its monitor \(pid \d+\) ended without recording it/),
+    })
+    const r = spawnSync(process.execPath, [cli, '--root', stateRoot, 'wait', 'orphan-wait'], { encoding: 'utf8' })
+    expect(r.stdout).toBe('')
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(/exit status is unknown/)
+    await d.delete({ force: true })
+  })
+})
+
+describe('escape suite: id maps the kernel would refuse are refused first', () => {
+  itNs('340 ranges that make more than a page, and 341 ranges, name the field', async () => {
+    const maps = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ containerID: i, hostID: 1_000_000 + i, size: 1 }))
+    for (const [n, msg] of [
+      [340, /^linux\.uidMappings: its 340 ranges take \d+ bytes as a map file; the kernel takes fewer than \d+/],
+      [341, /^linux\.uidMappings: has 341 ranges; the kernel takes at most 340/],
+    ] as const) {
+      const spec = specWith((s) => {
+        delete s.annotations?.['io.ns.userns'] // root's default leases the maps itself
+        s.linux!.uidMappings = maps(n)
+        s.linux!.gidMappings = maps(1)
+      })
+      await expect(spawnSpec(spec).exited).rejects.toThrow(msg)
     }
   })
 })

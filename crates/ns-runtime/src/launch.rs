@@ -237,16 +237,7 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared> {
         None
     };
 
-    let mut sysctl = Vec::new();
-    for (k, v) in &linux.sysctl {
-        if k.is_empty() || k.contains('/') || k.split('.').any(|c| c.is_empty() || c == "..") {
-            return Err(SetupError::config(
-                format!("linux.sysctl.{k}"),
-                "is not a valid sysctl name",
-            ));
-        }
-        sysctl.push((format!("/proc/sys/{}", k.replace('.', "/")), v.clone()));
-    }
+    let sysctl = crate::sysctl::plan(&linux.sysctl, &ns)?;
 
     Ok(Prepared {
         ns,
@@ -376,7 +367,7 @@ pub type Sink<'a> = &'a mut dyn FnMut(&Event);
 pub fn helper_main(control: libc::c_int) -> i32 {
     // SAFETY: ignoring SIGPIPE so a vanished caller shows up as EPIPE, not death.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let mut reader = LineReader::new(control);
+    let mut reader = LineReader::with_limit(control, proto::MAX_REQUEST);
     let Some(line) = reader.next_line() else { return 125 };
     let mut sink = |e: &Event| {
         let _ = proto::send(control, e);
@@ -665,7 +656,7 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let (_, status) =
         sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
-    let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
+    let (code, signal) = crate::init::trusted_exit(exit, status);
     let oom_killed = l.cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cg) = l.cgroup.take() {
         cg.remove();
@@ -1007,7 +998,7 @@ fn finish(
             exit = Some((code, signal));
         }
     }
-    let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
+    let (code, signal) = crate::init::trusted_exit(exit, status);
     let oom_killed = cgroup.is_some_and(|c| c.oom_killed());
     let _ = dir.write_exit(&ExitRecord {
         exit_code: code,
@@ -1068,6 +1059,9 @@ impl ContainerLog {
             let line: Vec<u8> = self.partial[i].drain(..=nl).collect();
             write_log_line(&mut self.file, name, &line);
         }
+        crate::state::split_long_log_line(&mut self.partial[i], &mut |part| {
+            write_log_line(&mut self.file, name, part)
+        });
     }
 
     /// The end: what is left of each stream, without its newline.

@@ -29,6 +29,7 @@ pub mod spec;
 pub mod state;
 pub mod sys;
 pub mod syscalls;
+pub mod sysctl;
 pub mod tty;
 pub mod zygote;
 

@@ -153,21 +153,28 @@ pub fn parse_signal(s: &str) -> Result<libc::c_int> {
     Ok(n)
 }
 
-/// Host PIDs of the processes in the pid namespace of `pid`, when it has one of its own.
+/// Host PIDs of the processes in the pid namespace of `pid`, when it has one of its own; `pid`
+/// always among them. The namespace is read off `pid`, or off a child of it when `pid` is an
+/// init whose /proc files the caller may not read (see `state::namespace_anchor`).
 fn processes_in_pid_namespace(pid: i32) -> Vec<i32> {
-    let Ok(ns) = std::fs::read_link(format!("/proc/{pid}/ns/pid")) else { return vec![] };
+    let anchor = state::namespace_anchor(pid);
+    let Ok(ns) = std::fs::read_link(format!("/proc/{anchor}/ns/pid")) else { return vec![pid] };
     if std::fs::read_link("/proc/self/ns/pid").ok().as_ref() == Some(&ns) {
         return vec![pid];
     }
-    std::fs::read_dir("/proc")
+    let mut all: Vec<i32> = std::fs::read_dir("/proc")
         .map(|rd| {
             rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
                 .filter(|p| {
-                    std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns)
+                    *p != pid
+                        && std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref()
+                            == Some(&ns)
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    all.push(pid);
+    all
 }
 
 /// Send `signal` to the container's first process, or with `all` to every process in it.

@@ -100,6 +100,54 @@ pub fn clean_destination(field: &str, dest: &str) -> Result<String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
+/// Files under /proc that may be covered by a bind: what lxcfs-style tools emulate, so that a
+/// container sees its own limits there.
+pub const PROC_FILES_COVERABLE: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// Mounts that would break the set-up, or the isolation it builds: the root is `root.path`;
+/// `/proc` is the container's own proc (the set-up reaches its descriptors and masks through
+/// `/proc/self`, and masked paths hide the host's secrets there); `/dev` gets the default
+/// devices added, which on a bind would land in a host folder.
+fn check_destination(i: usize, dest: &str, kind: &MountKind) -> Result<()> {
+    let field = format!("mounts[{i}].destination");
+    let is_fs = |t: &str| matches!(kind, MountKind::Fs { fstype, .. } if fstype == t);
+    if dest == "/" {
+        return Err(SetupError::config(field, "must not be / (the container's root is root.path)"));
+    }
+    if dest == "/proc" && !is_fs("proc") {
+        return Err(SetupError::config(
+            field,
+            "only a proc filesystem may be mounted on /proc (the set-up and the masked paths rely on it)",
+        ));
+    }
+    if dest.starts_with("/proc/")
+        && !(matches!(kind, MountKind::Bind { .. }) && PROC_FILES_COVERABLE.contains(&dest))
+    {
+        return Err(SetupError::config(
+            field,
+            "is inside /proc, where only a bind over one of its emulated files (/proc/meminfo, /proc/cpuinfo, ...) is allowed",
+        ));
+    }
+    if dest == "/dev" && matches!(kind, MountKind::Bind { .. }) {
+        return Err(SetupError::config(
+            field,
+            "a bind on /dev is refused: the set-up adds devices to /dev, which would land in the source (use a tmpfs)",
+        ));
+    }
+    Ok(())
+}
+
 /// Resolve a host path given in the spec: relative ones are taken from the bundle directory.
 pub fn host_path(bundle: Option<&str>, p: &str) -> String {
     if p.starts_with('/') {
@@ -168,6 +216,7 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
             source: m.source.clone().unwrap_or_else(|| kind_name.to_owned()),
         }
     };
+    check_destination(i, &destination, &kind)?;
     let attrs = attrs_of(flags);
     Ok(MountOp { destination, kind, flags, data: data.join(","), attrs, propagation })
 }
@@ -246,5 +295,33 @@ mod tests {
         assert_eq!(e.message, "mounts[0].type: is required unless options has bind or rbind");
         let e = plan_mounts(&[mount("/b", None, None, &["bind"])], None).unwrap_err();
         assert_eq!(e.message, "mounts[0].source: a bind mount needs a source");
+    }
+
+    #[test]
+    fn mounts_over_the_roots_the_set_up_relies_on_are_refused() {
+        let refused = |m: Mount| plan_mounts(&[m], None).unwrap_err().message;
+        assert!(refused(mount("/", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: must not be /"));
+        assert!(refused(mount("/proc", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: only a proc filesystem may be mounted on /proc"));
+        assert!(refused(mount("/proc", Some("tmpfs"), Some("tmpfs"), &[]))
+            .starts_with("mounts[0].destination: only a proc filesystem"));
+        assert!(refused(mount("/proc/sys", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: is inside /proc"));
+        assert!(refused(mount("/proc/self", Some("tmpfs"), None, &[]))
+            .starts_with("mounts[0].destination: is inside /proc"));
+        assert!(refused(mount("/dev", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: a bind on /dev is refused"));
+        // What the default spec mounts, and an lxcfs-style file, pass.
+        let ok = plan_mounts(
+            &[
+                mount("/proc", Some("proc"), Some("proc"), &[]),
+                mount("/dev", Some("tmpfs"), Some("tmpfs"), &[]),
+                mount("/sys", Some("sysfs"), Some("sysfs"), &["ro"]),
+                mount("/proc/meminfo", None, Some("/var/lib/lxcfs/proc/meminfo"), &["bind"]),
+            ],
+            None,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

@@ -502,6 +502,74 @@ pub fn close_from(first: u32) -> SysResult<()> {
     close_range_from(first, 0)
 }
 
+/// Close every descriptor but those in `keep`: what a process holds of its parent's and does
+/// not need is gone, rather than left for whoever could reach it.
+pub fn close_all_except(keep: &[RawFd]) -> SysResult<()> {
+    let mut keep: Vec<u32> = keep.iter().filter(|fd| **fd >= 0).map(|fd| *fd as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 0u32;
+    for k in keep {
+        if k > from {
+            close_range(from, k - 1)?;
+        }
+        from = k + 1;
+    }
+    close_range_from(from, 0)
+}
+
+/// close_range(first, last, 0), or a walk of the open descriptors where the kernel lacks it.
+fn close_range(first: u32, last: u32) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } == 0 {
+        return Ok(());
+    }
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::last())?;
+    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds {
+        if (first..=last).contains(&(fd as u32)) {
+            // SAFETY: descriptor numbers of this process, closed on purpose.
+            unsafe { libc::close(fd) };
+        }
+    }
+    Ok(())
+}
+
+/// Forget the environment this process was started with: libc's copy is cleared, and the
+/// block the kernel shows as /proc/PID/environ (the initial stack's strings) is zeroed, so
+/// that nothing of the caller's variables can be read from this process any more.
+pub fn scrub_environment() {
+    // SAFETY: single-threaded here (a fresh clone); clearenv only resets libc's table.
+    unsafe { libc::clearenv() };
+    let Some((start, end)) = environment_block() else { return };
+    if end > start {
+        // SAFETY: [start, end) is the environment block of this process's initial stack, as
+        // the kernel reports it: mapped and writable, and no longer referenced by libc.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+}
+
+/// Where the kernel says this process's environment strings are: fields 50 and 51 of
+/// /proc/self/stat (env_start, env_end).
+fn environment_block() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3.
+    let start = fields.get(50 - 3)?.parse().ok()?;
+    let end = fields.get(51 - 3)?.parse().ok()?;
+    Some((start, end))
+}
+
+/// PR_SET_DUMPABLE: whether processes of the same user may ptrace this one, read its memory,
+/// environment and descriptors through /proc, or take its descriptors (pidfd_getfd). Once
+/// off, only CAP_SYS_PTRACE in the user namespace that owns the process's memory allows it.
+pub fn set_dumpable(on: bool) -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) })?;
+    Ok(())
+}
+
 /// close_range(first, ~0, flags) (0: close; CLOSE_RANGE_CLOEXEC: mark), with a walk of the open
 /// descriptors where the kernel lacks it.
 fn close_range_from(first: u32, flags: libc::c_uint) -> SysResult<()> {
