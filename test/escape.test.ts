@@ -3,7 +3,7 @@
 // attempt gets. System calls are made directly (python3's ctypes from the
 // host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
 // succeed, it would change nothing.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn as spawn_, spawnSync } from 'node:child_process'
 import {
   chmodSync,
   existsSync,
@@ -25,6 +25,7 @@ import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSp
 import { cli, itNs, itRoot, repoRoot } from './helpers.js'
 
 const work = mkdtempSync(join(tmpdir(), 'ns-escape-'))
+chmodSync(work, 0o755) // bind sources are opened by the container's root: let it in
 const stateRoot = join(work, 'state')
 afterAll(async () => {
   for (const s of list(stateRoot)) await get(s.id, stateRoot).delete({ force: true })
@@ -442,5 +443,127 @@ describe('escape suite: id maps the kernel would refuse are refused first', () =
       })
       await expect(spawnSpec(spec).exited).rejects.toThrow(msg)
     }
+  })
+})
+
+/** A folder the container's root may enter. */
+function allowedDir(): string {
+  const d = mkdtempSync(join(work, 'allowed-'))
+  chmodSync(d, 0o755)
+  return d
+}
+
+/** A sandbox spec whose bind mounts (and nothing else of the host's but the sandbox's) are confined to `roots`. */
+function confinedSpec(roots: string[], binds: [string, string][], script: string): OciSpec {
+  return specWith((s) => {
+    s.annotations = { ...s.annotations, 'io.ns.bind.roots': JSON.stringify(roots) }
+    // The sandbox binds the host's /usr, /bin, ... : allowed as roots of their own.
+    const sandbox = s.mounts!.filter((m) => m.type === 'bind').map((m) => m.source!)
+    s.annotations['io.ns.bind.roots'] = JSON.stringify([...roots, ...sandbox])
+    for (const [source, destination] of binds)
+      s.mounts!.push({ destination, type: 'bind', source, options: ['rbind', 'ro'] })
+    s.process!.args = ['sh', '-c', script]
+  })
+}
+
+async function runSpec(spec: OciSpec): Promise<{ exitCode?: number; stdout: string; error?: string }> {
+  const c = spawnSpec(spec, { stdout: 'pipe' })
+  let stdout = ''
+  c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+  try {
+    const r = await c.exited
+    return { exitCode: r.exitCode, stdout }
+  } catch (e) {
+    return { stdout, error: (e as Error).message }
+  }
+}
+
+describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.roots)', () => {
+  itNs(
+    "a symlink swapped in while containers start never gets the host's / mounted (150 tries)",
+    async () => {
+      const allowed = allowedDir()
+      const real = join(allowed, 'vol')
+      execFileSync('mkdir', ['-p', real])
+      writeFileSync(join(real, 'marker-of-the-volume'), '')
+      // Swaps vol for a symlink to / and back, as fast as it can, until told to stop.
+      const swapper = spawn_(
+        'python3',
+        [
+          '-c',
+          `import os, sys
+d, t, l = sys.argv[1], sys.argv[1] + '.t', sys.argv[1] + '.l'
+try: os.unlink(l)
+except FileNotFoundError: pass
+os.symlink('/', l)
+while not os.path.exists(sys.argv[2]):
+    os.rename(d, t); os.rename(l, d); os.rename(d, l); os.rename(t, d)`,
+          real,
+          join(work, 'stop-swapping'),
+        ],
+        { stdio: 'ignore' },
+      )
+      const seen = { volume: 0, refused: 0, host: 0, other: 0 }
+      try {
+        for (let i = 0; i < 150; i++) {
+          const r = await runSpec(confinedSpec([allowed], [[real, '/mnt']], 'ls /mnt'))
+          if (r.stdout.includes('etc') || r.stdout.includes('proc')) seen.host++
+          else if (r.stdout.includes('marker-of-the-volume')) seen.volume++
+          else if (r.error?.match(/^mounts\[\d+\]\.source: .* resolves outside the allowed bind root/)) seen.refused++
+          else if (r.error?.match(/ENOENT|ENOTDIR/))
+            seen.refused++ // caught between two renames
+          else {
+            seen.other++
+            console.warn('unexpected', r)
+          }
+        }
+      } finally {
+        writeFileSync(join(work, 'stop-swapping'), '')
+        await new Promise((res) => swapper.once('exit', res))
+      }
+      console.log('bind race, 150 starts:', seen)
+      expect(seen.host).toBe(0)
+      expect(seen.other).toBe(0)
+      expect(seen.volume + seen.refused).toBe(150)
+      expect(seen.refused).toBeGreaterThan(0) // the race did run
+    },
+    120_000,
+  )
+
+  itNs(
+    'a symlink inside the root that stays inside is allowed; .. and absolute ones leaving it are refused',
+    async () => {
+      const allowed = allowedDir()
+      execFileSync('mkdir', ['-p', join(allowed, 'a/real')])
+      writeFileSync(join(allowed, 'a/real/inside'), '')
+      execFileSync('ln', ['-s', 'a/real', join(allowed, 'inner')])
+      execFileSync('ln', ['-s', '../..', join(allowed, 'a/up')])
+      execFileSync('ln', ['-s', '/etc', join(allowed, 'abs')])
+      const ok = await runSpec(confinedSpec([allowed], [[join(allowed, 'inner'), '/mnt']], 'ls /mnt'))
+      expect(ok).toMatchObject({ exitCode: 0, stdout: 'inside\n' })
+      for (const leaving of ['a/up', 'abs']) {
+        const r = await runSpec(confinedSpec([allowed], [[join(allowed, leaving), '/mnt']], 'ls /mnt'))
+        expect(r.error).toMatch(/^mounts\[\d+\]\.source: .* resolves outside the allowed bind root/)
+      }
+      const outside = await runSpec(confinedSpec([allowed], [[work, '/mnt']], 'ls /mnt'))
+      expect(outside.error).toMatch(/^mounts\[\d+\]\.source: .* is not under an allowed bind root/)
+      const dotdot = await runSpec(confinedSpec([allowed], [[`${allowed}/../..`, '/mnt']], 'ls /mnt'))
+      expect(dotdot.error).toMatch(/is not under an allowed bind root/)
+    },
+  )
+
+  itNs('root.path too: a rootfs outside the roots, or leaving them by a symlink, is refused', async () => {
+    const allowed = allowedDir()
+    execFileSync('ln', ['-s', '/', join(allowed, 'hostroot')])
+    const spec = (path: string) =>
+      specWith((s) => {
+        s.annotations = { ...s.annotations, 'io.ns.bind.roots': JSON.stringify([allowed]) }
+        s.root = { path, readonly: true }
+        s.mounts = s.mounts!.filter((m) => m.type !== 'bind')
+      })
+    expect((await runSpec(spec(join(allowed, 'hostroot')))).error).toMatch(
+      /^root\.path: .* resolves outside the allowed bind root/,
+    )
+    expect((await runSpec(spec('/'))).error).toMatch(/^root\.path: \/ is not under an allowed bind root/)
   })
 })

@@ -148,6 +148,38 @@ fn check_destination(i: usize, dest: &str, kind: &MountKind) -> Result<()> {
     Ok(())
 }
 
+/// The annotation that confines the host paths of a spec (bind sources and `root.path`) to
+/// some directories: a JSON array of absolute paths, set by a server that allows binds only
+/// there. Each such path is then opened beneath its root, once, and mounted from that very
+/// descriptor (see `rootfs::open_host_path`): what is checked is what is mounted.
+pub const BIND_ROOTS: &str = "io.ns.bind.roots";
+
+/// The directories of `io.ns.bind.roots`, checked (empty without the annotation).
+pub fn bind_roots(annotations: &std::collections::BTreeMap<String, String>) -> Result<Vec<String>> {
+    let field = format!("annotations.{BIND_ROOTS}");
+    let Some(v) = annotations.get(BIND_ROOTS) else { return Ok(Vec::new()) };
+    let roots: Vec<String> = serde_json::from_str(v)
+        .map_err(|_| SetupError::config(&field, "must be a JSON array of absolute paths"))?;
+    if roots.is_empty() {
+        return Err(SetupError::config(&field, "must name at least one directory"));
+    }
+    roots.iter().map(|r| clean_destination(&field, r)).collect()
+}
+
+/// Which of `roots` `path` lies under, lexically, and the rest of it (relative; empty for the
+/// root itself). A `..` anywhere is refused: it would be resolved later, by someone else.
+pub fn under_root<'a>(roots: &'a [String], path: &str) -> Option<(&'a str, String)> {
+    if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+        return None;
+    }
+    let clean: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    roots.iter().find_map(|r| {
+        let parts: Vec<&str> = r.split('/').filter(|c| !c.is_empty()).collect();
+        (clean.len() >= parts.len() && clean[..parts.len()] == parts[..])
+            .then(|| (r.as_str(), clean[parts.len()..].join("/")))
+    })
+}
+
 /// Resolve a host path given in the spec: relative ones are taken from the bundle directory.
 pub fn host_path(bundle: Option<&str>, p: &str) -> String {
     if p.starts_with('/') {
@@ -295,6 +327,30 @@ mod tests {
         assert_eq!(e.message, "mounts[0].type: is required unless options has bind or rbind");
         let e = plan_mounts(&[mount("/b", None, None, &["bind"])], None).unwrap_err();
         assert_eq!(e.message, "mounts[0].source: a bind mount needs a source");
+    }
+
+    #[test]
+    fn bind_roots_are_absolute_and_paths_lie_under_them_lexically() {
+        let ann = |v: &str| [(BIND_ROOTS.to_string(), v.to_string())].into_iter().collect();
+        assert_eq!(
+            bind_roots(&ann(r#"["/srv/data/", "/home/u"]"#)).unwrap(),
+            vec!["/srv/data".to_string(), "/home/u".to_string()]
+        );
+        assert!(bind_roots(&Default::default()).unwrap().is_empty());
+        for bad in [r#""/srv""#, r#"["srv"]"#, "[]", r#"["/a/../b"]"#] {
+            let e = bind_roots(&ann(bad)).unwrap_err();
+            assert!(
+                e.message.starts_with("annotations.io.ns.bind.roots: "),
+                "{bad}: {}",
+                e.message
+            );
+        }
+        let roots = vec!["/srv/data".to_string()];
+        assert_eq!(under_root(&roots, "/srv/data"), Some(("/srv/data", String::new())));
+        assert_eq!(under_root(&roots, "/srv/data//a/./b"), Some(("/srv/data", "a/b".into())));
+        assert_eq!(under_root(&roots, "/srv/database"), None);
+        assert_eq!(under_root(&roots, "/srv/data/../etc"), None);
+        assert_eq!(under_root(&roots, "/etc"), None);
     }
 
     #[test]

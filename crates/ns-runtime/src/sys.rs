@@ -310,12 +310,20 @@ pub const RESOLVE_IN_ROOT: u64 = 0x10;
 /// `openat2(2)` resolving `path` as if `dirfd` were the root: `..` and absolute symlinks cannot
 /// leave it. This is how mount targets inside a rootfs are found.
 pub fn openat2_in_root(dirfd: RawFd, path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    openat2(dirfd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+pub const RESOLVE_BENEATH: u64 = 0x08;
+
+/// `openat2(2)` of `path` (relative) beneath `dirfd`: a `..` or a symlink that would leave it
+/// (any absolute one, any magic link) fails with EXDEV instead of being followed out.
+pub fn openat2_beneath(dirfd: RawFd, path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    openat2(dirfd, path, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+}
+
+fn openat2(dirfd: RawFd, path: &str, flags: libc::c_int, resolve: u64) -> SysResult<OwnedFd> {
     let c = cstr(path)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
     // SAFETY: how is valid for its size; c is a valid C string.
     let r = retry(|| {
         check_long(unsafe {
