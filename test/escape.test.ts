@@ -567,3 +567,96 @@ while not os.path.exists(sys.argv[2]):
     expect((await runSpec(spec('/'))).error).toMatch(/^root\.path: \/ is not under an allowed bind root/)
   })
 })
+
+/** The cgroup folders of ns's container `id` that exist on this host (v1: one per controller). */
+function cgroupFolders(id: string): string[] {
+  const base = '/sys/fs/cgroup'
+  const candidates = [join(base, 'ns', id), ...readdirSync(base).map((c) => join(base, c, 'ns', id))]
+  return candidates.filter((d) => existsSync(d))
+}
+
+/** The container id of a process's cgroup (`/ns/<id>`), from /proc/PID/cgroup. */
+function cgroupIdOf(pid: number): string | undefined {
+  return /\/ns\/([^/\n]+)/.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1]
+}
+
+/** The host PIDs of `sleep 60` processes under `ancestor`. */
+function sleepsUnder(ancestor: number): number[] {
+  const parent = (pid: number) => {
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1])
+    } catch {
+      return 0
+    }
+  }
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((p) => {
+      try {
+        if (readFileSync(`/proc/${p}/cmdline`, 'utf8') !== 'sleep\u000060\u0000') return false
+      } catch {
+        return false
+      }
+      for (let a = parent(p), n = 0; a > 1 && n < 20; a = parent(a), n++) if (a === ancestor) return true
+      return false
+    })
+}
+
+describe('escape suite: limits and what a kill leaves behind', () => {
+  itNs('a memory limit too small to start a process is refused before anything starts', async () => {
+    for (const memory of ['0', '1m', 5 * 1024 * 1024])
+      await expect(run({ command: ['true'], memory })).rejects.toThrow('memory: must be at least 6m (6 MiB)')
+    const spec = specWith((s) => {
+      s.linux!.resources = { memory: { limit: 4096 } }
+    })
+    await expect(spawnSpec(spec).exited).rejects.toThrow(
+      'linux.resources.memory.limit: must be at least 6291456 bytes (6 MiB): 4096 cannot start a process',
+    )
+  })
+
+  itRoot('an OOM-killed foreground run says so: oomKilled in the result, a line from the CLI', async () => {
+    const hog = ['python3', '-c', 'x = bytearray(256 * 1024 * 1024)']
+    const r = await run({ command: hog, memory: '32m' })
+    expect(r).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: true })
+    const c = spawnSync(process.execPath, [cli, 'run', '-m', '32m', '--', ...hog], { encoding: 'utf8' })
+    expect(c.status).toBe(137)
+    expect(c.stderr).toMatch(/ns: killed by the OOM killer: the container reached its memory limit/)
+  })
+
+  itRoot(
+    'kill -9 of the CLI, or of the helper, during a run with limits: the next container gives the folders back',
+    async () => {
+      for (const victim of ['cli', 'helper'] as const) {
+        const p = spawn_(process.execPath, [cli, 'run', '-m', '64m', '--', 'sleep', '60'], { stdio: 'ignore' })
+        let sleeps: number[] = []
+        for (let i = 0; i < 100 && sleeps.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 50))
+          sleeps = sleepsUnder(p.pid!)
+        }
+        expect(sleeps).toHaveLength(1)
+        const id = cgroupIdOf(sleeps[0]!)!
+        expect(cgroupFolders(id).length).toBeGreaterThan(0)
+        if (victim === 'cli') process.kill(p.pid!, 'SIGKILL')
+        else {
+          const s = readFileSync(`/proc/${sleeps[0]}/stat`, 'utf8')
+          const init = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1])
+          const t = readFileSync(`/proc/${init}/stat`, 'utf8')
+          process.kill(Number(t.slice(t.lastIndexOf(')') + 2).split(' ')[1]), 'SIGKILL') // the helper
+        }
+        for (let i = 0; i < 100 && existsSync(`/proc/${sleeps[0]}`); i++) await new Promise((r) => setTimeout(r, 20))
+        expect(existsSync(`/proc/${sleeps[0]}`)).toBe(false) // the container died with its owner
+        const left = cgroupFolders(id)
+        // Nobody was there to remove them: the next container made with limits does.
+        await run({ command: ['true'], memory: '16m' })
+        expect({ victim, before: left.length > 0, after: cgroupFolders(id) }).toEqual({
+          victim,
+          before: true,
+          after: [],
+        })
+        await new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)))
+      }
+    },
+  )
+})

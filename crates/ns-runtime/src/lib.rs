@@ -10,6 +10,7 @@
 pub mod attach;
 pub mod caps;
 pub mod cgroup;
+pub mod cgroup_owners;
 pub mod child;
 pub mod error;
 pub mod exec;

@@ -250,6 +250,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = &rec.cgroup {
         cg.remove();
     }
+    // And those of containers whose owner was killed before it could remove them.
+    crate::cgroup_owners::reconcile();
     let config = dir.read_config();
     dir.remove()?;
     run_recorded_hooks(config, &rec, "poststop", "stopped");
