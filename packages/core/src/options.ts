@@ -7,7 +7,9 @@ export type NamespaceName = (typeof namespaceNames)[number]
 
 /** A size option in bytes (`64m`: 64 MiB). */
 const sizeInBytes = (v: number | string): number =>
-  typeof v === 'number' ? v : parseInt(v, 10) * ({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[v.slice(-1).toLowerCase()] ?? 1)
+  typeof v === 'number'
+    ? v
+    : parseInt(v, 10) * ({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[v.slice(-1).toLowerCase()] ?? 1)
 
 const idMapping = z.object({
   containerID: z.number().int().min(0).max(4294967295),
