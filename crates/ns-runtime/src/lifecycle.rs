@@ -162,18 +162,22 @@ fn processes_in_pid_namespace(pid: i32) -> Vec<i32> {
     if std::fs::read_link("/proc/self/ns/pid").ok().as_ref() == Some(&ns) {
         return vec![pid];
     }
-    let mut all: Vec<i32> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|p| {
-                    *p != pid
-                        && std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref()
-                            == Some(&ns)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    all.push(pid);
+    // The first process first: once it is gone the kernel kills the rest of its namespace;
+    // killed last, it could see its children die and exit on its own meanwhile.
+    let mut all = vec![pid];
+    all.extend(
+        std::fs::read_dir("/proc")
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                    .filter(|p| {
+                        *p != pid
+                            && std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref()
+                                == Some(&ns)
+                    })
+                    .collect::<Vec<i32>>()
+            })
+            .unwrap_or_default(),
+    );
     all
 }
 

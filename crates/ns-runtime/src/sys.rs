@@ -318,7 +318,15 @@ pub const RESOLVE_BENEATH: u64 = 0x08;
 /// `openat2(2)` of `path` (relative) beneath `dirfd`: a `..` or a symlink that would leave it
 /// (any absolute one, any magic link) fails with EXDEV instead of being followed out.
 pub fn openat2_beneath(dirfd: RawFd, path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
-    openat2(dirfd, path, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+    // EAGAIN: a rename or mount anywhere raced with a `..` of the walk; the kernel asks for a
+    // retry rather than risk a wrong answer.
+    let mut tries = 0;
+    loop {
+        match openat2(dirfd, path, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) {
+            Err(Errno(libc::EAGAIN)) if tries < 1000 => tries += 1,
+            r => return r,
+        }
+    }
 }
 
 fn openat2(dirfd: RawFd, path: &str, flags: libc::c_int, resolve: u64) -> SysResult<OwnedFd> {
