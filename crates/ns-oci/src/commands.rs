@@ -4,10 +4,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ns_runtime::launch;
+use ns_runtime::helper;
 use ns_runtime::lifecycle;
 use ns_runtime::proto::Event;
-use ns_runtime::spec::{CreateRequest, RunRequest, Spec};
+use ns_runtime::request::{CreateRequest, RunRequest};
+use ns_runtime::spec::Spec;
 use ns_runtime::state::{self, ContainerDir, Record};
 use ns_runtime::SetupError;
 
@@ -105,7 +106,7 @@ fn usage_error(msg: impl AsRef<str>) -> SetupError {
 
 pub fn main(argv: &[String]) -> i32 {
     if argv.first().map(String::as_str) == Some("init") {
-        return launch::helper_main(3);
+        return helper::helper_main(3);
     }
     if argv.first().map(String::as_str) == Some("zygote") {
         return ns_runtime::zygote::zygote_main(3);
@@ -295,7 +296,7 @@ fn create(ctx: &Ctx, p: &Parsed, id: &str, monitor: bool) -> Result<(), SetupErr
         console_socket: p.value("console-socket").map(absolute),
     };
     req.create = Some(cr.clone());
-    launch::create(&req, &cr, &mut |e: &Event| {
+    helper::create(&req, &cr, &mut |e: &Event| {
         if let Event::Warning { message } = e {
             eprintln!("ns-oci: warning: {message}");
         }
@@ -321,7 +322,7 @@ fn run_foreground(ctx: &Ctx, p: &Parsed, id: &str) -> Result<i32, SetupError> {
     let bundle = req.bundle.clone().unwrap_or_default();
     let annotations = req.config.annotations.clone();
     let mut failure = None;
-    let result = launch::foreground(&req, &mut |e: &Event| match e {
+    let result = helper::foreground(&req, &mut |e: &Event| match e {
         Event::Started { pid } => {
             let rec = Record {
                 oci_version: ns_runtime::SPEC_VERSION.into(),
@@ -403,7 +404,7 @@ fn exec(ctx: &Ctx, p: &Parsed) -> Result<i32, SetupError> {
     if p.has("no-new-privs") {
         process.no_new_privileges = true;
     }
-    let req = ns_runtime::exec::ExecRequest {
+    let req = ns_runtime::request::ExecRequest {
         id,
         root: ctx.root.display().to_string(),
         process,

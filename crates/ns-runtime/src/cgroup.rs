@@ -280,7 +280,7 @@ impl Cgroup {
     pub fn create(rel: &str, r: &Resources) -> Result<Cgroup> {
         crate::cgroup_owners::reconcile();
         let cg = Self::create_under(Path::new(ROOT), layout(), rel, r)?;
-        crate::cgroup_owners::record(&cg);
+        crate::cgroup_owners::record(&cg.dirs);
         Ok(cg)
     }
 
@@ -297,7 +297,7 @@ impl Cgroup {
             Some(parent) => {
                 crate::cgroup_owners::reconcile();
                 let cg = Self::create_under(&parent, Layout::V2, rel, r)?;
-                crate::cgroup_owners::record(&cg);
+                crate::cgroup_owners::record(&cg.dirs);
                 Ok(cg)
             }
             None => Err(SetupError::sys(
@@ -464,7 +464,7 @@ impl Cgroup {
         }
         // What could not be removed stays recorded: whoever comes next tries again.
         if all {
-            crate::cgroup_owners::release(self);
+            crate::cgroup_owners::release(&self.dirs);
         }
     }
 

@@ -14,45 +14,51 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cgroup::Cgroup;
-use crate::state;
+use crate::files;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Owner {
     pid: i32,
     start_time: u64,
-    cgroup: Cgroup,
+    cgroup: Folders,
+}
+
+/// A cgroup's folders, one per hierarchy (the shape of `cgroup::Cgroup`, which calls this
+/// module: it is given the folders, not the type, so neither module needs the other's).
+#[derive(Debug, Serialize, Deserialize)]
+struct Folders {
+    dirs: Vec<String>,
 }
 
 /// Where the records are (one folder per user, as the state root).
 pub fn registry() -> PathBuf {
-    state::default_root().join(".cgroups")
+    files::default_root().join(".cgroups")
 }
 
 /// The record's file name: the cgroup's first folder, its slashes replaced.
-fn record_path(cg: &Cgroup) -> Option<PathBuf> {
-    let first = cg.dirs.first()?;
+fn record_path(dirs: &[String]) -> Option<PathBuf> {
+    let first = dirs.first()?;
     Some(registry().join(first.trim_start_matches('/').replace('/', "%")))
 }
 
-/// Record this process as the owner of `cg` (best effort: without a record the folders are
+/// Record this process as the owner of the cgroup with these folders (best effort: without a record the folders are
 /// still removed by their owner, only not by someone else after a crash).
-pub fn record(cg: &Cgroup) {
-    let Some(path) = record_path(cg) else { return };
+pub fn record(dirs: &[String]) {
+    let Some(path) = record_path(dirs) else { return };
     let me = std::process::id() as i32;
-    let Some(start_time) = state::process_start_time(me) else { return };
-    let owner = Owner { pid: me, start_time, cgroup: cg.clone() };
+    let Some(start_time) = files::process_start_time(me) else { return };
+    let owner = Owner { pid: me, start_time, cgroup: Folders { dirs: dirs.to_vec() } };
     if fs::create_dir_all(registry()).is_ok() {
         if let Ok(data) = serde_json::to_vec(&owner) {
-            let _ = state::write_atomic(&path, &data);
+            let _ = files::write_atomic(&path, &data);
         }
     }
 }
 
-/// Forget the record of `cg` (its folders are gone).
-pub fn release(cg: &Cgroup) {
-    if let Some(path) = record_path(cg) {
+/// Forget the record of the cgroup with these folders (they are gone).
+pub fn release(dirs: &[String]) {
+    if let Some(path) = record_path(dirs) {
         let _ = fs::remove_file(path);
     }
 }
@@ -73,7 +79,7 @@ pub fn reconcile() -> usize {
             }
             continue;
         };
-        if state::process_start_time(owner.pid) == Some(owner.start_time) {
+        if files::process_start_time(owner.pid) == Some(owner.start_time) {
             continue;
         }
         let gone = owner.cgroup.dirs.iter().rev().all(|d| match fs::remove_dir(d) {

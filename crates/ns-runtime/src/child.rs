@@ -14,8 +14,8 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::error::{Context, Result, SetupError};
+use crate::helper::prepare::Prepared;
 use crate::init;
-use crate::launch::Prepared;
 use crate::namespaces::NsKind;
 use crate::process;
 use crate::proto::{self, Report};

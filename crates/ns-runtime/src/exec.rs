@@ -6,32 +6,14 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Context, Result, SetupError};
-use crate::launch::Sink;
 use crate::namespaces::NsKind;
 use crate::process::{self, Command};
 use crate::proto::{self, Event, Report};
+use crate::request::{ExecRequest, Sink};
 use crate::spec::Process;
 use crate::state::{ContainerDir, Status};
 use crate::sys::{self, Errno};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecRequest {
-    pub id: String,
-    pub root: String,
-    pub process: Process,
-    /// Leave the process running and return once it has started (engines wait for it).
-    #[serde(default)]
-    pub detach: bool,
-    #[serde(default)]
-    pub pid_file: Option<String>,
-    /// With `process.terminal` and `detach`: where the terminal's master goes.
-    #[serde(default)]
-    pub console_socket: Option<String>,
-}
 
 fn pidfd_open(pid: i32) -> sys::SysResult<OwnedFd> {
     // SAFETY: plain syscall; a fresh descriptor is returned.
@@ -157,7 +139,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
             "a detached exec with a terminal needs --console-socket",
         ));
     }
-    let console = if pr.terminal { Some(crate::launch::socketpair()?) } else { None };
+    let console = if pr.terminal { Some(crate::tty::socketpair()?) } else { None };
     let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
     // The child is born in the container's pid namespace as a copy of this process (its
     // environment, its caller's descriptors, the host's root): undumpable from birth, so that
@@ -186,7 +168,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         unsafe { libc::_exit(code) }
     }
     drop(rep_w);
-    crate::launch::forward_signals_to(if req.detach { 0 } else { pid });
+    crate::helper::signals::forward_signals_to(if req.detach { 0 } else { pid });
     let master = console.and_then(|(ours, theirs)| {
         drop(theirs);
         sys::recv_fd(ours.as_raw_fd()).ok().flatten()
@@ -217,7 +199,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     };
     match (master, &req.console_socket) {
         (Some(m), Some(path)) if req.detach => {
-            crate::launch::send_to_console_socket(path, &m)?;
+            crate::tty::send_to_console_socket(path, &m)?;
             drop(m);
             proto::each_line(rep_r.as_raw_fd(), &mut on_line);
         }
@@ -231,7 +213,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     }
     let (_, st) =
         sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
-    crate::launch::forward_signals_to(0);
+    crate::helper::signals::forward_signals_to(0);
     let (code, signal) = sys::decode_status(st);
     sink(&Event::Exited { exit_code: code, signal, oom_killed: false });
     Ok((code, signal))

@@ -1,4 +1,4 @@
-//! The verbs of a container that lives on its own, after `create` (see `launch::create`):
+//! The verbs of a container that lives on its own, after `create` (see `helper::create`):
 //! `start`, `kill`, `delete`, `state`, `list`. Each takes the container's lock.
 
 use std::path::Path;

@@ -13,32 +13,19 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SetupError};
+pub use crate::files::{default_root, process_start_time, write_atomic};
 use crate::sys::{self, Errno};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 pub const EXIT_FILE: &str = "exit.json";
 pub const LOG_FILE: &str = "container.log";
-
-/// The default state root: `/run/ns` for root, `$XDG_RUNTIME_DIR/ns` otherwise.
-pub fn default_root() -> PathBuf {
-    // SAFETY: plain syscall.
-    if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from("/run/ns");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("ns"),
-        // SAFETY: plain syscall.
-        _ => PathBuf::from(format!("/tmp/ns-{}", unsafe { libc::geteuid() })),
-    }
-}
 
 /// Container ids: letters, digits and `_ + - .`, not starting with a dot, at most 1024 bytes.
 pub fn validate_id(id: &str) -> Result<()> {
@@ -146,18 +133,6 @@ pub fn split_long_log_line(partial: &mut Vec<u8>, out: &mut dyn FnMut(&[u8])) {
     }
 }
 
-/// The start time of a process, or None when there is no such (living, non-zombie) process.
-pub fn process_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    // rest starts at field 3 (state); field 22 is starttime.
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
-}
-
 /// The parent of a process and its start time (fields 4 and 22 of /proc/PID/stat, readable by
 /// anyone), or None when there is no such process.
 fn parent_and_start(pid: i32) -> Option<(i32, u64)> {
@@ -217,27 +192,6 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
         sod % 3600 / 60,
         sod % 60
     )
-}
-
-/// Write `data` to `path` atomically: readers see the old file or the new one, never half.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let fail = |step: &str, e: std::io::Error| {
-        SetupError::sys(
-            step,
-            Some(&path.display().to_string()),
-            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    };
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| fail("write", e))?;
-    f.write_all(data).map_err(|e| fail("write", e))?;
-    f.sync_all().map_err(|e| fail("sync", e))?;
-    fs::rename(&tmp, path).map_err(|e| fail("rename into place", e))
 }
 
 /// One container's folder.
