@@ -184,6 +184,7 @@ pub fn setup_rootfs(
     }
 
     // 3. The root becomes a mount of its own, as pivot_root requires.
+    let mut root_fd = None;
     let root_dir = match &plan.root {
         // An idmapped root arrives ready: it is put on the staging point, so the host path
         // (and the folders above it, which its new owner may not enter) is not walked again.
@@ -197,8 +198,10 @@ pub fn setup_rootfs(
                 .step("mount the idmapped rootfs on", Some(STAGING))?;
             STAGING.to_owned()
         }
-        // Confined to bind roots: the root opened once beneath its root, and its copy put on
-        // the staging point, so the path is never walked again.
+        // Confined to bind roots: the root opened once beneath its root, and a copy of its
+        // mount put back on that very directory (by descriptor). The copy's own descriptor is
+        // the root from here on, so the path is never walked again, and nothing of the host
+        // is covered (host paths that later mounts name, an overlay's lowerdir, stay visible).
         Some(path) if !plan.bind_roots.is_empty() => {
             let fd = open_host_path(
                 &plan.bind_roots,
@@ -206,11 +209,11 @@ pub fn setup_rootfs(
                 libc::O_PATH | libc::O_DIRECTORY,
                 "root.path",
             )?;
-            let staging =
-                sys::open(STAGING, libc::O_PATH | libc::O_DIRECTORY).step("open", Some(STAGING))?;
-            bind_fd(fd.as_raw_fd(), staging.as_raw_fd(), true, 0)
-                .step("bind rootfs", Some(path))?;
-            STAGING.to_owned()
+            let tree =
+                sys::open_tree_clone(fd.as_raw_fd(), true).step("bind rootfs", Some(path))?;
+            sys::move_mount(tree.as_raw_fd(), fd.as_raw_fd()).step("bind rootfs", Some(path))?;
+            root_fd = Some(tree);
+            path.clone()
         }
         Some(path) => {
             let fd = sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
@@ -230,8 +233,11 @@ pub fn setup_rootfs(
             STAGING.to_owned()
         }
     };
-    let root = sys::open(&root_dir, libc::O_PATH | libc::O_DIRECTORY)
-        .step("open rootfs", Some(&root_dir))?;
+    let root = match root_fd {
+        Some(fd) => fd,
+        None => sys::open(&root_dir, libc::O_PATH | libc::O_DIRECTORY)
+            .step("open rootfs", Some(&root_dir))?,
+    };
 
     // 4. The mounts, in the order given.
     for (op, src) in plan.mounts.iter().zip(sources) {
