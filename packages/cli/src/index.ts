@@ -173,6 +173,7 @@ async function runForwarding(start: () => Container, timeout?: string): Promise<
     for (const sig of early) void c.kill(sig)
     const r = await c.exited
     if (r.timedOut) process.stderr.write(`ns: timed out after ${timeout}s; killed\n`)
+    if (r.oomKilled) process.stderr.write('ns: killed by the OOM killer: the container reached its memory limit\n')
     return r.exitCode
   } finally {
     for (const s of signals) process.off(s, forward)

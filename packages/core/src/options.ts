@@ -7,6 +7,12 @@ import { capabilityNames, namespaceNames } from './generated/facts.js'
 export { capabilityNames, namespaceNames }
 export type NamespaceName = (typeof namespaceNames)[number]
 
+/** A size option in bytes (`64m`: 64 MiB). */
+const sizeInBytes = (v: number | string): number =>
+  typeof v === 'number'
+    ? v
+    : parseInt(v, 10) * ({ k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[v.slice(-1).toLowerCase()] ?? 1)
+
 const idMapping = z.object({
   containerID: z.number().int().min(0).max(4294967295),
   hostID: z.number().int().min(0).max(4294967295),
@@ -139,9 +145,10 @@ export const runOptionsSchema = z.strictObject({
   /** Run a minimal init as PID 1 (default true). */
   init: z.boolean().optional(),
   noNewPrivileges: z.boolean().optional(),
-  /** Memory limit: bytes, or a size like 64m, 1g. */
+  /** Memory limit: bytes, or a size like 64m, 1g; at least 6m (less cannot start a process). */
   memory: z
     .union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 64m')])
+    .refine((v) => sizeInBytes(v) >= 6 * 1024 * 1024, 'must be at least 6m (6 MiB): less cannot start a process')
     .optional(),
   /** Memory plus swap limit (-1: unlimited swap). */
   memorySwap: z
