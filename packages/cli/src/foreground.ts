@@ -25,6 +25,7 @@ export async function runForwarding(start: () => Container, timeoutSeconds?: str
     for (const sig of early) void c.kill(sig)
     const r = await c.exited
     if (r.timedOut) process.stderr.write(`ns: timed out after ${timeoutSeconds}s; killed\n`)
+    if (r.oomKilled) process.stderr.write('ns: killed by the OOM killer: the container reached its memory limit\n')
     return r.exitCode
   } finally {
     for (const s of forwarded) process.off(s, forward)

@@ -11,6 +11,8 @@ import {
   HOSTNAME_MAX,
   MAX_PIDS,
   MAX_TIMEOUT_MS,
+  MEMORY_TOO_SMALL,
+  memoryFits,
   SIZE_TOO_LARGE,
   sizeFits,
   targetProblem,
@@ -280,6 +282,24 @@ export function union<T>(...options: Check<T>[]): Check<T> {
   }
 }
 
+/** zod's `.refine()` after a schema: the rules run only on a value the check let through. */
+export function refined<T>(c: Check<T>, ...rules: Rule<T>[]): Check<T> {
+  return (v, path, issues) => {
+    const own: Issue[] = []
+    const out = c(v, path, own)
+    issues.push(...own)
+    if (own.length > 0) return out
+    for (const r of rules) {
+      const message = r(out)
+      if (message !== undefined) {
+        issues.push({ path, message, check: true })
+        break
+      }
+    }
+    return out
+  }
+}
+
 /** zod's discriminatedUnion: the option whose `key` is the value's. */
 export function tagged(key: string, options: Record<string, Check>): Check {
   const expected = Object.keys(options)
@@ -421,7 +441,12 @@ const runShape = {
   tty: optional(bool),
   init: optional(bool),
   noNewPrivileges: optional(bool),
-  memory: optional(size('64m', gt(0))),
+  memory: optional(
+    refined<unknown>(
+      size('64m', gt(0)),
+      rule((v) => memoryFits(v as number | string), MEMORY_TOO_SMALL),
+    ),
+  ),
   memorySwap: optional(size('128m', gte(-1))),
   memoryReservation: optional(size('32m', gt(0))),
   pidsLimit: optional(num({ int: true }, gt(0), lte(MAX_PIDS))),

@@ -6,6 +6,8 @@ import { capabilityNames, namespaceNames, normalizeCap } from './names.js'
 import {
   MAX_PIDS,
   MAX_TIMEOUT_MS,
+  MEMORY_TOO_SMALL,
+  memoryFits,
   SIZE_TOO_LARGE,
   sizeFits,
   targetProblem,
@@ -137,7 +139,7 @@ export const runOptionsSchema = z.strictObject({
   /** Run a minimal init as PID 1 (default true). */
   init: z.boolean().optional(),
   noNewPrivileges: z.boolean().optional(),
-  /** Memory limit: bytes, or a size like 64m, 1g. */
+  /** Memory limit: bytes, or a size like 64m, 1g; at least 6m (less cannot start a process). */
   memory: z
     .union([
       z.number().int().positive(),
@@ -146,6 +148,7 @@ export const runOptionsSchema = z.strictObject({
         .regex(/^\d+[kmg]?$/i, 'must be a size like 64m')
         .refine(sizeFits, SIZE_TOO_LARGE),
     ])
+    .refine(memoryFits, MEMORY_TOO_SMALL)
     .optional(),
   /** Memory plus swap limit (-1: unlimited swap). */
   memorySwap: z

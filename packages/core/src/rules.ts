@@ -22,6 +22,13 @@ export function parseSize(v: number | string): number {
 
 export const SIZE_TOO_LARGE = `must be at most ${MAX_EXACT} bytes`
 
+/** The smallest memory limit a container can start under (docker's minimum too). */
+export const MIN_MEMORY = 6 * 1024 * 1024
+export const MEMORY_TOO_SMALL = 'must be at least 6m (6 MiB): less cannot start a process'
+/** False for a memory size below MIN_MEMORY; true otherwise (what is not a size is another rule's). */
+export const memoryFits = (v: number | string): boolean =>
+  typeof v === 'number' ? v >= MIN_MEMORY : !sizeForm.test(v) || parseSize(v) >= MIN_MEMORY
+
 /** False for a size like `99999999999999999999` (more than ns can pass on exactly); true otherwise. */
 export function sizeFits(v: string): boolean {
   return !sizeForm.test(v) || parseSize(v) <= MAX_EXACT

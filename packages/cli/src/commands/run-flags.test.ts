@@ -141,7 +141,7 @@ describe('bad flag values are errors naming the flag', () => {
     [['--gidmap', '0:0'], '--gidmap: "0:0" must be CONTAINER:HOST:SIZE'],
     [
       ['--share', 'bogus'],
-      '--share: unknown namespace "bogus" (one of user, pid, mount, network, uts, ipc, cgroup, time)',
+      '--share: unknown namespace "bogus" (one of user, mount, pid, network, uts, ipc, cgroup, time)',
     ],
     [['--time-offset', 'realtime=5'], '--time-offset: "realtime=5" must be monotonic=SECONDS or boottime=SECONDS'],
     [['--pids-limit', 'many'], '--pids-limit: "many" is not a number'],
