@@ -20,7 +20,7 @@ import { logRoutes } from './routes/logs.js'
 import { runRoutes } from './routes/run.js'
 import { statsRoutes } from './routes/stats.js'
 import { systemRoutes } from './routes/system.js'
-import { bearerAuth, resolveAllowedRoots } from './security.js'
+import { bearerAuth, grantableIds, resolveAllowedRoots } from './security.js'
 
 export interface RequestLog {
   time: string
@@ -35,7 +35,11 @@ export interface AppOptions {
   root?: string
   /** Directories under which bind mounts and root filesystems may be (symlinks resolved). */
   allowBind?: readonly string[]
-  /** Allow host namespaces, maps of the host's root, `/` as root, specs without a user namespace. */
+  /**
+   * Allow what reaches outside the container: host or joined namespaces, capabilities beyond the
+   * default set, seccomp other than the default, host ids outside the container's own, idmapped
+   * mounts, hooks, devices, cgroupsPath, ns's own annotations... (see `judgeSpec`).
+   */
   allowPrivileged?: boolean
   /** Require `Authorization: Bearer <token>` (always over TCP). */
   token?: string
@@ -76,6 +80,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
     policy: {
       allowBind: resolveAllowedRoots(options.allowBind ?? []),
       allowPrivileged: options.allowPrivileged ?? false,
+      ids: grantableIds(),
     },
     limits,
     slots: new Slots(limits.maxConcurrent),

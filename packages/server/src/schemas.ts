@@ -35,6 +35,38 @@ export function querySeconds(max: number, description: string) {
     .openapi({ description, example: '10' })
 }
 
+/** Signal names the runtime knows (with or without `SIG`, in any case), and numbers 1 to 64. */
+const signalNames = new Set(
+  'HUP INT QUIT ILL TRAP ABRT IOT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO POLL PWR SYS'.split(
+    ' ',
+  ),
+)
+const signalMessage = 'must be a signal name (SIGTERM, TERM) or number (1 to 64)'
+
+/** `SIGKILL` for `kill`, `KILL`, `sigkill` and 9 for 9; undefined for what is no signal. */
+export function signalOf(v: string | number): string | number | undefined {
+  if (typeof v === 'number' || /^\d+$/.test(v)) {
+    const n = Number(v)
+    return Number.isInteger(n) && n >= 1 && n <= 64 ? n : undefined
+  }
+  const name = v.toUpperCase().replace(/^SIG/, '')
+  return signalNames.has(name) ? `SIG${name}` : undefined
+}
+
+/** A signal in a query string. */
+export const querySignal = z
+  .string()
+  .refine((v) => signalOf(v) !== undefined, signalMessage)
+  .optional()
+  .openapi({ description: 'Signal name or number (default SIGTERM).', example: 'SIGTERM' })
+
+/** A signal in a JSON body: a name or a number. */
+export const bodySignal = z
+  .union([z.string(), z.number()])
+  .refine((v) => signalOf(v) !== undefined, signalMessage)
+  .optional()
+  .openapi({ description: 'Signal name or number (default SIGTERM).', example: 'SIGKILL' })
+
 // ---------------------------------------------------------------------------------------------
 // Container options: @ns/core's friendly options, less what makes no sense over HTTP (file
 // descriptors of the server, a terminal, an AbortSignal, binary input).
