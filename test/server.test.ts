@@ -223,6 +223,13 @@ describe('ns serve: the socket and the API description', () => {
       '/v1/containers/{id}/wait',
       '/v1/events',
       '/v1/health',
+      '/v1/images',
+      '/v1/images/load',
+      '/v1/images/prune',
+      '/v1/images/pull',
+      '/v1/images/{ref}',
+      '/v1/images/{ref}/save',
+      '/v1/images/{ref}/tag',
       '/v1/run',
       '/v1/version',
     ])

@@ -10,9 +10,14 @@
 pub mod attach;
 pub mod caps;
 pub mod cgroup;
+pub mod cgroup_owners;
 pub mod child;
 pub mod error;
 pub mod exec;
+// The TypeScript module of the facts shared with @ns/core, rendered and checked by its tests.
+#[cfg(test)]
+mod facts;
+pub mod files;
 pub mod helper;
 pub mod hooks;
 pub mod host;
@@ -30,6 +35,7 @@ pub mod spec;
 pub mod state;
 pub mod sys;
 pub mod syscalls;
+pub mod sysctl;
 pub mod tty;
 pub mod zygote;
 

@@ -31,6 +31,10 @@ pub struct Spec {
     pub hooks: Option<Hooks>,
 }
 
+/// The prefix of every annotation that changes what the runtime does (`io.ns.userns`,
+/// `io.ns.limits`, `io.ns.root.readonly`, …): whoever passes a config through must judge these.
+pub const ANNOTATION_PREFIX: &str = "io.ns.";
+
 /// OCI hooks: programs the runtime runs at points of the lifecycle, with the state on stdin.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -143,8 +143,16 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(Option<&[u
                 Ok(n) => {
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(i) = pending.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=i).collect();
-                        on_line(Some(&line[..line.len() - 1]));
+                        let mut line: Vec<u8> = pending.drain(..=i).collect();
+                        line.pop();
+                        on_line(Some(&crate::proto::checked_report(line)));
+                    }
+                    // A report longer than any is a broken peer: it ends the reports.
+                    if pending.len() > crate::proto::MAX_LINE {
+                        pending = Vec::new();
+                        rep_open = false;
+                        on_line(Some(&crate::proto::broken_report("a report was too long")));
+                        on_line(None);
                     }
                 }
             }

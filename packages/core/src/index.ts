@@ -23,8 +23,10 @@ export type {
   SpecCreateOptions,
   Stats,
 } from './detached.js'
-export { runOptionsSchema, parseRunOptions, namespaceNames, capabilityNames, defaultCapabilities } from './options.js'
-export type { RunOptions, NamespaceName } from './options.js'
+export { runOptionsSchema, parseRunOptions } from './options.js'
+export type { RunOptions } from './options.js'
+export { namespaceNames, capabilityNames, defaultCapabilities } from './names.js'
+export type { NamespaceName } from './names.js'
 export { ociSpecSchema, validateSpec } from './spec.js'
 export type { OciSpec, IdMapping } from './spec.js'
 export { defaultIdMappings, inInitialUserNamespace, sandboxPaths } from './host.js'

@@ -72,7 +72,7 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let (_, status) =
         sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
-    let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
+    let (code, signal) = crate::init::trusted_exit(exit, status);
     let oom_killed = l.cgroup.as_ref().is_some_and(|c| c.oom_killed());
     if let Some(cg) = l.cgroup.take() {
         cg.remove();

@@ -275,13 +275,7 @@ fn make_idmapped_mounts(
         .map_err(|e| SetupError::sys("open the user namespace", Some(&ns_path), e))?;
     for s in sources {
         let path = &s.path;
-        let src = if s.root {
-            sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
-                .map_err(|e| SetupError::sys("open rootfs", Some(path), e))?
-        } else {
-            sys::open(path, libc::O_PATH)
-                .map_err(|e| SetupError::sys("open bind source", Some(path), e))?
-        };
+        let src = s.open()?;
         let tree = sys::open_tree_clone(src.as_raw_fd(), s.recursive)
             .map_err(|e| SetupError::sys("copy the mount of", Some(path), e))?;
         sys::idmap_tree(tree.as_raw_fd(), s.recursive, s.attrs, userns.as_raw_fd()).map_err(|e| {

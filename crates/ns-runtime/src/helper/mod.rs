@@ -32,7 +32,7 @@ use crate::sys;
 pub fn helper_main(control: libc::c_int) -> i32 {
     // SAFETY: ignoring SIGPIPE so a vanished caller shows up as EPIPE, not death.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let mut reader = LineReader::new(control);
+    let mut reader = LineReader::with_limit(control, proto::MAX_REQUEST);
     let Some(line) = reader.next_line() else { return 125 };
     let mut sink = |e: &Event| {
         let _ = proto::send(control, e);

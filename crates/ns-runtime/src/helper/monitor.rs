@@ -117,7 +117,7 @@ fn finish(
             exit = Some((code, signal));
         }
     }
-    let (code, signal) = exit.unwrap_or_else(|| sys::decode_status(status));
+    let (code, signal) = crate::init::trusted_exit(exit, status);
     let oom_killed = cgroup.is_some_and(|c| c.oom_killed());
     let _ = dir.write_exit(&ExitRecord {
         exit_code: code,
@@ -152,6 +152,9 @@ impl ContainerLog {
             let line: Vec<u8> = self.partial[i].drain(..=nl).collect();
             write_log_line(&mut self.file, name, &line);
         }
+        crate::state::split_long_log_line(&mut self.partial[i], &mut |part| {
+            write_log_line(&mut self.file, name, part)
+        });
     }
 
     /// The end: what is left of each stream, without its newline.

@@ -234,16 +234,7 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
         None
     };
 
-    let mut sysctl = Vec::new();
-    for (k, v) in &linux.sysctl {
-        if k.is_empty() || k.contains('/') || k.split('.').any(|c| c.is_empty() || c == "..") {
-            return Err(SetupError::config(
-                format!("linux.sysctl.{k}"),
-                "is not a valid sysctl name",
-            ));
-        }
-        sysctl.push((format!("/proc/sys/{}", k.replace('.', "/")), v.clone()));
-    }
+    let sysctl = crate::sysctl::plan(&linux.sysctl, &ns)?;
 
     Ok(Prepared {
         ns,
@@ -324,6 +315,7 @@ fn plan_rootfs(
             propagation,
             idmap_root: spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true")
                 && spec.root.is_some(),
+            bind_roots: mounts::bind_roots(&spec.annotations)?,
         })
     } else {
         if spec.root.is_some() || !spec.mounts.is_empty() {
@@ -597,13 +589,19 @@ mod tests {
 
     #[test]
     fn sysctls_map_to_proc_sys_and_bad_names_are_refused() {
-        let req = request(json!({ "linux": { "sysctl": { "net.ipv4.ip_forward": "1" } } }));
+        let netns = |sysctl: Value| {
+            request(json!({ "linux": {
+                "namespaces": [{ "type": "pid" }, { "type": "mount" }, { "type": "network" }],
+                "sysctl": sysctl,
+            } }))
+        };
+        let req = netns(json!({ "net.ipv4.ip_forward": "1" }));
         assert_eq!(
             plan(&req, &ROOT).sysctl,
             vec![("/proc/sys/net/ipv4/ip_forward".to_string(), "1".to_string())]
         );
         for bad in ["net..ipv4", "net/ipv4", "kernel.", ".."] {
-            let req = request(json!({ "linux": { "sysctl": { bad: "1" } } }));
+            let req = netns(json!({ bad: "1" }));
             assert_eq!(refused(&req, &ROOT), format!("linux.sysctl.{bad}"));
         }
     }
@@ -672,7 +670,7 @@ mod tests {
             "hostname": "box",
             "annotations": { "io.ns.userns": "auto" },
             "linux": {
-                "namespaces": [{ "type": "user" }, { "type": "uts" }, { "type": "mount" }],
+                "namespaces": [{ "type": "user" }, { "type": "uts" }, { "type": "mount" }, { "type": "ipc" }],
                 "sysctl": { "kernel.msgmax": "8192" },
                 "resources": { "pids": { "limit": 64 } },
             },

@@ -21,6 +21,12 @@ export interface RegistryOptions extends AuthFileOptions {
   /** Base of the back-off between attempts (default 250 ms, doubling, at most 5 s). */
   retryDelayMs?: number | undefined
   userAgent?: string | undefined
+  /**
+   * The `fetch` every request goes through (registry, redirects, token servers; default the
+   * global one). A server passes one whose connections its policy checks; an `NsError` it throws
+   * is the pull's error as it is (not retried, not called unreachable).
+   */
+  fetch?: typeof fetch | undefined
 }
 
 /** Where a blob download is written: the store's temp file, which also hashes what it is given. */
@@ -94,9 +100,11 @@ export class RegistryClient {
   readonly #retries: number
   readonly #timeout: number
   readonly #retryDelay: number
+  readonly #fetch: typeof fetch
 
   constructor(opts: RegistryOptions = {}) {
     this.#opts = opts
+    this.#fetch = opts.fetch ?? fetch
     this.#retries = opts.retries ?? 4
     this.#timeout = opts.timeoutMs ?? 30_000
     this.#retryDelay = opts.retryDelayMs ?? 250
@@ -146,7 +154,7 @@ export class RegistryClient {
     for (let hop = 0; hop <= maxRedirects; hop++) {
       const h = { ...headers }
       if (new URL(current).origin !== origin) delete h.Authorization
-      const res = await fetch(current, { method, headers: h, redirect: 'manual', signal })
+      const res = await this.#fetch(current, { method, headers: h, redirect: 'manual', signal })
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel()
         current = new URL(res.headers.get('location')!, current).toString()
@@ -190,6 +198,7 @@ export class RegistryClient {
         clearTimeout(timer)
         signal?.removeEventListener('abort', onAbort)
         if (signal?.aborted) throw abortError(ref.full, signal)
+        if (e instanceof NsError) throw e
         if (attempt < this.#retries) {
           await sleep(this.#backoff(attempt), signal)
           continue
@@ -230,7 +239,7 @@ export class RegistryClient {
       const t = AbortSignal.timeout(this.#timeout)
       const s = signal ? AbortSignal.any([signal, t]) : t
       try {
-        const res = await fetch(url, { redirect: 'follow', signal: s })
+        const res = await this.#fetch(url, { redirect: 'follow', signal: s })
         await res.body?.cancel()
         if (res.status >= 500 && attempt < this.#retries) {
           await sleep(this.#backoff(attempt), signal)
@@ -239,6 +248,7 @@ export class RegistryClient {
         return { status: res.status, challenges: parseChallenges(res.headers.get('www-authenticate')) }
       } catch (e) {
         if (signal?.aborted) throw abortError(ref.full, signal)
+        if (e instanceof NsError) throw e
         if (attempt < this.#retries) {
           await sleep(this.#backoff(attempt), signal)
           continue
@@ -301,9 +311,10 @@ export class RegistryClient {
       let res: Response
       try {
         const t = AbortSignal.timeout(this.#timeout)
-        res = await fetch(realm, { headers, signal: signal ? AbortSignal.any([signal, t]) : t })
+        res = await this.#fetch(realm, { headers, signal: signal ? AbortSignal.any([signal, t]) : t })
       } catch (e) {
         if (signal?.aborted) throw abortError(ref.full, signal)
+        if (e instanceof NsError) throw e
         throw imageError(
           'REGISTRY_UNREACHABLE',
           `${ref.full}: the token server ${realm.origin} is unreachable: ${describeCause(e)}`,
@@ -371,11 +382,12 @@ export class RegistryClient {
     const t = AbortSignal.timeout(this.#timeout)
     let res: Response
     try {
-      res = await fetch(`${this.baseUrl(domain)}/v2/`, {
+      res = await this.#fetch(`${this.baseUrl(domain)}/v2/`, {
         headers: { Authorization: basic },
         signal: signal ? AbortSignal.any([signal, t]) : t,
       })
     } catch (e) {
+      if (e instanceof NsError) throw e
       throw this.#unreachable(ref, `${this.baseUrl(domain)}/v2/`, e)
     }
     await res.body?.cancel()
