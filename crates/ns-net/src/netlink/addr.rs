@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use super::attr::{self, Attrs, Request};
-use super::{Netlink, NlError, NLM_F_CREATE, NLM_F_EXCL};
+use super::socket::{Netlink, NlError, NLM_F_CREATE, NLM_F_EXCL};
 use crate::error::{Errno, Result};
 
 const RTM_NEWADDR: u16 = 20;

@@ -1,8 +1,8 @@
 //! Netlink messages as bytes: a request builder (header, fixed part, attributes, nests) and an
 //! attribute parser that checks every length it reads.
 
-#[cfg(test)]
-use super::NLMSG_HDRLEN;
+/// The length of a netlink message header (`struct nlmsghdr`).
+pub(crate) const NLMSG_HDRLEN: usize = 16;
 
 pub(crate) const NLA_F_NESTED: u16 = 0x8000;
 const NLA_TYPE_MASK: u16 = 0x3fff;

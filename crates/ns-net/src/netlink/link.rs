@@ -4,7 +4,7 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::attr::{self, Attrs, Request};
-use super::{Netlink, NlError, NlResult, NLM_F_CREATE, NLM_F_EXCL};
+use super::socket::{Netlink, NlError, NlResult, NLM_F_CREATE, NLM_F_EXCL};
 use crate::error::{Errno, Result};
 
 const RTM_NEWLINK: u16 = 16;
@@ -14,13 +14,19 @@ const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
 const IFLA_MASTER: u16 = 10;
+const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_IFALIAS: u16 = 20;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const IFLA_INFO_SLAVE_DATA: u16 = 5;
+const IFLA_BRPORT_STATE: u16 = 1;
 const IFLA_BRPORT_MODE: u16 = 4;
+/// `IF_OPER_UP`: the link has a carrier and the kernel's link watcher has acted on it.
+pub const IF_OPER_UP: u8 = 6;
+/// `BR_STATE_FORWARDING`: a bridge port that passes frames.
+pub const BR_STATE_FORWARDING: u8 = 3;
 const VETH_INFO_PEER: u16 = 1;
 const IFINFOMSG_LEN: usize = 16;
 pub(crate) const IFF_UP: u32 = libc::IFF_UP as u32;
@@ -39,6 +45,12 @@ pub struct Link {
     pub flags: u32,
     /// The free-text alias (`ifalias`): ns writes `ns:<container id>` on its host veths.
     pub alias: Option<String>,
+    /// `IF_OPER_*` (RFC 2863): [`IF_OPER_UP`] once the kernel's link watcher has seen the
+    /// carrier, which it does asynchronously, after the link came up.
+    pub operstate: Option<u8>,
+    /// `BR_STATE_*` of a bridge port (its STP state): [`BR_STATE_FORWARDING`] once the bridge
+    /// passes its frames. `None` for a link that is no bridge port.
+    pub port_state: Option<u8>,
 }
 
 impl Link {
@@ -106,6 +118,8 @@ pub(crate) fn parse_link(p: &[u8]) -> Option<Link> {
         mac: None,
         flags,
         alias: None,
+        operstate: None,
+        port_state: None,
     };
     for (ty, v) in Attrs::after(p, IFINFOMSG_LEN) {
         match ty {
@@ -114,9 +128,19 @@ pub(crate) fn parse_link(p: &[u8]) -> Option<Link> {
             IFLA_MASTER => l.master = attr::u32_of(v).filter(|m| *m != 0),
             IFLA_ADDRESS => l.mac = v.try_into().ok(),
             IFLA_IFALIAS => l.alias = Some(attr::string(v)).filter(|s| !s.is_empty()),
+            IFLA_OPERSTATE => l.operstate = v.first().copied(),
             IFLA_LINKINFO => {
-                l.kind =
-                    Attrs::new(v).find(|(t, _)| *t == IFLA_INFO_KIND).map(|(_, k)| attr::string(k))
+                for (t, k) in Attrs::new(v) {
+                    match t {
+                        IFLA_INFO_KIND => l.kind = Some(attr::string(k)),
+                        IFLA_INFO_SLAVE_DATA => {
+                            l.port_state = Attrs::new(k)
+                                .find(|(t, _)| *t == IFLA_BRPORT_STATE)
+                                .and_then(|(_, s)| s.first().copied())
+                        }
+                        _ => {}
+                    }
+                }
             }
             _ => {}
         }
@@ -323,6 +347,8 @@ mod tests {
                 mac: Some([2, 0, 0, 0, 0, 1]),
                 flags: IFF_UP,
                 alias: Some("ns:abc".into()),
+                operstate: None,
+                port_state: None,
             }
         );
         assert!(l.is_up());

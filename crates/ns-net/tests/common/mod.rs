@@ -238,7 +238,26 @@ pub fn upstream() -> Upstream {
     inner.set_up("eth0", true).unwrap();
     inner.add_address("eth0", eth0.index, UPSTREAM4.parse().unwrap(), 24).unwrap();
     inner.add_address("eth0", eth0.index, UPSTREAM6.parse().unwrap(), 64).unwrap();
+    // up0 came up before its peer: until the kernel's link watcher has acted on the carrier,
+    // its queue drops what the host sends (the first ARP to the upstream, so a first connect
+    // waits a second). Its event is no urgent one (up0 and its peer have the same index, each
+    // in its namespace), so it may wait a second; looking the link up runs it at once.
+    wait_oper_up(&mut nl, "up0");
     Upstream { ns }
+}
+
+/// Waits (3 s at most) until the kernel reports `name` operationally up: its link watcher
+/// has attached its queue. Looking the link up makes the kernel run a pending event at once.
+pub fn wait_oper_up(nl: &mut Netlink, name: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let l = nl.link(name).unwrap().unwrap_or_else(|| panic!("{name} exists"));
+        if l.operstate == Some(ns_net::netlink::IF_OPER_UP) {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(3), "{name} never came up: {l:?}");
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// A UDP echo in `ns` that also counts what it receives: a test can tell "the packet never
