@@ -15,5 +15,6 @@ module.exports = {
   containerStart: binding.containerStart,
   containerDelete: binding.containerDelete,
   containerStats: binding.containerStats,
+  networkCall: binding.networkCall,
   helperPath: process.env.NS_HELPER || join(__dirname, 'bin', 'ns-oci'),
 }

@@ -11,6 +11,7 @@ export {
   containerStart,
   containerDelete,
   containerStats,
+  networkCall,
 } from './index.js'
 /** Path of the ns-oci helper binary (NS_HELPER overrides it). */
 export declare const helperPath: string

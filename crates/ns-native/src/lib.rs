@@ -419,3 +419,11 @@ pub fn container_stats(root: String, id: String) -> Result<String> {
     let s = ns_runtime::lifecycle::stats(std::path::Path::new(&root), &id).map_err(setup_error)?;
     Ok(serde_json::to_string(&s).unwrap_or_default())
 }
+
+/// One operation on container networks (see `ns_runtime::network::call`): its arguments and
+/// its answer as JSON. Errors cross as the JSON of a SetupError.
+#[napi]
+pub fn network_call(op: String, args: String) -> Result<String> {
+    let v = ns_runtime::network::call(&op, &args).map_err(setup_error)?;
+    Ok(serde_json::to_string(&v).unwrap_or_default())
+}

@@ -196,6 +196,9 @@ impl BridgeDriver {
     /// The bridge up with its gateway addresses, the sysctls set, the base and network rules
     /// in place. Idempotent; a bridge it makes is removed again if a later step fails.
     pub fn ensure_network(&self, net: &Network) -> Result<NetworkStatus> {
+        // One at a time: two containers started at once on a network that has no bridge yet
+        // would both try to make it.
+        let _lock = self.lock()?;
         let mut nl = Netlink::open()?;
         let found = nl.link(&net.bridge)?;
         let created = found.is_none();
@@ -258,6 +261,34 @@ impl BridgeDriver {
         }
     }
 
+    /// An exclusive lock on `STATE_DIR/.lock`, held while a bridge is made or removed.
+    fn lock(&self) -> Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.state_dir.join(".lock");
+        let fail = |step: &str, e: std::io::Error| {
+            NetError::sys(step, Some(&path.display().to_string()), Errno::from_io(&e))
+        };
+        std::fs::create_dir_all(&self.state_dir).map_err(|e| fail("create", e))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| fail("open", e))?;
+        loop {
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(f);
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(fail("lock", e));
+            }
+        }
+    }
+
     fn set_sysctls(&self, net: &Network) -> Result<Vec<Sysctl>> {
         let mut out = Vec::new();
         let v4 = net.pool(false).is_some();
@@ -288,6 +319,13 @@ impl BridgeDriver {
     /// was the last network. Refused while a container holds an allocation on it.
     pub fn remove_network(&self, net: &Network) -> Result<(), ErrorList> {
         let mut errs = ErrorList::default();
+        let _lock = match self.lock() {
+            Ok(l) => l,
+            Err(e) => {
+                errs.push(e);
+                return Err(errs);
+            }
+        };
         let ipam = self.ipam(net);
         if let Ok(holders) = ipam.holders() {
             let held: Vec<String> =

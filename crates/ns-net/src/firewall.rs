@@ -18,6 +18,9 @@
 //!   container could not answer 127.0.0.1); then per network (by input bridge, a verdict map):
 //!   outbound masquerade of its subnets (by input bridge), and hairpin masquerade of DNATed
 //!   traffic from a network's subnet back into it (by output bridge);
+//! - `input` (filter): DNS (UDP and TCP port 53) from every bridge is accepted (each network's
+//!   resolver listens on its gateways); then per network (by input bridge, a verdict map), an
+//!   `--internal` one reaches nothing else of the host but replies and neighbour discovery;
 //! - `forward` (filter): established and published (DNATed) traffic passes; then per network:
 //!   from its bridge, to itself or the outside yes, to another ns bridge no (isolation), to
 //!   nothing at all when `--internal`; to its bridge from elsewhere, nothing unsolicited.
@@ -208,7 +211,7 @@ fn chain(s: &mut String, name: &str, base: Option<&str>, rules: &[&str]) {
 fn render_declarations(s: &mut String) {
     let _ = writeln!(s, "add table inet {TABLE}");
     let _ = writeln!(s, "add set inet {TABLE} bridges {{ type ifname; }}");
-    for m in ["fwd-in", "fwd-out", "post-in", "post-out"] {
+    for m in ["fwd-in", "fwd-out", "post-in", "post-out", "host-in"] {
         let _ = writeln!(s, "add map inet {TABLE} {m} {{ type ifname : verdict; }}");
     }
     for (m, ty) in [
@@ -265,6 +268,16 @@ fn render_base(s: &mut String) {
     );
     chain(
         s,
+        "input",
+        Some("type filter hook input priority filter"),
+        &[
+            // Each network's resolver listens on its gateways: the containers ask it.
+            "iifname @bridges meta l4proto { tcp, udp } th dport 53 accept",
+            "iifname vmap @host-in",
+        ],
+    );
+    chain(
+        s,
         "forward",
         Some("type filter hook forward priority filter"),
         &[
@@ -303,34 +316,53 @@ fn render_add_network(s: &mut String, n: &NetworkRules) {
     let refs = |v: &[String]| v.iter().map(String::as_str).collect::<Vec<_>>().join("\n");
     let (cin, cout, cpost, chair) =
         (n.chain("in"), n.chain("out"), n.chain("post"), n.chain("hairpin"));
+    // To the host itself: an internal network reaches nothing but its resolver (above, in
+    // `input`) and what neighbour discovery needs; another network, whatever the host allows.
+    let host: &[&str] = if n.internal {
+        &["ct state established,related accept", "meta l4proto ipv6-icmp accept", "drop"]
+    } else {
+        &[]
+    };
     chain(s, &cin, None, &refs(&inside).lines().collect::<Vec<_>>());
     chain(s, &cout, None, &["drop"]);
     chain(s, &cpost, None, &refs(&post).lines().collect::<Vec<_>>());
     chain(s, &chair, None, &refs(&hairpin).lines().collect::<Vec<_>>());
+    let chost = n.chain("host");
+    chain(s, &chost, None, host);
     let _ = writeln!(s, "add element inet {TABLE} bridges {{ \"{br}\" }}");
-    for (m, c) in [("fwd-in", &cin), ("fwd-out", &cout), ("post-in", &cpost), ("post-out", &chair)]
-    {
+    for (m, c) in [
+        ("fwd-in", &cin),
+        ("fwd-out", &cout),
+        ("post-in", &cpost),
+        ("post-out", &chair),
+        ("host-in", &chost),
+    ] {
         let _ = writeln!(s, "add element inet {TABLE} {m} {{ \"{br}\" : jump {c} }}");
     }
 }
 
 fn render_remove_network(s: &mut String, n: &NetworkRules) {
     let br = &n.bridge;
-    let (cin, cout, cpost, chair) =
-        (n.chain("in"), n.chain("out"), n.chain("post"), n.chain("hairpin"));
+    let (cin, cout, cpost, chair, chost) =
+        (n.chain("in"), n.chain("out"), n.chain("post"), n.chain("hairpin"), n.chain("host"));
     // Each removal is preceded by an add of the same thing, so that one already gone is not
     // an error: the operation is idempotent without reading the table first.
-    for c in [&cin, &cout, &cpost, &chair] {
+    for c in [&cin, &cout, &cpost, &chair, &chost] {
         let _ = writeln!(s, "add chain inet {TABLE} {c}");
     }
     let _ = writeln!(s, "add element inet {TABLE} bridges {{ \"{br}\" }}");
     let _ = writeln!(s, "delete element inet {TABLE} bridges {{ \"{br}\" }}");
-    for (m, c) in [("fwd-in", &cin), ("fwd-out", &cout), ("post-in", &cpost), ("post-out", &chair)]
-    {
+    for (m, c) in [
+        ("fwd-in", &cin),
+        ("fwd-out", &cout),
+        ("post-in", &cpost),
+        ("post-out", &chair),
+        ("host-in", &chost),
+    ] {
         let _ = writeln!(s, "add element inet {TABLE} {m} {{ \"{br}\" : jump {c} }}");
         let _ = writeln!(s, "delete element inet {TABLE} {m} {{ \"{br}\" }}");
     }
-    for c in [&cin, &cout, &cpost, &chair] {
+    for c in [&cin, &cout, &cpost, &chair, &chost] {
         let _ = writeln!(s, "flush chain inet {TABLE} {c}");
         let _ = writeln!(s, "delete chain inet {TABLE} {c}");
     }
@@ -501,11 +533,14 @@ add chain inet ns n-web-hairpin
 flush chain inet ns n-web-hairpin
 add rule inet ns n-web-hairpin ct status dnat ip saddr 10.89.0.0/24 masquerade
 add rule inet ns n-web-hairpin ct status dnat ip6 saddr 2001:db8:89::/64 masquerade
+add chain inet ns n-web-host
+flush chain inet ns n-web-host
 add element inet ns bridges { \"ns-web\" }
 add element inet ns fwd-in { \"ns-web\" : jump n-web-in }
 add element inet ns fwd-out { \"ns-web\" : jump n-web-out }
 add element inet ns post-in { \"ns-web\" : jump n-web-post }
 add element inet ns post-out { \"ns-web\" : jump n-web-hairpin }
+add element inet ns host-in { \"ns-web\" : jump n-web-host }
 ";
         assert_eq!(s, want);
     }

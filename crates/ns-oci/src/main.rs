@@ -1,7 +1,8 @@
 //! ns-oci: the native binary of ns. A command line compatible with runc's, for engines
 //! (containerd's shim, podman's conmon): one file a command under `commands/`, on the grammar
 //! of `args` and the global flags of `global`. And the helper modes that `@ns/core` starts for
-//! its containers: `ns-oci init` (a request on fd 3) and `ns-oci zygote` (which forks helpers).
+//! its containers: `ns-oci init` (a request on fd 3) and `ns-oci zygote` (which forks helpers),
+//! and `ns-oci dns`, a container network's resolver, which the helper starts (`ns_dns`).
 //! All of them run on `ns-runtime`.
 
 // SetupError is returned once per command; see ns-runtime.
@@ -40,6 +41,8 @@ fn main() {
     let code = match argv.first().map(String::as_str) {
         Some("init") => ns_runtime::helper::helper_main(3),
         Some("zygote") => ns_runtime::zygote::zygote_main(3),
+        // A network's resolver, started by the helper (`ns_dns::launch`), never by hand.
+        Some("dns") => ns_dns::main(&argv[1..]),
         _ => commands::main(&argv),
     };
     std::process::exit(code);

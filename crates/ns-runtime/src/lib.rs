@@ -26,6 +26,7 @@ pub mod init;
 pub mod lifecycle;
 pub mod mounts;
 pub mod namespaces;
+pub mod network;
 pub mod process;
 pub mod proto;
 pub mod request;

@@ -257,6 +257,12 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // And those of containers whose owner was killed before it could remove them.
     crate::cgroup_owners::reconcile();
     let config = dir.read_config();
+    // Its networks, if its monitor did not give them back (or there was none).
+    if let Some(c) = &config {
+        for e in crate::network::teardown_recorded(&c.annotations) {
+            eprintln!("ns: {}", e.message);
+        }
+    }
     dir.remove()?;
     run_recorded_hooks(config, &rec, "poststop", "stopped");
     Ok(())

@@ -230,10 +230,18 @@ fn create_in(
     }
     sink(&Event::Created { pid });
     l.guard.0 = 0;
+    let network = l.network.take();
     match (logs, terminal) {
-        (_, Some(term)) => monitor_terminal(dir, pid, term, rd, l.cgroup.as_ref(), sink),
-        (Some((out, err)), None) => monitor(dir, pid, [out, err], rd, l.cgroup.as_ref(), sink),
-        (None, None) => {}
+        (_, Some(term)) => monitor_terminal(dir, pid, term, rd, l.cgroup.as_ref(), sink, network),
+        (Some((out, err)), None) => {
+            monitor(dir, pid, [out, err], rd, l.cgroup.as_ref(), sink, network)
+        }
+        // Left to an engine: its `delete` gives the networks back, from their record.
+        (None, None) => {
+            if let Some(n) = network {
+                n.keep();
+            }
+        }
     }
     Ok(())
 }

@@ -77,6 +77,8 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     if let Some(cg) = l.cgroup.take() {
         cg.remove();
     }
+    // Its networks given back before its end is reported.
+    drop(l.network.take());
     if let Err(e) =
         crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid))
     {

@@ -28,6 +28,8 @@ pub(super) struct Launched {
     pub(super) cgroup: Option<crate::cgroup::Cgroup>,
     /// What was asked for and not done (best-effort limits), for the caller to hear.
     pub(super) warnings: Vec<String>,
+    /// The container's network attachment: torn down when dropped (after the child).
+    pub(super) network: Option<crate::network::Attached>,
 }
 
 impl Drop for Launched {
@@ -40,6 +42,9 @@ impl Drop for Launched {
                 cg.remove();
             }
         }
+        // The attachment outlives the child: a container's packets never find its address
+        // handed to another.
+        drop(self.network.take());
     }
 }
 
@@ -168,19 +173,29 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
         if let (Some(cg), false) = (&cgroup, placed) {
             cg.add(pid)?;
         }
-        attach_before_release(p, pid, &idmapped, trees.as_ref().map(|(ours, _)| ours.as_raw_fd()))?;
+        let network = attach_before_release(
+            p,
+            pid,
+            &idmapped,
+            trees.as_ref().map(|(ours, _)| ours.as_raw_fd()),
+        )?;
         sys::write_all(go_w.as_raw_fd(), b"G")
-            .map_err(|e| SetupError::sys("release the container", None, e))
+            .map_err(|e| SetupError::sys("release the container", None, e))?;
+        Ok(network)
     })();
-    if let Err(e) = prepared {
-        // The child first (a cgroup with a process in it cannot be removed), then its cgroup.
-        drop(std::mem::replace(&mut guard, ChildGuard(0)));
-        if let Some(cg) = &cgroup {
-            cg.remove();
+    let network = match prepared {
+        Ok(n) => n,
+        Err(e) => {
+            // The child first (a cgroup with a process in it cannot be removed), then its
+            // cgroup. An attachment made before the failure was undone as it was dropped.
+            drop(std::mem::replace(&mut guard, ChildGuard(0)));
+            if let Some(cg) = &cgroup {
+                cg.remove();
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
-    Ok(Launched { pid, reports: rep_r, guard, cgroup, warnings })
+    };
+    Ok(Launched { pid, reports: rep_r, guard, cgroup, warnings, network })
 }
 
 fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
@@ -237,10 +252,12 @@ fn clone_error(e: Errno, ns: &NsPlan) -> SetupError {
 ///    seen through the child's user namespace like an idmapped root (which needs the child and
 ///    its maps), then sent down `trees`; the child takes it as its root in place of the bind
 ///    of `root.path` (see `prepare::plan_rootfs`);
-/// 3. to come, a network attachment: an interface moved into the child's network namespace
-///    (`/proc/PID/ns/net`) with its addresses and routes, or pasta joined to it; the child,
-///    which brings its loopback up before it builds its root, will find the interface there,
-///    configured;
+/// 3. the network attachment (`io.ns.network`, see `crate::network`): per network a veth
+///    whose peer is born in the child's network namespace, configured from here (addresses,
+///    routes), its name on the network's resolver, and the container's hosts, resolv.conf and
+///    hostname written for the spec's mounts to bind; the child, which brings its loopback
+///    up before it builds its root, finds its interfaces there, configured (rootless
+///    networking through pasta is to come);
 /// 4. the hooks that prepare the namespaces (OCI `prestart`, `createRuntime`), last, so that
 ///    they see all of the above.
 ///
@@ -251,15 +268,19 @@ fn attach_before_release(
     pid: libc::pid_t,
     idmapped: &[IdmapSource],
     trees: Option<RawFd>,
-) -> Result<()> {
+) -> Result<Option<crate::network::Attached>> {
     if let Some(sock) = trees {
         make_idmapped_mounts(pid, idmapped, sock)?;
     }
+    let network = match &p.network {
+        Some(plan) => Some(crate::network::attach(plan, pid, p.hostname.as_deref())?),
+        None => None,
+    };
     // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
     let state = p.hook_state("creating", pid);
     crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
     crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
-    Ok(())
+    Ok(network)
 }
 
 /// Idmapped mounts are made here, outside: the child, inside its user namespace, may not make

@@ -19,6 +19,7 @@ pub(super) fn monitor(
     reports: LineReader,
     cgroup: Option<&crate::cgroup::Cgroup>,
     sink: Sink,
+    network: Option<crate::network::Attached>,
 ) {
     let mut log = ContainerLog::open(dir);
     let names = ["stdout", "stderr"];
@@ -53,7 +54,7 @@ pub(super) fn monitor(
         }
     }
     log.flush(&names);
-    finish(dir, pid, status, reports, cgroup, sink);
+    finish(dir, pid, status, reports, cgroup, sink, network);
 }
 
 /// The monitor of a container with a terminal: the terminal's output goes into the log (as
@@ -65,6 +66,7 @@ pub(super) fn monitor_terminal(
     reports: LineReader,
     cgroup: Option<&crate::cgroup::Cgroup>,
     sink: Sink,
+    network: Option<crate::network::Attached>,
 ) {
     let mut log = ContainerLog::open(dir);
     let mut status = None;
@@ -79,7 +81,7 @@ pub(super) fn monitor_terminal(
     log.flush(&["stdout"]);
     term.close_clients();
     let _ = std::fs::remove_file(dir.file(crate::attach::ATTACH_SOCKET));
-    finish(dir, pid, status, reports, cgroup, sink);
+    finish(dir, pid, status, reports, cgroup, sink, network);
 }
 
 /// Reap the container's process if it has ended; once it has, whatever still holds its output
@@ -98,7 +100,8 @@ fn gone_long_enough(pid: libc::pid_t, status: &mut Option<libc::c_int>, grace: &
 }
 
 /// Record how the container ended, once it has: its exit code or signal, and whether the
-/// OOM killer ended it.
+/// OOM killer ended it. Its networks are given back first, so that whoever sees it ended
+/// finds its addresses, devices and ports free.
 fn finish(
     dir: &ContainerDir,
     pid: libc::pid_t,
@@ -106,11 +109,13 @@ fn finish(
     mut reports: LineReader,
     cgroup: Option<&crate::cgroup::Cgroup>,
     sink: Sink,
+    network: Option<crate::network::Attached>,
 ) {
     let status = match status {
         Some(s) => s,
         None => sys::waitpid(pid, 0).map(|(_, s)| s).unwrap_or(0),
     };
+    drop(network);
     let mut exit = None;
     while let Some(line) = reports.next_line() {
         if let Ok(Report::Exit { code, signal }) = serde_json::from_slice::<Report>(&line) {

@@ -82,6 +82,8 @@ pub struct Prepared {
     /// The range of host ids leased for the container (`io.ns.userns: auto`), held while it lives;
     /// None until `launch::lease_ids` has taken it.
     pub lease: Option<idmap::Lease>,
+    /// The networks to attach (`io.ns.network`), attached at the launch's seam.
+    pub network: Option<crate::network::Plan>,
 }
 
 impl Prepared {
@@ -235,8 +237,11 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     };
 
     let sysctl = crate::sysctl::plan(&linux.sysctl, &ns)?;
+    let network =
+        crate::network::plan(&spec.annotations, ns.has_new(NsKind::Net), host.caller.euid)?;
 
     Ok(Prepared {
+        network,
         ns,
         uid_maps: linux.uid_mappings.clone(),
         gid_maps: linux.gid_mappings.clone(),
