@@ -385,15 +385,22 @@ fn hold_ports(i: usize, m: &mut PortMapping) -> Result<Vec<OwnedFd>> {
         let (fd, got) = bind_port(SocketAddr::new(ip, port), m.protocol).map_err(|e| {
             let what =
                 format!("{}{port}/{proto}", m.host_ip.map(|h| format!("{h}:")).unwrap_or_default());
-            let err = SetupError::sys(format!("publish host port (ports[{i}])"), Some(&what), e);
-            match e.0 {
-                libc::EADDRINUSE => {
-                    err.with_hint(format!("ports[{i}]: host port {what} is in use on the host"))
-                }
-                libc::EADDRNOTAVAIL => {
-                    err.with_hint(format!("ports[{i}]: {ip} is no address of this host"))
-                }
-                _ => err,
+            let field = format!("ports[{i}]");
+            let reason = match e.0 {
+                libc::EADDRINUSE => match publisher(port, m.protocol) {
+                    Some(c) => format!("host port {what} is published by container {c} already"),
+                    None => format!("host port {what} is in use on the host"),
+                },
+                libc::EADDRNOTAVAIL => format!("{ip} is no address of this host"),
+                _ => format!("host port {what} cannot be bound: {} ({})", e.name(), e.describe()),
+            };
+            SetupError {
+                step: "publish host port".into(),
+                path: Some(field.clone()),
+                errno: Some(e.0),
+                code: e.name().to_owned(),
+                message: format!("{field}: {reason}"),
+                hint: None,
             }
         })?;
         if m.host_port == 0 {
@@ -402,6 +409,15 @@ fn hold_ports(i: usize, m: &mut PortMapping) -> Result<Vec<OwnedFd>> {
         out.push(fd);
     }
     Ok(out)
+}
+
+/// The container that publishes host port `port` already, by the firewall's elements.
+fn publisher(port: u16, proto: Proto) -> Option<String> {
+    let table = ns_net::firewall::Nft::default().list().ok()??;
+    ns_net::firewall::published(&table)
+        .into_iter()
+        .find(|p| p.host_port == port && p.proto == proto)
+        .map(|p| p.container)
 }
 
 /// A socket of `proto` bound to `addr` (close-on-exec), and the port it got.

@@ -9,6 +9,7 @@ import { checkBuiltSpec } from './check.js'
 import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type NamespaceName } from './names.js'
 import type { ParsedRunOptions } from './options.js'
 import { hostnameFor, nameFits, NAME_PROBLEM, parseSize } from './rules.js'
+import { applySharing, NETWORK_ANNOTATION, networkSpec } from './networks.js'
 import { frozenSeccompProfile } from './seccomp.js'
 import type { OciMount, OciSpec } from './spec.js'
 
@@ -149,6 +150,8 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     ns.set('user', false)
   }
   for (const [k, v] of Object.entries(o.namespaces ?? {})) if (v !== undefined) ns.set(k as NamespaceName, v)
+  // --network host|container:ID, --ipc, --pid, --uts: the host's or another container's.
+  applySharing(o, ns)
   if (o.timeOffsets && o.namespaces?.time === undefined) ns.set('time', true)
   const isNew = (n: NamespaceName) => ns.get(n) === true
 
@@ -259,6 +262,17 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     }
   }
 
+  // Bridge networks: the plan the runtime attaches from, and the binds of the /etc files it
+  // writes (after the container's own mounts, which win over them).
+  const net = networkSpec(
+    o,
+    id,
+    isNew('network'),
+    isNew('mount'),
+    mounts.slice(mounts.length - (o.volumes?.length ?? 0) - (o.mounts?.length ?? 0)).map((m) => m.destination),
+  )
+  mounts.push(...net.mounts)
+
   const env = mergeEnv(
     [`PATH=${DEFAULT_PATH}`, `HOME=${user.uid === 0 ? '/root' : '/'}`, ...(hostname ? [`HOSTNAME=${hostname}`] : [])],
     envList(o.env),
@@ -281,6 +295,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     // A leased range; a root filesystem given then belongs to the container's root (idmapped).
     ...(autoUserns ? { 'io.ns.userns': 'auto', ...(sandbox ? {} : { 'io.ns.root.idmap': 'true' }) } : {}),
     ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`${labelPrefix}${k}`, v])),
+    ...(net.annotation ? { [NETWORK_ANNOTATION]: net.annotation } : {}),
   }
   // The sandbox root (a fresh tmpfs filled with read-only binds) is read-only unless asked.
   if (sandbox && isNew('mount') && (o.readOnly ?? true)) annotations['io.ns.root.readonly'] = 'true'

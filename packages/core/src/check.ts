@@ -17,6 +17,17 @@ import {
   sizeFits,
   targetProblem,
   volumeTarget,
+  addHostProblem,
+  ALIAS_FORM,
+  ALIAS_PROBLEM,
+  IP_PROBLEM,
+  isIpAddress,
+  NETWORK_FORM,
+  NETWORK_PROBLEM,
+  portProblem,
+  searchDomainProblem,
+  SHARE_FORM,
+  SHARE_PROBLEM,
 } from './rules.js'
 import type { OciSpec } from './spec.js'
 
@@ -487,6 +498,19 @@ const runShape = {
   timeout: optional(num({ int: true }, gt(0), lte(MAX_TIMEOUT_MS))),
   signal: optional(instance(AbortSignal)),
   input: optional(union<unknown>(str(), instance(Uint8Array))),
+  network: optional(
+    union<unknown>(str(pattern(NETWORK_FORM, NETWORK_PROBLEM)), array(str(pattern(NETWORK_FORM, NETWORK_PROBLEM)))),
+  ),
+  ip: optional(refined(str(), rule(isIpAddress, IP_PROBLEM))),
+  ports: optional(array(str(problem(portProblem)))),
+  dns: optional(array(refined(str(), rule(isIpAddress, IP_PROBLEM)))),
+  dnsSearch: optional(array(str(problem(searchDomainProblem)))),
+  dnsOption: optional(array(str(pattern(/^\S+$/, 'must be one word, like ndots:2')))),
+  addHost: optional(array(str(problem(addHostProblem)))),
+  networkAlias: optional(array(str(pattern(ALIAS_FORM, ALIAS_PROBLEM)))),
+  ipc: optional(str(pattern(SHARE_FORM, SHARE_PROBLEM))),
+  pid: optional(str(pattern(SHARE_FORM, SHARE_PROBLEM))),
+  uts: optional(str(pattern(SHARE_FORM, SHARE_PROBLEM))),
 } satisfies Shape
 
 /** The keys of `runOptionsSchema`, for the test that holds the two to the same fields. */

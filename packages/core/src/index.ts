@@ -24,6 +24,15 @@ export type {
   Stats,
 } from './detached.js'
 export { runOptionsSchema, parseRunOptions } from './options.js'
+export { networks, Networks, DEFAULT_NETWORK, defaultNetworkStore, defaultRunDir } from './networks.js'
+export type {
+  NetworkCreateOptions,
+  NetworkDefinition,
+  NetworkDetails,
+  NetworkInfo,
+  NetworksOptions,
+  Reconciled,
+} from './networks.js'
 export type { RunOptions } from './options.js'
 export { namespaceNames, capabilityNames, defaultCapabilities } from './names.js'
 export type { NamespaceName } from './names.js'

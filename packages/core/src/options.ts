@@ -14,6 +14,17 @@ import {
   volumeTarget,
   HOSTNAME_FORM,
   HOSTNAME_MAX,
+  addHostProblem,
+  ALIAS_FORM,
+  ALIAS_PROBLEM,
+  IP_PROBLEM,
+  isIpAddress,
+  NETWORK_FORM,
+  NETWORK_PROBLEM,
+  portProblem,
+  searchDomainProblem,
+  SHARE_FORM,
+  SHARE_PROBLEM,
 } from './rules.js'
 
 // The names are names.ts's (the paths that start containers load no zod); re-exported here.
@@ -219,7 +230,39 @@ export const runOptionsSchema = z.strictObject({
   signal: z.instanceof(AbortSignal).optional(),
   /** For `run`: what the command reads on stdin. */
   input: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+  /**
+   * Its network, as docker names them: `none` (the default: loopback only), `host`, `bridge`
+   * (the default network), a network's name, or `container:ID` (that container's namespace).
+   * Several names join several networks (`eth0`, `eth1`, …).
+   */
+  network: z
+    .union([z.string().regex(NETWORK_FORM, NETWORK_PROBLEM), z.array(z.string().regex(NETWORK_FORM, NETWORK_PROBLEM))])
+    .optional(),
+  /** Its address on its (first) network, IPv4 or IPv6. */
+  ip: z.string().refine(isIpAddress, IP_PROBLEM).optional(),
+  /** Published ports: `8080:80`, `127.0.0.1:8053:53/udp`, `8000-8010:80-90`, `80` (a host port the kernel picks). */
+  ports: z.array(z.string().superRefine(issue(portProblem))).optional(),
+  /** Its own upstream DNS servers. */
+  dns: z.array(z.string().refine(isIpAddress, IP_PROBLEM)).optional(),
+  dnsSearch: z.array(z.string().superRefine(issue(searchDomainProblem))).optional(),
+  dnsOption: z.array(z.string().regex(/^\S+$/, 'must be one word, like ndots:2')).optional(),
+  /** Lines of its /etc/hosts: `NAME:IP` or `NAME:host-gateway`. */
+  addHost: z.array(z.string().superRefine(issue(addHostProblem))).optional(),
+  /** Further names of it on its networks. */
+  networkAlias: z.array(z.string().regex(ALIAS_FORM, ALIAS_PROBLEM)).optional(),
+  /** Namespaces shared: `host`, `private` (its own, the default) or `container:ID` (a running one's). */
+  ipc: z.string().regex(SHARE_FORM, SHARE_PROBLEM).optional(),
+  pid: z.string().regex(SHARE_FORM, SHARE_PROBLEM).optional(),
+  uts: z.string().regex(SHARE_FORM, SHARE_PROBLEM).optional(),
 })
+
+/** A rule that names what is wrong, as a zod refinement. */
+function issue(f: (v: string) => string | undefined) {
+  return (v: string, ctx: z.RefinementCtx) => {
+    const message = f(v)
+    if (message) ctx.addIssue({ code: 'custom', message })
+  }
+}
 
 export type RunOptions = z.input<typeof runOptionsSchema>
 export type ParsedRunOptions = z.output<typeof runOptionsSchema>

@@ -2,6 +2,7 @@
 // volume may go, what a container may be named and the hostname it gets. Plain functions, shared
 // by the schema of the options and by what builds the spec.
 import { createHash } from 'node:crypto'
+import { isIP } from 'node:net'
 
 /** The largest size (bytes) or count ns passes on: beyond it a JavaScript number is not exact. */
 export const MAX_EXACT = Number.MAX_SAFE_INTEGER
@@ -73,3 +74,74 @@ export function hostnameFor(id: string): string {
   if (id.length <= HOSTNAME_MAX && HOSTNAME_FORM.test(id)) return id
   return createHash('sha256').update(id).digest('hex').slice(0, 12)
 }
+
+// ---------------------------------------------------------------- networks
+
+/** A network's name: what `ns network create` takes (and the runtime checks again). */
+export const NETWORK_NAME_FORM = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+export const NETWORK_NAME_PROBLEM = 'must be 1-64 of letters, digits, _ . -, starting with a letter or digit'
+/** `network`: `none`, `host`, `bridge` (the default network), a network's name, or `container:ID`. */
+export const NETWORK_FORM = /^(none|host|container:[A-Za-z0-9][A-Za-z0-9_.-]*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/
+export const NETWORK_PROBLEM = 'must be none, host, bridge, a network name or container:ID'
+/** `ipc`, `pid`, `uts`: the host's, or another container's (`container:ID`). */
+export const SHARE_FORM = /^(host|private|container:[A-Za-z0-9][A-Za-z0-9_.-]*)$/
+export const SHARE_PROBLEM = 'must be host, private or container:ID'
+
+/** An IPv4 address in dotted quads, or an IPv6 address. */
+export function isIpAddress(v: string): boolean {
+  return isIP(v) !== 0 && !v.includes('%')
+}
+export const IP_PROBLEM = 'must be an IPv4 or IPv6 address'
+
+/** A published port: `[HOST_IP:]` (an IPv4 address, or IPv6 in brackets), host port or range, container port or range, protocol. */
+export const PORT_FORM =
+  /^(?:(?:\[([^\]]+)\]|([^:[\]]*\.[^:[\]]*)):)?(?:(\d+)(?:-(\d+))?:)?(\d+)(?:-(\d+))?(?:\/(tcp|udp))?$/
+
+/** `[HOST_IP:]HOST_PORT[-END]:CONTAINER_PORT[-END][/tcp|udp]`, or `CONTAINER_PORT[/proto]` (a host port the kernel picks). */
+export function portProblem(v: string): string | undefined {
+  const m = PORT_FORM.exec(v)
+  if (!m) return 'must be [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ports or ranges like 8000-8010'
+  const [, ip6, ip4, h1, h2, c1, c2] = m
+  const hostIp = ip6 ?? ip4
+  if (hostIp !== undefined && (!isIpAddress(hostIp) || (ip6 !== undefined) !== hostIp.includes(':')))
+    return `${hostIp} is not an IP address (IPv6 in brackets: [::1]:8080:80)`
+  if (hostIp !== undefined && h1 === undefined) return 'a host address needs a host port'
+  const port = (s: string | undefined) => (s === undefined ? undefined : Number(s))
+  const all = [h1, h2, c1, c2].map(port).filter((n) => n !== undefined)
+  if (all.some((n) => n < 1 || n > 65535)) return 'ports must be 1-65535'
+  const span = (a?: number, b?: number) => (a === undefined ? 0 : (b ?? a) - a)
+  const hs = span(port(h1), port(h2))
+  const cs = span(port(c1), port(c2))
+  if (hs < 0 || cs < 0) return 'a range ends before it starts'
+  if (h1 !== undefined && hs !== cs) return 'the host and container ranges differ in length'
+  if (h1 === undefined && cs !== 0) return 'a range of container ports needs its host ports'
+  return undefined
+}
+
+/** `NAME:IP`, `NAME=IP` (IPv6 as is or in brackets), `NAME:host-gateway`; names joined by `;`. */
+export function addHostProblem(v: string): string | undefined {
+  const at = v.includes('=') ? v.indexOf('=') : v.indexOf(':')
+  if (at <= 0) return 'must be NAME:IP, NAME=IP or NAME:host-gateway'
+  const names = v.slice(0, at).split(';')
+  if (!names.every((n) => /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(n) && n.length <= 253))
+    return `${v.slice(0, at)} is not a host name`
+  const addr = v.slice(at + 1).trim()
+  const bare = addr.startsWith('[') && addr.endsWith(']') ? addr.slice(1, -1) : addr
+  if (addr !== 'host-gateway' && !isIpAddress(bare)) return `${addr} is not an IP address (nor host-gateway)`
+  return undefined
+}
+
+/** A DNS search domain (or `.` for none). */
+export function searchDomainProblem(v: string): string | undefined {
+  if (v === '.') return undefined
+  const labels = v.replace(/\.$/, '').split('.')
+  const ok =
+    v.length <= 253 &&
+    /[A-Za-z]/.test(v) &&
+    labels.every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l))
+  return ok ? undefined : 'must be a domain like example.com (or . for none)'
+}
+
+/** A network alias: a name the network's resolver answers for. */
+export const ALIAS_FORM = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62})$/
+export const ALIAS_PROBLEM = 'must be a name of letters, digits, _ . - (at most 63)'
