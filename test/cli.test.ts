@@ -295,6 +295,13 @@ process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, [...seen].join
     expect(r.modules).not.toContain('@ns/server')
   })
 
+  it('ns network ls loads neither the server nor a schema library', () => {
+    const r = loaded('network', 'ls')
+    expect(r.code).toBe(0)
+    expect(r.modules).not.toContain('@ns/server')
+    expect(r.modules.filter((m) => m === 'zod' || m.startsWith('zod/'))).toEqual([])
+  })
+
   itNs('ns run loads the addon, not the server', () => {
     const r = loaded('run', '--', 'true')
     expect(r.code).toBe(0)

@@ -33,6 +33,23 @@ describe('the commands', () => {
     expect(commandsFor(['bogus'])).toBe(commands)
   })
 
+  it('a subcommand is loaded alone (ns network ls), its command with all of its own for help', () => {
+    const of = (args: string[]) => commandsFor(args).map((c) => `${c.parent ?? ''} ${c.name}`.trim())
+    expect(of(['network', 'ls'])).toEqual(['network ls'])
+    expect(of(['--root', '/r', 'network', 'create', '--subnet', '10.89.0.0/24', 'web'])).toEqual(['network create'])
+    expect(of(['network', 'list'])).toEqual(['network ls'])
+    expect(of(['network', 'rm', 'web'])).toEqual(['network rm'])
+    expect(of(['network'])).toEqual([
+      'network create',
+      'network ls',
+      'network inspect',
+      'network rm',
+      'network prune',
+    ])
+    // The containers' rm and ls are not the network's.
+    expect(of(['rm', 'x'])).toEqual(['rm'])
+  })
+
   it('ns --version is the version of the package', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
     expect(version).toBe(pkg.version)

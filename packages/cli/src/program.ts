@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander'
 
 import type { CommandContext, CommandSpec } from './command.js'
-import { commandsFor, type CommandEntry } from './commands/index.js'
+import { commandsFor, parents, type CommandEntry } from './commands/index.js'
 import { addFlags, bool } from './flags.js'
 import { version } from './version.js'
 
@@ -72,7 +72,20 @@ export async function program(argv: readonly string[], done: (code: number) => v
     .exitOverride()
   const entries = commandsFor(argv.slice(2))
   const specs = await Promise.all(entries.map((e) => e.load()))
-  entries.forEach((e, i) => define(cli, e, specs[i]!.default, done))
+  // A subcommand goes under its command (`ns network create`), made once.
+  const under = new Map<string, Command>()
+  const parentOf = (name: string) => {
+    let c = under.get(name)
+    if (!c) {
+      c = cli
+        .command(name)
+        .description(parents[name] ?? '')
+        .enablePositionalOptions()
+      under.set(name, c)
+    }
+    return c
+  }
+  entries.forEach((e, i) => define(e.parent ? parentOf(e.parent) : cli, e, specs[i]!.default, done))
   return cli
 }
 

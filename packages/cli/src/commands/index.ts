@@ -6,6 +6,8 @@ import type { CommandSpec } from '../command.js'
 export interface CommandEntry {
   name: string
   aliases?: readonly string[]
+  /** A subcommand's command (`network` for `ns network create`). */
+  parent?: string
   load(): Promise<{ default: CommandSpec }>
 }
 
@@ -24,29 +26,53 @@ export const commands: readonly CommandEntry[] = [
   { name: 'inspect', load: () => import('./inspect.js') },
   { name: 'serve', load: () => import('./serve.js') },
   { name: 'info', load: () => import('./info.js') },
+  { name: 'create', parent: 'network', load: () => import('./network-create.js') },
+  { name: 'ls', parent: 'network', aliases: ['list'], load: () => import('./network-ls.js') },
+  { name: 'inspect', parent: 'network', load: () => import('./network-inspect.js') },
+  { name: 'rm', parent: 'network', aliases: ['remove'], load: () => import('./network-rm.js') },
+  { name: 'prune', parent: 'network', load: () => import('./network-prune.js') },
 ]
+
+/** The commands that have subcommands, with their help. */
+export const parents: Readonly<Record<string, string>> = {
+  network: 'container networks: bridges with their addresses, names (DNS), NAT and published ports',
+}
 
 /** The options of `ns` itself that take a value (they come before the command's name). */
 const globalWithValue = new Set(['--root'])
+
+/** The operands in `args` (the arguments after `ns`), past the options of ns itself, up to `--`. */
+function operands(args: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') break
+    if (out.length === 0 && globalWithValue.has(a)) i++
+    else if (!a.startsWith('-') || a === '-') out.push(a)
+  }
+  return out
+}
 
 /**
  * The name of the command in `args` (the arguments after `ns`): the first operand, past the
  * options of ns itself. Undefined when there is none (`ns --version`, `ns`).
  */
 export function commandName(args: readonly string[]): string | undefined {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!
-    if (a === '--') return undefined
-    if (globalWithValue.has(a)) i++
-    else if (!a.startsWith('-') || a === '-') return a
-  }
-  return undefined
+  return operands(args)[0]
 }
+
+const named = (c: CommandEntry, name: string | undefined) =>
+  c.name === name || (c.aliases?.includes(name ?? '') ?? false)
 
 /** The commands to load for `args`: the one named, or all of them (for help, or an unknown name). */
 export function commandsFor(args: readonly string[]): readonly CommandEntry[] {
-  const name = commandName(args)
+  const [name, sub] = operands(args)
   if (name === undefined && (args.includes('-V') || args.includes('--version'))) return []
-  const named = commands.filter((c) => c.name === name || c.aliases?.includes(name ?? ''))
-  return named.length ? named : commands
+  if (name !== undefined && Object.hasOwn(parents, name)) {
+    const children = commands.filter((c) => c.parent === name)
+    const one = children.filter((c) => named(c, sub))
+    return one.length ? one : children
+  }
+  const top = commands.filter((c) => c.parent === undefined && named(c, name))
+  return top.length ? top : commands
 }

@@ -113,11 +113,90 @@ describe('flags -> options', () => {
     expect(map(parse())).toEqual({ detach: false, options: { command: ['sh'], init: true } })
   })
 
-  it('--net: host shares the network, a path joins one, none is the default', () => {
-    expect(map(parse('--net', 'host')).options.namespaces).toEqual({ network: false })
-    expect(map(parse('--net', '/proc/1/ns/net')).options.namespaces).toEqual({ network: '/proc/1/ns/net' })
-    expect(map(parse('--net', 'none')).options.namespaces).toBeUndefined()
-    expect(map(parse('--net', 'host', '--share', 'uts')).options.namespaces).toEqual({ network: false, uts: false })
+  it('--network/--net: a mode or network names (several join several), a namespace path joins it', () => {
+    expect(map(parse('--net', 'host')).options.network).toBe('host')
+    expect(map(parse('--network', 'web')).options.network).toBe('web')
+    expect(map(parse('--network', 'web', '--net', 'db')).options.network).toEqual(['web', 'db'])
+    expect(map(parse('--net', '/proc/1/ns/net')).options).toMatchObject({ namespaces: { network: '/proc/1/ns/net' } })
+    expect(map(parse('--net', '/proc/1/ns/net')).options.network).toBeUndefined()
+    expect(map(parse()).options.network).toBeUndefined()
+    expect(map(parse('--net', 'container:abc', '--share', 'uts')).options).toMatchObject({
+      network: 'container:abc',
+      namespaces: { uts: false },
+    })
+  })
+
+  it('the network flags map onto the options of their names, and they validate', () => {
+    const r = map(
+      parse(
+        '--network',
+        'web',
+        '--ip',
+        '10.89.0.9',
+        '-p',
+        '8080:80',
+        '--publish',
+        '127.0.0.1:8053:53/udp',
+        '--dns',
+        '192.0.2.53',
+        '--dns-search',
+        'example.com',
+        '--dns-option',
+        'ndots:2',
+        '--add-host',
+        'db:10.89.0.5',
+        '--add-host',
+        'gw:host-gateway',
+        '--network-alias',
+        'www',
+        '--ipc',
+        'container:abc',
+        '--pid',
+        'host',
+        '--uts',
+        'private',
+      ),
+    )
+    expect(r.options).toEqual({
+      command: ['sh'],
+      init: true,
+      network: 'web',
+      ip: '10.89.0.9',
+      ports: ['8080:80', '127.0.0.1:8053:53/udp'],
+      dns: ['192.0.2.53'],
+      dnsSearch: ['example.com'],
+      dnsOption: ['ndots:2'],
+      addHost: ['db:10.89.0.5', 'gw:host-gateway'],
+      networkAlias: ['www'],
+      ipc: 'container:abc',
+      pid: 'host',
+      uts: 'private',
+    })
+    expect(() => parseRunOptions(r.options)).not.toThrow()
+  })
+
+  it('a bad network value is refused naming its flag', () => {
+    const bad = (...args: string[]) => {
+      const flags = parse(...args)
+      return (
+        asFlagError(
+          runFlags,
+          flags,
+          failure(() => parseRunOptions(map(flags).options)),
+        ) as NsError
+      ).message
+    }
+    expect(bad('-p', '1.2.3:80:90')).toBe(
+      '--publish "1.2.3:80:90": 1.2.3 is not an IP address (IPv6 in brackets: [::1]:8080:80)',
+    )
+    expect(bad('-p', 'http')).toMatch(/^--publish "http": must be \[HOST_IP:\]\[HOST_PORT:\]CONTAINER_PORT/)
+    expect(bad('-p', '80', '-p', '70000:80')).toBe('--publish "70000:80": ports must be 1-65535')
+    expect(bad('-p', '8000-8001:80')).toBe('--publish "8000-8001:80": the host and container ranges differ in length')
+    expect(bad('--ip', '10.0.0.300')).toBe('--ip "10.0.0.300": must be an IPv4 or IPv6 address')
+    expect(bad('--add-host', 'db')).toBe('--add-host "db": must be NAME:IP, NAME=IP or NAME:host-gateway')
+    expect(bad('--ipc', 'shareable')).toBe('--ipc "shareable": must be host, private or container:ID')
+    expect(bad('--network', 'a b')).toBe('--network: must be none, host, bridge, a network name or container:ID')
+    expect(bad('--dns-search', '-x')).toBe('--dns-search "-x": must be a domain like example.com (or . for none)')
   })
 
   it('-e KEY passes on the variable when it is set, and leaves it unset when it is not (as docker)', () => {

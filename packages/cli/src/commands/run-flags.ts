@@ -49,6 +49,16 @@ function idMaps(flag: string, values: string[]): NonNullable<RunOptions['uidMapp
 
 const flag = { bool: bool<RunDraft>, value: value<RunDraft>, list: list<RunDraft> }
 
+/** `--network`/`--net` values: a namespace path joins that namespace, the rest are networks. */
+function addNetworks(values: string[], d: RunDraft): void {
+  const names = d.options.network === undefined ? [] : ([] as string[]).concat(d.options.network)
+  for (const v of values) {
+    if (v.startsWith('/')) d.options.namespaces = { ...d.options.namespaces, network: v }
+    else names.push(v)
+  }
+  if (names.length) d.options.network = names.length === 1 ? names[0]! : names
+}
+
 /** The flags `ns run` and `ns create` share. */
 export const containerFlags = {
   tty: flag.bool('-t, --tty', 'give the command a terminal (yours is relayed to it, in raw mode)', {
@@ -136,12 +146,74 @@ export const containerFlags = {
       d.options.init = v
     },
   }),
-  net: flag.value('--net <mode>', 'network: none (a new namespace with only lo), host, or a namespace path', {
-    default: 'none',
-    field: 'namespaces.network',
+  network: flag.list(
+    '--network <net>',
+    'its network: none (the default: only lo), host, bridge (the default network), a network name, container:ID, or a namespace path; several names join several networks',
+    { field: 'network', apply: (v, d) => addNetworks(v, d) },
+  ),
+  net: flag.list('--net <net>', 'the same as --network', { field: 'network', apply: (v, d) => addNetworks(v, d) }),
+  ip: flag.value('--ip <addr>', 'its address on its (first) network, IPv4 or IPv6', {
+    field: 'ip',
     apply: (v, d) => {
-      if (v === 'none') return
-      d.options.namespaces = { ...d.options.namespaces, network: v === 'host' ? false : v }
+      d.options.ip = v
+    },
+  }),
+  publish: flag.list(
+    '-p, --publish <[ip:][host:]port[/proto]>',
+    'publish a port: 8080:80, 127.0.0.1:8053:53/udp, 8000-8010:80-90, or 80 (a free host port is picked)',
+    {
+      field: 'ports',
+      apply: (v, d) => {
+        d.options.ports = v
+      },
+    },
+  ),
+  dns: flag.list('--dns <ip>', 'an upstream DNS server of its own', {
+    field: 'dns',
+    apply: (v, d) => {
+      d.options.dns = v
+    },
+  }),
+  dnsSearch: flag.list('--dns-search <domain>', 'a DNS search domain (. for none)', {
+    field: 'dnsSearch',
+    apply: (v, d) => {
+      d.options.dnsSearch = v
+    },
+  }),
+  dnsOption: flag.list('--dns-option <option>', 'a resolv.conf option (ndots:2)', {
+    field: 'dnsOption',
+    apply: (v, d) => {
+      d.options.dnsOption = v
+    },
+  }),
+  addHost: flag.list('--add-host <name:ip>', 'a line of its /etc/hosts (NAME:IP, NAME:host-gateway)', {
+    field: 'addHost',
+    apply: (v, d) => {
+      d.options.addHost = v
+    },
+  }),
+  networkAlias: flag.list('--network-alias <name>', 'another name of it on its networks', {
+    field: 'networkAlias',
+    apply: (v, d) => {
+      d.options.networkAlias = v
+    },
+  }),
+  ipc: flag.value('--ipc <mode>', "IPC namespace: private (the default), host, or container:ID (a running one's)", {
+    field: 'ipc',
+    apply: (v, d) => {
+      d.options.ipc = v
+    },
+  }),
+  pid: flag.value('--pid <mode>', 'PID namespace: private (the default), host, or container:ID', {
+    field: 'pid',
+    apply: (v, d) => {
+      d.options.pid = v
+    },
+  }),
+  uts: flag.value('--uts <mode>', 'UTS namespace (hostname): private (the default), host, or container:ID', {
+    field: 'uts',
+    apply: (v, d) => {
+      d.options.uts = v
     },
   }),
   share: flag.list(
