@@ -3,6 +3,7 @@
 #   serve tcp|udp PORT [BIND]   answer each connection (datagram) with the peer's address
 #   probe tcp|udp HOST PORT     print what the server answered; exit 1 (and say why) if none
 #   wait tcp HOST PORT          probe until a server answers (10 s at most): readiness only
+#   dns udp PORT IP             a DNS server answering every A question with IP (the "outside")
 import socket
 import sys
 import time
@@ -52,8 +53,26 @@ def probe(proto, host, port, timeout=2.0):
         raise TimeoutError("no answer")
 
 
+def dns(port, answer):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    ip = socket.inet_aton(answer)
+    while True:
+        q, peer = s.recvfrom(512)
+        if len(q) < 12:
+            continue
+        # The question ends at its name's zero byte, then type and class.
+        end = q.index(0, 12) + 5
+        qtype = q[end - 4 : end - 2]
+        head = q[:2] + b"\x81\x80" + q[4:6] + (b"\x00\x01" if qtype == b"\x00\x01" else b"\x00\x00")
+        rr = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + ip if qtype == b"\x00\x01" else b""
+        s.sendto(head + b"\x00\x00\x00\x00" + q[12:end] + rr, peer)
+
+
 def main():
     mode, proto = sys.argv[1], sys.argv[2]
+    if mode == "dns":
+        dns(int(sys.argv[3]), sys.argv[4])
     if mode == "serve":
         serve(proto, int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "::")
     host, port = sys.argv[3], int(sys.argv[4])

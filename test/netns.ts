@@ -8,11 +8,11 @@
 // 198.51.100.1 and 2001:db8:100::1, the upstream .2 and ::2, and the host's default routes
 // point at it. Traffic goes to loopback and to these namespaces only.
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { cli, isRoot, repoRoot, usernsSkipReason } from './helpers.js'
+import { cli, fixtureRootfs, isRoot, repoRoot, usernsSkipReason } from './helpers.js'
 
 export const HOST4 = '198.51.100.1'
 export const UPSTREAM4 = '198.51.100.2'
@@ -75,11 +75,13 @@ export interface SandboxResult {
 /**
  * Run `script` (bash) as the sandbox host. In it: `ns` (the CLI), `up CMD` (in the upstream),
  * `py` (the probes, on the host), `$TOOL` and `$TOOLV` (`-v` binding the probes at /t.py in a
- * container), `mark NAME` (labels what follows in the output). The sandbox ends with the script:
+ * container), `$FIXTURE` (the fixture rootfs), `mark NAME` (labels what follows in the output). The sandbox ends with the script:
  * every namespace, device, rule and resolver of it goes with it.
  */
 export function sandbox(script: string, timeoutMs = 120_000): SandboxResult {
   const dir = mkdtempSync(join(tmpdir(), 'ns-net-test-'))
+  // Containers' root is nobody on the host: it must be able to reach the files given it here.
+  chmodSync(dir, 0o755)
   try {
     writeFileSync(join(dir, 'script.sh'), prelude + script)
     const args = ['--net', '--mount', '--pid', '--mount-proc', '--fork', 'bash', join(dir, 'script.sh')]
@@ -95,6 +97,7 @@ export function sandbox(script: string, timeoutMs = 120_000): SandboxResult {
         NS_NETWORK_STORE: join(dir, 'networks'),
         TOOL: tool,
         TOOLV: `${tool}:/t.py:ro`,
+        FIXTURE: fixtureRootfs,
       },
     })
     const stdout = r.stdout ?? ''

@@ -36,6 +36,12 @@ py wait tcp ${UPSTREAM4} 7001 >/dev/null
 mark out-tcp; ns run --network web -v "$TOOLV" -- /usr/bin/python3 /t.py probe tcp ${UPSTREAM4} 7001
 mark out-udp; ns run --network web -v "$TOOLV" -- /usr/bin/python3 /t.py probe udp ${UPSTREAM4} 7002
 mark inbound; up ip route add 10.89.0.0/24 via ${HOST4}; up /usr/bin/python3 "$TOOL" probe tcp 10.89.0.2 7000
+up /usr/bin/python3 "$TOOL" dns udp 53 192.0.2.99 &
+sleep 0.3
+mark forwarded; ns run --network web -- busybox nslookup example.test 2>&1 | grep -A1 '^Name:' | grep -o '192\.0\.2\.99'
+printf '10.1.2.3 mine\n' > "$SANDBOX/hosts"
+mark own-hosts; ns run --network web -v "$SANDBOX/hosts:/etc/hosts:ro" -- cat /etc/hosts
+mark rootfs; ns run --network web --rootfs "$FIXTURE" -- sh -c 'cat /etc/resolv.conf; cat /etc/hostname'
 `)
       expect(r.at('by-name'), r.stderr).toMatch(/^10\.89\.0\.\d+$/)
       expect(r.at('by-name')).not.toBe('10.89.0.2')
@@ -49,6 +55,12 @@ mark inbound; up ip route add 10.89.0.0/24 via ${HOST4}; up /usr/bin/python3 "$T
       expect(r.at('out-tcp')).toBe(HOST4)
       expect(r.at('out-udp')).toBe(HOST4)
       expect(r.at('inbound')).toMatch(/^ERR /)
+      // What the network's resolver does not know it asks the host's servers (the upstream).
+      expect(r.at('forwarded')).toBe('192.0.2.99')
+      // A bind of the user's own over /etc/hosts wins over the one ns makes.
+      expect(r.at('own-hosts')).toBe('10.1.2.3 mine')
+      // A root filesystem of its own gets the files bound the same way.
+      expect(r.at('rootfs')).toMatch(/^nameserver 10\.89\.0\.1\nsearch dns\.ns\noptions ndots:0\n[0-9a-f]{12}$/)
     },
   )
 
@@ -72,6 +84,10 @@ mark sealed-name; ns run --network sealed -v "$TOOLV" -- /usr/bin/python3 /t.py 
 mark sealed-out; ns run --network sealed -v "$TOOLV" -- /usr/bin/python3 /t.py probe tcp ${UPSTREAM4} 7001
 mark sealed-host; py serve tcp 7003 & py wait tcp 127.0.0.1 7003 >/dev/null; ns run --network sealed -v "$TOOLV" -- /usr/bin/python3 /t.py probe tcp 10.89.3.1 7003
 mark sealed-publish; ns run --network sealed -p 8080:80 -- true 2>&1; echo "exit $?"
+up /usr/bin/python3 "$TOOL" dns udp 53 192.0.2.99 &
+sleep 0.3
+mark forwarded-a; ns run --network a -- busybox nslookup example.test 2>&1 | grep -c '192\.0\.2\.99'
+mark forwarded-sealed; ns run --network sealed -- busybox nslookup example.test 2>&1 | grep -c '192\.0\.2\.99'
 `)
       expect(r.at('b-to-a'), r.stderr).toMatch(/^ERR /)
       expect(r.at('b-out')).toBe(HOST4)
@@ -80,6 +96,9 @@ mark sealed-publish; ns run --network sealed -p 8080:80 -- true 2>&1; echo "exit
       expect(r.at('sealed-out')).toMatch(/^ERR /)
       // Nor does it reach the host itself (only its resolver).
       expect(r.at('sealed-host')).toMatch(/^ERR /)
+      // An internal network's resolver answers its names and forwards nothing.
+      expect(r.at('forwarded-a')).toBe('1')
+      expect(r.at('forwarded-sealed')).toBe('0')
       expect(r.at('sealed-publish')).toBe(
         'ns: --publish: network sealed is internal: it has no published ports\nexit 125',
       )
@@ -243,6 +262,7 @@ mark taken; ns run -d --name a --network web --ip 10.89.11.9 -- sleep 60 >/dev/n
 mark in-use; ns network rm web 2>&1; echo "exit $?"
 mark unknown; ns run --network nowhere -- true 2>&1; echo "exit $?"
 mark none-port; ns run -p 8080:80 -- true 2>&1; echo "exit $?"
+mark rootless; setpriv --reuid 65534 --regid 65534 --clear-groups env HOME=/tmp node "$NS_CLI" run --network bridge -- true 2>&1; echo "exit $?"
 `)
     expect(r.at('host-bits'), r.stderr).toMatch(/^ns: --subnet: 10\.89\.11\.1\/24 has host bits set/)
     expect(r.at('route')).toMatch(/^ns: --subnet: 198\.51\.100\.0\/25 overlaps the host's route/)
@@ -255,5 +275,11 @@ mark none-port; ns run -p 8080:80 -- true 2>&1; echo "exit $?"
     expect(r.at('in-use')).toMatch(/^ns: network web is in use by a\n/)
     expect(r.at('unknown')).toMatch(/^ns: --network: no network named nowhere/)
     expect(r.at('none-port')).toMatch(/^ns: --publish: needs a bridge network/)
+    // A normal user is told what to use instead of a bridge.
+    expect(r.at('rootless')).toBe(
+      'ns: --network: bridge networks need root\n' +
+        'ns: hint: bridge networks need root; rootless networking (pasta, slirp4netns) is not supported yet: ' +
+        'use --network none (loopback only) or --network host\nexit 125',
+    )
   })
 })

@@ -17,6 +17,10 @@
 // A CLI section, tools/bench-cli.mjs in a process of its own: the wall time of `ns --version`,
 // `ns ps` and `ns run` (sandbox and rootfs) next to `node -e 0` and `podman run --rm`, as ratios.
 //
+// A network section, tools/bench-net.mjs in a process of its own and a sandbox host of its
+// own: the start-up cost of a bridge attachment, ns against podman's netavark, a churn of
+// containers with published ports and what it leaves, and iperf3 throughput (see that file).
+//
 // A third section, tools/bench-server.mjs run in a process of its own, drives
 // `ns serve` over its unix socket: run-to-completion of /bin/true at concurrency
 // 8, the four-call create/start/wait/delete, list and inspect under load, a leak
@@ -24,7 +28,7 @@
 //
 //   node tools/bench.mjs [--iterations N] [--lifecycle-iterations N] [--warmup N] [--seed N]
 //                        [--json FILE] [--no-install] [--no-server] [--server-containers N]
-//                        [--no-cli] [--cli-iterations N]
+//                        [--no-cli] [--cli-iterations N] [--no-net] [--net-iterations N]
 //
 // This is a report, not a test: it exits 0 when it completes, whether or not
 // the targets are met. A contender that cannot run is reported as skipped.
@@ -95,6 +99,9 @@ function usage(code) {
   --no-cli         leave out the CLI start-up section (tools/bench-cli.mjs)
   --cli-iterations N
                    timed rounds of the CLI section (default 40)
+  --no-net         leave out the network section (tools/bench-net.mjs)
+  --net-iterations N
+                   timed rounds of the network start-up (default 60)
   --no-server      leave out the server section (tools/bench-server.mjs)
   --server-containers N
                    containers run to completion over the server's API (default 500)
@@ -115,6 +122,8 @@ function parseArgs(argv) {
     serverContainers: 500,
     cli: true,
     cliIterations: 40,
+    net: true,
+    netIterations: 60,
   }
   return readArgs(argv, {
     prog: 'bench',
@@ -127,6 +136,7 @@ function parseArgs(argv) {
       '--seed': ['seed', 0],
       '--server-containers': ['serverContainers', 1],
       '--cli-iterations': ['cliIterations', 1],
+      '--net-iterations': ['netIterations', 1],
     },
     aliases: { '-n': '--iterations', '-h': '--help' },
     handle(arg, next, fail) {
@@ -134,6 +144,7 @@ function parseArgs(argv) {
       else if (arg === '--no-install') opts.install = false
       else if (arg === '--no-server') opts.server = false
       else if (arg === '--no-cli') opts.cli = false
+      else if (arg === '--no-net') opts.net = false
       else if (arg === '--help') usage(0)
       else fail(`unknown argument ${arg}`)
     },
@@ -1332,6 +1343,44 @@ async function cliSection() {
 }
 const cliStartup = await cliSection()
 
+// ---------------------------------------------------------------- network section
+
+/** tools/bench-net.mjs in a process (and a sandbox host) of its own, its output inline. */
+let netChild = null
+cleanupSteps.push(() => {
+  if (netChild && netChild.exitCode === null && netChild.signalCode === null) netChild.kill('SIGTERM')
+})
+async function netSection() {
+  if (!opts.net) return { skipped: '--no-net' }
+  if (interrupted) return { skipped: 'interrupted' }
+  const jsonFile = path.join(tmp, 'net.json')
+  const args = [
+    path.join(repoRoot, 'tools', 'bench-net.mjs'),
+    '--iterations',
+    String(opts.netIterations),
+    '--warmup',
+    String(Math.min(opts.warmup, 5)),
+    '--json',
+    jsonFile,
+  ]
+  console.log('')
+  const code = await new Promise((resolve) => {
+    netChild = spawn(process.execPath, args, { stdio: 'inherit' })
+    netChild.on('error', (err) => resolve(`cannot start it: ${err.message}`))
+    netChild.on('exit', (c, sig) => resolve(c ?? sig))
+  })
+  let out = null
+  try {
+    out = JSON.parse(readFileSync(jsonFile, 'utf8'))
+  } catch {
+    /* none written */
+  }
+  if (code !== 0)
+    console.log(`note: the network section ended with ${typeof code === 'number' ? `exit code ${code}` : code}`)
+  return out ?? { skipped: `no results (${typeof code === 'number' ? `exit code ${code}` : code})` }
+}
+const network = await netSection()
+
 // ---------------------------------------------------------------- server section
 
 /**
@@ -1435,6 +1484,7 @@ if (opts.json) {
     leftovers,
     targets,
     cli: cliStartup,
+    network,
     server,
   }
   mkdirSync(path.dirname(opts.json), { recursive: true })

@@ -39,13 +39,7 @@ describe('the commands', () => {
     expect(of(['--root', '/r', 'network', 'create', '--subnet', '10.89.0.0/24', 'web'])).toEqual(['network create'])
     expect(of(['network', 'list'])).toEqual(['network ls'])
     expect(of(['network', 'rm', 'web'])).toEqual(['network rm'])
-    expect(of(['network'])).toEqual([
-      'network create',
-      'network ls',
-      'network inspect',
-      'network rm',
-      'network prune',
-    ])
+    expect(of(['network'])).toEqual(['network create', 'network ls', 'network inspect', 'network rm', 'network prune'])
     // The containers' rm and ls are not the network's.
     expect(of(['rm', 'x'])).toEqual(['rm'])
   })

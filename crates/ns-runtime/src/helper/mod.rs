@@ -32,6 +32,10 @@ use crate::sys;
 pub fn helper_main(control: libc::c_int) -> i32 {
     // SAFETY: ignoring SIGPIPE so a vanished caller shows up as EPIPE, not death.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // Who started us, before anything else: the caller may be PID 1 of its namespace (Node as
+    // a container's first process), so "our parent is 1" alone does not mean it is gone.
+    // SAFETY: plain syscall.
+    let parent = unsafe { libc::getppid() };
     let mut reader = LineReader::with_limit(control, proto::MAX_REQUEST);
     let Some(line) = reader.next_line() else { return 125 };
     let mut sink = |e: &Event| {
@@ -50,7 +54,7 @@ pub fn helper_main(control: libc::c_int) -> i32 {
     if req.die_with_parent {
         let _ = sys::set_pdeathsig(libc::SIGKILL);
         // SAFETY: plain syscall.
-        if unsafe { libc::getppid() } == 1 {
+        if unsafe { libc::getppid() } != parent {
             return 125;
         }
     }
