@@ -191,6 +191,40 @@ mark after-rm; nft list tables; ip -br link | awk '{print $1}' | grep -E '^ns' |
   )
 
   itNet(
+    'runs one after another on a network share one resolver, which exits seconds after the last and leaves no listener, process or file',
+    () => {
+      const r = sandbox(String.raw`
+alive() { s=$(awk '{print $3}' /proc/$1/stat 2>/dev/null); [ -n "$s" ] && [ "$s" != Z ]; }
+ns network create web --subnet 10.89.11.0/24 >/dev/null
+ns run --network web -- true
+first=$(cat /run/ns/dns/web.pid)
+mark lingers; alive "$first" && echo alive; ss -Hlnu 'sport = :53' | awk '{print $4}'
+mark second; ns run --network web --network-alias api -- /usr/bin/python3 -c "import socket; print(socket.gethostbyname('api.dns.ns'))"
+[ "$(cat /run/ns/dns/web.pid)" = "$first" ] && echo same
+for i in $(seq 300); do alive "$first" || break; sleep 0.05; done
+mark gone; alive "$first" && echo alive || echo gone
+mark files; ls /run/ns/dns | grep -v '[.]lock$' || true
+mark listeners; ss -Hlntu 'sport = :53' || true
+mark log; grep -c 'exiting: no container is left' /run/ns/dns/web.log
+ns run --network web -- true
+next=$(cat /run/ns/dns/web.pid)
+mark rm-net; ns network rm web; alive "$next" && echo alive || echo gone
+${leftovers}
+`)
+      expect(r.at('lingers'), r.stderr).toBe('alive\n10.89.11.1:53')
+      // The second run is answered by the resolver the first one started.
+      expect(r.at('second')).toMatch(/^10\.89\.11\.\d+\nsame$/)
+      expect(r.at('gone')).toBe('gone')
+      expect(r.at('files')).toBe('web.log')
+      expect(r.at('listeners')).toBe('')
+      expect(r.at('log')).toBe('1')
+      // A network removed while its resolver lingers stops it at once.
+      expect(r.at('rm-net')).toBe('web\ngone')
+      for (const k of ['devices', 'elements', 'allocations', 'records', 'folders']) expect(r.at(k), k).toBe('')
+    },
+  )
+
+  itNet(
     'a helper killed while its container runs leaves what prune gives back: no rule, allocation, device or name',
     () => {
       const r = sandbox(String.raw`

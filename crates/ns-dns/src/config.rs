@@ -35,6 +35,10 @@ pub struct Config {
     pub pid_file: Option<PathBuf>,
     /// Write `ready PID` (or `error JSON`) on this descriptor once listening, then close it.
     pub ready_fd: Option<RawFd>,
+    /// How long the records may list no container before the resolver exits (0: at the first
+    /// check that finds them so). A network whose containers come and go quickly (one run
+    /// after another) keeps its resolver instead of starting one per container.
+    pub idle: Duration,
 }
 
 impl Config {
@@ -51,6 +55,7 @@ impl Config {
             watch: WatchMode::Inotify,
             pid_file: None,
             ready_fd: None,
+            idle: Duration::ZERO,
         }
     }
 
@@ -104,6 +109,9 @@ impl Config {
         }
         if let Some(fd) = self.ready_fd {
             a.extend(["--ready-fd".to_owned(), fd.to_string()]);
+        }
+        if !self.idle.is_zero() {
+            a.extend(["--idle-secs".to_owned(), self.idle.as_secs().to_string()]);
         }
         a
     }
@@ -173,6 +181,13 @@ impl Config {
                             Error::config(flag, format!("not a descriptor: {v:?}"))
                         })?);
                 }
+                "--idle-secs" => {
+                    let v = value()?;
+                    let secs: u64 = v.parse().ok().filter(|s| *s <= 3600).ok_or_else(|| {
+                        Error::config(flag, format!("must be 0 to 3600 seconds, got {v:?}"))
+                    })?;
+                    c.idle = Duration::from_secs(secs);
+                }
                 other => return Err(Error::config(other, "unknown flag")),
             }
         }
@@ -205,6 +220,7 @@ mod tests {
         c.watch = WatchMode::Stat;
         c.pid_file = Some("/run/ns/dns/web.pid".into());
         c.ready_fd = Some(3);
+        c.idle = Duration::from_secs(5);
         assert_eq!(Config::from_args(&c.to_args()).unwrap(), c);
     }
 

@@ -23,7 +23,7 @@ where
             eprintln!(
                 "usage: --records DIR/NETWORK.json --listen IP [--listen IP]… [--port N] [--internal] \
                  [--resolv-conf PATH | --upstream IP[:PORT]…] [--no-host-loopback] [--timeout-ms N] \
-                 [--watch inotify|stat] [--pid-file PATH] [--ready-fd N]"
+                 [--watch inotify|stat] [--pid-file PATH] [--ready-fd N] [--idle-secs N]"
             );
             std::process::exit(2)
         }

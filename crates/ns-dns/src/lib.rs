@@ -82,6 +82,6 @@ pub use entry::{main, run};
 pub use error::Error;
 pub use hosts::{container_hosts, parse_add_host, HostsSpec};
 pub use launch::Launcher;
-pub use network::{join, leave, remove_network, Joined, Left, ResolverSpec};
+pub use network::{join, leave, leave_idle, remove_network, Joined, Left, ResolverSpec};
 pub use records::{ContainerRecord, NetworkFiles};
 pub use resolvconf::{container_resolv_conf, DnsMode, DnsOverrides, ResolvConf};

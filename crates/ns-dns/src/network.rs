@@ -8,6 +8,10 @@
 //!   container nobody answers for.
 //! - [`leave`]: lock; take the container out; when none is left, remove `NETWORK.json` and
 //!   stop the resolver (and wait for it to be gone); unlock.
+//! - [`leave_idle`]: as `leave`, but the last container leaves the records empty and the
+//!   resolver running; it exits by itself after its idle time (`Config::idle`) with no
+//!   container, removing the records and its pid file under the lock, so that containers run
+//!   one after another keep one resolver.
 //! - A running resolver picks up every change by itself, and exits on its own when it finds
 //!   its records removed or empty (checked once a second, under the same lock) — the safety
 //!   net when the helper that should have called `leave` died.
@@ -47,7 +51,8 @@ pub enum Joined {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Left {
-    /// Other containers remain; the resolver goes on.
+    /// Other containers remain (none after [`leave_idle`] of the last one: the resolver
+    /// lingers for its idle time); the resolver goes on.
     Remaining(usize),
     /// It was the last container: the records are removed and the resolver stopped.
     Stopped,
@@ -106,6 +111,22 @@ pub fn leave(files: &NetworkFiles, id: &str) -> Result<Left> {
     launch::stop(&files.pid_file(), STOP_GRACE)?;
     remove_if_present(&files.pid_file())?;
     Ok(Left::Stopped)
+}
+
+/// As [`leave`], but the last container leaves its network's records empty and the resolver
+/// running: it exits by itself once they have listed no container for its idle time
+/// (`Config::idle`), so that containers that come and go one after another keep one resolver.
+pub fn leave_idle(files: &NetworkFiles, id: &str) -> Result<Left> {
+    let _lock = RecordsLock::acquire(&files.lock())?;
+    let Some(mut doc) = read_records(&files.records())? else { return Ok(Left::Stopped) };
+    doc.remove(id);
+    write_records(&files.records(), &doc)?;
+    if doc.containers.is_empty() && pidfile::holder(&files.pid_file())?.is_none() {
+        // Nobody answers for it any more (the resolver has gone already): no records either.
+        remove_if_present(&files.records())?;
+        return Ok(Left::Stopped);
+    }
+    Ok(Left::Remaining(doc.containers.len()))
 }
 
 /// For a network being removed: stop its resolver whatever its records say, and remove its

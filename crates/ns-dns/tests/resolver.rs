@@ -343,7 +343,7 @@ netns_test! {
 mod lifecycle {
     use super::*;
     use ns_dns::launch::{self, Launcher};
-    use ns_dns::network::{join, leave, remove_network, Joined, Left, ResolverSpec};
+    use ns_dns::network::{join, leave, leave_idle, remove_network, Joined, Left, ResolverSpec};
     use ns_dns::pidfile;
 
     fn spec(listen: Vec<IpAddr>) -> ResolverSpec {
@@ -413,6 +413,48 @@ mod lifecycle {
             assert!(!files.records().exists());
             let packet = query(1, "db", rtype::A, None);
             assert!(web.run(move || ask_udp(server, &packet)).is_none(), "nothing answers any more");
+        }
+    }
+
+    netns_test! {
+        fn a_resolver_with_an_idle_time_serves_the_next_container_then_exits_and_gives_its_files_back() {
+            let mut br = Bridge::add("br-a", "198.51.100.1/25", "2001:db8:a::1/64");
+            let web = br.container("web", "198.51.100.3/25", "2001:db8:a::3/64");
+            let files = NetworkFiles::new(records_dir(), "neta").unwrap();
+            let _cleanup = Cleanup(files.clone());
+            let mut idle = spec(br.gateways());
+            idle.config.idle = Duration::from_secs(2);
+            let server = sa(&br.gw4, 53);
+            // The querier is the container listed (a resolver answers only the containers on
+            // its records).
+            let web_at = |id: &str| container(id, "web", &[], &["198.51.100.3"], &[]);
+            let Joined::Started(pid) = join(&files, web_at("d0c0"), &idle).unwrap() else { panic!() };
+            assert_eq!(addrs_in(&a_of(&web, server, "web.dns.ns", rtype::A)), ips(&["198.51.100.3"]));
+            // The last container leaves: the resolver stays, its records list nobody.
+            assert_eq!(leave_idle(&files, "d0c0").unwrap(), Left::Remaining(0));
+            assert!(alive(pid));
+            assert_eq!(pidfile::holder(&files.pid_file()).unwrap(), Some(pid));
+            assert_eq!(a_of(&web, server, "web.dns.ns", rtype::A).rcode(), rcode::REFUSED);
+            // The next container, a moment later, finds it running and is answered by it.
+            std::thread::sleep(Duration::from_millis(1200));
+            assert_eq!(join(&files, web_at("e1e1"), &idle).unwrap(), Joined::Running(pid));
+            assert_eq!(addrs_in(&a_of(&web, server, "web.dns.ns", rtype::A)), ips(&["198.51.100.3"]));
+            assert_eq!(leave_idle(&files, "e1e1").unwrap(), Left::Remaining(0));
+            // Then nobody for its idle time: it exits and removes its records and pid file.
+            wait_until("the idle resolver exits", || !alive(pid));
+            assert!(!files.records().exists());
+            assert!(!files.pid_file().exists());
+            let log = std::fs::read_to_string(files.log()).unwrap();
+            assert!(log.contains("exiting: no container is left on the network"), "{log}");
+            // Its addresses are free again: a new container starts a new resolver on them.
+            let Joined::Started(next) = join(&files, web_at("f2f2"), &idle).unwrap() else { panic!() };
+            assert_ne!(next, pid);
+            assert_eq!(addrs_in(&a_of(&web, server, "web.dns.ns", rtype::A)), ips(&["198.51.100.3"]));
+            // A resolver gone already leaves nothing for the last container's leave to keep.
+            assert_eq!(leave(&files, "f2f2").unwrap(), Left::Stopped);
+            assert!(!alive(next));
+            assert_eq!(leave_idle(&files, "f2f2").unwrap(), Left::Stopped);
+            assert!(!files.records().exists());
         }
     }
 
@@ -709,6 +751,26 @@ mod in_process {
             let (_, rx, _) = start("/run/ns/two", &network_a(), |_| {});
             std::fs::remove_dir_all("/run/ns/two").unwrap();
             assert_eq!(ended(&rx), ExitReason::RecordsRemoved);
+        }
+    }
+
+    netns_test! {
+        fn a_resolver_given_an_idle_time_outlives_its_last_container_by_it_and_no_more() {
+            let _br = Bridge::add("br-a", "198.51.100.1/25", "2001:db8:a::1/64");
+            let (files, rx, _) =
+                start("/run/ns/idle", &network_a(), |c| c.idle = Duration::from_secs(2));
+            let emptied = std::time::Instant::now();
+            write_records(&files.records(), &RecordsDoc::new("neta", None)).unwrap();
+            // Still there a second later (a container starting now would find it running)...
+            assert!(rx.recv_timeout(Duration::from_millis(1200)).is_err(), "it lingers");
+            // ...and a container back resets the idle time.
+            write_records(&files.records(), &network_a()).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            write_records(&files.records(), &RecordsDoc::new("neta", None)).unwrap();
+            assert!(rx.recv_timeout(Duration::from_millis(1200)).is_err(), "idle time reset");
+            assert_eq!(ended(&rx), ExitReason::NoContainers);
+            assert!(emptied.elapsed() >= Duration::from_secs(4), "{:?}", emptied.elapsed());
+            assert!(!files.records().exists(), "its empty records are given back");
         }
     }
 

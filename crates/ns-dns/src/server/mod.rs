@@ -95,6 +95,9 @@ pub struct Server {
     pid: Option<PidLock>,
     buf: Vec<u8>,
     next_tick: Instant,
+    /// How long the records may list no container before it exits, and since when they have.
+    idle: Duration,
+    idle_since: Option<Instant>,
 }
 
 impl Server {
@@ -136,6 +139,8 @@ impl Server {
             pid,
             buf: vec![0; 65536],
             next_tick: Instant::now() + TICK,
+            idle: config.idle,
+            idle_since: None,
         };
         for ip in &config.listen {
             let addr = SocketAddr::new(*ip, config.port);
@@ -437,7 +442,16 @@ impl Server {
             }
         }
         if self.watcher.own_present() && !self.watcher.view().own.is_empty() {
+            self.idle_since = None;
             return None;
+        }
+        // No container: wait out the idle time first (the records still there; removed ones
+        // end it at once).
+        if self.watcher.own_present() && !self.idle.is_zero() {
+            let since = *self.idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < self.idle {
+                return None;
+            }
         }
         // The network looks gone. Decide under its lock, so that a container being added right
         // now (its writer holds the lock) is seen, and so that a writer that takes the lock
@@ -456,6 +470,15 @@ impl Server {
         let reason = if !self.watcher.own_present() {
             ExitReason::RecordsRemoved
         } else if self.watcher.view().own.is_empty() {
+            // Empty records are this resolver's to give back (the last container left them
+            // for its idle time): the records and the pid file go, under the lock, before the
+            // sockets are closed and the lock released; the next container starts afresh.
+            let _ = std::fs::remove_file(self.files.records());
+            if let Some(pid) = self.pid.take() {
+                if pid.still_ours() {
+                    let _ = std::fs::remove_file(pid.path());
+                }
+            }
             ExitReason::NoContainers
         } else {
             return None;
