@@ -26,12 +26,13 @@ import native from '@ns/native'
 import { isRoot } from './helpers.js'
 
 const work = mkdtempSync(join(tmpdir(), 'ns-image-unpack-'))
-afterAll(() => {
-  // A rootless layer holds subordinate ids' files: removeLayer goes through its namespace.
+afterAll(async () => {
+  // A rootless layer holds files of subordinate ids: removeLayer goes through its namespace.
   for (const d of readdirSync(work)) {
-    if (d.startsWith('layer')) void native.removeLayer({ path: join(work, d) }).catch(() => {})
+    if (d.startsWith('layer') && lstatSync(join(work, d)).isDirectory())
+      await native.removeLayer({ path: join(work, d) })
   }
-  setTimeout(() => rmSync(work, { recursive: true, force: true }), 500)
+  rmSync(work, { recursive: true, force: true })
 })
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`

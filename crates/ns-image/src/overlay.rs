@@ -548,6 +548,10 @@ fn probe_in(dir: &Path, userns: bool) -> Result<()> {
     struct Gone(PathBuf);
     impl Drop for Gone {
         fn drop(&mut self) {
+            // overlayfs leaves work/work with mode 0: open it up, or its owner cannot empty it.
+            use std::os::unix::fs::PermissionsExt;
+            let ww = self.0.join("work/work");
+            let _ = std::fs::set_permissions(&ww, std::fs::Permissions::from_mode(0o700));
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }

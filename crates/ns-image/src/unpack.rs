@@ -251,6 +251,28 @@ impl Drop for Staging {
     }
 }
 
+/// Staging directories of this layer left by unpacks whose process is gone (killed midway).
+fn remove_stale_staging(parent: &Path, name: &str, owners: &Owners) {
+    let prefix = format!(".{name}.unpack-");
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for e in entries.flatten() {
+        let f = e.file_name();
+        let Some(rest) = f.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let p = parent.join(&f);
+        if std::fs::remove_dir_all(&p).is_err() {
+            if let Owners::Map { uids, gids } = owners {
+                let _ = userns::remove_tree(&p, uids, gids);
+            }
+        }
+    }
+}
+
 /// Unpack the layer blob of `req` into `req.dest`.
 pub fn unpack_layer(req: &UnpackRequest) -> Result<Unpacked> {
     let digest = digest::parse("digest", &req.digest)?;
@@ -284,6 +306,7 @@ pub fn unpack_layer(req: &UnpackRequest) -> Result<Unpacked> {
     let head = src.fill_buf().map_err(|e| ImageError::io("read blob", Some(&blob_shown), &e))?;
     let comp = media::choose(declared, head, &blob_shown)?;
 
+    remove_stale_staging(&parent_path, &name.to_string_lossy(), &req.owners);
     // Staging beside the destination (same filesystem: the rename is atomic).
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -59,6 +59,12 @@ fn files_dirs_links_and_nodes_are_made_with_their_modes_and_times() {
     assert_eq!(marker["diffId"], sha(&tar));
     assert_eq!(s.names(), vec!["layer"], "no staging directory is left");
 
+    // A staging directory of an unpack that was killed midway goes with the next unpack.
+    std::fs::create_dir_all(s.path(".other.unpack-999999999-0/diff/x")).unwrap();
+    std::fs::create_dir_all(s.path(".layer2.unpack-999999999-0/diff/x")).unwrap();
+    unpack_tar(&s, &tar, "layer2").unwrap();
+    assert_eq!(s.names(), vec![".other.unpack-999999999-0", "layer", "layer2"]);
+
     // Unpacked once: the second call finds it.
     let again = unpack_tar(&s, &tar, "layer").unwrap();
     assert!(again.reused);

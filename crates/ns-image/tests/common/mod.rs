@@ -20,7 +20,7 @@ pub fn is_root() -> bool {
 macro_rules! root_only {
     () => {
         if !common::is_root() {
-            eprintln!("SKIP {}: needs root", module_path!());
+            eprintln!("SKIP {}: needs root", std::thread::current().name().unwrap_or("test"));
             return;
         }
     };
