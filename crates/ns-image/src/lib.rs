@@ -29,7 +29,11 @@
 //! are refused (`EOVERFLOW`, naming the entry). Set-user-ID bits and `security.capability`
 //! (which a chown drops) are set again there, the latter stored by the kernel for the
 //! namespace's root. Such a tree can only be removed from the same namespace
-//! ([`unpack::remove_layer`]). Storing the owners in an attribute instead would need
+//! ([`unpack::remove_layer`]). The cost, measured by `tools/bench-unpack.mjs` on a 221 MB
+//! layer of 13867 entries all owned by uid 33 (the worst case: every entry is chowned in the
+//! namespace): a rootless unpack took 8.1 s of CPU against 8.5 s for the root store (gzip),
+//! 6.9 s against 6.6 s (zstd); in wall-clock time 0.8-1.15x the root store's, within the noise
+//! of a loaded machine. Storing the owners in an attribute instead would need
 //! fuse-overlayfs to show them; the kernel's overlayfs would show every file as the user's.
 //! Device nodes cannot be made without CAP_MKNOD: a rootless store leaves them out (counted
 //! in `skipped`), as Docker does in a user namespace; a container's `/dev` comes from the
