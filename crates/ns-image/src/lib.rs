@@ -31,9 +31,9 @@
 //! namespace's root. Such a tree can only be removed from the same namespace
 //! ([`unpack::remove_layer`]). The cost, measured by `tools/bench-unpack.mjs` on a 221 MB
 //! layer of 13867 entries all owned by uid 33 (the worst case: every entry is chowned in the
-//! namespace): a rootless unpack took 8.1 s of CPU against 8.5 s for the root store (gzip),
-//! 6.9 s against 6.6 s (zstd); in wall-clock time 0.8-1.15x the root store's, within the noise
-//! of a loaded machine. Storing the owners in an attribute instead would need
+//! namespace): in the quietest run, 1.64 s against 1.42 s for a root store (gzip) and 1.01 s
+//! against 1.15 s (zstd); over five rounds on a machine shared with other work the two are
+//! within each other's noise. Storing the owners in an attribute instead would need
 //! fuse-overlayfs to show them; the kernel's overlayfs would show every file as the user's.
 //! Device nodes cannot be made without CAP_MKNOD: a rootless store leaves them out (counted
 //! in `skipped`), as Docker does in a user namespace; a container's `/dev` comes from the
