@@ -206,9 +206,24 @@ impl Scratch {
     }
 }
 
+/// Give the owner back every directory under `p` (overlayfs leaves `work/work` with mode 0,
+/// which an unprivileged owner could not empty).
+fn open_up(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if lstat(p).is_some_and(|m| m.is_dir()) {
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700));
+        for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+            open_up(&e.path());
+        }
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::fs::remove_dir_all(&self.0).is_err() {
+            open_up(&self.0);
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 
