@@ -1,12 +1,12 @@
 // `ns` as a person types it: real processes, real namespaces, exit codes as docker gives them.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, chmodSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { describe, expect, it } from 'vitest'
 
-import { cli, fixtureRootfs, itNs } from './helpers.js'
+import { cli, fixtureRootfs, itNs, repoRoot } from './helpers.js'
 
 function ns(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -99,12 +99,206 @@ describe('ns run', () => {
     expect(s.stderr).toContain('--share: unknown namespace "bogus"')
     const v = ns('run', '-v', 'nocolon', '--', 'true')
     expect(v.code).toBe(125)
-    expect(v.stderr).toBe('ns: volumes[0]: must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap\n')
+    expect(v.stderr).toBe(
+      'ns: --volume "nocolon": must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap\n',
+    )
   })
 
   it('ns --version prints the version', () => {
     const r = ns('--version')
     expect(r.code).toBe(0)
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/)
+  })
+})
+
+describe("bad usage is an error with status 125, and nothing after -- is read as ns's", () => {
+  it("an unknown option: 125 and the option named, not the help of ns (the -h after -- is the program's)", () => {
+    for (const args of [
+      ['run', '--no-such-flag', '--', 'ls', '-h', '/'],
+      ['run', '--no-such-flag', 'ls', '-h', '/'],
+      ['create', '--no-such-flag', '--', 'ls', '--help'],
+      ['exec', '--no-such-flag', 'abc', '--', 'ls', '-h'],
+      ['ps', '--no-such-flag'],
+      ['--no-such-flag', 'ps'],
+    ]) {
+      const r = ns(...args)
+      expect(r.code, args.join(' ')).toBe(125)
+      expect(r.stderr, args.join(' ')).toContain("error: unknown option '--no-such-flag'")
+      expect(r.stdout, args.join(' ')).toBe('')
+    }
+  })
+
+  it('a missing argument, a missing value, too many arguments, an unknown command: 125', () => {
+    const cases: Array<[string[], string]> = [
+      [['run'], 'error: missing the command to run (put it after --)'],
+      [['run', '--'], 'error: missing the command to run (put it after --)'],
+      [['run', '--rootfs'], "error: option '--rootfs <dir>' argument missing"],
+      [['exec'], "error: missing required argument 'id'"],
+      [['exec', 'abc', '--'], 'error: missing the command to run (put it after --)'],
+      [['start'], "error: missing required argument 'id'"],
+      [['ps', 'extra'], "error: too many arguments for 'ps'"],
+      [['bogus'], "error: unknown command 'bogus'"],
+      [['ps', '--format', 'yaml'], "error: option '--format <format>' argument 'yaml' is invalid"],
+    ]
+    for (const [args, message] of cases) {
+      const r = ns(...args)
+      expect(r.code, args.join(' ')).toBe(125)
+      expect(r.stderr, args.join(' ')).toContain(message)
+    }
+  })
+
+  it('help asked for is help: status 0, on stdout', () => {
+    for (const args of [['run', '-h'], ['run', '--help'], ['ps', '--help'], ['help', 'exec'], ['--help']]) {
+      const r = ns(...args)
+      expect(r.code, args.join(' ')).toBe(0)
+      expect(r.stdout, args.join(' ')).toMatch(/^Usage: ns/)
+    }
+  })
+
+  itNs("ns run -- PROGRAM ARGS: every argument after -- is the program's, -h and -- included", () => {
+    const r = ns('run', '--', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help', '--', '-v', '--rootfs')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toBe('-h --help -- -v --rootfs\n')
+    // Without --, ns's options end at the program's name.
+    const p = ns('run', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help')
+    expect(p.code, p.stderr).toBe(0)
+    expect(p.stdout).toBe('-h --help\n')
+  })
+})
+
+describe('what users type, handled right', () => {
+  itNs('-e KEY passes on a variable that is set, and leaves one that is not unset (as docker)', () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'run', '-e', 'NS_SET', '-e', 'NS_UNSET', '--', 'sh', '-c', 'echo "${NS_SET-unset} ${NS_UNSET-unset}"'],
+      { encoding: 'utf8', env: { ...process.env, NS_SET: 'here', NS_UNSET: undefined } },
+    )
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout).toBe('here unset\n')
+  })
+
+  itNs('a long --name is a name, not a hostname: the container gets a hostname of its own', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ns-cli-names-'))
+    try {
+      const name = `a_long_name.${'x'.repeat(70)}`
+      const r = ns('--root', root, 'run', '-d', '--name', name, '--', 'hostname')
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toBe(`${name}\n`)
+      expect(ns('--root', root, 'wait', name).stdout).toBe('0\n')
+      expect(ns('--root', root, 'logs', name).stdout).toMatch(/^[0-9a-f]{12}\n$/)
+      // A name that is a hostname is the hostname.
+      expect(ns('--root', root, 'run', '-d', '--rm', '--name', 'web-1', '--', 'true').code).toBe(0)
+      const bad = ns('--root', root, 'run', '-d', '--name', 'a b', '--', 'true')
+      expect(bad.code).toBe(125)
+      expect(bad.stderr).toBe(
+        'ns: --name "a b": must be a letter or digit, then letters, digits, _ . or - (at most 255 characters)\n',
+      )
+    } finally {
+      ns('--root', root, 'rm', '-f', `a_long_name.${'x'.repeat(70)}`)
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  it('mounts over the root, paths with .., sizes and numbers past what the kernel takes: the flag named', () => {
+    const cases: Array<[string[], string]> = [
+      [
+        ['-v', '/tmp:/'],
+        `ns: --volume "/tmp:/": must not be / (a mount cannot replace the container's root; use rootfs)`,
+      ],
+      [
+        ['-v', '/tmp:/.'],
+        `ns: --volume "/tmp:/.": must not be / (a mount cannot replace the container's root; use rootfs)`,
+      ],
+      [['--tmpfs', '/'], `ns: --tmpfs "/": must not be / (a mount cannot replace the container's root; use rootfs)`],
+      [['-v', '/tmp:/../x'], `ns: --volume "/tmp:/../x": must not contain '..'`],
+      [['--tmpfs', '/a/../../b'], `ns: --tmpfs "/a/../../b": must not contain '..'`],
+      [['-m', '99999999999999999999'], 'ns: --memory "99999999999999999999": must be at most 9007199254740991 bytes'],
+      [['--memory-swap', '99999999999999999999g'], 'ns: --memory-swap "99999999999999999999g": must be at most'],
+      [['--pids-limit', '99999999999999999999'], 'ns: --pids-limit "99999999999999999999": Too big'],
+      [['--pids-limit', '5000000'], 'ns: --pids-limit "5000000": Too big: expected number to be <=4194304'],
+      [['--cpus', '99999999999999999999'], 'ns: --cpus "99999999999999999999": Too big'],
+      [['--cpu-shares', '99999999999999999999'], 'ns: --cpu-shares "99999999999999999999": Too big'],
+      [['--blkio-weight', '99999999999999999999'], 'ns: --blkio-weight "99999999999999999999": Too big'],
+      [['--timeout', '99999999'], 'ns: --timeout "99999999": Too big: expected number to be <=2147483647'],
+    ]
+    for (const [flags, message] of cases) {
+      const r = ns('run', ...flags, '--', 'true')
+      expect(r.code, flags.join(' ')).toBe(125)
+      expect(r.stderr, flags.join(' ')).toContain(message)
+      expect(r.stderr.split('\n').length, flags.join(' ')).toBe(2)
+    }
+  })
+
+  it('an argument that is not UTF-8 is refused, named, rather than run changed', () => {
+    // Through sh: a byte string that is not UTF-8 cannot be given to spawn by Node itself.
+    const r = spawnSync(
+      'sh',
+      ['-c', 'exec "$0" "$1" run -- cat "$(printf "/etc/\\377passwd")"', process.execPath, cli],
+      {
+        encoding: 'utf8',
+      },
+    )
+    expect(r.status).toBe(125)
+    expect(r.stderr).toBe(
+      'ns: argument 4 is not valid UTF-8: "/etc/\\xffpasswd" (refused rather than passed on changed)\n',
+    )
+    expect(r.stdout).toBe('')
+  })
+})
+
+describe('ns loads only what the command typed uses', () => {
+  const bundle = join(repoRoot, 'packages', 'cli', 'dist', 'ns.cjs')
+
+  /** The packages a run of `ns ARGS` loads from node_modules, as Node's loader saw them. */
+  function loaded(...args: string[]): { code: number | null; modules: string[] } {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-cli-loads-'))
+    try {
+      const spy = join(dir, 'spy.cjs')
+      const log = join(dir, 'loaded')
+      writeFileSync(
+        spy,
+        `const M = require('node:module'); const fs = require('node:fs'); const seen = new Set()
+const load = M._load
+M._load = function (request, ...rest) { seen.add(request); return load.call(this, request, ...rest) }
+process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, [...seen].join('\\n')))
+`,
+      )
+      const r = spawnSync(process.execPath, ['--require', spy, cli, '--root', dir, ...args], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
+      return { code: r.status, modules: readFileSync(log, 'utf8').split('\n') }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+
+  it('the bundle that bin/ns.js runs holds no schema library and no server', () => {
+    const text = readFileSync(bundle, 'utf8')
+    expect(text).not.toContain('$ZodType')
+    expect(text).not.toContain('OpenAPIHono')
+    expect(text).not.toContain('hono')
+  })
+
+  it('ns --version loads neither the addon nor the server', () => {
+    const r = loaded('--version')
+    expect(r.code).toBe(0)
+    expect(r.modules).not.toContain('@ns/native')
+    expect(r.modules).not.toContain('@ns/server')
+    expect(r.modules.filter((m) => m === 'zod' || m.startsWith('zod/'))).toEqual([])
+  })
+
+  it('ns ps loads the addon, not the server', () => {
+    const r = loaded('ps', '-a')
+    expect(r.code).toBe(0)
+    expect(r.modules).toContain('@ns/native')
+    expect(r.modules).not.toContain('@ns/server')
+  })
+
+  itNs('ns run loads the addon, not the server', () => {
+    const r = loaded('run', '--', 'true')
+    expect(r.code).toBe(0)
+    expect(r.modules).toContain('@ns/native')
+    expect(r.modules).not.toContain('@ns/server')
   })
 })

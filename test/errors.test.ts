@@ -6,7 +6,7 @@ import { join } from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { NsError, run, spawnSpec, buildSpec, parseRunOptions } from '@ns/core'
+import { NsError, create, run, spawnSpec, buildSpec, parseRunOptions } from '@ns/core'
 
 import { childPids, hostMountinfo, itNs } from './helpers.js'
 
@@ -61,6 +61,35 @@ describe('invalid options name the field and the reason', () => {
       'hostname: needs a new uts namespace',
     ],
     [
+      'a volume over the root',
+      { command: ['true'], volumes: ['/tmp:/'] },
+      "volumes[0]: must not be / (a mount cannot replace the container's root; use rootfs)",
+    ],
+    ['a volume with ..', { command: ['true'], volumes: ['/tmp:/a/../../x'] }, "volumes[0]: must not contain '..'"],
+    [
+      'a tmpfs over the root',
+      { command: ['true'], mounts: [{ type: 'tmpfs', target: '//' }] },
+      "mounts[0].target: must not be / (a mount cannot replace the container's root; use rootfs)",
+    ],
+    [
+      'a bind mount with ..',
+      { command: ['true'], mounts: [{ type: 'bind', source: '/tmp', target: '/../etc' }] },
+      "mounts[0].target: must not contain '..'",
+    ],
+    [
+      'a memory limit past what can be passed on exactly',
+      { command: ['true'], memory: '99999999999999999999' },
+      'memory: must be at most 9007199254740991 bytes',
+    ],
+    [
+      'a swap limit past it, in gigabytes',
+      { command: ['true'], memorySwap: '9999999999g' },
+      'memorySwap: must be at most 9007199254740991 bytes',
+    ],
+    ['a memory limit in bytes past it', { command: ['true'], memory: 1e20 }, 'memory: Too big'],
+    ['more processes than the kernel counts', { command: ['true'], pidsLimit: 2 ** 23 }, 'pidsLimit: Too big'],
+    ['a timeout no timer keeps', { command: ['true'], timeout: 2 ** 31 }, 'timeout: Too big'],
+    [
       'an unmapped user',
       { command: ['true'], user: '5:5', uidMappings: [{ containerID: 0, hostID: 0, size: 1 }] },
       'user: uid 5 is not mapped in the user namespace',
@@ -74,6 +103,14 @@ describe('invalid options name the field and the reason', () => {
       expect(e.exitCode).toBe(125)
     })
   }
+
+  it('a container name that is not one: the name field, before anything runs', async () => {
+    const e = await failure(create({ command: ['true'], name: 'a/b', root: '/nonexistent/ns-root' }))
+    expect(e.message).toBe('name: must be a letter or digit, then letters, digits, _ . or - (at most 255 characters)')
+    expect(e.field).toBe('name')
+    const long = await failure(create({ command: ['true'], name: 'x'.repeat(256), root: '/nonexistent/ns-root' }))
+    expect(long.field).toBe('name')
+  })
 
   it('a runtime spec is validated by the same schema, field by field', () => {
     const { spec } = buildSpec(parseRunOptions({ command: ['true'] }))

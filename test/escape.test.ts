@@ -3,15 +3,35 @@
 // attempt gets. System calls are made directly (python3's ctypes from the
 // host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
 // succeed, it would change nothing.
-import { existsSync } from 'node:fs'
+import { execFileSync, spawn as spawn_, spawnSync } from 'node:child_process'
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
-import { hostname } from 'node:os'
+import { hostname, tmpdir } from 'node:os'
+import { join } from 'node:path'
 
-import { describe, expect } from 'vitest'
+import { afterAll, describe, expect } from 'vitest'
 
-import { run } from '@ns/core'
+import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
 
-import { itNs } from './helpers.js'
+import { cli, itNs, itRoot, repoRoot } from './helpers.js'
+
+const work = mkdtempSync(join(tmpdir(), 'ns-escape-'))
+chmodSync(work, 0o755) // bind sources are opened by the container's root: let it in
+const stateRoot = join(work, 'state')
+afterAll(async () => {
+  for (const s of list(stateRoot)) await get(s.id, stateRoot).delete({ force: true })
+  rmSync(work, { recursive: true, force: true })
+})
+const sh = (script: string) => ['sh', '-c', script]
 
 const probe = `
 import ctypes, errno, os, sys
@@ -151,4 +171,491 @@ describe("defaults, seen from inside, against Docker's", () => {
       expect(mounts.get(p)?.split(',')[0], `${p} is read-only`).toBe('ro')
     }
   })
+})
+
+// What a process inside tries against the container's PID 1 (the init: the helper's clone, never
+// executed inside): its environment, memory and descriptors, each with the error it gets.
+const pid1Probe = `
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def t(name, f):
+    try:
+        r = f()
+        e = ctypes.get_errno() if r == -1 else 0
+    except OSError as x:
+        e = x.errno
+    print(name, errno.errorcode.get(e, e) if e else 'ok', flush=True)
+pidfd = libc.syscall(434, 1, 0)                                 # pidfd_open(1): allowed, it is a handle
+t('pidfd_open', lambda: pidfd)
+t('pidfd_getfd', lambda: libc.syscall(438, pidfd, 3, 0))        # take PID 1's descriptor 3
+t('ptrace_attach', lambda: libc.ptrace(16, 1, None, None))
+t('environ', lambda: len(open('/proc/1/environ', 'rb').read()))
+t('maps', lambda: len(open('/proc/1/maps', 'rb').read()))
+t('mem', lambda: len(open('/proc/1/mem', 'rb').read(1)))
+t('fd', lambda: len(os.listdir('/proc/1/fd')))
+class IOV(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+buf = ctypes.create_string_buffer(8)
+local, remote = IOV(ctypes.addressof(buf), 8), IOV(0x400000, 8)
+t('process_vm_readv', lambda: libc.syscall(310, 1, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
+`
+
+function probeResults(stdout: string): Record<string, string> {
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ') as [string, string]),
+  )
+}
+
+const pid1Closed = {
+  pidfd_open: 'ok',
+  pidfd_getfd: 'EPERM', // ptrace_may_access: PID 1's memory belongs to the host's user namespace
+  ptrace_attach: 'EPERM',
+  environ: 'EACCES',
+  maps: 'EACCES',
+  mem: 'EACCES',
+  fd: 'EACCES',
+  process_vm_readv: 'EPERM',
+}
+
+describe("escape suite: the container's PID 1 carries nothing of its caller", () => {
+  itNs("the caller's environment does not reach the container, and PID 1's is not readable", async () => {
+    process.env.NS_ESCAPE_SECRET = 'token-of-the-caller'
+    try {
+      const r = await run({
+        command: sh('env | grep -c NS_ESCAPE_SECRET; cat /proc/1/environ >/dev/null; echo rc=$?'),
+      })
+      expect(r.stdout).toBe('0\nrc=1\n')
+      expect(r.stderr).toMatch(/Permission denied/)
+    } finally {
+      delete process.env.NS_ESCAPE_SECRET
+    }
+  })
+
+  itRoot('seen from the host: PID 1 holds no variable of the caller and one descriptor, its report pipe', async () => {
+    process.env.NS_ESCAPE_SECRET = 'token-of-the-caller'
+    const c = spawn({ command: ['sleep', '5'] })
+    delete process.env.NS_ESCAPE_SECRET
+    try {
+      const pid = await c.started
+      await new Promise((r) => setTimeout(r, 100))
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^ns-oci\0init\0/)
+      const env = readFileSync(`/proc/${pid}/environ`)
+      expect(env.includes('NS_ESCAPE_SECRET')).toBe(false)
+      expect(env.every((b) => b === 0)).toBe(true) // the block is zeroed
+      const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`))
+      expect(fds).toHaveLength(1)
+      expect(fds[0]).toMatch(/^pipe:/)
+      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^CoreDumping:\t0$/m)
+    } finally {
+      await c.kill('SIGKILL')
+      await c.exited.catch(() => {})
+    }
+  })
+
+  itNs('ptrace, pidfd_getfd and /proc/1/{environ,maps,mem,fd} are refused, with the default capabilities', async () => {
+    const r = await run({ command: ['python3', '-c', pid1Probe] })
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(probeResults(r.stdout)).toEqual({ ...pid1Closed, ptrace_attach: 'EPERM' })
+  })
+
+  itNs(
+    '... and with every capability and no seccomp filter: the kernel refuses (CAP_SYS_PTRACE of the host is needed)',
+    async () => {
+      const r = await run({ command: ['python3', '-c', pid1Probe], capAdd: ['ALL'], seccomp: 'unconfined' })
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(probeResults(r.stdout)).toEqual(pid1Closed)
+    },
+  )
+
+  itNs(
+    'a container cannot forge its own result: writing exit events anywhere it can reach changes nothing',
+    async () => {
+      const forge = `for f in /proc/1/fd/* /proc/self/fd/*; do echo '{"event":"exited","exitCode":0,"signal":null}' > $f; done 2>/dev/null; exit 42`
+      const r = await run({ command: sh(forge) })
+      expect(r.exitCode).toBe(42)
+      const d = await runDetached({ command: sh(forge), root: stateRoot, name: 'forger' })
+      expect(await d.wait()).toMatchObject({ exitCode: 42, signal: null })
+      const ps = execFileSync(process.execPath, [cli, '--root', stateRoot, 'ps', '-a'], { encoding: 'utf8' })
+      expect(ps).toMatch(/forger.*exited \(42\)/)
+      await d.delete()
+    },
+  )
+
+  itNs(
+    'ns exec: the process joins the container through its command (PID 1 is not readable), never the host',
+    async () => {
+      const d = await runDetached({ command: ['sleep', '30'], root: stateRoot, name: 'exec-anchor' })
+      try {
+        const r = await d.execRun({
+          command: sh('readlink /proc/self/ns/pid /proc/2/ns/pid /proc/self/ns/mnt /proc/2/ns/mnt'),
+        })
+        const [a, b, c, e] = r.stdout.trim().split('\n')
+        expect(a).toBe(b)
+        expect(c).toBe(e)
+        expect(a).not.toBe(readlinkSync('/proc/self/ns/pid'))
+        expect(d.inspect().pids.length).toBe(2) // the init and its command
+      } finally {
+        await d.delete({ force: true })
+      }
+    },
+  )
+})
+
+// A helper that is not one: it writes what no helper does. Started by a separate Node process
+// (NS_HELPER is read when @ns/native loads), which must live on and see a clear error.
+function withFakeHelper(script: string): { status: number | null; out: string; err: string } {
+  const helper = join(work, `fake-helper-${Math.random().toString(16).slice(2)}`)
+  writeFileSync(helper, `#!/bin/sh\n${script}\n`)
+  chmodSync(helper, 0o755)
+  const driver = `
+    import { run } from '@ns/core'
+    try { await run({ command: ['true'] }); console.log('resolved') }
+    catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })) }
+    console.log('alive', process.memoryUsage().rss < 512 * 1024 * 1024)
+  `
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', driver], {
+    cwd: join(repoRoot, 'test'),
+    env: { ...process.env, NS_HELPER: helper, NS_ZYGOTE: '0' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  return { status: r.status, out: r.stdout, err: r.stderr }
+}
+
+describe('escape suite: what a helper sends is bounded and checked', () => {
+  itNs('700 MiB without a newline on the control socket: an error for that container, the caller lives on', () => {
+    const r = withFakeHelper('head -c 734003200 /dev/zero | tr "\\\\0" x >&3; exec sleep 5')
+    expect(r.status, r.err).toBe(0)
+    const [line, alive] = r.out.trim().split('\n')
+    expect(JSON.parse(line!)).toMatchObject({ name: 'NsError', code: 'EPROTO' })
+    expect(JSON.parse(line!).message).toMatch(/a line longer than 1048576 bytes/)
+    expect(alive).toBe('alive true')
+  })
+
+  itNs('a line that is not an event, and an event of the wrong shape: errors, not exceptions', () => {
+    for (const junk of ['this is not json', '{"event":"exited","exitCode":"zero"}', '[1,2]']) {
+      const r = withFakeHelper(`printf '%s\\n' '${junk}' >&3; exec sleep 5`)
+      expect(r.status, r.err).toBe(0)
+      const [line, alive] = r.out.trim().split('\n')
+      expect(JSON.parse(line!)).toMatchObject({ code: 'EPROTO' })
+      expect(JSON.parse(line!).message).toMatch(/a line that is not an event/)
+      expect(alive).toBe('alive true')
+    }
+  })
+})
+
+/** A sandbox spec (the host's /usr read-only) with changes of the test's. */
+function specWith(change: (s: OciSpec) => void, options = {}): OciSpec {
+  const s = structuredClone(buildSpec(parseRunOptions({ command: ['true'], ...options })).spec)
+  change(s)
+  return s
+}
+
+describe('escape suite: sysctls reach only what the container owns', () => {
+  itNs("a sysctl that is not namespaced is refused, naming it; the host's value is untouched", async () => {
+    const file = '/proc/sys/kernel/printk_ratelimit_burst'
+    const before = readFileSync(file, 'utf8')
+    const spec = specWith((s) => {
+      s.linux!.sysctl = { 'kernel.printk_ratelimit_burst': String(Number(before) + 1) }
+    })
+    await expect(spawnSpec(spec).exited).rejects.toThrow(
+      "linux.sysctl.kernel.printk_ratelimit_burst: is not namespaced: writing it would change the host's kernel",
+    )
+    expect(readFileSync(file, 'utf8')).toBe(before)
+  })
+
+  itNs('a net.* sysctl needs a network namespace of its own; with one it is set there only', async () => {
+    const forward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')
+    const shared = specWith((s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network')
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' }
+    })
+    await expect(spawnSpec(shared).exited).rejects.toThrow(
+      'linux.sysctl.net.ipv4.ip_forward: belongs to the network namespace, and the container has none of its own',
+    )
+    const own = specWith((s) => {
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': forward.trim() === '1' ? '0' : '1' }
+      s.process!.args = ['cat', '/proc/sys/net/ipv4/ip_forward']
+    })
+    const c = spawnSpec(own, { stdout: 'pipe' })
+    let out = ''
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+    await c.exited
+    expect(out.trim()).toBe(forward.trim() === '1' ? '0' : '1')
+    expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8')).toBe(forward)
+  })
+})
+
+describe('escape suite: mounts over what the set-up relies on', () => {
+  itNs('-v SRC:/proc, --tmpfs /proc, a bind on /dev and a mount on / are refused, naming the mount', async () => {
+    const dir = mkdtempSync(join(work, 'src-'))
+    // The error names the option the mount came from (volumes[i], mounts[i]), wherever it is found.
+    await expect(run({ command: ['true'], volumes: [`${dir}:/proc`] })).rejects.toThrow(
+      /^volumes\[0\]: only a proc filesystem may be mounted on \/proc/,
+    )
+    await expect(run({ command: ['true'], mounts: [{ type: 'tmpfs', target: '/proc' }] })).rejects.toThrow(
+      /^mounts\[0\](\.target)?: only a proc filesystem/,
+    )
+    await expect(run({ command: ['true'], volumes: [`${dir}:/proc/sys`] })).rejects.toThrow(
+      /^volumes\[0\]: is inside \/proc/,
+    )
+    await expect(run({ command: ['true'], volumes: [`${dir}:/dev`] })).rejects.toThrow(
+      /^volumes\[0\]: a bind on \/dev is refused/,
+    )
+    await expect(run({ command: ['true'], volumes: [`${dir}:/`] })).rejects.toThrow(/^volumes\[0\]: must not be \//)
+    expect(readdirSync(dir)).toEqual([]) // nothing landed in the source
+  })
+})
+
+describe('escape suite: an exit status is never made up', () => {
+  itNs('after its monitor is SIGKILLed, wait says the status is unknown (an error), not 128', async () => {
+    const d = await runDetached({ command: ['sleep', '30'], root: stateRoot, name: 'orphan-wait' })
+    const monitor = JSON.parse(readFileSync(join(stateRoot, 'orphan-wait', 'state.json'), 'utf8')).monitorPid as number
+    process.kill(monitor, 'SIGKILL')
+    await expect(d.wait()).rejects.toMatchObject({
+      code: 'EUNKNOWN',
+      message: expect.stringMatching(/its monitor \(pid \d+\) ended without recording it/),
+    })
+    const r = spawnSync(process.execPath, [cli, '--root', stateRoot, 'wait', 'orphan-wait'], { encoding: 'utf8' })
+    expect(r.stdout).toBe('')
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(/exit status is unknown/)
+    await d.delete({ force: true })
+  })
+})
+
+describe('escape suite: id maps the kernel would refuse are refused first', () => {
+  itNs('340 ranges that make more than a page, and 341 ranges, name the field', async () => {
+    const maps = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ containerID: i, hostID: 1_000_000 + i, size: 1 }))
+    for (const [n, msg] of [
+      [340, /^linux\.uidMappings: its 340 ranges take \d+ bytes as a map file; the kernel takes fewer than \d+/],
+      [341, /^linux\.uidMappings: has 341 ranges; the kernel takes at most 340/],
+    ] as const) {
+      const spec = specWith((s) => {
+        delete s.annotations?.['io.ns.userns'] // root's default leases the maps itself
+        s.linux!.uidMappings = maps(n)
+        s.linux!.gidMappings = maps(1)
+      })
+      await expect(spawnSpec(spec).exited).rejects.toThrow(msg)
+    }
+  })
+})
+
+/** A folder the container's root may enter. */
+function allowedDir(): string {
+  const d = mkdtempSync(join(work, 'allowed-'))
+  chmodSync(d, 0o755)
+  return d
+}
+
+/** A sandbox spec whose bind mounts (and nothing else of the host's but the sandbox's) are confined to `roots`. */
+function confinedSpec(roots: string[], binds: [string, string][], script: string): OciSpec {
+  return specWith((s) => {
+    s.annotations = { ...s.annotations, 'io.ns.bind.roots': JSON.stringify(roots) }
+    // The sandbox binds the host's /usr, /bin, ... : allowed as roots of their own.
+    const sandbox = s.mounts!.filter((m) => m.type === 'bind').map((m) => m.source!)
+    s.annotations['io.ns.bind.roots'] = JSON.stringify([...roots, ...sandbox])
+    for (const [source, destination] of binds)
+      s.mounts!.push({ destination, type: 'bind', source, options: ['rbind', 'ro'] })
+    s.process!.args = ['sh', '-c', script]
+  })
+}
+
+async function runSpec(spec: OciSpec): Promise<{ exitCode?: number; stdout: string; error?: string }> {
+  const c = spawnSpec(spec, { stdout: 'pipe' })
+  let stdout = ''
+  c.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+  try {
+    const r = await c.exited
+    return { exitCode: r.exitCode, stdout }
+  } catch (e) {
+    return { stdout, error: (e as Error).message }
+  }
+}
+
+describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.roots)', () => {
+  itNs(
+    "a symlink swapped in while containers start never gets the host's / mounted (150 tries)",
+    async () => {
+      const allowed = allowedDir()
+      const real = join(allowed, 'vol')
+      execFileSync('mkdir', ['-p', real])
+      writeFileSync(join(real, 'marker-of-the-volume'), '')
+      // Swaps vol for a symlink to / and back, as fast as it can, until told to stop.
+      const swapper = spawn_(
+        'python3',
+        [
+          '-c',
+          `import os, sys
+d, t, l = sys.argv[1], sys.argv[1] + '.t', sys.argv[1] + '.l'
+try: os.unlink(l)
+except FileNotFoundError: pass
+os.symlink('/', l)
+while not os.path.exists(sys.argv[2]):
+    os.rename(d, t); os.rename(l, d); os.rename(d, l); os.rename(t, d)`,
+          real,
+          join(work, 'stop-swapping'),
+        ],
+        { stdio: 'ignore' },
+      )
+      const seen = { volume: 0, refused: 0, host: 0, other: 0 }
+      try {
+        for (let i = 0; i < 150; i++) {
+          const r = await runSpec(confinedSpec([allowed], [[real, '/mnt']], 'ls /mnt'))
+          if (r.stdout.includes('etc') || r.stdout.includes('proc')) seen.host++
+          else if (r.stdout.includes('marker-of-the-volume')) seen.volume++
+          else if (r.error?.match(/^mounts\[\d+\]\.source: .* resolves outside the allowed bind root/)) seen.refused++
+          else if (r.error?.match(/ENOENT|ENOTDIR/))
+            seen.refused++ // caught between two renames
+          else {
+            seen.other++
+            console.warn('unexpected', r)
+          }
+        }
+      } finally {
+        writeFileSync(join(work, 'stop-swapping'), '')
+        await new Promise((res) => swapper.once('exit', res))
+      }
+      console.log('bind race, 150 starts:', seen)
+      expect(seen.host).toBe(0)
+      expect(seen.other).toBe(0)
+      expect(seen.volume + seen.refused).toBe(150)
+      expect(seen.refused).toBeGreaterThan(0) // the race did run
+    },
+    120_000,
+  )
+
+  itNs(
+    'a symlink inside the root that stays inside is allowed; .. and absolute ones leaving it are refused',
+    async () => {
+      const allowed = allowedDir()
+      execFileSync('mkdir', ['-p', join(allowed, 'a/real')])
+      writeFileSync(join(allowed, 'a/real/inside'), '')
+      execFileSync('ln', ['-s', 'a/real', join(allowed, 'inner')])
+      execFileSync('ln', ['-s', '../..', join(allowed, 'a/up')])
+      execFileSync('ln', ['-s', '/etc', join(allowed, 'abs')])
+      const ok = await runSpec(confinedSpec([allowed], [[join(allowed, 'inner'), '/mnt']], 'ls /mnt'))
+      expect(ok).toMatchObject({ exitCode: 0, stdout: 'inside\n' })
+      for (const leaving of ['a/up', 'abs']) {
+        const r = await runSpec(confinedSpec([allowed], [[join(allowed, leaving), '/mnt']], 'ls /mnt'))
+        expect(r.error).toMatch(/^mounts\[\d+\]\.source: .* resolves outside the allowed bind root/)
+      }
+      const outside = await runSpec(confinedSpec([allowed], [[work, '/mnt']], 'ls /mnt'))
+      expect(outside.error).toMatch(/^mounts\[\d+\]\.source: .* is not under an allowed bind root/)
+      const dotdot = await runSpec(confinedSpec([allowed], [[`${allowed}/../..`, '/mnt']], 'ls /mnt'))
+      expect(dotdot.error).toMatch(/is not under an allowed bind root/)
+    },
+  )
+
+  itNs('root.path too: a rootfs outside the roots, or leaving them by a symlink, is refused', async () => {
+    const allowed = allowedDir()
+    execFileSync('ln', ['-s', '/', join(allowed, 'hostroot')])
+    const spec = (path: string) =>
+      specWith((s) => {
+        s.annotations = { ...s.annotations, 'io.ns.bind.roots': JSON.stringify([allowed]) }
+        s.root = { path, readonly: true }
+        s.mounts = s.mounts!.filter((m) => m.type !== 'bind')
+      })
+    expect((await runSpec(spec(join(allowed, 'hostroot')))).error).toMatch(
+      /^root\.path: .* resolves outside the allowed bind root/,
+    )
+    expect((await runSpec(spec('/'))).error).toMatch(/^root\.path: \/ is not under an allowed bind root/)
+  })
+})
+
+/** The cgroup folders of ns's container `id` that exist on this host (v1: one per controller). */
+function cgroupFolders(id: string): string[] {
+  const base = '/sys/fs/cgroup'
+  const candidates = [join(base, 'ns', id), ...readdirSync(base).map((c) => join(base, c, 'ns', id))]
+  return candidates.filter((d) => existsSync(d))
+}
+
+/** The container id of a process's cgroup (`/ns/<id>`), from /proc/PID/cgroup. */
+function cgroupIdOf(pid: number): string | undefined {
+  return /\/ns\/([^/\n]+)/.exec(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))?.[1]
+}
+
+/** The host PIDs of `sleep 60` processes under `ancestor`. */
+function sleepsUnder(ancestor: number): number[] {
+  const parent = (pid: number) => {
+    try {
+      const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1])
+    } catch {
+      return 0
+    }
+  }
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)
+    .filter((p) => {
+      try {
+        if (readFileSync(`/proc/${p}/cmdline`, 'utf8') !== 'sleep\u000060\u0000') return false
+      } catch {
+        return false
+      }
+      for (let a = parent(p), n = 0; a > 1 && n < 20; a = parent(a), n++) if (a === ancestor) return true
+      return false
+    })
+}
+
+describe('escape suite: limits and what a kill leaves behind', () => {
+  itNs('a memory limit too small to start a process is refused before anything starts', async () => {
+    for (const memory of ['0', '1m', 5 * 1024 * 1024])
+      await expect(run({ command: ['true'], memory })).rejects.toThrow('memory: must be at least 6m (6 MiB)')
+    const spec = specWith((s) => {
+      s.linux!.resources = { memory: { limit: 4096 } }
+    })
+    await expect(spawnSpec(spec).exited).rejects.toThrow(
+      'linux.resources.memory.limit: must be at least 6291456 bytes (6 MiB): 4096 cannot start a process',
+    )
+  })
+
+  itRoot('an OOM-killed foreground run says so: oomKilled in the result, a line from the CLI', async () => {
+    const hog = ['python3', '-c', 'x = bytearray(256 * 1024 * 1024)']
+    const r = await run({ command: hog, memory: '32m' })
+    expect(r).toMatchObject({ exitCode: 137, signal: 'SIGKILL', oomKilled: true })
+    const c = spawnSync(process.execPath, [cli, 'run', '-m', '32m', '--', ...hog], { encoding: 'utf8' })
+    expect(c.status).toBe(137)
+    expect(c.stderr).toMatch(/ns: killed by the OOM killer: the container reached its memory limit/)
+  })
+
+  itRoot(
+    'kill -9 of the CLI, or of the helper, during a run with limits: the next container gives the folders back',
+    async () => {
+      for (const victim of ['cli', 'helper'] as const) {
+        const p = spawn_(process.execPath, [cli, 'run', '-m', '64m', '--', 'sleep', '60'], { stdio: 'ignore' })
+        let sleeps: number[] = []
+        for (let i = 0; i < 100 && sleeps.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 50))
+          sleeps = sleepsUnder(p.pid!)
+        }
+        expect(sleeps).toHaveLength(1)
+        const id = cgroupIdOf(sleeps[0]!)!
+        expect(cgroupFolders(id).length).toBeGreaterThan(0)
+        if (victim === 'cli') process.kill(p.pid!, 'SIGKILL')
+        else {
+          const s = readFileSync(`/proc/${sleeps[0]}/stat`, 'utf8')
+          const init = Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1])
+          const t = readFileSync(`/proc/${init}/stat`, 'utf8')
+          process.kill(Number(t.slice(t.lastIndexOf(')') + 2).split(' ')[1]), 'SIGKILL') // the helper
+        }
+        for (let i = 0; i < 100 && existsSync(`/proc/${sleeps[0]}`); i++) await new Promise((r) => setTimeout(r, 20))
+        expect(existsSync(`/proc/${sleeps[0]}`)).toBe(false) // the container died with its owner
+        const left = cgroupFolders(id)
+        // Nobody was there to remove them: the next container made with limits does.
+        await run({ command: ['true'], memory: '16m' })
+        expect({ victim, before: left.length > 0, after: cgroupFolders(id) }).toEqual({
+          victim,
+          before: true,
+          after: [],
+        })
+        await new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)))
+      }
+    },
+  )
 })

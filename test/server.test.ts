@@ -1,9 +1,21 @@
 // `ns serve` as a client drives it: real requests over a real unix socket (and TCP), real
 // containers behind them; the policy, the errors, and a server killed with SIGKILL that comes
 // back to find every container as it left it.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { request, type IncomingHttpHeaders } from 'node:http'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -13,7 +25,7 @@ import WebSocket from 'ws'
 import { buildSpec, get, hostInfo, list, parseRunOptions } from '@ns/core'
 import { createApp, defaultSocketPath, serve, type RunningServer } from '@ns/server'
 
-import { cli, fixtureRootfs, hostNs, isRoot, itNs, itRoot, repoRoot } from './helpers.js'
+import { cli, fixtureRootfs, hostNs, isRoot, itNs, itRoot, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ns-server-'))
 // Root's containers run as a range of their own: what they bind must be open to others.
@@ -63,6 +75,9 @@ interface Target {
   port?: number
 }
 
+/** Sockets whose late errors are already ignored. */
+const quietSockets = new WeakSet<object>()
+
 function call(
   method: string,
   path: string,
@@ -97,8 +112,13 @@ function call(
     )
     req.on('error', reject)
     // A server that answers early (413) closes while the body is still being written: the
-    // socket's EPIPE then comes after the answer, and is expected.
-    req.on('socket', (sock) => sock.on('error', () => {}))
+    // socket's EPIPE then comes after the answer, and is expected. Once per socket: the agent
+    // reuses them.
+    req.on('socket', (sock) => {
+      if (quietSockets.has(sock)) return
+      quietSockets.add(sock)
+      sock.on('error', () => {})
+    })
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)))
     req.end(payload)
   })
@@ -203,6 +223,13 @@ describe('ns serve: the socket and the API description', () => {
       '/v1/containers/{id}/wait',
       '/v1/events',
       '/v1/health',
+      '/v1/images',
+      '/v1/images/load',
+      '/v1/images/prune',
+      '/v1/images/pull',
+      '/v1/images/{ref}',
+      '/v1/images/{ref}/save',
+      '/v1/images/{ref}/tag',
       '/v1/run',
       '/v1/version',
     ])
@@ -238,6 +265,14 @@ describe('ns serve: the server itself', () => {
           ? join(process.env.XDG_RUNTIME_DIR, 'ns', 'ns.sock')
           : `/tmp/ns-${process.geteuid!()}/ns.sock`,
       )
+  })
+
+  it('--socket in a folder that does not exist is an error naming it, and no folder is made', async () => {
+    const missing = join(tmp, 'no', 'such', 'dir')
+    await expect(serve({ socket: join(missing, 'x.sock'), root })).rejects.toThrow(
+      `socket: ${missing} does not exist (only the default socket's folder is made)`,
+    )
+    expect(existsSync(join(tmp, 'no'))).toBe(false)
   })
 
   it('a socket another server answers on is not taken over; a stale one is (see the restart test)', async () => {
@@ -810,6 +845,15 @@ describe('ns serve: security', () => {
 
   itNs('a full OCI runtime spec that keeps to the policy is created as is, and runs', async () => {
     const spec = specOf({ command: sh('echo from-spec; id -u; hostname'), rootfs: fixtureRootfs, hostname: 'specbox' })
+    if (isRoot) {
+      // Host uid 100000 is nobody's lease (here: a user's subordinate range): root's server maps
+      // only ranges it leases itself, so a spec gives no maps and gets one.
+      const mapped = await call('POST', '/v1/containers', { spec, name: 'fromspec' })
+      expect(mapped.status, mapped.text).toBe(403)
+      expect(mapped.body.error.field).toBe('spec.linux.uidMappings[0]')
+      delete spec.linux!.uidMappings
+      delete spec.linux!.gidMappings
+    }
     const made = await call('POST', '/v1/containers', { spec, name: 'fromspec', start: true })
     expect(made.status, made.text).toBe(201)
     expect((await call('POST', '/v1/containers/fromspec/wait')).body).toMatchObject({ exitCode: 0, signal: null })
@@ -877,6 +921,230 @@ describe('ns serve: security', () => {
     })
     expect(r.status).toBe(200)
     expect(((await r.json()) as { stdout: string }).stdout).toBe(`${hostname()}\n`)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// The holes of a server that let privileged requests through, closed: each as a client would
+// try it over the socket, with what the container (or the host) then sees.
+
+/** A spec that keeps to the policy, as the core builds it (without the idmapped root it gives root's own). */
+const policySpec = (o: Parameters<typeof parseRunOptions>[0] & object) => {
+  const { spec } = buildSpec(parseRunOptions(o))
+  delete spec.annotations!['io.ns.root.idmap']
+  return spec
+}
+/** The field of a line of /proc/self/status, as a container printed it. */
+const statusField = (out: string, name: string) => new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(out)?.[1]
+
+/** Where a cgroup with a pids.max of its own can be made on this host (v1 or v2), if anywhere. */
+function pidsHierarchy(): string | undefined {
+  if (existsSync('/sys/fs/cgroup/pids/cgroup.procs')) return '/sys/fs/cgroup/pids'
+  try {
+    if (readFileSync('/sys/fs/cgroup/cgroup.subtree_control', 'utf8').split(/\s+/).includes('pids'))
+      return '/sys/fs/cgroup'
+  } catch {
+    // no cgroup2 at the top
+  }
+  return undefined
+}
+const pidsRoot = pidsHierarchy()
+
+describe('ns serve: privileged requests need --allow-privileged, seen from inside', () => {
+  const privilegedSocket = join(tmp, 'privileged.sock')
+  let privileged: RunningServer
+  const toPrivileged = { socketPath: privilegedSocket }
+  beforeAll(async () => {
+    privileged = await serve({
+      socket: privilegedSocket,
+      root,
+      allowBind: [allowed, fixtureRootfs],
+      allowPrivileged: true,
+    })
+    servers.push(privileged)
+  })
+  const refused = async (body: unknown, field: string | RegExp) => {
+    const r = await call('POST', '/v1/containers', body)
+    expect(r.status, r.text).toBe(403)
+    expect(r.body.error.code).toBe('EPERM')
+    expect(r.body.error.field).toMatch(
+      typeof field === 'string' ? new RegExp(`^${field.replace(/[.[\]]/g, '\\$&')}$`) : field,
+    )
+    expect(list(root)).toEqual([])
+  }
+
+  itNs(
+    "capabilities: a container holds Docker's 14 (CapEff 00000000a80425fb); capAdd ALL or a spec holding them all is 403; with --allow-privileged CapEff is every capability",
+    async () => {
+      const probe = sh('grep CapEff /proc/self/status')
+      const plain = await call('POST', '/v1/run', { command: probe })
+      expect(plain.status, plain.text).toBe(200)
+      expect(statusField(plain.body.stdout, 'CapEff')).toBe('00000000a80425fb')
+
+      await refused({ command: probe, capAdd: ['ALL'] }, 'capAdd')
+      const all = policySpec({ command: probe, rootfs: fixtureRootfs, capAdd: ['ALL'] })
+      await refused({ spec: all }, /^spec\.process\.capabilities\./)
+
+      const last = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'))
+      const every = ((1n << BigInt(last + 1)) - 1n).toString(16).padStart(16, '0')
+      const r = await call('POST', '/v1/run', { command: probe, capAdd: ['ALL'] }, { to: toPrivileged })
+      expect(r.status, r.text).toBe(200)
+      expect(statusField(r.body.stdout, 'CapEff')).toBe(every)
+    },
+  )
+
+  itNs(
+    'seccomp: a container is filtered (Seccomp: 2); unconfined, or a spec without a profile, is 403; with --allow-privileged it runs unfiltered (Seccomp: 0)',
+    async () => {
+      const probe = sh('grep Seccomp: /proc/self/status')
+      const plain = await call('POST', '/v1/run', { command: probe })
+      expect(statusField(plain.body.stdout, 'Seccomp')).toBe('2')
+
+      await refused({ command: probe, seccomp: 'unconfined' }, 'seccomp')
+      const bare = policySpec({ command: probe, rootfs: fixtureRootfs })
+      delete bare.linux!.seccomp
+      await refused({ spec: bare }, 'spec.linux.seccomp')
+
+      const r = await call('POST', '/v1/run', { command: probe, seccomp: 'unconfined' }, { to: toPrivileged })
+      expect(r.status, r.text).toBe(200)
+      expect(statusField(r.body.stdout, 'Seccomp')).toBe('0')
+    },
+  )
+
+  itWhen(
+    usernsSkipReason ??
+      (!isRoot ? 'needs root (a host cgroup)' : !pidsRoot ? 'no pids controller to make a cgroup in' : undefined),
+  )(
+    'linux.cgroupsPath naming a host cgroup is 403: the host cgroup keeps its pids.max and is still there once the request is done',
+    async () => {
+      const name = `ns-policy-host-${process.pid}`
+      const host = join(pidsRoot!, name)
+      mkdirSync(host)
+      try {
+        expect(readFileSync(join(host, 'pids.max'), 'utf8')).toBe('max\n')
+        const spec = policySpec({ command: ['true'], rootfs: fixtureRootfs, pidsLimit: 3 })
+        spec.linux!.cgroupsPath = name
+        await refused({ spec, name: 'cgpath', start: true }, 'spec.linux.cgroupsPath')
+        expect(readFileSync(join(host, 'pids.max'), 'utf8')).toBe('max\n')
+        expect(existsSync(host)).toBe(true)
+      } finally {
+        rmdirSync(host)
+      }
+    },
+  )
+
+  itNs(
+    "id maps: a gid map to the host's group shadow is 403; a container of the server cannot read the host's /etc/shadow",
+    async () => {
+      await refused(
+        { command: ['cat', '/etc/shadow'], gidMappings: [{ containerID: 0, hostID: 42, size: 1 }] },
+        /^gidMappings/,
+      )
+      const spec = policySpec({ command: ['cat', '/etc/shadow'], rootfs: fixtureRootfs })
+      spec.linux!.gidMappings = [{ containerID: 0, hostID: 42, size: 1 }]
+      await refused({ spec }, 'spec.linux.gidMappings[0]')
+      const r = await call('POST', '/v1/run', { command: sh('cat /etc/shadow; echo "exit $?"; id') })
+      expect(r.status, r.text).toBe(200)
+      expect(r.body.stdout).toMatch(/^exit 1$/m)
+      expect(r.body.stderr).toMatch(/Permission denied/)
+      expect(r.body.stdout).not.toMatch(/^root:/m)
+    },
+  )
+
+  itNs(
+    "a root filesystem is not idmapped for the server's clients: its root writes there as its own range of host ids, so a setuid copy of busybox is not setuid-root on the host",
+    async () => {
+      const rootfs = join(allowed, 'rootfs-suid')
+      execFileSync('cp', ['-a', fixtureRootfs, rootfs])
+      mkdirSync(join(rootfs, 'scratch'))
+      chmodSync(join(rootfs, 'scratch'), 0o1777)
+      const r = await call('POST', '/v1/run', {
+        command: sh(
+          'cp /bin/busybox /suid; chmod 4755 /suid; cp /bin/busybox /scratch/suid && chmod 4755 /scratch/suid; id -u',
+        ),
+        rootfs,
+      })
+      expect(r.status, r.text).toBe(200)
+      expect(r.body.stdout).toBe('0\n') // root inside
+      for (const file of ['suid', 'scratch/suid']) {
+        const path = join(rootfs, file)
+        if (!existsSync(path)) continue
+        const st = statSync(path)
+        expect(st.uid, `${file} is owned by host root`).not.toBe(0)
+      }
+      // Root's container writes as its leased range: it could not write the root-owned top of
+      // the tree at all, and what it made in the open folder is the range's.
+      const made = statSync(join(rootfs, 'scratch/suid'))
+      expect(made.mode & 0o4000).toBe(0o4000)
+      if (isRoot) {
+        expect(existsSync(join(rootfs, 'suid'))).toBe(false)
+        expect(made.uid).toBeGreaterThanOrEqual(0x6000_0000)
+      } else {
+        expect(made.uid).toBe(process.geteuid!())
+      }
+    },
+  )
+
+  itNs(
+    "io.ns.bind.roots: every container's spec carries the operator's --allow-bind roots (and the sandbox's host directories); a client may not set it",
+    async () => {
+      const made = await call('POST', '/v1/containers', {
+        command: ['true'],
+        volumes: [`${allowed}:/data:ro`],
+        name: 'roots',
+      })
+      expect(made.status, made.text).toBe(201)
+      const annotations = (await call('GET', '/v1/containers/roots')).body.config.annotations
+      const roots = JSON.parse(annotations['io.ns.bind.roots']) as string[]
+      expect(roots.slice(0, 2)).toEqual([realpathSync(allowed), realpathSync(fixtureRootfs)])
+      expect(roots).toContain('/usr')
+      expect((await call('DELETE', '/v1/containers/roots')).status).toBe(204)
+
+      const spec = policySpec({ command: ['true'], rootfs: fixtureRootfs })
+      await refused(
+        { spec: { ...spec, annotations: { ...spec.annotations, 'io.ns.bind.roots': '["/"]' } } },
+        'spec.annotations.io.ns.bind.roots',
+      )
+      const fromSpec = await call('POST', '/v1/containers', { spec, name: 'roots' })
+      expect(fromSpec.status, fromSpec.text).toBe(201)
+      const set = (await call('GET', '/v1/containers/roots')).body.config.annotations['io.ns.bind.roots']
+      expect(JSON.parse(set)).toEqual([realpathSync(allowed), realpathSync(fixtureRootfs)])
+      expect((await call('DELETE', '/v1/containers/roots')).status).toBe(204)
+    },
+  )
+})
+
+describe('ns serve: signals', () => {
+  itNs('kill takes the signal from a JSON body as from the query; a bad one is a 400 naming signal', async () => {
+    expect((await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'sig', start: true })).status).toBe(
+      201,
+    )
+    for (const signal of ['SIGFOO', 'KILLS', 0, 65, 9.5]) {
+      const bad = await call('POST', '/v1/containers/sig/kill', { signal })
+      expect(bad.status, bad.text).toBe(400)
+      expect(bad.body.error.field).toBe('signal')
+    }
+    expect((await call('POST', '/v1/containers/sig/kill?signal=SIGFOO')).body.error.field).toBe('signal')
+    const both = await call('POST', '/v1/containers/sig/kill?signal=TERM', { signal: 'SIGKILL' })
+    expect(both.status).toBe(400)
+    expect(both.body.error).toMatchObject({
+      field: 'signal',
+      message: 'signal: TERM in the query, SIGKILL in the body: give one',
+    })
+    expect((await call('GET', '/v1/containers/sig')).body.status).toBe('running')
+
+    const killed = await call('POST', '/v1/containers/sig/kill', { signal: 'SIGKILL' })
+    expect(killed.status, killed.text).toBe(200)
+    expect((await call('POST', '/v1/containers/sig/wait')).body).toMatchObject({ exitCode: 137, signal: 'SIGKILL' })
+    expect((await call('DELETE', '/v1/containers/sig')).status).toBe(204)
+
+    // A number in the body, to every process.
+    expect((await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'sig', start: true })).status).toBe(
+      201,
+    )
+    expect((await call('POST', '/v1/containers/sig/kill', { signal: 15, all: true })).status).toBe(200)
+    expect((await call('POST', '/v1/containers/sig/wait')).body).toMatchObject({ exitCode: 143, signal: 'SIGTERM' })
+    expect((await call('DELETE', '/v1/containers/sig')).status).toBe(204)
   })
 })
 

@@ -91,6 +91,8 @@ describe('terminals', () => {
   itTmux('ns exec -it gives a terminal inside a running container', async () => {
     const root = join(work, 'state')
     execFileSync(process.execPath, [cli, '--root', root, 'run', '-d', '--name', 'ttyd', '--', 'sleep', '30'])
+    // PID 2 is the container's command (`sleep`): the init at PID 1 is undumpable, and its
+    // /proc/1/ns links are not readable from inside.
     tmux(
       'new-session',
       '-d',
@@ -100,7 +102,7 @@ describe('terminals', () => {
       '80',
       '-y',
       '20',
-      `node ${cli} --root ${root} exec -it ttyd -- sh -c 'tty; stty size; readlink /proc/1/ns/pid; readlink /proc/self/ns/pid; echo end-of-probe; sleep 30'`,
+      `node ${cli} --root ${root} exec -it ttyd -- sh -c 'tty; stty size; readlink /proc/2/ns/pid; readlink /proc/self/ns/pid; echo end-of-probe; sleep 30'`,
     )
     const s = await screenShows('ex', 'end-of-probe')
     expect(s).toMatch(/^20 80$/m)

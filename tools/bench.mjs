@@ -14,6 +14,9 @@
 // create/start/wait/delete next to its foreground run(). Last, it reads the
 // memory of the monitor process that watches one detached container.
 //
+// A CLI section, tools/bench-cli.mjs in a process of its own: the wall time of `ns --version`,
+// `ns ps` and `ns run` (sandbox and rootfs) next to `node -e 0` and `podman run --rm`, as ratios.
+//
 // A third section, tools/bench-server.mjs run in a process of its own, drives
 // `ns serve` over its unix socket: run-to-completion of /bin/true at concurrency
 // 8, the four-call create/start/wait/delete, list and inspect under load, a leak
@@ -21,6 +24,7 @@
 //
 //   node tools/bench.mjs [--iterations N] [--lifecycle-iterations N] [--warmup N] [--seed N]
 //                        [--json FILE] [--no-install] [--no-server] [--server-containers N]
+//                        [--no-cli] [--cli-iterations N]
 //
 // This is a report, not a test: it exits 0 when it completes, whether or not
 // the targets are met. A contender that cannot run is reported as skipped.
@@ -88,6 +92,9 @@ function usage(code) {
   --seed N         seed for the order of contenders (default: random, printed)
   --json FILE      also write the results as JSON to FILE
   --no-install     do not apt-get install missing tools, even as root
+  --no-cli         leave out the CLI start-up section (tools/bench-cli.mjs)
+  --cli-iterations N
+                   timed rounds of the CLI section (default 40)
   --no-server      leave out the server section (tools/bench-server.mjs)
   --server-containers N
                    containers run to completion over the server's API (default 500)
@@ -106,6 +113,8 @@ function parseArgs(argv) {
     install: true,
     server: true,
     serverContainers: 500,
+    cli: true,
+    cliIterations: 40,
   }
   return readArgs(argv, {
     prog: 'bench',
@@ -117,12 +126,14 @@ function parseArgs(argv) {
       '--warmup': ['warmup', 0],
       '--seed': ['seed', 0],
       '--server-containers': ['serverContainers', 1],
+      '--cli-iterations': ['cliIterations', 1],
     },
     aliases: { '-n': '--iterations', '-h': '--help' },
     handle(arg, next, fail) {
       if (arg === '--json') opts.json = path.resolve(next())
       else if (arg === '--no-install') opts.install = false
       else if (arg === '--no-server') opts.server = false
+      else if (arg === '--no-cli') opts.cli = false
       else if (arg === '--help') usage(0)
       else fail(`unknown argument ${arg}`)
     },
@@ -1280,6 +1291,47 @@ for (const dir of readdirSync(tmp)) {
 }
 if (leftovers.length) console.log(`\nnote: containers left behind (force-deleted now): ${leftovers.join(', ')}`)
 
+// ---------------------------------------------------------------- CLI start-up section
+
+/**
+ * tools/bench-cli.mjs in a process of its own, its output inline; resolves what it wrote as
+ * JSON, or why there is none.
+ */
+let cliChild = null
+cleanupSteps.push(() => {
+  if (cliChild && cliChild.exitCode === null && cliChild.signalCode === null) cliChild.kill('SIGTERM')
+})
+async function cliSection() {
+  if (!opts.cli) return { skipped: '--no-cli' }
+  if (interrupted) return { skipped: 'interrupted' }
+  const jsonFile = path.join(tmp, 'cli.json')
+  const args = [
+    path.join(repoRoot, 'tools', 'bench-cli.mjs'),
+    '--iterations',
+    String(opts.cliIterations),
+    '--warmup',
+    String(Math.min(opts.warmup, 5)),
+    '--json',
+    jsonFile,
+  ]
+  console.log('')
+  const code = await new Promise((resolve) => {
+    cliChild = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NS_BENCH_CLI_EMBEDDED: '1' } })
+    cliChild.on('error', (err) => resolve(`cannot start it: ${err.message}`))
+    cliChild.on('exit', (c, sig) => resolve(c ?? sig))
+  })
+  let out = null
+  try {
+    out = JSON.parse(readFileSync(jsonFile, 'utf8'))
+  } catch {
+    /* none written */
+  }
+  if (code !== 0)
+    console.log(`note: the CLI section ended with ${typeof code === 'number' ? `exit code ${code}` : code}`)
+  return out ?? { skipped: `no results (${typeof code === 'number' ? `exit code ${code}` : code})` }
+}
+const cliStartup = await cliSection()
+
 // ---------------------------------------------------------------- server section
 
 /**
@@ -1382,6 +1434,7 @@ if (opts.json) {
     monitorMemory: monitor,
     leftovers,
     targets,
+    cli: cliStartup,
     server,
   }
   mkdirSync(path.dirname(opts.json), { recursive: true })

@@ -22,8 +22,8 @@ pub const FRAME_RESIZE: u8 = 1;
 /// Past this much unsent output a client that does not read is let go; past this much
 /// pending input, keys are dropped (the container does not read its terminal).
 const MAX_PENDING: usize = 1 << 20;
-/// The largest frame a client may send.
-const MAX_FRAME: usize = 1 << 20;
+/// The largest frame a client may send (its payload, in bytes).
+pub const MAX_FRAME: usize = 1 << 20;
 
 /// Listen on `<dir>/attach.sock`, mode 0600. The path is reached through a descriptor of the
 /// folder, so a long state root does not run into the 108 bytes of a socket address.

@@ -8,7 +8,9 @@
 use crate::error::{Result, SetupError};
 use crate::sys::Errno;
 
-const NAMES: [&str; 41] = [
+/// Every capability this runtime knows, by the runtime spec's names; the position of a name is
+/// the capability's number.
+pub const NAMES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_DAC_READ_SEARCH",

@@ -111,6 +111,9 @@ fn w(controller: &'static str, file: &'static str, value: impl ToString) -> Writ
     Write { controller, file, value: value.to_string() }
 }
 
+/// The smallest memory limit a container may have.
+pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
 /// The writes that apply `r` under `layout`: pure, so that both layouts are unit-tested here.
 pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
     let mut out = Vec::new();
@@ -122,6 +125,14 @@ pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
                     "must be at least the memory limit (it counts memory plus swap), or -1",
                 ));
             }
+        }
+        // Below this no process starts (the runtime's own init is OOM-killed before the
+        // command runs): docker's floor. -1 is "unlimited".
+        if let Some(l) = m.limit.filter(|l| *l != -1 && *l < MIN_MEMORY) {
+            return Err(SetupError::config(
+                "linux.resources.memory.limit",
+                format!("must be at least {MIN_MEMORY} bytes (6 MiB): {l} cannot start a process"),
+            ));
         }
         match layout {
             Layout::V1 => {
@@ -267,7 +278,10 @@ fn io(step: &str, p: &Path, e: std::io::Error) -> SetupError {
 impl Cgroup {
     /// Make `rel` (like `ns/<id>`) in every hierarchy and write the limits.
     pub fn create(rel: &str, r: &Resources) -> Result<Cgroup> {
-        Self::create_under(Path::new(ROOT), layout(), rel, r)
+        crate::cgroup_owners::reconcile();
+        let cg = Self::create_under(Path::new(ROOT), layout(), rel, r)?;
+        crate::cgroup_owners::record(&cg.dirs);
+        Ok(cg)
     }
 
     /// `create` for a caller without root: on cgroup v2, under the folder delegated to it (the
@@ -280,7 +294,12 @@ impl Cgroup {
             Layout::V1 => None,
         };
         match parent {
-            Some(parent) => Self::create_under(&parent, Layout::V2, rel, r),
+            Some(parent) => {
+                crate::cgroup_owners::reconcile();
+                let cg = Self::create_under(&parent, Layout::V2, rel, r)?;
+                crate::cgroup_owners::record(&cg.dirs);
+                Ok(cg)
+            }
             None => Err(SetupError::sys(
                 "create a cgroup for the limits",
                 Some(ROOT),
@@ -428,14 +447,24 @@ impl Cgroup {
 
     /// Remove the folders (empty once its processes are gone; retried while the kernel catches up).
     pub fn remove(&self) {
+        let mut all = true;
         for d in self.dirs.iter().rev() {
+            let mut gone = false;
             for _ in 0..50 {
                 match fs::remove_dir(d) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Ok(()) => gone = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone = true,
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
                 }
+                if gone {
+                    break;
+                }
             }
+            all &= gone;
+        }
+        // What could not be removed stays recorded: whoever comes next tries again.
+        if all {
+            crate::cgroup_owners::release(&self.dirs);
         }
     }
 
@@ -599,6 +628,22 @@ mod tests {
             "linux.resources.blockIO.weight: must be from 10 to 1000"
         );
         assert_eq!(bfq_variant("io.weight"), Some("io.bfq.weight"));
+    }
+
+    #[test]
+    fn a_memory_limit_too_small_to_start_a_process_is_refused() {
+        let r = |limit| Resources {
+            memory: Some(Memory { limit: Some(limit), swap: None, reservation: None }),
+            ..Default::default()
+        };
+        let e = plan_writes(Layout::V1, &r(0)).unwrap_err();
+        assert_eq!(
+            e.message,
+            "linux.resources.memory.limit: must be at least 6291456 bytes (6 MiB): 0 cannot start a process"
+        );
+        assert!(plan_writes(Layout::V2, &r(MIN_MEMORY - 1)).is_err());
+        assert!(plan_writes(Layout::V2, &r(MIN_MEMORY)).is_ok());
+        assert!(plan_writes(Layout::V2, &r(-1)).is_ok());
     }
 
     #[test]

@@ -14,8 +14,8 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::error::{Context, Result, SetupError};
+use crate::helper::prepare::Prepared;
 use crate::init;
-use crate::launch::Prepared;
 use crate::namespaces::NsKind;
 use crate::process;
 use crate::proto::{self, Report};
@@ -40,7 +40,44 @@ pub struct Detach {
     pub lease: Option<RawFd>,
 }
 
+impl Detach {
+    /// The helper's descriptors that the child goes on using.
+    fn descriptors(&self) -> Vec<RawFd> {
+        let mut fds: Vec<RawFd> =
+            [self.fifo, self.console, self.trees].into_iter().flatten().collect();
+        fds.extend(self.stdio.iter().flatten());
+        fds
+    }
+}
+
+/// The first thing a new container's process does: forget what the helper's caller gave the
+/// helper. Its environment goes (the container's own is in `p.command`), and every descriptor
+/// but stdio, those the spec preserves (3 .. 3+preserve_fds) and those the set-up uses: the
+/// helper's control socket, its caller's pipes and anything else inherited by the clone are
+/// closed before any code of the container's can run beside us.
+fn forget_the_caller(p: &Prepared, keep: &[RawFd]) -> Result<()> {
+    let mut fds: Vec<RawFd> = (0..3 + p.preserve_fds as RawFd).collect();
+    fds.extend_from_slice(keep);
+    sys::close_all_except(&fds).step("close the helper's descriptors", None)?;
+    sys::scrub_environment();
+    Ok(())
+}
+
 pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
+    // In a pid namespace joined by path, processes already there could take the helper's
+    // descriptors before they are closed: undumpable meanwhile. (In a new pid namespace nobody
+    // else sees us yet; and an unprivileged helper must still write our uid_map, which an
+    // undumpable child's /proc would refuse it.)
+    if p.ns.join.iter().any(|(k, _)| *k == NsKind::Pid) {
+        let _ = sys::set_dumpable(false);
+    }
+    let mut keep = detach.descriptors();
+    keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
+    if let Err(e) = forget_the_caller(p, &keep) {
+        let _ = proto::send(report.as_raw_fd(), &Report::Error { error: e });
+        // SAFETY: ends the process.
+        unsafe { libc::_exit(125) }
+    }
     let mut report = Some(report);
     let fd = |r: &Option<OwnedFd>| r.as_ref().map_or(-1, |r| r.as_raw_fd());
     if let Err(e) = set_up(p, go, &detach) {
@@ -165,12 +202,9 @@ pub fn reset_signals() {
 }
 
 fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
+    // The helper's lease on the id range (`detach.lease`) was closed with the rest of its
+    // descriptors: the helper's copy holds the lock.
     reset_signals();
-    if let Some(lease) = detach.lease {
-        // SAFETY: a descriptor of the helper's, inherited by the clone; closing our copy keeps
-        // the lock (the helper's copy holds it).
-        unsafe { libc::close(lease) };
-    }
     // 1. If the helper dies, so do we (and, as PID 1, everything in our pid namespace) —
     // unless we are made to outlive it.
     if !detach.orphan {
@@ -210,10 +244,9 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
                 .with_hint("linux.uidMappings and linux.gidMappings must map container id 0"));
         }
         // Changing ids made us undumpable, and our /proc files the host root's: the set-up
-        // writes some (timens_offsets, oom_score_adj), and the container's own tools read
-        // those of its PID 1, as they would of any process of theirs.
-        // SAFETY: plain syscall.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+        // writes some (timens_offsets, oom_score_adj). Dumpable until those are written, and
+        // not a moment longer (see step 6).
+        sys::set_dumpable(true).step("make the set-up's /proc files its own", None)?;
     }
 
     // The helper has moved us into our cgroup: a cgroup namespace made now is rooted there.
@@ -267,6 +300,13 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
         sys::write_file("/proc/self/oom_score_adj", &adj.to_string())
             .step("write", Some("/proc/self/oom_score_adj"))?;
     }
+    // Undumpable from now on. This process was not executed inside the container: its memory
+    // belongs to the user namespace the helper was started in (the host's), so ptrace, reading
+    // /proc/PID/{environ,fd,maps,mem} and pidfd_getfd need CAP_SYS_PTRACE there, which nothing
+    // in the container has, whatever capabilities it is given. As PID 1 (the init) it keeps
+    // the report pipe to the helper: nobody inside can take it. A command executed directly
+    // is dumpable again by execve, as any program is.
+    sys::set_dumpable(false).step("make the container's first process undumpable", None)?;
     let tty = if p.process.terminal {
         Some(allocate_terminal(
             p.process.console_size.map(|c| (c.height, c.width)),

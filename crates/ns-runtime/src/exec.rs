@@ -6,32 +6,14 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Context, Result, SetupError};
-use crate::launch::Sink;
 use crate::namespaces::NsKind;
 use crate::process::{self, Command};
 use crate::proto::{self, Event, Report};
+use crate::request::{ExecRequest, Sink};
 use crate::spec::Process;
 use crate::state::{ContainerDir, Status};
 use crate::sys::{self, Errno};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExecRequest {
-    pub id: String,
-    pub root: String,
-    pub process: Process,
-    /// Leave the process running and return once it has started (engines wait for it).
-    #[serde(default)]
-    pub detach: bool,
-    #[serde(default)]
-    pub pid_file: Option<String>,
-    /// With `process.terminal` and `detach`: where the terminal's master goes.
-    #[serde(default)]
-    pub console_socket: Option<String>,
-}
 
 fn pidfd_open(pid: i32) -> sys::SysResult<OwnedFd> {
     // SAFETY: plain syscall; a fresh descriptor is returned.
@@ -43,16 +25,30 @@ fn pidfd_open(pid: i32) -> sys::SysResult<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
-/// The namespaces in which process `pid` differs from us.
-fn namespaces_of(pid: i32) -> Vec<NsKind> {
-    NsKind::ALL
-        .into_iter()
-        .filter(|k| {
-            let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{}", k.proc_name()));
-            let ours = std::fs::read_link(format!("/proc/self/ns/{}", k.proc_name()));
-            matches!((theirs, ours), (Ok(t), Ok(o)) if t != o)
-        })
-        .collect()
+/// The namespaces in which process `pid` differs from us. One of theirs that cannot be read is
+/// an error: taken for ours, the process would run outside the container.
+fn namespaces_of(pid: i32) -> Result<Vec<NsKind>> {
+    let mut out = Vec::new();
+    for k in NsKind::ALL {
+        let path = format!("/proc/{pid}/ns/{}", k.proc_name());
+        let theirs = match std::fs::read_link(&path) {
+            Ok(t) => t,
+            // A kernel without this kind of namespace.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(SetupError::sys(
+                    "read the namespaces of",
+                    Some(&path),
+                    Errno(e.raw_os_error().unwrap_or(libc::EACCES)),
+                ))
+            }
+        };
+        let ours = std::fs::read_link(format!("/proc/self/ns/{}", k.proc_name()));
+        if ours.map_or(true, |o| o != theirs) {
+            out.push(k);
+        }
+    }
+    Ok(out)
 }
 
 /// Join the namespaces of `pid`: all at once through its pidfd; where the kernel cannot (before
@@ -114,9 +110,15 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         .map(|p| crate::seccomp::compile(&p))
         .transpose()?;
 
-    let pidfd = pidfd_open(rec.pid).step("open a pidfd for", Some(&rec.pid.to_string()))?;
-    // The pidfd pins the process: if it is still the one recorded now, it is the one we join.
-    if !ContainerDir::alive(&rec) {
+    // Whose namespaces are joined: the first process's, or (an init we may not read, rootless)
+    // its oldest child's, see `state::namespace_anchor`.
+    let anchor = crate::state::namespace_anchor(rec.pid);
+    let pidfd = pidfd_open(anchor).step("open a pidfd for", Some(&anchor.to_string()))?;
+    // The pidfd pins the process: if it is still the one recorded now (or a child of it), it
+    // is the one we join.
+    if !ContainerDir::alive(&rec)
+        || (anchor != rec.pid && !crate::state::is_child_of(anchor, rec.pid))
+    {
         return Err(SetupError::sys("exec in", Some(&req.id), Errno(libc::ESRCH)));
     }
     // Into the container's cgroup first (while its paths are still the host's): the process
@@ -124,11 +126,11 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     if let Some(cg) = &rec.cgroup {
         cg.add(std::process::id() as i32)?;
     }
-    let kinds = namespaces_of(rec.pid);
+    let kinds = namespaces_of(anchor)?;
     // Paths given by the caller (the pid file) are the host's: keep a handle on the host's root
     // before joining the container's mount namespace.
     let host_root = sys::open("/", libc::O_PATH | libc::O_DIRECTORY).step("open", Some("/"))?;
-    join(rec.pid, &pidfd, &kinds)?;
+    join(anchor, &pidfd, &kinds)?;
     drop(pidfd);
 
     if pr.terminal && req.detach && req.console_socket.is_none() {
@@ -137,12 +139,20 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
             "a detached exec with a terminal needs --console-socket",
         ));
     }
-    let console = if pr.terminal { Some(crate::launch::socketpair()?) } else { None };
+    let console = if pr.terminal { Some(crate::tty::socketpair()?) } else { None };
     let (rep_r, rep_w) = sys::pipe().map_err(|e| SetupError::sys("create pipe", None, e))?;
+    // The child is born in the container's pid namespace as a copy of this process (its
+    // environment, its caller's descriptors, the host's root): undumpable from birth, so that
+    // nothing inside can read or take any of it before it executes the command (which makes
+    // it dumpable again, as any program).
+    sys::set_dumpable(false).step("make the process undumpable", None)?;
     let pid =
         sys::clone_fork(0).map_err(|e| SetupError::sys("fork into the container", None, e))?;
     if pid == 0 {
         drop(rep_r);
+        sys::scrub_environment();
+        let console_fd = console.as_ref().map_or(-1, |(_, c)| c.as_raw_fd());
+        let _ = sys::close_all_except(&[0, 1, 2, rep_w.as_raw_fd(), console_fd]);
         let fd = rep_w.as_raw_fd();
         let (err, code) = match exec_child(
             pr,
@@ -158,7 +168,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         unsafe { libc::_exit(code) }
     }
     drop(rep_w);
-    crate::launch::forward_signals_to(if req.detach { 0 } else { pid });
+    crate::helper::signals::forward_signals_to(if req.detach { 0 } else { pid });
     let master = console.and_then(|(ours, theirs)| {
         drop(theirs);
         sys::recv_fd(ours.as_raw_fd()).ok().flatten()
@@ -189,7 +199,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     };
     match (master, &req.console_socket) {
         (Some(m), Some(path)) if req.detach => {
-            crate::launch::send_to_console_socket(path, &m)?;
+            crate::tty::send_to_console_socket(path, &m)?;
             drop(m);
             proto::each_line(rep_r.as_raw_fd(), &mut on_line);
         }
@@ -203,7 +213,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     }
     let (_, st) =
         sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the process", None, e))?;
-    crate::launch::forward_signals_to(0);
+    crate::helper::signals::forward_signals_to(0);
     let (code, signal) = sys::decode_status(st);
     sink(&Event::Exited { exit_code: code, signal, oom_killed: false });
     Ok((code, signal))

@@ -78,10 +78,38 @@ pub fn format_map(maps: &[IdMapping]) -> String {
     maps.iter().map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size)).collect()
 }
 
-/// Checks the ranges: non-empty sizes and no overlap on either side.
+/// The kernel's limits on a map file: at most 340 lines (UID_GID_MAP_MAX_EXTENTS), written in
+/// one write shorter than a page.
+pub const MAX_RANGES: usize = 340;
+
+fn page_size() -> usize {
+    // SAFETY: plain libc call.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// Checks the ranges: within the kernel's limits, non-empty sizes and no overlap on either side.
 pub fn validate(field: &str, maps: &[IdMapping]) -> Result<()> {
-    if maps.len() > 340 {
-        return Err(SetupError::config(field, "at most 340 ranges are allowed"));
+    if maps.len() > MAX_RANGES {
+        return Err(SetupError::config(
+            field,
+            format!("has {} ranges; the kernel takes at most {MAX_RANGES}", maps.len()),
+        ));
+    }
+    let text = format_map(maps).len();
+    let page = page_size();
+    if text >= page {
+        return Err(SetupError::config(
+            field,
+            format!(
+                "its {} ranges take {text} bytes as a map file; the kernel takes fewer than {page} (one page): use fewer, larger ranges",
+                maps.len()
+            ),
+        ));
     }
     for (i, m) in maps.iter().enumerate() {
         if m.size == 0 {
@@ -229,6 +257,25 @@ mod tests {
         assert_eq!(e.message, "linux.gidMappings[1].hostID: overlaps linux.gidMappings[0]");
         assert!(validate("x", &[m(0, u32::MAX, 2)]).is_err());
         assert!(validate("x", &[m(0, 1000, 1), m(1, 100000, 65536)]).is_ok());
+    }
+
+    #[test]
+    fn refuses_what_the_kernel_would_refuse_naming_the_field() {
+        // 341 lines: over the kernel's count.
+        let many: Vec<IdMapping> = (0..341).map(|i| m(i, 100_000 + i, 1)).collect();
+        assert_eq!(
+            validate("linux.uidMappings", &many).unwrap_err().message,
+            "linux.uidMappings: has 341 ranges; the kernel takes at most 340"
+        );
+        // 340 lines, but more than a page of text: the kernel's write fails with EINVAL.
+        let long: Vec<IdMapping> = (0..340).map(|i| m(i, 1_000_000 + i, 1)).collect();
+        assert!(format_map(&long).len() >= page_size());
+        let e = validate("linux.gidMappings", &long).unwrap_err();
+        assert!(e.message.starts_with("linux.gidMappings: its 340 ranges take"), "{}", e.message);
+        // 340 short lines fit.
+        let short: Vec<IdMapping> = (0..340).map(|i| m(i, i, 1)).collect();
+        assert!(format_map(&short).len() < page_size());
+        assert!(validate("linux.uidMappings", &short).is_ok());
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub fn run_init(
             libc::_exit(code);
         }
         drop(exec_w);
+        // The init keeps nothing but its report pipe (and the exec pipe, for a moment): the
+        // command has its own copies of stdio and of the preserved descriptors.
+        let _ = sys::close_all_except(&[
+            report,
+            exec_r.as_raw_fd(),
+            started.as_ref().map_or(-1, |s| s.as_raw_fd()),
+        ]);
         // The exec pipe closes on a successful exec; anything written is why it failed.
         let out = sys::read_to_end(exec_r.as_raw_fd()).unwrap_or_default();
         if out.is_empty() {
@@ -92,8 +99,48 @@ pub fn run_init(
     }
 }
 
+/// How the container ended, from what its first process `reported` (the init's `Exit`) and
+/// its real wait `status`. The report is taken only where it agrees with the status: the init
+/// exits with the command's code, or 128 + the signal that killed the command; a report that
+/// says otherwise is not the init's and is ignored (nothing inside can write the report pipe,
+/// this is the second line of defence). A first process killed by a signal ended that way.
+pub fn trusted_exit(
+    reported: Option<(Option<i32>, Option<i32>)>,
+    status: libc::c_int,
+) -> (Option<i32>, Option<i32>) {
+    let real = sys::decode_status(status);
+    match (real, reported) {
+        ((Some(code), _), Some((Some(c), _))) if c == code => (Some(c), None),
+        ((Some(code), _), Some((None, Some(sig)))) if 128 + sig == code => (None, Some(sig)),
+        _ => real,
+    }
+}
+
 fn fail(report: libc::c_int, e: crate::error::SetupError) -> ! {
     let _ = proto::send(report, &Report::Error { error: e });
     // SAFETY: ends the process.
     unsafe { libc::_exit(125) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trusted_exit;
+
+    // Wait statuses as the kernel encodes them.
+    fn exited(code: i32) -> libc::c_int {
+        code << 8
+    }
+
+    #[test]
+    fn a_report_is_believed_only_where_the_real_status_agrees() {
+        // The init's own reports.
+        assert_eq!(trusted_exit(Some((Some(3), None)), exited(3)), (Some(3), None));
+        assert_eq!(trusted_exit(Some((None, Some(9))), exited(137)), (None, Some(9)));
+        // Forged: "exited 0" from a container that exited 42 is not believed.
+        assert_eq!(trusted_exit(Some((Some(0), None)), exited(42)), (Some(42), None));
+        assert_eq!(trusted_exit(Some((None, Some(15))), exited(42)), (Some(42), None));
+        // No report: the status; a first process killed by a signal: the signal.
+        assert_eq!(trusted_exit(None, exited(7)), (Some(7), None));
+        assert_eq!(trusted_exit(Some((Some(0), None)), libc::SIGKILL), (None, Some(9)));
+    }
 }

@@ -1,4 +1,4 @@
-//! The verbs of a container that lives on its own, after `create` (see `launch::create`):
+//! The verbs of a container that lives on its own, after `create` (see `helper::create`):
 //! `start`, `kill`, `delete`, `state`, `list`. Each takes the container's lock.
 
 use std::path::Path;
@@ -153,21 +153,32 @@ pub fn parse_signal(s: &str) -> Result<libc::c_int> {
     Ok(n)
 }
 
-/// Host PIDs of the processes in the pid namespace of `pid`, when it has one of its own.
+/// Host PIDs of the processes in the pid namespace of `pid`, when it has one of its own; `pid`
+/// always among them. The namespace is read off `pid`, or off a child of it when `pid` is an
+/// init whose /proc files the caller may not read (see `state::namespace_anchor`).
 fn processes_in_pid_namespace(pid: i32) -> Vec<i32> {
-    let Ok(ns) = std::fs::read_link(format!("/proc/{pid}/ns/pid")) else { return vec![] };
+    let anchor = state::namespace_anchor(pid);
+    let Ok(ns) = std::fs::read_link(format!("/proc/{anchor}/ns/pid")) else { return vec![pid] };
     if std::fs::read_link("/proc/self/ns/pid").ok().as_ref() == Some(&ns) {
         return vec![pid];
     }
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|p| {
-                    std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    // The first process first: once it is gone the kernel kills the rest of its namespace;
+    // killed last, it could see its children die and exit on its own meanwhile.
+    let mut all = vec![pid];
+    all.extend(
+        std::fs::read_dir("/proc")
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                    .filter(|p| {
+                        *p != pid
+                            && std::fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref()
+                                == Some(&ns)
+                    })
+                    .collect::<Vec<i32>>()
+            })
+            .unwrap_or_default(),
+    );
+    all
 }
 
 /// Send `signal` to the container's first process, or with `all` to every process in it.
@@ -243,6 +254,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = &rec.cgroup {
         cg.remove();
     }
+    // And those of containers whose owner was killed before it could remove them.
+    crate::cgroup_owners::reconcile();
     let config = dir.read_config();
     dir.remove()?;
     run_recorded_hooks(config, &rec, "poststop", "stopped");

@@ -67,6 +67,43 @@ fn flag_option(opt: &str) -> Option<(bool, libc::c_ulong)> {
     })
 }
 
+/// Every option `plan_mounts` acts on itself: `bind`/`rbind`, `idmap`/`ridmap`, the
+/// propagation types and the flags above. Any other option is the filesystem's: it goes to the
+/// kernel as mount data.
+pub const OPTIONS: [&str; 31] = [
+    "bind",
+    "rbind",
+    "idmap",
+    "ridmap",
+    "private",
+    "rprivate",
+    "slave",
+    "rslave",
+    "shared",
+    "rshared",
+    "unbindable",
+    "runbindable",
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "sync",
+    "async",
+    "dirsync",
+    "noatime",
+    "atime",
+    "nodiratime",
+    "diratime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+];
+
 fn attrs_of(flags: libc::c_ulong) -> u64 {
     let mut a = 0;
     if flags & libc::MS_RDONLY != 0 {
@@ -98,6 +135,86 @@ pub fn clean_destination(field: &str, dest: &str) -> Result<String> {
         }
     }
     Ok(format!("/{}", parts.join("/")))
+}
+
+/// Files under /proc that may be covered by a bind: what lxcfs-style tools emulate, so that a
+/// container sees its own limits there.
+pub const PROC_FILES_COVERABLE: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// Mounts that would break the set-up, or the isolation it builds: the root is `root.path`;
+/// `/proc` is the container's own proc (the set-up reaches its descriptors and masks through
+/// `/proc/self`, and masked paths hide the host's secrets there); `/dev` gets the default
+/// devices added, which on a bind would land in a host folder.
+fn check_destination(i: usize, dest: &str, kind: &MountKind) -> Result<()> {
+    let field = format!("mounts[{i}].destination");
+    let is_fs = |t: &str| matches!(kind, MountKind::Fs { fstype, .. } if fstype == t);
+    if dest == "/" {
+        return Err(SetupError::config(field, "must not be / (the container's root is root.path)"));
+    }
+    if dest == "/proc" && !is_fs("proc") {
+        return Err(SetupError::config(
+            field,
+            "only a proc filesystem may be mounted on /proc (the set-up and the masked paths rely on it)",
+        ));
+    }
+    if dest.starts_with("/proc/")
+        && !(matches!(kind, MountKind::Bind { .. }) && PROC_FILES_COVERABLE.contains(&dest))
+    {
+        return Err(SetupError::config(
+            field,
+            "is inside /proc, where only a bind over one of its emulated files (/proc/meminfo, /proc/cpuinfo, ...) is allowed",
+        ));
+    }
+    if dest == "/dev" && matches!(kind, MountKind::Bind { .. }) {
+        return Err(SetupError::config(
+            field,
+            "a bind on /dev is refused: the set-up adds devices to /dev, which would land in the source (use a tmpfs)",
+        ));
+    }
+    Ok(())
+}
+
+/// The annotation that confines the host paths of a spec (bind sources and `root.path`) to
+/// some directories: a JSON array of absolute paths, set by a server that allows binds only
+/// there. Each such path is then opened beneath its root, once, and mounted from that very
+/// descriptor (see `rootfs::open_host_path`): what is checked is what is mounted.
+pub const BIND_ROOTS: &str = "io.ns.bind.roots";
+
+/// The directories of `io.ns.bind.roots`, checked (empty without the annotation).
+pub fn bind_roots(annotations: &std::collections::BTreeMap<String, String>) -> Result<Vec<String>> {
+    let field = format!("annotations.{BIND_ROOTS}");
+    let Some(v) = annotations.get(BIND_ROOTS) else { return Ok(Vec::new()) };
+    let roots: Vec<String> = serde_json::from_str(v)
+        .map_err(|_| SetupError::config(&field, "must be a JSON array of absolute paths"))?;
+    if roots.is_empty() {
+        return Err(SetupError::config(&field, "must name at least one directory"));
+    }
+    roots.iter().map(|r| clean_destination(&field, r)).collect()
+}
+
+/// Which of `roots` `path` lies under, lexically, and the rest of it (relative; empty for the
+/// root itself). A `..` anywhere is refused: it would be resolved later, by someone else.
+pub fn under_root<'a>(roots: &'a [String], path: &str) -> Option<(&'a str, String)> {
+    if !path.starts_with('/') || path.split('/').any(|c| c == "..") {
+        return None;
+    }
+    let clean: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    roots.iter().find_map(|r| {
+        let parts: Vec<&str> = r.split('/').filter(|c| !c.is_empty()).collect();
+        (clean.len() >= parts.len() && clean[..parts.len()] == parts[..])
+            .then(|| (r.as_str(), clean[parts.len()..].join("/")))
+    })
 }
 
 /// Resolve a host path given in the spec: relative ones are taken from the bundle directory.
@@ -168,6 +285,7 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
             source: m.source.clone().unwrap_or_else(|| kind_name.to_owned()),
         }
     };
+    check_destination(i, &destination, &kind)?;
     let attrs = attrs_of(flags);
     Ok(MountOp { destination, kind, flags, data: data.join(","), attrs, propagation })
 }
@@ -246,5 +364,57 @@ mod tests {
         assert_eq!(e.message, "mounts[0].type: is required unless options has bind or rbind");
         let e = plan_mounts(&[mount("/b", None, None, &["bind"])], None).unwrap_err();
         assert_eq!(e.message, "mounts[0].source: a bind mount needs a source");
+    }
+
+    #[test]
+    fn bind_roots_are_absolute_and_paths_lie_under_them_lexically() {
+        let ann = |v: &str| [(BIND_ROOTS.to_string(), v.to_string())].into_iter().collect();
+        assert_eq!(
+            bind_roots(&ann(r#"["/srv/data/", "/home/u"]"#)).unwrap(),
+            vec!["/srv/data".to_string(), "/home/u".to_string()]
+        );
+        assert!(bind_roots(&Default::default()).unwrap().is_empty());
+        for bad in [r#""/srv""#, r#"["srv"]"#, "[]", r#"["/a/../b"]"#] {
+            let e = bind_roots(&ann(bad)).unwrap_err();
+            assert!(
+                e.message.starts_with("annotations.io.ns.bind.roots: "),
+                "{bad}: {}",
+                e.message
+            );
+        }
+        let roots = vec!["/srv/data".to_string()];
+        assert_eq!(under_root(&roots, "/srv/data"), Some(("/srv/data", String::new())));
+        assert_eq!(under_root(&roots, "/srv/data//a/./b"), Some(("/srv/data", "a/b".into())));
+        assert_eq!(under_root(&roots, "/srv/database"), None);
+        assert_eq!(under_root(&roots, "/srv/data/../etc"), None);
+        assert_eq!(under_root(&roots, "/etc"), None);
+    }
+
+    #[test]
+    fn mounts_over_the_roots_the_set_up_relies_on_are_refused() {
+        let refused = |m: Mount| plan_mounts(&[m], None).unwrap_err().message;
+        assert!(refused(mount("/", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: must not be /"));
+        assert!(refused(mount("/proc", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: only a proc filesystem may be mounted on /proc"));
+        assert!(refused(mount("/proc", Some("tmpfs"), Some("tmpfs"), &[]))
+            .starts_with("mounts[0].destination: only a proc filesystem"));
+        assert!(refused(mount("/proc/sys", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: is inside /proc"));
+        assert!(refused(mount("/proc/self", Some("tmpfs"), None, &[]))
+            .starts_with("mounts[0].destination: is inside /proc"));
+        assert!(refused(mount("/dev", None, Some("/h"), &["rbind"]))
+            .starts_with("mounts[0].destination: a bind on /dev is refused"));
+        // What the default spec mounts, and an lxcfs-style file, pass.
+        let ok = plan_mounts(
+            &[
+                mount("/proc", Some("proc"), Some("proc"), &[]),
+                mount("/dev", Some("tmpfs"), Some("tmpfs"), &[]),
+                mount("/sys", Some("sysfs"), Some("sysfs"), &["ro"]),
+                mount("/proc/meminfo", None, Some("/var/lib/lxcfs/proc/meminfo"), &["bind"]),
+            ],
+            None,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

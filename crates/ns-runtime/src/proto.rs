@@ -62,24 +62,64 @@ pub fn send<T: Serialize>(fd: libc::c_int, msg: &T) -> sys::SysResult<()> {
     sys::write_all(fd, &line)
 }
 
-/// Reads newline-separated messages from a descriptor.
+/// The longest line a reader takes by default (reports, events, control messages): what is
+/// longer ends the reading, as a broken peer would. Real messages are a few hundred bytes.
+pub const MAX_LINE: usize = 1 << 20;
+/// The longest request a helper takes (a whole runtime spec on one line).
+pub const MAX_REQUEST: usize = 64 << 20;
+
+/// What stands for a report that could not be taken (too long, or not a report): an error of
+/// the container's, in the report's own form.
+pub fn broken_report(why: &str) -> Vec<u8> {
+    let mut error = SetupError::sys("read the container's reports", None, sys::Errno(libc::EPROTO));
+    error.code = "EPROTO".into();
+    error.message = format!("failed to read the container's reports: {why}");
+    serde_json::to_vec(&Report::Error { error }).unwrap_or_default()
+}
+
+/// Reads newline-separated messages from a descriptor, each at most `max` bytes long.
 pub struct LineReader {
     fd: libc::c_int,
     buf: Vec<u8>,
     eof: bool,
+    max: usize,
+    too_long: bool,
 }
 
 impl LineReader {
     pub fn new(fd: libc::c_int) -> Self {
-        LineReader { fd, buf: Vec::new(), eof: false }
+        Self::with_limit(fd, MAX_LINE)
+    }
+
+    /// A reader whose lines may be up to `max` bytes long.
+    pub fn with_limit(fd: libc::c_int, max: usize) -> Self {
+        LineReader { fd, buf: Vec::new(), eof: false, max, too_long: false }
     }
 
     pub fn fd(&self) -> libc::c_int {
         self.fd
     }
 
+    /// Whether reading stopped at a line longer than the limit (it and the rest are dropped).
+    pub fn too_long(&self) -> bool {
+        self.too_long
+    }
+
+    /// A buffer holding more than a line may without its newline: the peer is broken (or
+    /// hostile); what it sent is dropped and the reading ends.
+    fn check_length(&mut self) {
+        if self.buf.len() > self.max && !self.buf[..=self.max].contains(&b'\n') {
+            self.buf = Vec::new();
+            self.eof = true;
+            self.too_long = true;
+        }
+    }
+
     /// One read into the buffer (for a caller that polls). False at end of file.
     pub fn fill(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
         let mut chunk = [0u8; 4096];
         match sys::read(self.fd, &mut chunk) {
             Ok(0) => self.eof = true,
@@ -87,6 +127,7 @@ impl LineReader {
             Err(sys::Errno(libc::EAGAIN | libc::EINTR)) => {}
             Err(_) => self.eof = true,
         }
+        self.check_length();
         !self.eof
     }
 
@@ -112,11 +153,14 @@ impl LineReader {
             if self.eof {
                 return (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf));
             }
-            let mut chunk = [0u8; 4096];
+            let mut chunk = [0u8; 16384];
             match sys::read(self.fd, &mut chunk) {
-                Ok(0) | Err(_) => self.eof = true,
+                Ok(0) => self.eof = true,
+                Err(sys::Errno(libc::EINTR)) => {}
+                Err(_) => self.eof = true,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
+            self.check_length();
         }
     }
 }
@@ -143,6 +187,40 @@ mod tests {
     }
 
     #[test]
+    fn a_line_longer_than_the_limit_ends_the_reading_and_is_dropped() {
+        let (r, w) = sys::pipe().unwrap();
+        let writer = std::thread::spawn(move || {
+            send(w.as_raw_fd(), &Report::Started).unwrap();
+            // 3 MiB without a newline: more than a reader takes, and more than a pipe holds.
+            let _ = sys::write_all(w.as_raw_fd(), &vec![b'x'; 3 << 20]);
+        });
+        let mut rd = LineReader::with_limit(r.as_raw_fd(), 1 << 20);
+        assert!(matches!(serde_json::from_slice(&rd.next_line().unwrap()), Ok(Report::Started)));
+        assert!(rd.next_line().is_none());
+        assert!(rd.too_long());
+        drop(r); // the writer now gets EPIPE
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn each_line_turns_what_is_not_a_report_into_an_error_report() {
+        let (r, w) = sys::pipe().unwrap();
+        sys::write_all(w.as_raw_fd(), b"{\"event\":\"exited\",\"exitCode\":0}\nnot json\n")
+            .unwrap();
+        send(w.as_raw_fd(), &Report::Exit { code: Some(42), signal: None }).unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        each_line(r.as_raw_fd(), &mut |l| {
+            got.push(l.map(|l| serde_json::from_slice::<Report>(l).unwrap()))
+        });
+        assert_eq!(got.len(), 4);
+        assert!(matches!(&got[0], Some(Report::Error { error }) if error.code == "EPROTO"));
+        assert!(matches!(&got[1], Some(Report::Error { .. })));
+        assert!(matches!(got[2], Some(Report::Exit { code: Some(42), .. })));
+        assert!(got[3].is_none());
+    }
+
+    #[test]
     fn events_are_tagged_json() {
         let s = serde_json::to_string(&Event::Exited {
             exit_code: Some(0),
@@ -154,14 +232,27 @@ mod tests {
     }
 }
 
-/// Every line of `fd` to `on_line`, then `None` at its end (as `tty::relay` does while it
-/// relays a terminal).
+/// Every report on `fd` to `on_line`, then `None` at its end (as `tty::relay` does while it
+/// relays a terminal). A line that is not a report, or one longer than `MAX_LINE` (which ends
+/// the reading), is passed on as an error report instead.
 pub fn each_line(fd: libc::c_int, on_line: &mut dyn FnMut(Option<&[u8]>)) {
     let mut rd = LineReader::new(fd);
     while let Some(line) = rd.next_line() {
-        on_line(Some(&line));
+        on_line(Some(&checked_report(line)));
+    }
+    if rd.too_long() {
+        on_line(Some(&broken_report(&format!("a report was longer than {MAX_LINE} bytes"))));
     }
     on_line(None);
+}
+
+/// `line` if it is a report, else an error report saying it was not.
+pub fn checked_report(line: Vec<u8>) -> Vec<u8> {
+    if serde_json::from_slice::<Report>(&line).is_ok() {
+        line
+    } else {
+        broken_report("a line on the report pipe was not a report")
+    }
 }
 
 /// The helper's control socket once the request has been read from it: the caller may go on

@@ -41,6 +41,47 @@ pub struct RootfsPlan {
     pub propagation: libc::c_ulong,
     /// The root is an idmapped mount (made outside, by the helper).
     pub idmap_root: bool,
+    /// `io.ns.bind.roots`: when not empty, the root and every bind source are opened beneath
+    /// one of these, and mounted from that descriptor.
+    pub bind_roots: Vec<String>,
+}
+
+/// Open a host path of the spec (`field` names it in errors): as it is, or, with bind roots,
+/// beneath the root it lies under (lexically), so that no symlink or `..` swapped in by
+/// anyone meanwhile can lead it out. The descriptor is what gets mounted.
+pub fn open_host_path(
+    roots: &[String],
+    path: &str,
+    flags: libc::c_int,
+    field: &str,
+) -> Result<OwnedFd> {
+    let step = if field == "root.path" { "open rootfs" } else { "open bind source" };
+    if roots.is_empty() {
+        return sys::open(path, flags).map_err(|e| SetupError::sys(step, Some(path), e));
+    }
+    let Some((root, rest)) = crate::mounts::under_root(roots, path) else {
+        return Err(SetupError::config(
+            field,
+            format!("{path} is not under an allowed bind root ({})", roots.join(", ")),
+        ));
+    };
+    let dir = sys::open(root, libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| SetupError::sys("open the bind root", Some(root), e))?;
+    if rest.is_empty() {
+        return Ok(dir);
+    }
+    sys::openat2_beneath(dir.as_raw_fd(), &rest, flags).map_err(|e| {
+        if e.0 == libc::EXDEV || e.0 == libc::ELOOP {
+            let mut err = SetupError::config(
+                field,
+                format!("{path} resolves outside the allowed bind root {root}"),
+            );
+            err.errno = Some(e.0);
+            err
+        } else {
+            SetupError::sys(step, Some(path), e)
+        }
+    })
 }
 
 impl RootfsPlan {
@@ -51,13 +92,17 @@ impl RootfsPlan {
             root: true,
             recursive: true,
             attrs: 0,
+            field: "root.path".into(),
+            bind_roots: self.bind_roots.clone(),
         });
-        let binds = self.mounts.iter().filter_map(|op| match &op.kind {
+        let binds = self.mounts.iter().enumerate().filter_map(|(i, op)| match &op.kind {
             MountKind::Bind { source, recursive, idmap: true } => Some(IdmapSource {
                 path: source.clone(),
                 root: false,
                 recursive: *recursive,
                 attrs: op.attrs,
+                field: format!("mounts[{i}].source"),
+                bind_roots: self.bind_roots.clone(),
             }),
             _ => None,
         });
@@ -74,6 +119,17 @@ pub struct IdmapSource {
     pub recursive: bool,
     /// Read-only, nosuid, … set with the id map.
     pub attrs: u64,
+    /// The spec's field that gave the path.
+    pub field: String,
+    pub bind_roots: Vec<String>,
+}
+
+impl IdmapSource {
+    /// The source, opened once (beneath its bind root when there are some).
+    pub fn open(&self) -> Result<OwnedFd> {
+        let flags = if self.root { libc::O_PATH | libc::O_DIRECTORY } else { libc::O_PATH };
+        open_host_path(&self.bind_roots, &self.path, flags, &self.field)
+    }
 }
 
 /// Steps 1 to 5; `before_pivot` runs between the mounts and pivot_root (createContainer hooks).
@@ -91,7 +147,7 @@ pub fn setup_rootfs(
     // 2. Sources first: a later mount may cover them (the tmpfs root is staged on /tmp).
     let root_tree = if plan.idmap_root { trees.pop_front() } else { None };
     let mut sources = Vec::with_capacity(plan.mounts.len());
-    for op in &plan.mounts {
+    for (i, op) in plan.mounts.iter().enumerate() {
         sources.push(match &op.kind {
             MountKind::Bind { idmap: true, source, .. } => {
                 Some(trees.pop_front().ok_or_else(|| {
@@ -102,6 +158,12 @@ pub fn setup_rootfs(
                     )
                 })?)
             }
+            MountKind::Bind { source, .. } if !plan.bind_roots.is_empty() => Some(open_host_path(
+                &plan.bind_roots,
+                source,
+                libc::O_PATH,
+                &format!("mounts[{i}].source"),
+            )?),
             MountKind::Bind { source, .. } => {
                 Some(sys::open(source, libc::O_PATH).step("open bind source", Some(source))?)
             }
@@ -122,6 +184,7 @@ pub fn setup_rootfs(
     }
 
     // 3. The root becomes a mount of its own, as pivot_root requires.
+    let mut root_fd = None;
     let root_dir = match &plan.root {
         // An idmapped root arrives ready: it is put on the staging point, so the host path
         // (and the folders above it, which its new owner may not enter) is not walked again.
@@ -134,6 +197,23 @@ pub fn setup_rootfs(
             sys::move_mount(tree.as_raw_fd(), staging.as_raw_fd())
                 .step("mount the idmapped rootfs on", Some(STAGING))?;
             STAGING.to_owned()
+        }
+        // Confined to bind roots: the root opened once beneath its root, and a copy of its
+        // mount put back on that very directory (by descriptor). The copy's own descriptor is
+        // the root from here on, so the path is never walked again, and nothing of the host
+        // is covered (host paths that later mounts name, an overlay's lowerdir, stay visible).
+        Some(path) if !plan.bind_roots.is_empty() => {
+            let fd = open_host_path(
+                &plan.bind_roots,
+                path,
+                libc::O_PATH | libc::O_DIRECTORY,
+                "root.path",
+            )?;
+            let tree =
+                sys::open_tree_clone(fd.as_raw_fd(), true).step("bind rootfs", Some(path))?;
+            sys::move_mount(tree.as_raw_fd(), fd.as_raw_fd()).step("bind rootfs", Some(path))?;
+            root_fd = Some(tree);
+            path.clone()
         }
         Some(path) => {
             let fd = sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
@@ -153,8 +233,11 @@ pub fn setup_rootfs(
             STAGING.to_owned()
         }
     };
-    let root = sys::open(&root_dir, libc::O_PATH | libc::O_DIRECTORY)
-        .step("open rootfs", Some(&root_dir))?;
+    let root = match root_fd {
+        Some(fd) => fd,
+        None => sys::open(&root_dir, libc::O_PATH | libc::O_DIRECTORY)
+            .step("open rootfs", Some(&root_dir))?,
+    };
 
     // 4. The mounts, in the order given.
     for (op, src) in plan.mounts.iter().zip(sources) {

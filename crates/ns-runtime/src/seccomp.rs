@@ -78,16 +78,43 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
     Insn { code, jt, jf, k }
 }
 
+/// The actions a profile may name, and the filter's return value for each (`SCMP_ACT_ERRNO`
+/// and `SCMP_ACT_TRACE` carry the rule's errno in its low 16 bits).
+pub const ACTIONS: [(&str, u32); 8] = [
+    ("SCMP_ACT_ALLOW", RET_ALLOW),
+    ("SCMP_ACT_ERRNO", RET_ERRNO),
+    ("SCMP_ACT_KILL", RET_KILL_THREAD),
+    ("SCMP_ACT_KILL_THREAD", RET_KILL_THREAD),
+    ("SCMP_ACT_KILL_PROCESS", RET_KILL_PROCESS),
+    ("SCMP_ACT_TRAP", RET_TRAP),
+    ("SCMP_ACT_TRACE", RET_TRACE),
+    ("SCMP_ACT_LOG", RET_LOG),
+];
+
+/// The comparisons an argument condition may name (`arg_check` compiles each).
+pub const OPERATORS: [&str; 7] = [
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+/// The architectures this runtime names. The filter lets through the calls of x86_64 alone:
+/// those of any other architecture (i386, x32, or one a profile names for another machine)
+/// fail with ENOSYS, whatever the profile lists.
+pub const ARCHITECTURES: [&str; 3] = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"];
+
 fn action(field: &str, name: &str, errno: Option<u32>, default_errno: u32) -> Result<u32> {
-    Ok(match name {
-        "SCMP_ACT_ALLOW" => RET_ALLOW,
-        "SCMP_ACT_ERRNO" => RET_ERRNO | (errno.unwrap_or(default_errno) & 0xffff),
-        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => RET_KILL_THREAD,
-        "SCMP_ACT_KILL_PROCESS" => RET_KILL_PROCESS,
-        "SCMP_ACT_TRAP" => RET_TRAP,
-        "SCMP_ACT_TRACE" => RET_TRACE | (errno.unwrap_or(0) & 0xffff),
-        "SCMP_ACT_LOG" => RET_LOG,
-        other => return Err(SetupError::config(field, format!("unsupported action {other:?}"))),
+    let Some(&(_, ret)) = ACTIONS.iter().find(|(n, _)| *n == name) else {
+        return Err(SetupError::config(field, format!("unsupported action {name:?}")));
+    };
+    Ok(match ret {
+        RET_ERRNO => ret | (errno.unwrap_or(default_errno) & 0xffff),
+        RET_TRACE => ret | (errno.unwrap_or(0) & 0xffff),
+        _ => ret,
     })
 }
 
@@ -177,9 +204,7 @@ pub fn compile(p: &Profile) -> Result<Vec<Insn>> {
         default_errno,
     )?;
     for (i, a) in p.architectures.iter().enumerate() {
-        if !matches!(a.as_str(), "SCMP_ARCH_X86_64" | "SCMP_ARCH_X86" | "SCMP_ARCH_X32")
-            && !a.starts_with("SCMP_ARCH_")
-        {
+        if !ARCHITECTURES.contains(&a.as_str()) && !a.starts_with("SCMP_ARCH_") {
             return Err(SetupError::config(
                 format!("linux.seccomp.architectures[{i}]"),
                 format!("unknown architecture {a:?}"),

@@ -1,5 +1,6 @@
-//! The part of the OCI runtime spec (config.json, runtime-spec 1.2) that ns reads, plus the
-//! request the helper receives. Unknown fields are ignored, as the spec asks of runtimes.
+//! The part of the OCI runtime spec (config.json, runtime-spec 1.2) that ns reads. Unknown
+//! fields are ignored, as the spec asks of runtimes. (What the helper is asked to do with a
+//! spec is `request`.)
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,10 @@ pub struct Spec {
     #[serde(default)]
     pub hooks: Option<Hooks>,
 }
+
+/// The prefix of every annotation that changes what the runtime does (`io.ns.userns`,
+/// `io.ns.limits`, `io.ns.root.readonly`, …): whoever passes a config through must judge these.
+pub const ANNOTATION_PREFIX: &str = "io.ns.";
 
 /// OCI hooks: programs the runtime runs at points of the lifecycle, with the state on stdin.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -200,53 +205,4 @@ pub struct TimeOffset {
     pub secs: i64,
     #[serde(default)]
     pub nanosecs: u32,
-}
-
-/// What the helper is asked to do: run `config` in the foreground.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunRequest {
-    #[serde(default)]
-    pub config: Spec,
-    /// Directory that relative `root.path` and mount sources are resolved against.
-    #[serde(default)]
-    pub bundle: Option<String>,
-    /// Run a minimal init as PID 1 that forwards signals and reaps orphans.
-    #[serde(default)]
-    pub init: bool,
-    /// Kill the container when the process that started the helper dies.
-    #[serde(default)]
-    pub die_with_parent: bool,
-    /// Create a container that lives on its own (OCI `create`), instead of running in the
-    /// foreground: its process waits for `start`.
-    #[serde(default)]
-    pub create: Option<CreateRequest>,
-    /// Start a process in a running container instead (`exec`); `config` is then unused.
-    #[serde(default)]
-    pub exec: Option<crate::exec::ExecRequest>,
-    /// Descriptors 3 .. 3+N of the caller that the container keeps (OCI `--preserve-fds`).
-    #[serde(default)]
-    pub preserve_fds: u32,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateRequest {
-    pub id: String,
-    /// The state root (`/run/ns`, …).
-    pub root: String,
-    #[serde(default)]
-    pub pid_file: Option<String>,
-    /// Stay as the container's parent: keep its log and record its exit status. Without a
-    /// monitor (engines: containerd's shim, conmon) the container is left to the caller's
-    /// subreaper and inherits the caller's stdio.
-    #[serde(default)]
-    pub monitor: bool,
-    /// With a monitor: remove the container's folder once it has ended (`--rm`).
-    #[serde(default)]
-    pub remove_on_exit: bool,
-    /// With `process.terminal`: the unix socket that receives the terminal's master (OCI
-    /// `--console-socket`).
-    #[serde(default)]
-    pub console_socket: Option<String>,
 }

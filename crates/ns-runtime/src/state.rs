@@ -13,32 +13,21 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SetupError};
+pub use crate::files::{default_root, process_start_time, write_atomic};
 use crate::sys::{self, Errno};
 
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 pub const EXIT_FILE: &str = "exit.json";
 pub const LOG_FILE: &str = "container.log";
-
-/// The default state root: `/run/ns` for root, `$XDG_RUNTIME_DIR/ns` otherwise.
-pub fn default_root() -> PathBuf {
-    // SAFETY: plain syscall.
-    if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from("/run/ns");
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("ns"),
-        // SAFETY: plain syscall.
-        _ => PathBuf::from(format!("/tmp/ns-{}", unsafe { libc::geteuid() })),
-    }
-}
+/// The runtime spec the container was created with.
+pub const CONFIG_FILE: &str = "config.json";
 
 /// Container ids: letters, digits and `_ + - .`, not starting with a dot, at most 1024 bytes.
 pub fn validate_id(id: &str) -> Result<()> {
@@ -127,18 +116,57 @@ pub struct StateView {
     pub owner: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<ExitRecord>,
+    /// Stopped with no exit record, and none will come: why its exit status is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_unknown: Option<String>,
 }
 
-/// The start time of a process, or None when there is no such (living, non-zombie) process.
-pub fn process_start_time(pid: i32) -> Option<u64> {
+/// The longest entry of a container's log: longer output without a newline is cut into entries
+/// of this size (as docker's 16 KiB), so that neither the monitor's memory nor a reader of the
+/// log has to hold a line of unbounded length.
+pub const MAX_LOG_LINE: usize = 16 * 1024;
+
+/// Write out (`out`) whole entries of `MAX_LOG_LINE` bytes from the front of `partial`, what a
+/// stream wrote without a newline, until less than that is left.
+pub fn split_long_log_line(partial: &mut Vec<u8>, out: &mut dyn FnMut(&[u8])) {
+    while partial.len() >= MAX_LOG_LINE {
+        let part: Vec<u8> = partial.drain(..MAX_LOG_LINE).collect();
+        out(&part);
+    }
+}
+
+/// The parent of a process and its start time (fields 4 and 22 of /proc/PID/stat, readable by
+/// anyone), or None when there is no such process.
+fn parent_and_start(pid: i32) -> Option<(i32, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split(' ').collect();
-    // rest starts at field 3 (state); field 22 is starttime.
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
-        return None;
+    Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+/// A process whose namespaces (/proc/PID/ns/*) can be read for the container whose first
+/// process is `pid`: that process itself when it can be; otherwise the oldest of its children.
+/// The init that is a container's PID 1 is undumpable and was not executed inside, so only
+/// CAP_SYS_PTRACE in the host's user namespace reads its /proc files: a rootless caller cannot.
+/// Its children were executed inside the container (the command first), and their owner may
+/// read theirs. `pid` itself when it has no child.
+pub fn namespace_anchor(pid: i32) -> i32 {
+    if fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok() {
+        return pid;
     }
-    fields.get(19)?.parse().ok()
+    let Ok(rd) = fs::read_dir("/proc") else { return pid };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| match parent_and_start(p) {
+            Some((parent, start)) if parent == pid => Some((start, p)),
+            _ => None,
+        })
+        .min()
+        .map_or(pid, |(_, p)| p)
+}
+
+/// Is `child` (still) a child of `parent`?
+pub fn is_child_of(child: i32, parent: i32) -> bool {
+    parent_and_start(child).is_some_and(|(p, _)| p == parent)
 }
 
 /// UTC now as RFC 3339 with nanoseconds.
@@ -166,27 +194,6 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
         sod % 3600 / 60,
         sod % 60
     )
-}
-
-/// Write `data` to `path` atomically: readers see the old file or the new one, never half.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let fail = |step: &str, e: std::io::Error| {
-        SetupError::sys(
-            step,
-            Some(&path.display().to_string()),
-            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    };
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(|e| fail("write", e))?;
-    f.write_all(data).map_err(|e| fail("write", e))?;
-    f.sync_all().map_err(|e| fail("sync", e))?;
-    fs::rename(&tmp, path).map_err(|e| fail("rename into place", e))
 }
 
 /// One container's folder.
@@ -298,9 +305,27 @@ impl ContainerDir {
         }
     }
 
+    /// For a stopped container without an exit record: why none will come (its monitor is gone,
+    /// or it never had one); None while a living monitor may still write it.
+    pub fn exit_unknown(&self, r: &Record) -> Option<String> {
+        match r.monitor_pid {
+            Some(m) if process_start_time(m).is_some() => None,
+            Some(m) => Some(format!(
+                "its exit status is unknown: its monitor (pid {m}) ended without recording it"
+            )),
+            None => Some(
+                "its exit status is unknown: no monitor watched it (it was left to its engine)"
+                    .to_owned(),
+            ),
+        }
+    }
+
     pub fn view(&self) -> Result<StateView> {
         let r = self.read_record()?;
         let status = self.status(&r);
+        let exit = if status == Status::Stopped { self.read_exit() } else { None };
+        let exit_unknown =
+            if status == Status::Stopped && exit.is_none() { self.exit_unknown(&r) } else { None };
         Ok(StateView {
             oci_version: r.oci_version.clone(),
             id: r.id.clone(),
@@ -310,7 +335,8 @@ impl ContainerDir {
             annotations: r.annotations.clone(),
             created: r.created.clone(),
             owner: user_name(r.owner),
-            exit: if status == Status::Stopped { self.read_exit() } else { None },
+            exit,
+            exit_unknown,
         })
     }
 
@@ -373,6 +399,15 @@ mod tests {
     }
 
     #[test]
+    fn output_without_newlines_is_cut_into_bounded_log_entries() {
+        let mut partial = vec![b'x'; 2 * MAX_LOG_LINE + 5];
+        let mut entries = Vec::new();
+        split_long_log_line(&mut partial, &mut |p| entries.push(p.len()));
+        assert_eq!(entries, vec![MAX_LOG_LINE, MAX_LOG_LINE]);
+        assert_eq!(partial.len(), 5);
+    }
+
+    #[test]
     fn rfc3339_dates() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951782400, 5), "2000-02-29T00:00:00.000000005Z");
@@ -395,6 +430,17 @@ mod tests {
     }
 
     #[test]
+    fn a_readable_process_is_its_own_anchor_and_its_children_are_its_children() {
+        let me = std::process::id() as i32;
+        assert_eq!(namespace_anchor(me), me);
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(is_child_of(child.id() as i32, me));
+        assert!(!is_child_of(me, child.id() as i32));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
     fn our_own_process_is_alive_and_a_wrong_start_time_is_not() {
         let me = std::process::id() as i32;
         let mut r = record("x", me, process_start_time(me).unwrap());
@@ -411,7 +457,23 @@ mod tests {
         assert!(ContainerDir::open(&root, "c1").is_err()); // no state.json yet
         d.write_record(&record("c1", 999_999_999, 1)).unwrap();
         let d = ContainerDir::open(&root, "c1").unwrap();
-        assert_eq!(d.view().unwrap().status, Status::Stopped);
+        let v = d.view().unwrap();
+        assert_eq!(v.status, Status::Stopped);
+        assert!(v.exit_unknown.unwrap().contains("no monitor watched it"));
+        // A monitor that is gone (no such pid) recorded nothing: unknown, not a made-up status.
+        d.write_record(&Record { monitor_pid: Some(999_999_998), ..record("c1", 999_999_999, 1) })
+            .unwrap();
+        assert!(d.view().unwrap().exit_unknown.unwrap().contains("monitor (pid 999999998) ended"));
+        d.write_exit(&ExitRecord {
+            exit_code: Some(3),
+            signal: None,
+            finished: now_rfc3339(),
+            oom_killed: false,
+        })
+        .unwrap();
+        let v = d.view().unwrap();
+        assert_eq!(v.exit.unwrap().exit_code, Some(3));
+        assert!(v.exit_unknown.is_none());
         assert_eq!(list(&root).iter().map(|d| d.id.clone()).collect::<Vec<_>>(), vec!["c1"]);
         d.remove().unwrap();
         assert!(list(&root).is_empty());

@@ -310,12 +310,28 @@ pub const RESOLVE_IN_ROOT: u64 = 0x10;
 /// `openat2(2)` resolving `path` as if `dirfd` were the root: `..` and absolute symlinks cannot
 /// leave it. This is how mount targets inside a rootfs are found.
 pub fn openat2_in_root(dirfd: RawFd, path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    openat2(dirfd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+pub const RESOLVE_BENEATH: u64 = 0x08;
+
+/// `openat2(2)` of `path` (relative) beneath `dirfd`: a `..` or a symlink that would leave it
+/// (any absolute one, any magic link) fails with EXDEV instead of being followed out.
+pub fn openat2_beneath(dirfd: RawFd, path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    // EAGAIN: a rename or mount anywhere raced with a `..` of the walk; the kernel asks for a
+    // retry rather than risk a wrong answer.
+    let mut tries = 0;
+    loop {
+        match openat2(dirfd, path, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) {
+            Err(Errno(libc::EAGAIN)) if tries < 1000 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+fn openat2(dirfd: RawFd, path: &str, flags: libc::c_int, resolve: u64) -> SysResult<OwnedFd> {
     let c = cstr(path)?;
-    let how = OpenHow {
-        flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: 0, resolve };
     // SAFETY: how is valid for its size; c is a valid C string.
     let r = retry(|| {
         check_long(unsafe {
@@ -500,6 +516,74 @@ pub fn cloexec_from(first: u32) -> SysResult<()> {
 /// Close every descriptor from `first` up.
 pub fn close_from(first: u32) -> SysResult<()> {
     close_range_from(first, 0)
+}
+
+/// Close every descriptor but those in `keep`: what a process holds of its parent's and does
+/// not need is gone, rather than left for whoever could reach it.
+pub fn close_all_except(keep: &[RawFd]) -> SysResult<()> {
+    let mut keep: Vec<u32> = keep.iter().filter(|fd| **fd >= 0).map(|fd| *fd as u32).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from = 0u32;
+    for k in keep {
+        if k > from {
+            close_range(from, k - 1)?;
+        }
+        from = k + 1;
+    }
+    close_range_from(from, 0)
+}
+
+/// close_range(first, last, 0), or a walk of the open descriptors where the kernel lacks it.
+fn close_range(first: u32, last: u32) -> SysResult<()> {
+    // SAFETY: plain syscall.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) } == 0 {
+        return Ok(());
+    }
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(|_| Errno::last())?;
+    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds {
+        if (first..=last).contains(&(fd as u32)) {
+            // SAFETY: descriptor numbers of this process, closed on purpose.
+            unsafe { libc::close(fd) };
+        }
+    }
+    Ok(())
+}
+
+/// Forget the environment this process was started with: libc's copy is cleared, and the
+/// block the kernel shows as /proc/PID/environ (the initial stack's strings) is zeroed, so
+/// that nothing of the caller's variables can be read from this process any more.
+pub fn scrub_environment() {
+    // SAFETY: single-threaded here (a fresh clone); clearenv only resets libc's table.
+    unsafe { libc::clearenv() };
+    let Some((start, end)) = environment_block() else { return };
+    if end > start {
+        // SAFETY: [start, end) is the environment block of this process's initial stack, as
+        // the kernel reports it: mapped and writable, and no longer referenced by libc.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+}
+
+/// Where the kernel says this process's environment strings are: fields 50 and 51 of
+/// /proc/self/stat (env_start, env_end).
+fn environment_block() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3.
+    let start = fields.get(50 - 3)?.parse().ok()?;
+    let end = fields.get(51 - 3)?.parse().ok()?;
+    Some((start, end))
+}
+
+/// PR_SET_DUMPABLE: whether processes of the same user may ptrace this one, read its memory,
+/// environment and descriptors through /proc, or take its descriptors (pidfd_getfd). Once
+/// off, only CAP_SYS_PTRACE in the user namespace that owns the process's memory allows it.
+pub fn set_dumpable(on: bool) -> SysResult<()> {
+    // SAFETY: plain prctl.
+    check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) })?;
+    Ok(())
 }
 
 /// close_range(first, ~0, flags) (0: close; CLOSE_RANGE_CLOEXEC: mark), with a walk of the open

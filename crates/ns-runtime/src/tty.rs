@@ -1,11 +1,13 @@
 //! The caller's side of a container's terminal: the helper copies its own stdin to the
 //! terminal's master and the master to its stdout, with its terminal (if any) in raw mode,
-//! and passes window size changes on.
+//! and passes window size changes on. The master travels from the container over a socket
+//! pair, and on to an engine's console socket when it asks for one.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::sys;
+use crate::error::{Result, SetupError};
+use crate::sys::{self, Errno};
 
 /// The master being relayed, for the SIGWINCH handler (-1: none).
 pub static MASTER: AtomicI32 = AtomicI32::new(-1);
@@ -141,8 +143,16 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(Option<&[u
                 Ok(n) => {
                     pending.extend_from_slice(&buf[..n]);
                     while let Some(i) = pending.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = pending.drain(..=i).collect();
-                        on_line(Some(&line[..line.len() - 1]));
+                        let mut line: Vec<u8> = pending.drain(..=i).collect();
+                        line.pop();
+                        on_line(Some(&crate::proto::checked_report(line)));
+                    }
+                    // A report longer than any is a broken peer: it ends the reports.
+                    if pending.len() > crate::proto::MAX_LINE {
+                        pending = Vec::new();
+                        rep_open = false;
+                        on_line(Some(&crate::proto::broken_report("a report was too long")));
+                        on_line(None);
                     }
                 }
             }
@@ -166,4 +176,31 @@ pub fn relay(master: OwnedFd, reports: RawFd, on_line: &mut dyn FnMut(Option<&[u
         }
     }
     MASTER.store(-1, Ordering::Relaxed);
+}
+
+/// A connected pair of unix sockets, close-on-exec: the way a terminal's master travels.
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe {
+        libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr())
+    } != 0
+    {
+        return Err(SetupError::sys("create a socket pair", None, Errno::last()));
+    }
+    // SAFETY: two fresh descriptors we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Hand a terminal's master to the engine listening on `path` (OCI `--console-socket`).
+pub fn send_to_console_socket(path: &str, master: &OwnedFd) -> Result<()> {
+    let sock = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        SetupError::sys(
+            "connect to the console socket",
+            Some(path),
+            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+    })?;
+    sys::send_fd(sock.as_raw_fd(), master.as_raw_fd(), b"/dev/ptmx")
+        .map_err(|e| SetupError::sys("send the terminal to", Some(path), e))
 }

@@ -250,7 +250,7 @@ fn fork_helper(fds: &[OwnedFd], cwd: &str, umask: u32, env: &[String]) -> sys::S
         }
         environ = envp.as_mut_ptr();
         name_helper();
-        std::process::exit(crate::launch::helper_main(3));
+        std::process::exit(crate::helper::helper_main(3));
     }
 }
 

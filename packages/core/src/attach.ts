@@ -7,10 +7,7 @@ import type { Readable } from 'node:stream'
 
 import { checkSize } from './container.js'
 import { NsError } from './errors.js'
-
-/** Kinds of frame the monitor reads: one byte of kind, four of length, then the payload. */
-const FRAME_INPUT = 0
-const FRAME_RESIZE = 1
+import { frameKinds, maxFramePayload, stateFiles } from './generated/facts.js'
 
 /** A socket path longer than this does not fit in a unix socket address. */
 const MAX_SOCKET_PATH = 107
@@ -39,7 +36,10 @@ export class Attachment {
   /** Type into the terminal. */
   write(data: string | Uint8Array): void {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-    if (bytes.length && !this.#socket.destroyed) this.#socket.write(frame(FRAME_INPUT, bytes))
+    if (this.#socket.destroyed) return
+    // In frames the monitor takes: a larger one would make it let this client go.
+    for (let at = 0; at < bytes.length; at += maxFramePayload)
+      this.#socket.write(frame(frameKinds.input, bytes.subarray(at, at + maxFramePayload)))
   }
 
   /** A new window size: the container's foreground program gets SIGWINCH. */
@@ -48,7 +48,7 @@ export class Attachment {
     const p = Buffer.alloc(4)
     p.writeUInt16BE(rows, 0)
     p.writeUInt16BE(cols, 2)
-    if (!this.#socket.destroyed) this.#socket.write(frame(FRAME_RESIZE, p))
+    if (!this.#socket.destroyed) this.#socket.write(frame(frameKinds.resize, p))
   }
 
   /** Detach: the container goes on. */
@@ -60,12 +60,12 @@ export class Attachment {
 
 /** Connect to the attach socket in a container's folder. */
 export function attachTo(dir: string, id: string): Promise<Attachment> {
-  let path = join(dir, 'attach.sock')
+  let path = join(dir, stateFiles.attachSocket)
   let dirFd: number | undefined
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
     // Reached through a descriptor of the folder, as the monitor bound it.
     dirFd = openSync(dir, 'r')
-    path = `/proc/self/fd/${dirFd}/attach.sock`
+    path = `/proc/self/fd/${dirFd}/${stateFiles.attachSocket}`
   }
   return new Promise((resolve, reject) => {
     const socket = connect({ path, allowHalfOpen: false })
@@ -84,7 +84,7 @@ export function attachTo(dir: string, id: string): Promise<Attachment> {
         new NsError({
           code: 'ESTATE',
           step: 'attach',
-          path: join(dir, 'attach.sock'),
+          path: join(dir, stateFiles.attachSocket),
           message: `cannot attach to container "${id}": its terminal is gone (${e.code ?? e.message})`,
         }),
       )

@@ -3,21 +3,14 @@ import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { randomFillSync } from 'node:crypto'
 
-import { z } from 'zod'
-
 import { NsError } from './errors.js'
 import { defaultIdMappings, inInitialUserNamespace, isMapped, sandboxPaths } from './host.js'
-import {
-  capabilityNames,
-  defaultCapabilities,
-  namespaceNames,
-  normalizeCap,
-  parseWith,
-  type NamespaceName,
-  type ParsedRunOptions,
-} from './options.js'
+import { checkBuiltSpec } from './check.js'
+import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type NamespaceName } from './names.js'
+import type { ParsedRunOptions } from './options.js'
+import { hostnameFor, nameFits, NAME_PROBLEM, parseSize } from './rules.js'
 import { frozenSeccompProfile } from './seccomp.js'
-import { ociSpecSchema, type OciMount, type OciSpec } from './spec.js'
+import type { OciMount, OciSpec } from './spec.js'
 
 /** Annotation keys that carry labels. */
 export const labelPrefix = 'io.ns.label/'
@@ -87,12 +80,7 @@ export function capabilitySets(o: Pick<ParsedRunOptions, 'capAdd' | 'capDrop'>, 
   return { bounding: list, effective: [...inEffect], inheritable: [], permitted: [...inEffect], ambient: [] }
 }
 
-/** `64m` -> 67108864. */
-export function parseSize(v: number | string): number {
-  if (typeof v === 'number') return v
-  const m = /^(\d+)([kmg]?)$/i.exec(v)!
-  return Number(m[1]) * { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
-}
+export { parseSize }
 
 /** `linux.resources` from the friendly limits, or undefined when none is asked for. */
 export function resourcesOf(o: ParsedRunOptions) {
@@ -150,6 +138,7 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
  * profile is shared between them, and frozen.
  */
 export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
+  if (!nameFits(id)) throw NsError.invalid('name', NAME_PROBLEM)
   const ns = new Map<NamespaceName, boolean | string>()
   for (const n of namespaceNames) ns.set(n, n !== 'time')
   if (o.userns === 'host') {
@@ -202,9 +191,11 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     throw NsError.invalid('user', `gid ${user.gid} is not mapped in the user namespace`)
   const idmapOk = isNew('user')
 
-  const hostname = o.hostname ?? (isNew('uts') ? id : undefined)
+  const hostname = o.hostname ?? (isNew('uts') ? hostnameFor(id) : undefined)
   const sandbox = o.rootfs === undefined
   const mounts: OciMount[] = []
+  // The option each mount of the spec comes from, by its index (the runtime names mounts[i]).
+  const origins: string[] = []
   if (isNew('mount')) {
     if (sandbox) {
       for (const p of sandboxPaths) {
@@ -234,6 +225,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
     )
     for (const [i, v] of (o.volumes ?? []).entries()) {
+      origins[mounts.length] = `volumes[${i}]`
       const [src, dst, opts] = v.split(':') as [string, string, string | undefined]
       const flags = (opts ?? '').split(',')
       const source = resolve(src)
@@ -248,6 +240,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
       })
     }
     for (const [i, m] of (o.mounts ?? []).entries()) {
+      origins[mounts.length] = `mounts[${i}]`
       if (m.type === 'bind') {
         const source = resolve(m.source)
         if (!existsSync(source)) throw NsError.invalid(`mounts[${i}].source`, `${source} does not exist`)
@@ -323,25 +316,42 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     annotations,
   }
   checkLooser(spec)
+  if (origins.length) mountOrigins.set(spec, origins)
   return { spec, init: o.init ?? true }
 }
 
-const specShape = ociSpecSchema.shape
-const linuxShape = specShape.linux.unwrap().shape
+/** For specs built from options: which option each of their mounts comes from. */
+const mountOrigins = new WeakMap<OciSpec, string[]>()
+
+/** An error of the runtime, as the helper reports it. */
+export interface RuntimeError {
+  step: string
+  path?: string
+  errno?: number
+  code: string
+  message: string
+  hint?: string
+}
+
+/**
+ * A runtime's refusal of `mounts[i]` of a spec built from options, told as being about the
+ * option the mount comes from (`volumes[0]`, not `mounts[14]` of a spec the caller never saw);
+ * any other error as it is.
+ */
+export function optionError(spec: OciSpec, e: RuntimeError): RuntimeError & { field?: string } {
+  const m = /^mounts\[(\d+)\](\.[A-Za-z]+)?$/.exec(e.step === 'validate config' ? (e.path ?? '') : '')
+  const origin = m ? mountOrigins.get(spec)?.[Number(m[1])] : undefined
+  if (!m || !origin) return e
+  const { path: _path, ...rest } = e
+  const reason = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path!.length + 2) : e.message
+  return { ...rest, field: origin, message: `${origin}: ${reason}` }
+}
 
 /**
  * The values of a built spec that its options allow more freely than the spec does, with the
- * spec's own rules for them: ids past 2^32 - 1, an environment key that is empty, a hostname from
- * a long id, id maps read from the host. All else of a built spec meets the spec's schema by
- * construction.
+ * spec's own rules for them: ids past 2^32 - 1, an environment key that is empty, id maps read
+ * from the host. All else of a built spec meets the spec's schema by construction.
  */
-const looserParts = z.object({
-  process: z.object({ user: specShape.process.shape.user, env: specShape.process.shape.env }),
-  hostname: specShape.hostname,
-  linux: z.object({ uidMappings: linuxShape.uidMappings, gidMappings: linuxShape.gidMappings }),
-})
-
-/** Refuse a built spec as `validateSpec` would (the same field, the same message). */
 function checkLooser(spec: OciSpec): void {
-  parseWith(looserParts, spec)
+  checkBuiltSpec(spec)
 }

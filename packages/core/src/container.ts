@@ -6,10 +6,13 @@ import type { Readable, Writable } from 'node:stream'
 
 import native from '@ns/native'
 
-import { makeSpec, newContainerId } from './build.js'
+import { makeSpec, newContainerId, optionError } from './build.js'
 import { NsError } from './errors.js'
-import { parseRunOptions, type ParsedRunOptions, type RunOptions } from './options.js'
-import { validateSpec, type OciSpec } from './spec.js'
+// Validated without zod (check.ts): the same rules as options.ts and spec.ts, loaded faster.
+import { checkRunOptions as parseRunOptions, checkSpec as validateSpec } from './check.js'
+import type { HelperEvent, SetupErrorJson } from './generated/facts.js'
+import type { ParsedRunOptions, RunOptions } from './options.js'
+import type { OciSpec } from './spec.js'
 
 export interface ExitResult {
   /** The exit code, or 128 + the signal number when a signal ended it (docker's convention). */
@@ -49,32 +52,63 @@ export interface Helper {
   send(message: Record<string, unknown>): void
 }
 
+/** The longest event line a helper sends (real ones are a few hundred bytes). */
+export const MAX_EVENT_LINE = 1 << 20
+/** The most warnings kept for one container. */
+const MAX_WARNINGS = 64
+
 /**
  * Split what `input` reads into lines (at `\n`; the last one may lack it) and call `onLine` with
- * each; `onEnd` once it has ended, or failed.
+ * each; `onEnd` once it has ended, or failed. A line longer than `maxLine` bytes is not
+ * gathered: `onTooLong` is called once and nothing more is read (the peer is broken).
  */
-function readLines(input: Socket, onLine: (line: string) => void, onEnd: () => void): void {
-  let partial = ''
-  input.setEncoding('utf8')
-  input.on('data', (chunk: string) => {
+export function readLines(
+  input: Socket,
+  onLine: (line: string) => void,
+  onEnd: () => void,
+  onTooLong: () => void = () => {},
+  maxLine = MAX_EVENT_LINE,
+): void {
+  // Bytes, not strings: a line is decoded only once whole (and a multi-byte character split
+  // between chunks is decoded right).
+  let partial: Buffer[] = []
+  let partialLength = 0
+  let stopped = false
+  input.on('data', (chunk: Buffer) => {
+    if (stopped) return
     let from = 0
-    for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', from)) {
-      onLine(partial + chunk.slice(from, nl))
-      partial = ''
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
+      if (partialLength + nl - from > maxLine) break
+      partial.push(chunk.subarray(from, nl))
+      const line = Buffer.concat(partial).toString('utf8')
+      partial = []
+      partialLength = 0
       from = nl + 1
+      onLine(line)
+      if (stopped) return
     }
-    partial += chunk.slice(from)
+    const rest = chunk.subarray(from)
+    if (partialLength + rest.length > maxLine) {
+      stopped = true
+      partial = []
+      partialLength = 0
+      onTooLong()
+      return
+    }
+    partial.push(rest)
+    partialLength += rest.length
   })
   let ended = false
   const end = () => {
     if (ended) return
     ended = true
-    if (partial !== '') onLine(partial)
+    if (partialLength > 0 && !stopped) onLine(Buffer.concat(partial).toString('utf8'))
     onEnd()
   }
   input.on('end', end)
   // A helper gone without reading its request resets the socket: an end too.
   input.on('error', end)
+  input.on('close', end)
 }
 
 /**
@@ -139,23 +173,49 @@ export function launchHelper(
   // The control socket stays open for messages after the request (window sizes); the helper
   // reads them only while it relays a terminal.
   control.write(`${JSON.stringify(request)}\n`)
+  // A helper that sends what is not an event (too long, not JSON, not one of ours) is broken:
+  // its container fails with an error saying so, the helper is killed (and its container with
+  // it), and this process goes on.
+  let broken = false
+  const protocolError = (why: string) => {
+    if (broken) return
+    broken = true
+    onEvent({
+      event: 'error',
+      error: {
+        code: 'EPROTO',
+        step: "read the helper's events",
+        path: native.helperPath,
+        message: `the helper sent ${why}; its container was stopped`,
+      },
+    })
+    control.destroy()
+    pid.then(
+      (p) => {
+        try {
+          process.kill(p, 'SIGKILL')
+        } catch {
+          // gone already
+        }
+      },
+      () => {},
+    )
+  }
   const done = new Promise<{ exitCode?: number | null; signal?: number | null }>((resolve, reject) => {
     readLines(
       control,
       (line) => {
-        let ev: unknown
-        try {
-          ev = JSON.parse(line)
-        } catch {
-          return // not an event
-        }
-        if (typeof ev === 'object' && ev !== null) onEvent(ev as HelperEvent)
+        if (broken) return
+        const ev = parseEvent(line)
+        if (ev) onEvent(ev)
+        else protocolError(`a line that is not an event (${JSON.stringify(line.slice(0, 80))})`)
       },
       // The control socket also ends when the helper could not start (its end is closed then).
       () => {
         control.destroy()
         pid.then((p) => native.reap(p)).then(resolve, reject)
       },
+      () => protocolError(`a line longer than ${MAX_EVENT_LINE} bytes`),
     )
   })
   const send = (message: Record<string, unknown>) => {
@@ -171,14 +231,34 @@ export function launchHelper(
   }
 }
 
-export interface HelperEvent {
-  event: 'created' | 'started' | 'error' | 'warning' | 'exited'
-  pid?: number
-  message?: string
-  exitCode?: number | null
-  signal?: number | null
-  oomKilled?: boolean
-  error?: { step: string; path?: string; errno?: number; code: string; message: string; hint?: string }
+/** The helper's events, as ns-runtime defines them (generated). */
+export type { HelperEvent }
+
+const EVENT_NAMES = new Set(['created', 'started', 'error', 'warning', 'exited'])
+const isInt = (v: unknown) => v === undefined || v === null || Number.isSafeInteger(v)
+const isText = (v: unknown) => v === undefined || typeof v === 'string'
+
+/** One line from a helper as an event, checked field by field; undefined if it is not one. */
+export function parseEvent(line: string): HelperEvent | undefined {
+  let ev: unknown
+  try {
+    ev = JSON.parse(line)
+  } catch {
+    return undefined
+  }
+  if (typeof ev !== 'object' || ev === null || Array.isArray(ev)) return undefined
+  const e = ev as Record<string, unknown>
+  if (typeof e.event !== 'string' || !EVENT_NAMES.has(e.event)) return undefined
+  if (!isInt(e.pid) || !isInt(e.exitCode) || !isInt(e.signal) || !isText(e.message)) return undefined
+  if (e.oomKilled !== undefined && typeof e.oomKilled !== 'boolean') return undefined
+  if (e.event === 'error') {
+    const err = e.error as Record<string, unknown> | null | undefined
+    if (typeof err !== 'object' || err === null || typeof err.message !== 'string' || typeof err.code !== 'string')
+      return undefined
+    for (const k of ['step', 'path', 'hint']) if (!isText(err[k])) return undefined
+    if (!isInt(err.errno)) return undefined
+  }
+  return e as unknown as HelperEvent
 }
 
 export interface StartOptions {
@@ -220,12 +300,13 @@ export class Container implements AsyncDisposable {
     this.started = new Promise((res, rej) => ((resolveStarted = res), (rejectStarted = rej)))
     this.started.catch(() => {})
 
-    let error: HelperEvent['error'] | undefined
+    let error: SetupErrorJson | undefined
     let exit: { exitCode: number | null; signal: number | null; oomKilled: boolean } | undefined
     const onEvent = (ev: HelperEvent) => {
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
       else if (ev.event === 'error') error ??= ev.error
-      else if (ev.event === 'warning' && ev.message) this.warnings.push(ev.message)
+      else if (ev.event === 'warning' && ev.message && this.warnings.length < MAX_WARNINGS)
+        this.warnings.push(ev.message)
       else if (ev.event === 'exited')
         exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
     }
@@ -261,7 +342,7 @@ export class Container implements AsyncDisposable {
           const exitCode = code ?? (sig ? 128 + sig : (helper.exitCode ?? 125))
           const signal = sig ? (signalNames.get(sig) ?? null) : null
           if (error) {
-            const e = new NsError({ ...error, exitCode: exitCode === 0 ? 125 : exitCode })
+            const e = new NsError({ ...optionError(spec, error), exitCode: exitCode === 0 ? 125 : exitCode })
             rejectStarted(e)
             reject(e)
             return

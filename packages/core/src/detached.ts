@@ -6,13 +6,20 @@ import { join } from 'node:path'
 import native from '@ns/native'
 
 import { attachTo, type Attachment } from './attach.js'
-import { envList, makeSpec, newContainerId, parseUser } from './build.js'
-import { collect, Container, launchHelper, type HelperEvent, type RunResult } from './container.js'
+import { envList, makeSpec, newContainerId, optionError, parseUser } from './build.js'
+import { collect, Container, launchHelper, type RunResult } from './container.js'
 import { NsError } from './errors.js'
-import type { z } from 'zod'
+import { stateFiles, type ContainerStatus, type SetupErrorJson } from './generated/facts.js'
 
-import { parseRunOptions, parseWith, runOptionsSchema, type RunOptions } from './options.js'
-import { validateSpec, type OciSpec } from './spec.js'
+// Validated without zod (check.ts): the same rules as options.ts and spec.ts, loaded faster.
+import {
+  checkExecOptions,
+  checkRunOptions as parseRunOptions,
+  checkSpec as validateSpec,
+  type execOptionKeys,
+} from './check.js'
+import type { RunOptions } from './options.js'
+import type { OciSpec } from './spec.js'
 
 export interface ExitRecord {
   exitCode: number | null
@@ -36,13 +43,15 @@ export interface Stats {
 export interface ContainerState {
   ociVersion: string
   id: string
-  status: 'creating' | 'created' | 'running' | 'stopped'
+  status: ContainerStatus
   pid?: number
   bundle: string
   annotations: Record<string, string>
   created: string
   owner: string
   exit?: ExitRecord
+  /** Stopped without an exit record that will ever come (its monitor was killed): why. */
+  exitUnknown?: string
 }
 
 export interface LogEntry {
@@ -51,23 +60,8 @@ export interface LogEntry {
   log: string
 }
 
-const execOptionsSchema = runOptionsSchema
-  .pick({
-    command: true,
-    env: true,
-    cwd: true,
-    user: true,
-    tty: true,
-    stdin: true,
-    stdout: true,
-    stderr: true,
-    timeout: true,
-    signal: true,
-    input: true,
-  })
-  .strict()
-
-export type ExecOptions = z.input<typeof execOptionsSchema>
+/** What `exec` takes: these of the run options (`command`, `env`, `cwd`, `user`, stdio, ...). */
+export type ExecOptions = Pick<RunOptions, (typeof execOptionKeys)[number]>
 
 export interface DetachedOptions extends Omit<
   RunOptions,
@@ -176,14 +170,24 @@ export class DetachedContainer {
     for (;;) {
       const s = this.state()
       if (s.status === 'stopped') {
+        if (s.exit) return s.exit
         // The monitor writes the exit record right after the process is reaped: a moment, or
-        // longer on a loaded machine (up to 5 s, whatever the polling interval).
-        for (const deadline = Date.now() + 5000; !s.exit && Date.now() < deadline;) {
+        // longer on a loaded machine (up to 5 s, whatever the polling interval). A monitor that
+        // is gone writes nothing: the status is unknown, and is not made up.
+        let unknown = s.exitUnknown
+        for (const deadline = Date.now() + 5000; !unknown && Date.now() < deadline;) {
           await sleep(poll)
           const again = this.#exit()
           if (again) return again
+          unknown = this.state().exitUnknown
         }
-        return s.exit ?? { exitCode: null, signal: null, finished: '' }
+        const last = this.#exit()
+        if (last) return last
+        throw new NsError({
+          code: 'EUNKNOWN',
+          step: 'wait',
+          message: `container "${this.id}" has stopped, but ${unknown ?? 'no exit status was recorded within 5s'}`,
+        })
       }
       await sleep(poll)
     }
@@ -191,7 +195,7 @@ export class DetachedContainer {
 
   #exit(): ExitRecord | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.dir, 'exit.json'), 'utf8')) as ExitRecord
+      return JSON.parse(readFileSync(join(this.dir, stateFiles.exit), 'utf8')) as ExitRecord
     } catch {
       return undefined
     }
@@ -226,10 +230,7 @@ export class DetachedContainer {
   logs(opts: { tail?: number; since?: string | Date } = {}): LogEntry[] {
     let entries: LogEntry[] = []
     try {
-      entries = readFileSync(join(this.dir, 'container.log'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as LogEntry)
+      entries = parseLog(readFileSync(join(this.dir, stateFiles.log)))
     } catch {
       return []
     }
@@ -243,7 +244,7 @@ export class DetachedContainer {
 
   /** Its log, then what it writes next, until it ends. */
   async *follow(opts: { tail?: number; since?: string | Date; pollMs?: number } = {}): AsyncGenerator<LogEntry> {
-    const file = join(this.dir, 'container.log')
+    const file = join(this.dir, stateFiles.log)
     yield* this.logs(opts)
     let shown = this.logs().length
     for (;;) {
@@ -261,7 +262,7 @@ export class DetachedContainer {
    * container's environment, working directory and user unless given here.
    */
   exec(opts: ExecOptions): Container {
-    const o = parseWith(execOptionsSchema, opts)
+    const o = checkExecOptions(opts)
     const config = this.#config()
     const base = config?.process
     const user = o.user === undefined ? (base?.user ?? { uid: 0, gid: 0 }) : parseUser(o.user)
@@ -306,7 +307,7 @@ export class DetachedContainer {
 
   #config(): OciSpec | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.dir, 'config.json'), 'utf8')) as OciSpec
+      return JSON.parse(readFileSync(join(this.dir, stateFiles.config), 'utf8')) as OciSpec
     } catch {
       return undefined
     }
@@ -320,9 +321,12 @@ export class DetachedContainer {
     let mounts: string[] = []
     const pids: number[] = []
     if (state.pid && state.status !== 'stopped') {
+      // An init's /proc files are readable only with CAP_SYS_PTRACE over the host (it is
+      // undumpable, and was not executed inside): without it, its oldest child's.
+      const anchor = namespaceAnchor(state.pid)
       for (const n of ['user', 'pid', 'mnt', 'net', 'uts', 'ipc', 'cgroup', 'time']) {
         try {
-          const container = readlinkSync(`/proc/${state.pid}/ns/${n}`)
+          const container = readlinkSync(`/proc/${anchor}/ns/${n}`)
           const host = readlinkSync(`/proc/self/ns/${n}`)
           namespaces[n] = { container, host, shared: container === host }
         } catch {
@@ -339,19 +343,79 @@ export class DetachedContainer {
       }
       const pidNs = namespaces.pid?.container
       if (pidNs && !namespaces.pid?.shared) {
+        pids.push(state.pid)
         for (const d of readdirNumbers('/proc')) {
           try {
-            if (readlinkSync(`/proc/${d}/ns/pid`) === pidNs) pids.push(d)
+            if (d !== state.pid && readlinkSync(`/proc/${d}/ns/pid`) === pidNs) pids.push(d)
           } catch {
-            // gone meanwhile
+            // gone meanwhile, or not ours to read
           }
         }
+        pids.sort((a, b) => a - b)
       } else {
         pids.push(state.pid)
       }
     }
     return { ...state, config, namespaces, pids, mounts }
   }
+}
+
+/**
+ * The entries of a container's log (one JSON object a line, as the monitor writes them, each
+ * at most 16 KiB of output): split as bytes, each line decoded and checked on its own, so a
+ * damaged line is skipped and no string grows with the size of the file.
+ */
+function parseLog(data: Buffer): LogEntry[] {
+  const out: LogEntry[] = []
+  for (let from = 0; from < data.length;) {
+    let nl = data.indexOf(10, from)
+    if (nl === -1) nl = data.length
+    // Far longer than the monitor writes: not one of its entries.
+    if (nl - from <= 1 << 20) {
+      try {
+        const e = JSON.parse(data.toString('utf8', from, nl)) as Partial<LogEntry> | null
+        if (
+          e &&
+          typeof e.log === 'string' &&
+          typeof e.time === 'string' &&
+          (e.stream === 'stdout' || e.stream === 'stderr')
+        )
+          out.push({ time: e.time, stream: e.stream, log: e.log })
+      } catch {
+        // a damaged or partly written line
+      }
+    }
+    from = nl + 1
+  }
+  return out
+}
+
+/** Fields of /proc/PID/stat after the command's name (field 3 on), or undefined. */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
+
+/** `pid` when its namespaces can be read, else its oldest child (as the runtime's anchor). */
+function namespaceAnchor(pid: number): number {
+  try {
+    readlinkSync(`/proc/${pid}/ns/pid`)
+    return pid
+  } catch {
+    // an undumpable init: look at its children
+  }
+  let best: { pid: number; start: number } | undefined
+  for (const d of readdirNumbers('/proc')) {
+    const f = statFields(d)
+    if (!f || Number(f[1]) !== pid) continue
+    const start = Number(f[19])
+    if (!best || start < best.start) best = { pid: d, start }
+  }
+  return best?.pid ?? pid
 }
 
 function readdirNumbers(dir: string): number[] {
@@ -390,7 +454,7 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
   const root = opts.root ?? defaultRoot()
   const init = opts.init ?? true
   const remove = opts.remove
-  let error: HelperEvent['error'] | undefined
+  let error: SetupErrorJson | undefined
   let created = false
   const warnings: string[] = []
   const h = launchHelper(
@@ -405,11 +469,11 @@ async function createFromSpec(spec: OciSpec, opts: SpecCreateOptions): Promise<D
     (ev) => {
       if (ev.event === 'created') created = true
       else if (ev.event === 'error') error ??= ev.error
-      else if (ev.event === 'warning' && ev.message) warnings.push(ev.message)
+      else if (ev.event === 'warning' && ev.message && warnings.length < 64) warnings.push(ev.message)
     },
   )
   await h.done
-  if (error) throw new NsError(error)
+  if (error) throw new NsError(optionError(spec, error))
   if (!created) throw new NsError({ code: 'EIO', step: 'create', message: `container ${id} was not created` })
   const c = new DetachedContainer(id, root)
   c.warnings.push(...warnings)

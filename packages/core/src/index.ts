@@ -1,6 +1,16 @@
 export { run, spawn, spawnSpec, Container } from './container.js'
 export type { ExitResult, RunResult, StartOptions } from './container.js'
-export { buildSpec, capabilitySets, defaultMaskedPaths, defaultReadonlyPaths, labelPrefix, labelsOf } from './build.js'
+export {
+  buildSpec,
+  capabilitySets,
+  defaultMaskedPaths,
+  defaultReadonlyPaths,
+  labelPrefix,
+  labelsOf,
+  makeSpec,
+  newContainerId,
+} from './build.js'
+export type { BuiltSpec } from './build.js'
 export { NsError } from './errors.js'
 export { Attachment } from './attach.js'
 export { create, createSpec, runDetached, list, get, defaultRoot, DetachedContainer } from './detached.js'
@@ -13,11 +23,13 @@ export type {
   SpecCreateOptions,
   Stats,
 } from './detached.js'
-export { runOptionsSchema, parseRunOptions, namespaceNames, capabilityNames, defaultCapabilities } from './options.js'
-export type { RunOptions, NamespaceName } from './options.js'
+export { runOptionsSchema, parseRunOptions } from './options.js'
+export type { RunOptions } from './options.js'
+export { namespaceNames, capabilityNames, defaultCapabilities } from './names.js'
+export type { NamespaceName } from './names.js'
 export { ociSpecSchema, validateSpec } from './spec.js'
 export type { OciSpec, IdMapping } from './spec.js'
-export { defaultIdMappings, sandboxPaths } from './host.js'
+export { defaultIdMappings, inInitialUserNamespace, sandboxPaths } from './host.js'
 export { defaultSeccompProfile } from './seccomp.js'
 export type { SeccompProfile } from './seccomp.js'
 
@@ -27,3 +39,62 @@ import native from '@ns/native'
 export function hostInfo() {
   return native.hostInfo()
 }
+
+// Images: registry client, content-addressed store, archives (see ./images/index.ts).
+export {
+  images,
+  openImages,
+  ImageStore,
+  defaultStore,
+  RegistryClient,
+  parseReference,
+  parseSource,
+  familiarName,
+  formatSource,
+  authFilePaths,
+  findCredentials,
+  saveCredentials,
+  removeCredentials,
+  parseChallenges,
+  hostPlatform,
+  parsePlatform,
+  formatPlatform,
+  selectManifest,
+  mediaTypes,
+  parseManifest,
+  unpackLayer,
+  unpackImage,
+  layerDir,
+  acquireLock,
+} from './images/index.js'
+export type {
+  Images,
+  ImagesOptions,
+  ImageDetails,
+  LoadOptions,
+  ImageInfo,
+  ImageRecord,
+  LayerRecord,
+  BlobRef,
+  PruneResult,
+  RemoveResult,
+  RegistryOptions,
+  ImageReference,
+  ImageSource,
+  Credentials,
+  Challenge,
+  PlatformSpec,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  Descriptor,
+  Compression,
+  PullEvent,
+  PullOptions,
+  SaveFormat,
+  UnpackLayerRequest,
+  UnpackLayerResult,
+  UnpackOptions,
+  Lock,
+  LockOptions,
+} from './images/index.js'

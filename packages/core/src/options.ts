@@ -1,9 +1,25 @@
 import { z } from 'zod'
 
+import { fieldPath } from './check.js'
 import { NsError } from './errors.js'
+import { capabilityNames, namespaceNames, normalizeCap } from './names.js'
+import {
+  MAX_PIDS,
+  MAX_TIMEOUT_MS,
+  MEMORY_TOO_SMALL,
+  memoryFits,
+  SIZE_TOO_LARGE,
+  sizeFits,
+  targetProblem,
+  volumeTarget,
+  HOSTNAME_FORM,
+  HOSTNAME_MAX,
+} from './rules.js'
 
-export const namespaceNames = ['user', 'pid', 'mount', 'network', 'uts', 'ipc', 'cgroup', 'time'] as const
-export type NamespaceName = (typeof namespaceNames)[number]
+// The names are names.ts's (the paths that start containers load no zod); re-exported here.
+export { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap } from './names.js'
+export type { NamespaceName } from './names.js'
+export { fieldPath }
 
 const idMapping = z.object({
   containerID: z.number().int().min(0).max(4294967295),
@@ -11,17 +27,23 @@ const idMapping = z.object({
   size: z.number().int().min(1, 'must be > 0').max(4294967295),
 })
 
+/** A mount's target: absolute, no `..`, not the root itself. */
+const mountTarget = z.string().superRefine((v, ctx) => {
+  const problem = targetProblem(v)
+  if (problem) ctx.addIssue({ code: 'custom', message: problem })
+})
+
 const bindMount = z.object({
   type: z.literal('bind'),
   source: z.string().min(1),
-  target: z.string().startsWith('/', 'must be an absolute path'),
+  target: mountTarget,
   readOnly: z.boolean().optional(),
   /** See the files' owners through the container's id maps (an idmapped mount): host root's files are its root's. */
   idmap: z.boolean().optional(),
 })
 const tmpfsMount = z.object({
   type: z.literal('tmpfs'),
-  target: z.string().startsWith('/', 'must be an absolute path'),
+  target: mountTarget,
   size: z
     .string()
     .regex(/^\d+[kmg]?$/, 'must be a size like 64m')
@@ -31,75 +53,6 @@ const tmpfsMount = z.object({
     .regex(/^[0-7]{3,4}$/, 'must be an octal mode like 1777')
     .optional(),
 })
-
-/** Every capability this runtime knows, by the runtime spec's names. */
-export const capabilityNames = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_DAC_READ_SEARCH',
-  'CAP_FOWNER',
-  'CAP_FSETID',
-  'CAP_KILL',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETPCAP',
-  'CAP_LINUX_IMMUTABLE',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_NET_BROADCAST',
-  'CAP_NET_ADMIN',
-  'CAP_NET_RAW',
-  'CAP_IPC_LOCK',
-  'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE',
-  'CAP_SYS_RAWIO',
-  'CAP_SYS_CHROOT',
-  'CAP_SYS_PTRACE',
-  'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN',
-  'CAP_SYS_BOOT',
-  'CAP_SYS_NICE',
-  'CAP_SYS_RESOURCE',
-  'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG',
-  'CAP_MKNOD',
-  'CAP_LEASE',
-  'CAP_AUDIT_WRITE',
-  'CAP_AUDIT_CONTROL',
-  'CAP_SETFCAP',
-  'CAP_MAC_OVERRIDE',
-  'CAP_MAC_ADMIN',
-  'CAP_SYSLOG',
-  'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND',
-  'CAP_AUDIT_READ',
-  'CAP_PERFMON',
-  'CAP_BPF',
-  'CAP_CHECKPOINT_RESTORE',
-] as const
-
-/** Docker's default capability set. */
-export const defaultCapabilities = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
-  'CAP_FOWNER',
-  'CAP_MKNOD',
-  'CAP_NET_RAW',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
-] as const
-
-/** `SYS_ADMIN`, `cap_sys_admin` and `CAP_SYS_ADMIN` all name CAP_SYS_ADMIN. */
-export function normalizeCap(name: string): string {
-  const up = name.toUpperCase()
-  return up === 'ALL' ? 'ALL' : up.startsWith('CAP_') ? up : `CAP_${up}`
-}
 
 const capName = z
   .string()
@@ -130,8 +83,8 @@ export const runOptionsSchema = z.strictObject({
   hostname: z
     .string()
     .min(1)
-    .max(64)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9.-]*$/, 'must be letters, digits, dots and dashes')
+    .max(HOSTNAME_MAX)
+    .regex(HOSTNAME_FORM, 'must be letters, digits, dots and dashes')
     .optional(),
   domainname: z.string().min(1).max(64).optional(),
   env: z
@@ -147,7 +100,11 @@ export const runOptionsSchema = z.strictObject({
         .regex(
           /^[^:]+:\/[^:]*(:(ro|rw|idmap)(,(ro|rw|idmap))*)?$/,
           'must be SRC:DST[:OPTS] with an absolute DST, OPTS among ro, rw, idmap',
-        ),
+        )
+        .superRefine((v, ctx) => {
+          const problem = v.includes(':') ? targetProblem(volumeTarget(v)) : undefined
+          if (problem) ctx.addIssue({ code: 'custom', message: problem })
+        }),
     )
     .optional(),
   mounts: z.array(z.discriminatedUnion('type', [bindMount, tmpfsMount])).optional(),
@@ -182,20 +139,39 @@ export const runOptionsSchema = z.strictObject({
   /** Run a minimal init as PID 1 (default true). */
   init: z.boolean().optional(),
   noNewPrivileges: z.boolean().optional(),
-  /** Memory limit: bytes, or a size like 64m, 1g. */
+  /** Memory limit: bytes, or a size like 64m, 1g; at least 6m (less cannot start a process). */
   memory: z
-    .union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 64m')])
+    .union([
+      z.number().int().positive(),
+      z
+        .string()
+        .regex(/^\d+[kmg]?$/i, 'must be a size like 64m')
+        .refine(sizeFits, SIZE_TOO_LARGE),
+    ])
+    .refine(memoryFits, MEMORY_TOO_SMALL)
     .optional(),
   /** Memory plus swap limit (-1: unlimited swap). */
   memorySwap: z
-    .union([z.number().int().min(-1), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 128m')])
+    .union([
+      z.number().int().min(-1),
+      z
+        .string()
+        .regex(/^\d+[kmg]?$/i, 'must be a size like 128m')
+        .refine(sizeFits, SIZE_TOO_LARGE),
+    ])
     .optional(),
   /** Memory the container is guaranteed under pressure (soft limit). */
   memoryReservation: z
-    .union([z.number().int().positive(), z.string().regex(/^\d+[kmg]?$/i, 'must be a size like 32m')])
+    .union([
+      z.number().int().positive(),
+      z
+        .string()
+        .regex(/^\d+[kmg]?$/i, 'must be a size like 32m')
+        .refine(sizeFits, SIZE_TOO_LARGE),
+    ])
     .optional(),
   /** At most this many processes (and threads). */
-  pidsLimit: z.number().int().positive().optional(),
+  pidsLimit: z.number().int().positive().max(MAX_PIDS).optional(),
   /** CPU time as a number of CPUs (0.5: half of one). */
   cpus: z.number().positive().max(1024).optional(),
   /** Relative CPU weight (v1 shares, 2..262144; converted to a v2 weight). */
@@ -239,7 +215,7 @@ export const runOptionsSchema = z.strictObject({
   stdout: stdioValue.optional(),
   stderr: stdioValue.optional(),
   /** Kill the container (SIGKILL) after this many milliseconds. */
-  timeout: z.number().int().positive().optional(),
+  timeout: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
   signal: z.instanceof(AbortSignal).optional(),
   /** For `run`: what the command reads on stdin. */
   input: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
@@ -247,16 +223,6 @@ export const runOptionsSchema = z.strictObject({
 
 export type RunOptions = z.input<typeof runOptionsSchema>
 export type ParsedRunOptions = z.output<typeof runOptionsSchema>
-
-/** `a.b[0].c` from a zod issue path. */
-export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
-  let out = ''
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`
-    else out += out === '' ? String(p) : `.${String(p)}`
-  }
-  return out || '(options)'
-}
 
 /** Validate, and throw an NsError naming the first bad field. */
 export function parseWith<T extends z.ZodType>(schema: T, value: unknown, prefix = ''): z.output<T> {

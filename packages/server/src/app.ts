@@ -4,23 +4,26 @@ import type { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context, MiddlewareHandler } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 
-import { defaultRoot } from '@ns/core'
+import { defaultRoot, openImages } from '@ns/core'
 
 import { router, type AppContext } from './context.js'
+import { guardedFetch } from './egress.js'
 import { errorBody, errorResponse } from './errors.js'
 import { EventHub } from './events.js'
 import { defaultLimits, Slots, type Limits } from './limits.js'
 import { docsHtml, openApiDocument } from './openapi.js'
+import { parseAllowedRegistries } from './policy.js'
 import { Sessions, terminalRoutes } from './routes/attach.js'
 import { containerRoutes } from './routes/containers.js'
 import { eventRoutes } from './routes/events.js'
 import { execRoutes } from './routes/exec.js'
+import { imageRoutes, loadPath } from './routes/images.js'
 import { lifecycleRoutes } from './routes/lifecycle.js'
 import { logRoutes } from './routes/logs.js'
 import { runRoutes } from './routes/run.js'
 import { statsRoutes } from './routes/stats.js'
 import { systemRoutes } from './routes/system.js'
-import { bearerAuth, resolveAllowedRoots } from './security.js'
+import { bearerAuth, grantableIds, resolveAllowedRoots } from './security.js'
 
 export interface RequestLog {
   time: string
@@ -35,8 +38,19 @@ export interface AppOptions {
   root?: string
   /** Directories under which bind mounts and root filesystems may be (symlinks resolved). */
   allowBind?: readonly string[]
-  /** Allow host namespaces, maps of the host's root, `/` as root, specs without a user namespace. */
+  /**
+   * Allow what reaches outside the container: host or joined namespaces, capabilities beyond the
+   * default set, seccomp other than the default, host ids outside the container's own, idmapped
+   * mounts, hooks, devices, cgroupsPath, ns's own annotations... (see `judgeSpec`).
+   */
   allowPrivileged?: boolean
+  /**
+   * Registries (`HOST[:PORT]`) clients may pull from, at any address. None: any registry at a
+   * public address (not loopback, link-local, private...), see `judgePull`.
+   */
+  allowRegistry?: readonly string[]
+  /** The image store and how the server reaches registries. */
+  images?: ServerImagesOptions
   /** Require `Authorization: Bearer <token>` (always over TCP). */
   token?: string
   limits?: Partial<Limits>
@@ -44,6 +58,22 @@ export interface AppOptions {
   onRequest?: (entry: RequestLog) => void
   /** When it aborts, streams end and polling stops: the server is going away. */
   signal?: AbortSignal
+}
+
+export interface ServerImagesOptions {
+  /** The store directory (default: the core's, `/var/lib/ns` for root). */
+  store?: string
+  /**
+   * The credentials file the server logs in to registries with (default: its user's, as podman
+   * finds it). Clients never send or read credentials.
+   */
+  authFile?: string
+  /** Registries (`host[:port]`) reached over plain HTTP; loopback always is. */
+  insecureRegistries?: readonly string[]
+  /** Of the registry client: attempts after the first, time limit of an answer, back-off base. */
+  retries?: number
+  timeoutMs?: number
+  retryDelayMs?: number
 }
 
 /** Methods whose requests have no body: nothing to limit (hono's middleware finds no body either). */
@@ -58,7 +88,8 @@ const bodiless = new Set(['GET', 'HEAD', 'TRACE'])
 function limitBody(maxSize: number, onError: (c: Context) => Response): MiddlewareHandler {
   const counted = bodyLimit({ maxSize, onError })
   return async (c, next) => {
-    if (bodiless.has(c.req.method)) return next()
+    // An image archive is bounded by a limit of its own, counted as it is written to disk.
+    if (bodiless.has(c.req.method) || (c.req.method === 'POST' && c.req.path === loadPath)) return next()
     const length = c.req.header('content-length')
     if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
       return Number.parseInt(length || '0', 10) > maxSize ? onError(c) : next()
@@ -71,16 +102,31 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
   const limits = { ...defaultLimits, ...options.limits }
   const root = options.root ?? defaultRoot()
   const shutdown = options.signal ?? new AbortController().signal
+  const policy = {
+    allowBind: resolveAllowedRoots(options.allowBind ?? []),
+    allowPrivileged: options.allowPrivileged ?? false,
+    ids: grantableIds(),
+    allowRegistry: parseAllowedRegistries(options.allowRegistry ?? []),
+  }
+  const egress = guardedFetch(policy)
+  const io = options.images ?? {}
   const ctx: AppContext = {
     root,
-    policy: {
-      allowBind: resolveAllowedRoots(options.allowBind ?? []),
-      allowPrivileged: options.allowPrivileged ?? false,
-    },
+    policy,
     limits,
     slots: new Slots(limits.maxConcurrent),
     events: new EventHub(root, limits.eventsPollMs),
     terminals: new Sessions(limits.maxTerminals),
+    images: openImages({
+      store: io.store,
+      authFile: io.authFile,
+      insecureRegistries: io.insecureRegistries,
+      retries: io.retries,
+      timeoutMs: io.timeoutMs,
+      retryDelayMs: io.retryDelayMs,
+      fetch: egress.fetch,
+    }),
+    imageSlots: new Slots(limits.maxImageJobs, 'image pulls, loads and saves'),
     shutdown,
   }
   shutdown.addEventListener(
@@ -88,6 +134,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
     () => {
       ctx.events.close()
       ctx.terminals.closeAll()
+      egress.close().catch(() => {})
     },
     { once: true },
   )
@@ -126,6 +173,7 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
   app.route('/', statsRoutes(ctx))
   app.route('/', eventRoutes(ctx))
   app.route('/', terminalRoutes(ctx))
+  app.route('/', imageRoutes(ctx))
 
   let doc: ReturnType<typeof openApiDocument> | undefined
   let html: string | undefined

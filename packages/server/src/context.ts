@@ -3,7 +3,7 @@
 // back without losing any.
 import { OpenAPIHono } from '@hono/zod-openapi'
 
-import { get, labelsOf, type ContainerState, type DetachedContainer } from '@ns/core'
+import { get, labelsOf, type ContainerState, type DetachedContainer, type Images } from '@ns/core'
 
 import { ApiError, fromZodError } from './errors.js'
 import type { EventHub } from './events.js'
@@ -20,6 +20,10 @@ export interface AppContext {
   events: EventHub
   /** Open terminal sessions (WebSockets). */
   terminals: Sessions
+  /** The image store and registry client (whose connections the policy judges, see egress.ts). */
+  images: Images
+  /** Pulls, loads and saves in progress. */
+  imageSlots: Slots
   /** Aborts when the server shuts down: streams end. */
   shutdown: AbortSignal
 }

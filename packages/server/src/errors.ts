@@ -24,18 +24,27 @@ export class ApiError extends Error {
   readonly code: string
   readonly field: string | undefined
   readonly headers: Record<string, string>
+  readonly step: string | undefined
+  readonly hint: string | undefined
 
   constructor(
     status: ContentfulStatusCode,
     code: string,
     message: string,
-    opts: { field?: string | undefined; headers?: Record<string, string> } = {},
+    opts: {
+      field?: string | undefined
+      headers?: Record<string, string>
+      step?: string | undefined
+      hint?: string | undefined
+    } = {},
   ) {
     super(message)
     this.status = status
     this.code = code
     this.field = opts.field
     this.headers = opts.headers ?? {}
+    this.step = opts.step
+    this.hint = opts.hint
   }
 
   /** 400: the request names a bad value. The message starts with the field, as @ns/core's do. */
@@ -76,6 +85,56 @@ export function statusOf(e: NsError): ContentfulStatusCode {
       // Cannot execute (126) or not found (127): the command asked for is wrong.
       return e.exitCode === 126 || e.exitCode === 127 ? 400 : 500
   }
+}
+
+/**
+ * The status of an image error of @ns/core. Whose fault it is depends on where the content came
+ * from: bad content from a registry is the registry's (502, the server is its client), in an
+ * uploaded archive the client's (400). A registry that refuses the server's credentials is a
+ * 502 too, never a 401: 401 says the client's bearer token for this server is wrong.
+ */
+export function imageStatusOf(e: NsError, source: 'registry' | 'upload' | 'store'): ContentfulStatusCode {
+  switch (e.code) {
+    case 'EINVAL':
+    case 'AMBIGUOUS_REFERENCE':
+    case 'INVALID_ARCHIVE':
+      return 400
+    case 'EPERM': // a connection the server's policy refused (egress.ts)
+      return e.field === 'reference' ? 403 : 500
+    case 'IMAGE_NOT_FOUND':
+    case 'MANIFEST_UNKNOWN':
+    case 'NAME_UNKNOWN':
+    case 'NO_MATCHING_PLATFORM':
+      return 404
+    case 'IMAGE_IN_USE':
+      return 409
+    case 'DIGEST_MISMATCH':
+    case 'INVALID_MANIFEST':
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return source === 'upload' ? 400 : 502
+    case 'UNAUTHORIZED':
+    case 'DENIED':
+    case 'REGISTRY_UNREACHABLE':
+    case 'REGISTRY_ERROR':
+      return 502
+    case 'NOT_IMPLEMENTED':
+      return 501
+    case 'ABORTED': // the client left, or the server is going away
+      return 503
+    case 'ENOSPC':
+      return 507
+    default:
+      return statusOf(e)
+  }
+}
+
+/** An image error of @ns/core as the API's error (an ApiError passes as it is). */
+export function imageFailure(e: unknown, source: 'registry' | 'upload' | 'store'): unknown {
+  if (!(e instanceof NsError)) return e
+  const status = imageStatusOf(e, source)
+  // The policy's refusals read as the server's others: the field first.
+  const message = e.code === 'EPERM' && status === 403 ? `reference: ${e.message}` : e.message
+  return new ApiError(status, e.code, message, { field: e.field, step: e.step, hint: e.hint })
 }
 
 /** `a.b[0].c` from a zod issue path. */
@@ -138,7 +197,7 @@ export function errorBody(
 export function errorResponse(err: unknown, c: Context): Response {
   if (err instanceof ApiError) {
     for (const [k, v] of Object.entries(err.headers)) c.header(k, v)
-    return c.json(errorBody(err.code, err.message, { field: err.field }), err.status)
+    return c.json(errorBody(err.code, err.message, { field: err.field, step: err.step, hint: err.hint }), err.status)
   }
   if (err instanceof NsError) {
     // A command that cannot run is the `command` asked for.

@@ -1,5 +1,5 @@
 export { createApp } from './app.js'
-export type { AppOptions, RequestLog } from './app.js'
+export type { AppOptions, RequestLog, ServerImagesOptions } from './app.js'
 export { serve, defaultSocketPath, parseListen, socketMode } from './serve.js'
 export type { RunningServer, ServeOptions } from './serve.js'
 export { ApiError } from './errors.js'

@@ -1,4 +1,5 @@
-// Bounds on what one client can take: container starts running at once, time, output.
+// Bounds on what one client can take: container starts running at once, time, output, image
+// pulls and archives.
 import { ApiError } from './errors.js'
 
 export interface Limits {
@@ -21,6 +22,13 @@ export interface Limits {
   maxTerminals: number
   /** How often GET /v1/events looks for changes nobody told it about, in ms. Default 200. */
   eventsPollMs: number
+  /**
+   * Largest archive POST /v1/images/load takes, in bytes (413 past it; the JSON routes keep
+   * `maxBodyBytes`). It is written to a temp file as it arrives, never held in memory. Default 16 GiB.
+   */
+  maxArchiveBytes: number
+  /** Pulls, loads and saves in progress at once; more get 429 at once. Default 4. */
+  maxImageJobs: number
 }
 
 export const defaultLimits: Limits = {
@@ -34,6 +42,8 @@ export const defaultLimits: Limits = {
   maxOutputBytes: 4 * 1024 * 1024,
   eventsPollMs: 200,
   maxTerminals: 64,
+  maxArchiveBytes: 16 * 1024 ** 3,
+  maxImageJobs: 4,
 }
 
 /**
@@ -44,7 +54,11 @@ export const defaultLimits: Limits = {
 export class Slots {
   #free: number
 
-  constructor(readonly size: number) {
+  constructor(
+    readonly size: number,
+    /** What the slots are for, in the 429's message. */
+    readonly what = 'containers starting or running',
+  ) {
     this.#free = size
   }
 
@@ -52,23 +66,33 @@ export class Slots {
     return this.size - this.#free
   }
 
-  /** Take a slot for the time of `work`; 429 if there is none. */
-  async with<T>(work: () => Promise<T>): Promise<T> {
+  /** Take a slot, given back by the function returned (once, however often it is called); 429 if there is none. */
+  take(): () => void {
     if (this.#free <= 0) {
       throw new ApiError(
         429,
         'EBUSY',
-        `too many containers starting or running through this server at once (limit ${this.size}); retry later`,
+        `too many ${this.what} through this server at once (limit ${this.size}); retry later`,
         {
           headers: { 'Retry-After': '1' },
         },
       )
     }
     this.#free--
+    let given = false
+    return () => {
+      if (!given) this.#free++
+      given = true
+    }
+  }
+
+  /** Take a slot for the time of `work`; 429 if there is none. */
+  async with<T>(work: () => Promise<T>): Promise<T> {
+    const give = this.take()
     try {
       return await work()
     } finally {
-      this.#free++
+      give()
     }
   }
 }

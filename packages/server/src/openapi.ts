@@ -26,6 +26,11 @@ export function openApiDocument(app: OpenAPIHono, opts: { bearer: boolean }): Do
       { name: 'logs', description: 'Output kept by the monitor' },
       { name: 'stats', description: 'Resource figures' },
       { name: 'events', description: 'Lifecycle events' },
+      {
+        name: 'images',
+        description:
+          "The server's image store: pull from registries (the policy decides which), list, inspect, tag, remove, prune, load and save archives",
+      },
       { name: 'system', description: 'The server itself' },
     ],
   })

@@ -35,6 +35,38 @@ export function querySeconds(max: number, description: string) {
     .openapi({ description, example: '10' })
 }
 
+/** Signal names the runtime knows (with or without `SIG`, in any case), and numbers 1 to 64. */
+const signalNames = new Set(
+  'HUP INT QUIT ILL TRAP ABRT IOT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO POLL PWR SYS'.split(
+    ' ',
+  ),
+)
+const signalMessage = 'must be a signal name (SIGTERM, TERM) or number (1 to 64)'
+
+/** `SIGKILL` for `kill`, `KILL`, `sigkill` and 9 for 9; undefined for what is no signal. */
+export function signalOf(v: string | number): string | number | undefined {
+  if (typeof v === 'number' || /^\d+$/.test(v)) {
+    const n = Number(v)
+    return Number.isInteger(n) && n >= 1 && n <= 64 ? n : undefined
+  }
+  const name = v.toUpperCase().replace(/^SIG/, '')
+  return signalNames.has(name) ? `SIG${name}` : undefined
+}
+
+/** A signal in a query string. */
+export const querySignal = z
+  .string()
+  .refine((v) => signalOf(v) !== undefined, signalMessage)
+  .optional()
+  .openapi({ description: 'Signal name or number (default SIGTERM).', example: 'SIGTERM' })
+
+/** A signal in a JSON body: a name or a number. */
+export const bodySignal = z
+  .union([z.string(), z.number()])
+  .refine((v) => signalOf(v) !== undefined, signalMessage)
+  .optional()
+  .openapi({ description: 'Signal name or number (default SIGTERM).', example: 'SIGKILL' })
+
 // ---------------------------------------------------------------------------------------------
 // Container options: @ns/core's friendly options, less what makes no sense over HTTP (file
 // descriptors of the server, a terminal, an AbortSignal, binary input).
@@ -240,20 +272,27 @@ const errorContent = { 'application/json': { schema: errorSchema } }
 const errorDescriptions = {
   400: 'Invalid request: the message names the field',
   401: 'Missing or wrong bearer token (TCP only)',
-  403: "Refused by the server's policy (bind mounts, privileged options)",
+  403: "Refused by the server's policy (bind mounts, privileged options, registries)",
   404: 'No such container',
   408: 'The server-side time limit elapsed',
   409: 'The container is in the wrong state, or the id is taken',
   413: 'Body too large',
   429: 'Too many container starts at once: retry later',
   500: 'Runtime failure',
+  502: "The registry failed: unreachable, refused the server's credentials (UNAUTHORIZED, DENIED), or served content that does not verify",
   503: 'The server is shutting down, or the client left',
+  507: 'No space left in the image store',
 } as const
 
-/** The error responses a route can give, as OpenAPI responses. */
-export function errors<S extends keyof typeof errorDescriptions>(...statuses: S[]) {
+/** The error responses a route can give, as OpenAPI responses (a description of its own where given). */
+export function errors<S extends keyof typeof errorDescriptions>(
+  ...statuses: (S | [S, string])[]
+): { [K in S]: { description: string; content: typeof errorContent } } {
   return Object.fromEntries(
-    statuses.map((s) => [s, { description: errorDescriptions[s], content: errorContent }]),
+    statuses.map((s) => {
+      const [status, description] = Array.isArray(s) ? s : [s, errorDescriptions[s]]
+      return [status, { description, content: errorContent }]
+    }),
   ) as unknown as {
     [K in S]: { description: string; content: typeof errorContent }
   }
@@ -273,3 +312,97 @@ export const eventStream = (description: string) => ({
   description,
   content: { 'text/event-stream': { schema: z.string() } },
 })
+
+// ---------------------------------------------------------------------------------------------
+// Images
+
+/** An image reference in a path: `name:tag`, `name@digest`, an id or a digest, URL-encoded. */
+export const imageRefParams = z.object({
+  ref: z
+    .string()
+    .min(1)
+    .max(1024)
+    .openapi({
+      param: { name: 'ref', in: 'path' },
+      description:
+        'A name (`alpine:3.20`, `host:port/repo:tag`), `name@sha256:…`, an image id or manifest digest, or a unique id prefix; URL-encoded (`/` as `%2F`, `:` as `%3A`).',
+      example: 'docker.io%2Flibrary%2Falpine%3A3.20',
+    }),
+})
+
+const reference = z
+  .string()
+  .min(1)
+  .max(1024)
+  .openapi({ description: 'An image reference, as docker reads it.', example: 'alpine:3.20' })
+
+export const pullBody = z
+  .strictObject({
+    reference,
+    platform: z
+      .string()
+      .max(128)
+      .optional()
+      .openapi({ description: "`os/arch[/variant]` (default: the server's).", example: 'linux/arm64' }),
+  })
+  .openapi('PullBody')
+
+export const tagBody = z
+  .strictObject({
+    target: z.string().min(1).max(1024).openapi({ description: 'The new name.', example: 'localhost/mine:1' }),
+  })
+  .openapi('TagBody')
+
+const blobRef = z.object({ digest: z.string(), mediaType: z.string(), size: z.number().int() })
+
+export const imageInfo = z
+  .object({
+    id: z.string().openapi({ description: "The image id docker and podman show: the config's digest." }),
+    digest: z.string().openapi({ description: "The manifest's digest." }),
+    names: z.array(z.string()).openapi({ description: 'The names (tags) that point at it.' }),
+    manifestMediaType: z.string(),
+    manifestSize: z.number().int(),
+    indexDigest: z.string().optional().openapi({ description: 'The index (manifest list) it was chosen from.' }),
+    indexMediaType: z.string().optional(),
+    indexSize: z.number().int().optional(),
+    config: blobRef,
+    layers: z.array(
+      blobRef.extend({
+        diffId: z.string().openapi({ description: 'The digest of the uncompressed tar.' }),
+        compression: z.enum(['gzip', 'zstd', 'none']),
+        urls: z.array(z.string()).optional(),
+      }),
+    ),
+    platform: z.object({ os: z.string(), architecture: z.string(), variant: z.string().optional() }),
+    created: z.string().optional(),
+    size: z.number().int().openapi({ description: 'Bytes of its blobs (compressed layers, config, manifest).' }),
+    repoDigests: z.array(z.string()),
+    added: z.string().openapi({ description: 'When it was stored.' }),
+    source: z.string().openapi({ description: 'Where it came from.' }),
+  })
+  .openapi('Image', { description: 'An image in the store, with its names.' })
+
+export const imageDetails = imageInfo
+  .extend({
+    imageConfig: z
+      .object({
+        architecture: z.string(),
+        os: z.string(),
+        config: z.record(z.string(), z.unknown()).nullish(),
+        rootfs: z.object({ type: z.string(), diff_ids: z.array(z.string()) }),
+      })
+      .loose()
+      .openapi({ description: 'The OCI image config (Env, Cmd, Entrypoint, WorkingDir, User... under `config`).' }),
+  })
+  .openapi('ImageDetails')
+
+export const removeResult = z
+  .object({
+    untagged: z.array(z.string()),
+    deleted: z.array(z.string()).openapi({ description: 'Manifest digests of the images deleted.' }),
+    blobsRemoved: z.number().int(),
+    bytesRemoved: z.number().int(),
+  })
+  .openapi('RemoveResult')
+
+export const pruneResult = removeResult.extend({ tempFilesRemoved: z.number().int() }).openapi('PruneResult')

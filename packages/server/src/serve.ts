@@ -1,6 +1,6 @@
 // Put the app on a socket: a unix socket by default (its file mode is the access control), TCP
 // only when asked and then only with a bearer token.
-import { chmodSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs'
+import { chmodSync, existsSync, lstatSync, mkdirSync, unlinkSync, type Stats } from 'node:fs'
 import { createConnection } from 'node:net'
 import type { Server } from 'node:http'
 import { dirname, join } from 'node:path'
@@ -61,11 +61,23 @@ function answering(path: string): Promise<boolean> {
   })
 }
 
-/** Make the socket's folder, and clear a socket file a dead server left behind. */
+/**
+ * Make the socket's folder (the default one only: a folder the operator names must exist, or a
+ * typo would make a tree of folders), and clear a socket file a dead server left behind.
+ */
 async function prepareSocket(path: string): Promise<void> {
-  // Reachable by the socket's group, not listable: the socket's own mode decides who connects.
   const dir = dirname(path)
-  mkdirSync(dir, { recursive: true, mode: 0o711 })
+  if (dir === dirname(defaultSocketPath())) {
+    // Reachable by the socket's group, not listable: the socket's own mode decides who connects.
+    mkdirSync(dir, { recursive: true, mode: 0o711 })
+  } else if (!existsSync(dir)) {
+    throw new NsError({
+      code: 'ENOENT',
+      field: 'socket',
+      path: dir,
+      message: `socket: ${dir} does not exist (only the default socket's folder is made)`,
+    })
+  }
   // A folder someone else made (in /tmp, say) could be swapped under us: it must be our own.
   const d = lstatSync(dir)
   const uid = process.geteuid?.() ?? 0

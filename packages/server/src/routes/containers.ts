@@ -1,7 +1,7 @@
 // Containers as resources: create (friendly options or a full OCI spec), list, inspect, delete.
 import { createRoute, z } from '@hono/zod-openapi'
 
-import { create, createSpec, list, type DetachedContainer } from '@ns/core'
+import { createSpec, list, newContainerId, type DetachedContainer } from '@ns/core'
 
 import { lookup, router, withLabels, type AppContext } from '../context.js'
 import { withDeadline } from '../limits.js'
@@ -16,7 +16,7 @@ import {
   jsonBody,
   queryBool,
 } from '../schemas.js'
-import { checkOptions, checkSpec } from '../security.js'
+import { admitOptions, admitSpec } from '../security.js'
 
 const tags = ['containers']
 
@@ -100,21 +100,23 @@ export function containerRoutes(ctx: AppContext) {
   app.openapi(createContainer, async (c) => {
     const body = c.req.valid('json')
     // The policy first: a refused request takes no slot.
+    // What runs is the spec that was judged: a client's own, or the one its options compile to.
+    const id = body.name ?? newContainerId()
     let make: () => Promise<DetachedContainer>
     if ('spec' in body) {
-      const spec = checkSpec(body.spec, ctx.policy)
-      const { name, remove, init } = body
+      const spec = admitSpec(body.spec, ctx.policy, id)
+      const { remove, init } = body
       make = () =>
         createSpec(spec, {
           root: ctx.root,
-          ...(name ? { id: name } : {}),
+          id,
           ...(remove ? { remove } : {}),
           ...(init !== undefined ? { init } : {}),
         })
     } else {
-      const { name, start: _start, remove, ...options } = body
-      const checked = checkOptions(options, ctx.policy)
-      make = () => create({ ...checked, root: ctx.root, ...(name ? { name } : {}), ...(remove ? { remove } : {}) })
+      const { name: _name, start: _start, remove, ...options } = body
+      const { spec, init } = admitOptions(options, ctx.policy, id)
+      make = () => createSpec(spec, { root: ctx.root, id, init, ...(remove ? { remove } : {}) })
     }
     // The deadline answers the client; the slot stays taken until the work has really ended.
     const container = await withDeadline(

@@ -15,6 +15,9 @@ import {
   json,
   queryBool,
   querySeconds,
+  querySignal,
+  bodySignal,
+  signalOf,
 } from '../schemas.js'
 
 const tags = ['lifecycle']
@@ -46,21 +49,27 @@ const stopContainer = createRoute({
   },
 })
 
+const allDescription = 'To every process of the container, not only its first.'
+
 const killContainer = createRoute({
   method: 'post',
   path: '/v1/containers/{id}/kill',
   tags,
   summary: 'Send a signal to a container',
+  description: 'The signal and `all` may be given in the query or in a JSON body (`{"signal": "SIGKILL"}`).',
   request: {
     params: idParams,
-    query: z.object({
-      signal: z
-        .string()
-        .regex(/^(SIG)?[A-Z][A-Z0-9+-]*$|^\d+$/, 'must be a signal name (SIGTERM, TERM) or number')
-        .optional()
-        .openapi({ description: 'Signal name or number (default SIGTERM).', example: 'SIGTERM' }),
-      all: queryBool.openapi({ description: 'To every process of the container, not only its first.' }),
-    }),
+    query: z.object({ signal: querySignal, all: queryBool.openapi({ description: allDescription }) }),
+    body: {
+      required: false,
+      content: {
+        'application/json': {
+          schema: z
+            .strictObject({ signal: bodySignal, all: z.boolean().optional().openapi({ description: allDescription }) })
+            .openapi('KillBody'),
+        },
+      },
+    },
   },
   responses: { 200: json(idAndState, 'Sent'), ...errors(400, 401, 404, 409, 500) },
 })
@@ -131,17 +140,15 @@ export function lifecycleRoutes(ctx: AppContext) {
 
   app.openapi(killContainer, (c) => {
     const { id } = c.req.valid('param')
-    const { signal, all } = c.req.valid('query')
-    const sig =
-      signal === undefined
-        ? 'SIGTERM'
-        : /^\d+$/.test(signal)
-          ? Number(signal)
-          : signal.startsWith('SIG')
-            ? signal
-            : `SIG${signal}`
+    const query = c.req.valid('query')
+    const body = c.req.valid('json')
+    const inQuery = query.signal === undefined ? undefined : signalOf(query.signal)
+    const inBody = body.signal === undefined ? undefined : signalOf(body.signal)
+    if (inQuery !== undefined && inBody !== undefined && inQuery !== inBody)
+      throw ApiError.invalid('signal', `${query.signal} in the query, ${body.signal} in the body: give one`)
+    const sig = inBody ?? inQuery ?? 'SIGTERM'
     const container = lookup(ctx, id)
-    container.kill(sig as NodeJS.Signals | number, { all: all ?? false })
+    container.kill(sig as NodeJS.Signals | number, { all: (body.all ?? false) || (query.all ?? false) })
     ctx.events.sync()
     return c.json({ id, state: withLabels(container.state()) }, 200)
   })

@@ -2,14 +2,14 @@
 // monitor: the fastest), bounded in time and output, killed if the client goes away.
 import { createRoute } from '@hono/zod-openapi'
 
-import { spawn } from '@ns/core'
+import { spawnSpec } from '@ns/core'
 
 import { runCaptured } from '../capture.js'
 import { router, type AppContext } from '../context.js'
 import { ApiError } from '../errors.js'
 import { whileAny } from '../limits.js'
 import { errors, json, jsonBody, runBody, runResult } from '../schemas.js'
-import { checkOptions } from '../security.js'
+import { admitOptions } from '../security.js'
 
 const runContainer = createRoute({
   method: 'post',
@@ -37,9 +37,17 @@ export function runRoutes(ctx: AppContext) {
   app.openapi(runContainer, async (c) => {
     const { timeout, input, ...options } = c.req.valid('json')
     const limit = boundedTimeout(ctx, timeout)
-    const checked = checkOptions(options, ctx.policy)
+    const { spec, init } = admitOptions(options, ctx.policy)
+    const id = spec.annotations!['io.ns.id']!
     const result = await whileAny([c.req.raw.signal, ctx.shutdown], (signal) =>
-      runCaptured(ctx.slots, (io) => spawn({ ...checked, ...io }), input, limit, signal, ctx.limits.maxOutputBytes),
+      runCaptured(
+        ctx.slots,
+        (io) => spawnSpec(spec, { id, init, ...io }),
+        input,
+        limit,
+        signal,
+        ctx.limits.maxOutputBytes,
+      ),
     )
     return c.json(result, 200)
   })

@@ -1,0 +1,87 @@
+//! Phase 3, in the foreground: launch the container, relay what it reports (and its terminal)
+//! to the caller while signals are forwarded to it, then reap it, remove its cgroup, run the
+//! poststop hooks and report how it ended.
+
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+
+use super::launch::{launch, lease_ids};
+use super::prepare::{prepare, HostFacts, Prepared};
+use super::signals::CHILD;
+use crate::child::Detach;
+use crate::error::{Result, SetupError};
+use crate::proto::{self, Event, Report};
+use crate::request::{RunRequest, Sink};
+use crate::sys;
+use crate::tty::socketpair;
+
+/// Run in the foreground: relay events, forward signals, return the exit status.
+pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
+    let mut p = prepare(req, &HostFacts::read())?;
+    lease_ids(&mut p)?;
+    let console = if p.process.terminal { Some(socketpair()?) } else { None };
+    let detach =
+        Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
+    let mut l = launch(&p, detach, true)?;
+    l.guard.0 = 0;
+    let pid = l.pid;
+    for message in std::mem::take(&mut l.warnings) {
+        sink(&Event::Warning { message });
+    }
+    // The terminal's master arrives once the child has made it (or never, if it failed first).
+    let master = console.and_then(|(ours, theirs)| {
+        drop(theirs);
+        sys::recv_fd(ours.as_raw_fd()).ok().flatten()
+    });
+
+    let mut started = false;
+    let mut failed = false;
+    let mut exit = None;
+    let poststart = |p: &Prepared| {
+        if let Err(e) =
+            crate::hooks::run_hooks("poststart", &p.hooks.poststart, &p.hook_state("running", pid))
+        {
+            eprintln!("ns: {}", e.message);
+        }
+    };
+    // Lines from the child, then None at their end: without init, the report pipe closes
+    // when exec succeeds, and that is the start.
+    let mut on_line = |line: Option<&[u8]>| match line.map(serde_json::from_slice::<Report>) {
+        Some(Ok(Report::Started)) => {
+            started = true;
+            sink(&Event::Started { pid });
+            poststart(&p);
+        }
+        Some(Ok(Report::Error { error })) => {
+            failed = true;
+            sink(&Event::Error { error });
+        }
+        Some(Ok(Report::Exit { code, signal })) => exit = Some((code, signal)),
+        Some(Ok(Report::Created) | Err(_)) => {}
+        None if !started && !failed => {
+            started = true;
+            sink(&Event::Started { pid });
+            poststart(&p);
+        }
+        None => {}
+    };
+    match master {
+        Some(m) => crate::tty::relay(m, l.reports.as_raw_fd(), &mut on_line),
+        None => proto::each_line(l.reports.as_raw_fd(), &mut on_line),
+    }
+    let (_, status) =
+        sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
+    CHILD.store(0, Ordering::Relaxed);
+    let (code, signal) = crate::init::trusted_exit(exit, status);
+    let oom_killed = l.cgroup.as_ref().is_some_and(|c| c.oom_killed());
+    if let Some(cg) = l.cgroup.take() {
+        cg.remove();
+    }
+    if let Err(e) =
+        crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid))
+    {
+        eprintln!("ns: {}", e.message);
+    }
+    sink(&Event::Exited { exit_code: code, signal, oom_killed });
+    Ok((code, signal))
+}
