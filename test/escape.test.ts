@@ -14,6 +14,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
+import { request } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +22,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect } from 'vitest'
 
 import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
+import { serve } from '@ns/server'
 
 import { cli, itNs, itRoot, repoRoot } from './helpers.js'
 
@@ -32,6 +34,51 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 const sh = (script: string) => ['sh', '-c', script]
+
+/** Where `ns serve` is reached: its unix socket, or its TCP address with the bearer token. */
+type Endpoint = { socketPath: string } | { host: string; port: number; token: string }
+
+/** One JSON request to `ns serve`; its status and parsed body. */
+function callServer(
+  to: Endpoint,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  const { token, ...target } = { token: undefined, ...to }
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        ...target,
+        method,
+        path,
+        headers: {
+          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        timeout: 60_000,
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => (text += d))
+        res.on('end', () => {
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            parsed = text
+          }
+          resolve({ status: res.statusCode!, body: parsed })
+        })
+      },
+    )
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)))
+    req.end(payload)
+  })
+}
 
 const probe = `
 import ctypes, errno, os, sys
@@ -477,6 +524,34 @@ async function runSpec(spec: OciSpec): Promise<{ exitCode?: number; stdout: stri
   }
 }
 
+/** Swaps the directory `dir` for a symlink to / and back, as fast as it can, until stopped. */
+function startSwapper(dir: string): { stop(): Promise<void> } {
+  const stopFile = `${dir}.stop`
+  const swapper = spawn_(
+    'python3',
+    [
+      '-c',
+      `import os, sys
+d, t, l = sys.argv[1], sys.argv[1] + '.t', sys.argv[1] + '.l'
+try: os.unlink(l)
+except FileNotFoundError: pass
+os.symlink('/', l)
+while not os.path.exists(sys.argv[2]):
+    os.rename(d, t); os.rename(l, d); os.rename(d, l); os.rename(t, d)`,
+      dir,
+      stopFile,
+    ],
+    { stdio: 'ignore' },
+  )
+  const exited = new Promise((res) => swapper.once('exit', res))
+  return {
+    async stop() {
+      writeFileSync(stopFile, '')
+      await exited
+    },
+  }
+}
+
 describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.roots)', () => {
   itNs(
     "a symlink swapped in while containers start never gets the host's / mounted (150 tries)",
@@ -485,23 +560,7 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       const real = join(allowed, 'vol')
       execFileSync('mkdir', ['-p', real])
       writeFileSync(join(real, 'marker-of-the-volume'), '')
-      // Swaps vol for a symlink to / and back, as fast as it can, until told to stop.
-      const swapper = spawn_(
-        'python3',
-        [
-          '-c',
-          `import os, sys
-d, t, l = sys.argv[1], sys.argv[1] + '.t', sys.argv[1] + '.l'
-try: os.unlink(l)
-except FileNotFoundError: pass
-os.symlink('/', l)
-while not os.path.exists(sys.argv[2]):
-    os.rename(d, t); os.rename(l, d); os.rename(d, l); os.rename(t, d)`,
-          real,
-          join(work, 'stop-swapping'),
-        ],
-        { stdio: 'ignore' },
-      )
+      const swapper = startSwapper(real)
       const seen = { volume: 0, refused: 0, host: 0, other: 0 }
       try {
         for (let i = 0; i < 150; i++) {
@@ -517,14 +576,66 @@ while not os.path.exists(sys.argv[2]):
           }
         }
       } finally {
-        writeFileSync(join(work, 'stop-swapping'), '')
-        await new Promise((res) => swapper.once('exit', res))
+        await swapper.stop()
       }
       console.log('bind race, 150 starts:', seen)
       expect(seen.host).toBe(0)
       expect(seen.other).toBe(0)
       expect(seen.volume + seen.refused).toBe(150)
       expect(seen.refused).toBeGreaterThan(0) // the race did run
+    },
+    120_000,
+  )
+
+  itNs(
+    "over ns serve: a client's volume swapped for a symlink to / while its runs start never mounts the host's / (150 tries)",
+    async () => {
+      const allowed = allowedDir()
+      const real = join(allowed, 'vol')
+      execFileSync('mkdir', ['-p', real])
+      writeFileSync(join(real, 'marker-of-the-volume'), '')
+      // The server checks the source (symlinks resolved) under --allow-bind, then the runtime
+      // opens it again, beneath the root the server named in io.ns.bind.roots.
+      const socketPath = join(work, 'race.sock')
+      const server = await serve({ socket: socketPath, root: join(work, 'race-state'), allowBind: [allowed] })
+      const swapper = startSwapper(real)
+      const seen = { volume: 0, refusedByServer: 0, refusedByRuntime: 0, host: 0, other: 0 }
+      try {
+        for (let i = 0; i < 150; i++) {
+          const r = await callServer({ socketPath }, 'POST', '/v1/run', {
+            command: ['ls', '/mnt'],
+            volumes: [`${real}:/mnt:ro`],
+          })
+          const out = r.status === 200 ? String(r.body.stdout) : ''
+          const error = r.status === 200 ? undefined : (r.body.error as { field?: string; message: string })
+          if (out.includes('etc') || out.includes('proc')) seen.host++
+          else if (out.includes('marker-of-the-volume')) seen.volume++
+          else if (
+            r.status === 403 &&
+            error?.field === 'volumes[0]' &&
+            /\(\/\) is outside the directories/.test(error.message)
+          )
+            seen.refusedByServer++ // the server saw the symlink
+          else if (r.status === 400 && error?.field === 'volumes[0]' && /does not exist/.test(error.message))
+            seen.refusedByServer++ // the server looked between two renames
+          else if (error?.message.match(/resolves outside the allowed bind root|ENOENT|ENOTDIR/))
+            seen.refusedByRuntime++ // the runtime saw it (or a rename in between), beneath the root
+          else {
+            seen.other++
+            console.warn('unexpected', r.status, JSON.stringify(r.body))
+          }
+        }
+      } finally {
+        await swapper.stop()
+        await server.close()
+      }
+      console.log('bind race over ns serve, 150 runs:', seen)
+      expect(seen.host).toBe(0)
+      expect(seen.other).toBe(0)
+      expect(seen.volume + seen.refusedByServer + seen.refusedByRuntime).toBe(150)
+      // The race did run, and into the window between the two: the server let a source through
+      // that was a symlink to / by the time the runtime opened it (about one run in ten here).
+      expect(seen.refusedByRuntime).toBeGreaterThan(0)
     },
     120_000,
   )
