@@ -3,7 +3,7 @@
 // attempt gets. System calls are made directly (python3's ctypes from the
 // host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
 // succeed, it would change nothing.
-import { execFileSync, spawn as spawn_, spawnSync } from 'node:child_process'
+import { execFileSync, spawn as spawn_, spawnSync, type ChildProcess } from 'node:child_process'
 import {
   chmodSync,
   existsSync,
@@ -78,6 +78,34 @@ function callServer(
     req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)))
     req.end(payload)
   })
+}
+
+/** `ns serve ARGS` in a process of its own (with `env` added to the test's), once it listens. */
+async function startNsServe(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn_(process.execPath, [cli, 'serve', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  for (let i = 0; i < 400 && !/listening on \S+/.test(err); i++) {
+    if (child.exitCode !== null) throw new Error(`ns serve exited: ${err}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  const url = /listening on (\S+)/.exec(err)?.[1]
+  if (!url) throw new Error(`ns serve did not listen: ${err}`)
+  return { child, url }
+}
+
+async function stopNsServe(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill('SIGTERM')
+  await exited
 }
 
 const probe = `
@@ -332,6 +360,33 @@ describe("escape suite: the container's PID 1 carries nothing of its caller", ()
   )
 
   itNs(
+    "ns serve: nothing of the server's environment (NS_TOKEN with it, over TCP) reaches a client's container",
+    async () => {
+      const token = 'token-of-the-server-0123456789'
+      const { child, url } = await startNsServe(['--listen', '127.0.0.1:0', '--root', join(work, 'env-state')], {
+        NS_TOKEN: token,
+        NS_ESCAPE_SECRET: 'secret-of-the-server',
+      })
+      try {
+        const to = { host: '127.0.0.1', port: Number(new URL(url).port), token }
+        // Twice: the first helper is spawned, the next ones forked by the server's zygote.
+        for (let i = 0; i < 2; i++) {
+          const r = await callServer(to, 'POST', '/v1/run', {
+            command: sh('env; cat /proc/1/environ; echo "rc=$?"; tr "\\0" "\\n" </proc/$$/environ'),
+          })
+          expect(r.status, JSON.stringify(r.body)).toBe(200)
+          expect(r.body.stdout).toMatch(/^rc=1$/m)
+          expect(r.body.stderr).toMatch(/\/proc\/1\/environ: Permission denied/)
+          for (const leaked of [token, 'NS_TOKEN', 'secret-of-the-server', 'NS_ESCAPE_SECRET'])
+            expect(r.body.stdout + r.body.stderr, `${leaked}, run ${i + 1}`).not.toContain(leaked)
+        }
+      } finally {
+        await stopNsServe(child)
+      }
+    },
+  )
+
+  itNs(
     'ns exec: the process joins the container through its command (PID 1 is not readable), never the host',
     async () => {
       const d = await runDetached({ command: ['sleep', '30'], root: stateRoot, name: 'exec-anchor' })
@@ -381,6 +436,42 @@ describe('escape suite: what a helper sends is bounded and checked', () => {
     expect(JSON.parse(line!).message).toMatch(/a line longer than 1048576 bytes/)
     expect(alive).toBe('alive true')
   })
+
+  itNs(
+    'ns serve: 700 MiB without a newline from a helper fails that request; the server and its other runs go on',
+    async () => {
+      const helper = join(work, 'flooding-helper')
+      // A helper that floods its control socket, then one that behaves: the real one, run for the
+      // request that comes next (the flood marks its turn in a file).
+      const real = join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
+      const turn = join(work, 'flooded-once')
+      writeFileSync(
+        helper,
+        `#!/bin/sh\nif [ ! -e ${turn} ]; then : >${turn}; head -c 734003200 /dev/zero | tr "\\\\0" x >&3; exec sleep 5; fi\nexec ${real} "$@"\n`,
+      )
+      chmodSync(helper, 0o755)
+      const socketPath = join(work, 'flood.sock')
+      const { child } = await startNsServe(['--socket', socketPath, '--root', join(work, 'flood-state')], {
+        NS_HELPER: helper,
+        NS_ZYGOTE: '0',
+      })
+      try {
+        const flooded = await callServer({ socketPath }, 'POST', '/v1/run', { command: ['true'] })
+        expect(flooded.status).toBeGreaterThanOrEqual(500)
+        expect(flooded.body.error).toMatchObject({
+          code: 'EPROTO',
+          message: expect.stringMatching(/the helper sent a line longer than 1048576 bytes/),
+        })
+        expect(child.exitCode).toBe(null)
+        expect((await callServer({ socketPath }, 'GET', '/v1/health')).status).toBe(200)
+        const next = await callServer({ socketPath }, 'POST', '/v1/run', { command: sh('echo after') })
+        expect(next.status, JSON.stringify(next.body)).toBe(200)
+        expect(next.body.stdout).toBe('after\n')
+      } finally {
+        await stopNsServe(child)
+      }
+    },
+  )
 
   itNs('a line that is not an event, and an event of the wrong shape: errors, not exceptions', () => {
     for (const junk of ['this is not json', '{"event":"exited","exitCode":"zero"}', '[1,2]']) {
