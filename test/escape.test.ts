@@ -860,4 +860,30 @@ describe('escape suite: limits and what a kill leaves behind', () => {
       }
     },
   )
+
+  itRoot(
+    'kill -9 of ns serve during a run with limits: the container dies, the next one gives its folders back',
+    async () => {
+      const socketPath = join(work, 'killed-server.sock')
+      const { child } = await startNsServe(['--socket', socketPath, '--root', join(work, 'killed-server-state')])
+      const answer = callServer({ socketPath }, 'POST', '/v1/run', { command: ['sleep', '60'], memory: '64m' }).catch(
+        (e: Error) => e,
+      )
+      let sleeps: number[] = []
+      for (let i = 0; i < 100 && sleeps.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+        sleeps = sleepsUnder(child.pid!)
+      }
+      expect(sleeps).toHaveLength(1)
+      const id = cgroupIdOf(sleeps[0]!)!
+      expect(cgroupFolders(id).length).toBeGreaterThan(0)
+      child.kill('SIGKILL')
+      expect(await answer).toBeInstanceOf(Error) // the connection went with the server
+      for (let i = 0; i < 100 && existsSync(`/proc/${sleeps[0]}`); i++) await new Promise((r) => setTimeout(r, 20))
+      expect(existsSync(`/proc/${sleeps[0]}`)).toBe(false) // the container died with its server
+      const left = cgroupFolders(id)
+      await run({ command: ['true'], memory: '16m' })
+      expect({ before: left.length > 0, after: cgroupFolders(id) }).toEqual({ before: true, after: [] })
+    },
+  )
 })
