@@ -29,12 +29,16 @@ if (cargoUsable()) {
     // An unprivileged run over a tree root built: compile into a directory of our own.
     env.CARGO_TARGET_DIR = join(tmpdir(), `ns-target-${process.getuid?.()}`)
   }
-  const r = spawnSync('cargo', ['test', '-p', 'ns-runtime', '-p', 'ns-oci', '-p', 'ns-net', '-p', 'ns-dns', '-p', 'ns-image'], {
-    cwd: root,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const r = spawnSync(
+    'cargo',
+    ['test', '-p', 'ns-runtime', '-p', 'ns-oci', '-p', 'ns-net', '-p', 'ns-dns', '-p', 'ns-image'],
+    {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   process.stdout.write(r.stdout)
   for (const m of r.stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored/g)) {
     passed += Number(m[1])
