@@ -339,6 +339,48 @@ netns_test! {
     }
 }
 
+netns_test! {
+    fn a_query_sent_after_a_change_of_the_records_is_answered_from_it_while_others_keep_the_resolver_busy() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let mut br = Bridge::add("br-a", "198.51.100.1/25", "2001:db8:a::1/64");
+        let web = br.container("web", "198.51.100.3/25", "2001:db8:a::3/64");
+        let files = serve(&network_a(), br.gateways(), |_| {});
+        let server = sa(&br.gw4, 53);
+        // Queries of another socket keep arriving, so the resolver reads several datagrams a
+        // wake-up: the checked one is often not the first, and the change came in between.
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flood = {
+            let stop = stop.clone();
+            web.spawn(move || {
+                let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+                s.set_nonblocking(true).unwrap();
+                let q = query(7, "web", rtype::A, None);
+                let mut buf = [0u8; 512];
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..16 {
+                        let _ = s.send_to(&q, server);
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                    while s.recv_from(&mut buf).is_ok() {}
+                }
+            })
+        };
+        let mut without_db = network_a();
+        assert!(without_db.remove("d0c0ffee1234abcd5678"));
+        let stale: Vec<usize> = (0..400)
+            .filter(|round| {
+                let (doc, want) =
+                    if round % 2 == 0 { (&without_db, rcode::NXDOMAIN) } else { (&network_a(), rcode::NOERROR) };
+                write_records(&files.records(), doc).unwrap();
+                a_of(&web, server, "db", rtype::A).rcode() != want
+            })
+            .collect();
+        stop.store(true, Ordering::Relaxed);
+        flood.join().unwrap();
+        assert!(stale.is_empty(), "answered from the records before the change in rounds {stale:?}");
+    }
+}
+
 /// The resolver as a process, started and stopped the way the helper will.
 mod lifecycle {
     use super::*;

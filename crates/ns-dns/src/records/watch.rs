@@ -149,6 +149,18 @@ impl Watcher {
         }
     }
 
+    /// Before reading a query that may have arrived after this wake-up's first look at the
+    /// records (a datagram after the first of a socket, a TCP read, which takes whatever has
+    /// arrived): look again, so that a query sent after a change is answered from it. Mostly a
+    /// read of the inotify descriptor that finds nothing (a stat of the own file in stat mode).
+    pub fn catch_up(&mut self) {
+        if self.inotify.is_some() {
+            self.on_inotify();
+        } else {
+            self.check_own();
+        }
+    }
+
     /// Before a batch of queries, in stat mode: re-read the own file if it changed.
     pub fn before_batch(&mut self) {
         if self.inotify.is_none() {

@@ -227,7 +227,12 @@ impl Server {
     }
 
     fn on_udp(&mut self, index: usize) {
-        for _ in 0..UDP_BATCH {
+        for i in 0..UDP_BATCH {
+            // The first datagram was there when the loop woke (the records were looked at
+            // since); a later one may have been sent after a change that came after that.
+            if i > 0 {
+                self.watcher.catch_up();
+            }
             let Some(sock) = self.udp.get(index) else { return };
             let (n, peer) = match sock.recv_from(&mut self.buf) {
                 Ok(r) => r,
@@ -274,14 +279,19 @@ impl Server {
         if ready & poller::WRITE != 0 && client.flush().is_err() {
             return self.close_client(slot, gen);
         }
+        let reading = ready & READ != 0 && !client.eof;
         let mut messages = Vec::new();
-        if ready & READ != 0 && !client.eof {
+        if reading {
+            // A read takes whatever has arrived, maybe sent after a change of the records
+            // that came after this wake-up's look at them.
+            self.watcher.catch_up();
+            let Some(client) = self.clients.get_mut(slot, gen) else { return };
             match client.read(&mut self.buf) {
                 Incoming::Messages(m) => messages = m,
                 Incoming::Broken => return self.close_client(slot, gen),
             }
         }
-        let peer = client.peer;
+        let Some(peer) = self.clients.get_mut(slot, gen).map(|c| c.peer) else { return };
         for m in messages {
             let decision =
                 resolve::decide(&m, peer, Transport::Tcp, self.watcher.view(), &self.policy);
