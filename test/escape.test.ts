@@ -12,6 +12,7 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs'
 import { request } from 'node:http'
@@ -300,9 +301,14 @@ describe("escape suite: the container's PID 1 carries nothing of its caller", ()
     process.env.NS_ESCAPE_SECRET = 'token-of-the-caller'
     try {
       const r = await run({
-        command: sh('env | grep -c NS_ESCAPE_SECRET; cat /proc/1/environ >/dev/null; echo rc=$?'),
+        command: sh(
+          'env | grep -c NS_ESCAPE_SECRET; cat /proc/1/environ >/dev/null; echo rc=$?; stat -c "%u %n" /proc/1/environ /proc/self/environ',
+        ),
       })
-      expect(r.stdout).toBe('0\nrc=1\n')
+      // PID 1 is not dumpable: the kernel gives its /proc files to the host's root, which the
+      // container's user namespace does not map (65534), where a dumpable process of the
+      // container's root (the shell) owns its own.
+      expect(r.stdout).toBe('0\nrc=1\n65534 /proc/1/environ\n0 /proc/self/environ\n')
       expect(r.stderr).toMatch(/Permission denied/)
     } finally {
       delete process.env.NS_ESCAPE_SECRET
@@ -323,7 +329,11 @@ describe("escape suite: the container's PID 1 carries nothing of its caller", ()
       const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`))
       expect(fds).toHaveLength(1)
       expect(fds[0]).toMatch(/^pipe:/)
-      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^CoreDumping:\t0$/m)
+      // Not dumpable: its /proc files belong to the host's root, not to the container's root.
+      // Its command, dumpable, is the container's root's: a host id of the container's own.
+      const [command] = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')
+      expect(statSync(`/proc/${pid}/environ`).uid).toBe(0)
+      expect(statSync(`/proc/${command}/environ`).uid).not.toBe(0)
     } finally {
       await c.kill('SIGKILL')
       await c.exited.catch(() => {})
@@ -472,6 +482,18 @@ describe('escape suite: what a helper sends is bounded and checked', () => {
       }
     },
   )
+
+  itNs('endless short events, each well formed: an error for that container once there are too many', () => {
+    // 100000 warnings of 1 KiB (100 MiB in all, no line too long): more than any helper sends.
+    const r = withFakeHelper(
+      `yes '{"event":"warning","message":"'"$(head -c 1024 /dev/zero | tr '\\0' w)"'"}' | head -n 100000 >&3; exec sleep 5`,
+    )
+    expect(r.status, r.err).toBe(0)
+    const [line, alive] = r.out.trim().split('\n')
+    expect(JSON.parse(line!)).toMatchObject({ name: 'NsError', code: 'EPROTO' })
+    expect(JSON.parse(line!).message).toMatch(/the helper sent more than 1024 events/)
+    expect(alive).toBe('alive true')
+  })
 
   itNs('a line that is not an event, and an event of the wrong shape: errors, not exceptions', () => {
     for (const junk of ['this is not json', '{"event":"exited","exitCode":"zero"}', '[1,2]']) {
