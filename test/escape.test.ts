@@ -25,7 +25,7 @@ import { afterAll, describe, expect } from 'vitest'
 import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
 import { serve } from '@ns/server'
 
-import { cli, itNs, itRoot, repoRoot } from './helpers.js'
+import { cli, fixtureRootfs, itNs, itRoot, repoRoot } from './helpers.js'
 
 const work = mkdtempSync(join(tmpdir(), 'ns-escape-'))
 chmodSync(work, 0o755) // bind sources are opened by the container's root: let it in
@@ -674,7 +674,7 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       execFileSync('mkdir', ['-p', real])
       writeFileSync(join(real, 'marker-of-the-volume'), '')
       const swapper = startSwapper(real)
-      const seen = { volume: 0, refused: 0, host: 0, other: 0 }
+      const seen = { volume: 0, refused: 0, between: 0, host: 0, other: 0 }
       try {
         for (let i = 0; i < 150; i++) {
           const r = await runSpec(confinedSpec([allowed], [[real, '/mnt']], 'ls /mnt'))
@@ -682,7 +682,7 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
           else if (r.stdout.includes('marker-of-the-volume')) seen.volume++
           else if (r.error?.match(/^mounts\[\d+\]\.source: .* resolves outside the allowed bind root/)) seen.refused++
           else if (r.error?.match(/ENOENT|ENOTDIR/))
-            seen.refused++ // caught between two renames
+            seen.between++ // caught between two renames
           else {
             seen.other++
             console.warn('unexpected', r)
@@ -694,8 +694,8 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       console.log('bind race, 150 starts:', seen)
       expect(seen.host).toBe(0)
       expect(seen.other).toBe(0)
-      expect(seen.volume + seen.refused).toBe(150)
-      expect(seen.refused).toBeGreaterThan(0) // the race did run
+      expect(seen.volume + seen.refused + seen.between).toBe(150)
+      expect(seen.refused).toBeGreaterThan(0) // the race reached the runtime's own check
     },
     120_000,
   )
@@ -773,6 +773,45 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       const dotdot = await runSpec(confinedSpec([allowed], [[`${allowed}/../..`, '/mnt']], 'ls /mnt'))
       expect(dotdot.error).toMatch(/is not under an allowed bind root/)
     },
+  )
+
+  itNs(
+    "root.path swapped for a symlink to / while containers start never gives a container the host's / (100 tries)",
+    async () => {
+      const allowed = allowedDir()
+      const root = join(allowed, 'root')
+      execFileSync('cp', ['-a', fixtureRootfs, root])
+      writeFileSync(join(root, 'marker-of-the-root'), '')
+      const spec = specWith((s) => {
+        s.annotations = { ...s.annotations, 'io.ns.bind.roots': JSON.stringify([allowed]) }
+        s.root = { path: root, readonly: true }
+        s.mounts = s.mounts!.filter((m) => m.type !== 'bind')
+        s.process!.args = ['/bin/sh', '-c', 'ls /']
+      })
+      const swapper = startSwapper(root)
+      const seen = { root: 0, refusedByRuntime: 0, between: 0, host: 0, other: 0 }
+      try {
+        for (let i = 0; i < 100; i++) {
+          const r = await runSpec(spec)
+          if (r.stdout.includes('marker-of-the-root')) seen.root++
+          else if (r.error?.match(/^root\.path: .* resolves outside the allowed bind root/)) seen.refusedByRuntime++
+          else if (r.error?.match(/ENOENT|ENOTDIR/))
+            seen.between++ // caught between two renames
+          else if (r.stdout.includes('proc')) seen.host++
+          else {
+            seen.other++
+            console.warn('unexpected', r)
+          }
+        }
+      } finally {
+        await swapper.stop()
+      }
+      console.log('root.path race, 100 starts:', seen)
+      expect(seen.host).toBe(0)
+      expect(seen.other).toBe(0)
+      expect(seen.refusedByRuntime).toBeGreaterThan(0) // the runtime's own check was reached
+    },
+    120_000,
   )
 
   itNs('root.path too: a rootfs outside the roots, or leaving them by a symlink, is refused', async () => {
