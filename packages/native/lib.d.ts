@@ -1,7 +1,8 @@
-export type { PrepareOptions, PreparedHelper, WaitStatus, HostInfo, UsernsBlock } from './index.js'
+export type { PrepareOptions, PreparedHelper, SentRun, WaitStatus, HostInfo, UsernsBlock } from './index.js'
 export {
   prepareHelper,
   startHelper,
+  sendRun,
   reap,
   hostInfo,
   defaultStateRoot,

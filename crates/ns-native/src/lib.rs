@@ -92,9 +92,40 @@ pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
         unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_ctl = high(theirs_ctl.as_raw_fd())?;
 
+    let (mut child_fds, our_ends) = make_stdio(&opts.stdio)?;
+    child_fds.push(theirs_ctl);
+    let env: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_encoded_bytes();
+            kv.push(b'=');
+            kv.extend(v.into_encoded_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    PENDING
+        .lock()
+        .map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?
+        .push((token, child_fds, env));
+    let mut ends = our_ends.into_iter().map(|o| o.map(IntoRawFd::into_raw_fd));
+    Ok(PreparedHelper {
+        token,
+        control: ours_ctl.into_raw_fd(),
+        stdin: ends.next().flatten(),
+        stdout: ends.next().flatten(),
+        stderr: ends.next().flatten(),
+    })
+}
+
+/// Stdin, stdout and stderr as `stdio` asks (see `PrepareOptions`): the other side's
+/// descriptors (numbered 10 or above), and ours of the pipes.
+fn make_stdio(stdio: &[i32]) -> Result<(Vec<OwnedFd>, Vec<Option<OwnedFd>>)> {
+    if stdio.len() != 3 {
+        return Err(Error::new(Status::InvalidArg, "stdio: must have 3 entries"));
+    }
     let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(4);
     let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
-    for (i, spec) in opts.stdio.iter().enumerate() {
+    for (i, spec) in stdio.iter().enumerate() {
         match *spec {
             -1 => {
                 let (r, w) = pipe()?;
@@ -127,24 +158,34 @@ pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
             }
         }
     }
-    child_fds.push(theirs_ctl);
-    let env: Vec<CString> = std::env::vars_os()
-        .filter_map(|(k, v)| {
-            let mut kv = k.into_encoded_bytes();
-            kv.push(b'=');
-            kv.extend(v.into_encoded_bytes());
-            CString::new(kv).ok()
-        })
-        .collect();
-    let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    PENDING
-        .lock()
-        .map_err(|_| Error::new(Status::GenericFailure, "helper registry poisoned"))?
-        .push((token, child_fds, env));
+    Ok((child_fds, our_ends))
+}
+
+#[napi(object)]
+pub struct SentRun {
+    /// Our ends of the pipes asked for (-1 in `stdio`).
+    pub stdin: Option<i32>,
+    pub stdout: Option<i32>,
+    pub stderr: Option<i32>,
+}
+
+/// Give a warm helper its command: `message` (one JSON line, a RunMessage) on its control
+/// socket `control`, with stdin, stdout and stderr made as `stdio` says (as for
+/// `prepareHelper`). Returns our ends of the pipes; the helper's copies are closed here.
+#[napi]
+pub fn send_run(control: i32, message: String, stdio: Vec<i32>) -> Result<SentRun> {
+    let (theirs, our_ends) = make_stdio(&stdio)?;
+    let raw: Vec<RawFd> = theirs.iter().map(AsRawFd::as_raw_fd).collect();
+    let mut line = message.into_bytes();
+    if line.last() != Some(&b'\n') {
+        line.push(b'\n');
+    }
+    ns_runtime::proto::send_line(control, &raw, &line).map_err(|e| {
+        errno_error("send the command to the helper", std::io::Error::from_raw_os_error(e.0))
+    })?;
+    drop(theirs);
     let mut ends = our_ends.into_iter().map(|o| o.map(IntoRawFd::into_raw_fd));
-    Ok(PreparedHelper {
-        token,
-        control: ours_ctl.into_raw_fd(),
+    Ok(SentRun {
         stdin: ends.next().flatten(),
         stdout: ends.next().flatten(),
         stderr: ends.next().flatten(),

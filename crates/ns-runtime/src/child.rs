@@ -6,7 +6,8 @@
 //! 4. hostname and domainname; loopback up in a new network namespace;
 //! 5. the root filesystem and pivot_root (see `rootfs`);
 //! 6. sysctls, then masked and read-only paths; oom score, rlimits, a session of our own;
-//! 7. the container user, working directory, no_new_privs;
+//! 7. the container user, working directory, no_new_privs; a warm container (a pool's) stops
+//!    here and waits for its command, stdio and working directory (`wait_for_command`);
 //! 8. init as PID 1 (which starts the command), or exec the command directly.
 //!
 //! Every failure is sent to the helper as a `Report::Error` naming the step, then we exit 125.
@@ -17,8 +18,8 @@ use crate::error::{Context, Result, SetupError};
 use crate::helper::prepare::Prepared;
 use crate::init;
 use crate::namespaces::NsKind;
-use crate::process;
-use crate::proto::{self, Report};
+use crate::process::{self, Command};
+use crate::proto::{self, Report, RunMessage};
 use crate::rootfs;
 use crate::sys::{self, Errno};
 
@@ -38,13 +39,15 @@ pub struct Detach {
     pub trees: Option<RawFd>,
     /// The helper's lease on the container's id range: not ours to hold.
     pub lease: Option<RawFd>,
+    /// A warm container: the socket its command arrives on (`wait_for_command`).
+    pub command: Option<RawFd>,
 }
 
 impl Detach {
     /// The helper's descriptors that the child goes on using.
     fn descriptors(&self) -> Vec<RawFd> {
         let mut fds: Vec<RawFd> =
-            [self.fifo, self.console, self.trees].into_iter().flatten().collect();
+            [self.fifo, self.console, self.trees, self.command].into_iter().flatten().collect();
         fds.extend(self.stdio.iter().flatten());
         fds
     }
@@ -76,11 +79,16 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
     }
     let mut report = Some(report);
     let fd = |r: &Option<OwnedFd>| r.as_ref().map_or(-1, |r| r.as_raw_fd());
-    if let Err(e) = set_up(p, go, &detach) {
-        let _ = proto::send(fd(&report), &Report::Error { error: e });
-        // SAFETY: ends the process.
-        unsafe { libc::_exit(125) }
-    }
+    // A warm container's command came after its set-up; any other's is in the plan.
+    let sent = match set_up(p, go, &detach, fd(&report)) {
+        Ok(sent) => sent,
+        Err(e) => {
+            let _ = proto::send(fd(&report), &Report::Error { error: e });
+            // SAFETY: ends the process.
+            unsafe { libc::_exit(125) }
+        }
+    };
+    let command = sent.as_ref().unwrap_or(&p.command);
     let mut started = None;
     if let Some(fifo) = detach.fifo {
         if let Err((e, code)) = p.command.preflight() {
@@ -114,9 +122,9 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         unsafe { libc::_exit(125) }
     }
     if p.init {
-        init::run_init(&p.command, rfd, p.process.terminal, started)
+        init::run_init(command, rfd, p.process.terminal, started)
     }
-    let (err, code) = p.command.exec();
+    let (err, code) = command.exec();
     let _ = proto::send(rfd, &Report::Error { error: err });
     // SAFETY: ends the process.
     unsafe { libc::_exit(code) }
@@ -197,7 +205,48 @@ pub fn reset_signals() {
     }
 }
 
-fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
+/// A warm container's wait, once it is set up but for what only its command brings: tell the
+/// helper (`Report::Waiting`), then take the command it passes on (`RunMessage`, with stdin,
+/// stdout and stderr): the descriptors become ours, and its working directory our own (as the
+/// container user, so permissions apply). The socket is closed after it: one command per
+/// container. Should the helper close it first (its pool was shut down), there is nothing to run.
+fn wait_for_command(sock: RawFd, report: RawFd) -> Result<Command> {
+    // Our mount namespace, for the helper to hold: once the container has ended, its mounts
+    // are taken down when the helper lets go of it, after it has told how the container ended,
+    // rather than while the first process exits (best effort: without a /proc, nothing).
+    let held = match sys::open("/proc/self/ns/mnt", libc::O_RDONLY) {
+        Ok(ns) => sys::send_fd(sock, ns.as_raw_fd(), b"mnt"),
+        Err(_) => sys::send_msg(sock, b"none"),
+    };
+    held.step("hand over the mount namespace", None)?;
+    proto::send(report, &Report::Waiting).step("report the container ready", None)?;
+    let got = proto::recv_line(sock, proto::MAX_LINE, proto::RUN_FDS);
+    // SAFETY: our end of the socket, not used again.
+    unsafe { libc::close(sock) };
+    let (line, fds) = match got {
+        Ok(Some(m)) => m,
+        // SAFETY: ends the process.
+        Ok(None) => unsafe { libc::_exit(0) },
+        Err(e) => return Err(SetupError::sys("receive the command", None, e)),
+    };
+    let msg: RunMessage = serde_json::from_slice(&line)
+        .map_err(|e| SetupError::config("command", format!("is not a run message: {e}")))?;
+    if fds.len() != proto::RUN_FDS {
+        return Err(SetupError::sys("receive the command's stdio", None, Errno(libc::EBADF)));
+    }
+    let command = Command::new(&msg.args, &msg.env)?;
+    process::enter_cwd(&msg.cwd)?;
+    for (i, fd) in fds.iter().enumerate() {
+        // SAFETY: dup2 onto the standard descriptors.
+        if unsafe { libc::dup2(fd.as_raw_fd(), i as libc::c_int) } < 0 {
+            return Err(SetupError::sys("set up stdio", None, Errno::last()));
+        }
+    }
+    Ok(command)
+}
+
+/// The set-up; a warm container's command (`detach.command`) is returned once it has come.
+fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, report: RawFd) -> Result<Option<Command>> {
     // The helper's lease on the id range (`detach.lease`) was closed with the rest of its
     // descriptors: the helper's copy holds the lock.
     reset_signals();
@@ -338,6 +387,11 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     if !detach.orphan {
         sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
     }
+    // A warm container waits here: all that is left needs its command, or is done per run.
+    let sent = match detach.command {
+        Some(sock) => Some(wait_for_command(sock, report)?),
+        None => None,
+    };
     if let (Some(stdio), None) = (detach.stdio, &tty) {
         for (i, fd) in stdio.iter().enumerate() {
             // SAFETY: dup2 onto the standard descriptors.
@@ -353,5 +407,5 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
             crate::seccomp::load(prog)?;
         }
     }
-    Ok(())
+    Ok(sent)
 }

@@ -157,6 +157,12 @@ impl Command {
         Ok(Command { candidates, argv, envp, name })
     }
 
+    /// No command yet (a warm container's comes later): executing it fails as a command that
+    /// is not there does.
+    pub fn pending() -> Command {
+        Command { candidates: Vec::new(), argv: Vec::new(), envp: Vec::new(), name: String::new() }
+    }
+
     /// Check, before the container is reported created, that the command can be executed: an
     /// engine learns at `create` that `start` would fail (as it does from runc).
     pub fn preflight(&self) -> Result<(), (SetupError, i32)> {

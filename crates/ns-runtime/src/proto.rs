@@ -22,6 +22,8 @@ pub enum Report {
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// Set-up is done up to the command; the process waits for it (a warm container).
+    Waiting,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +37,12 @@ pub enum Event {
     /// The container's first process runs; `pid` as seen from the host.
     #[serde(rename_all = "camelCase")]
     Started {
+        pid: i32,
+    },
+    /// A warm container is set up and waits for its command (`RunMessage`); `pid` as seen
+    /// from the host.
+    #[serde(rename_all = "camelCase")]
+    Ready {
         pid: i32,
     },
     Error {
@@ -98,6 +106,11 @@ impl LineReader {
 
     pub fn fd(&self) -> libc::c_int {
         self.fd
+    }
+
+    /// Whether bytes past the last line taken wait in the buffer.
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
     }
 
     /// Whether reading stopped at a line longer than the limit (it and the rest are dropped).
@@ -267,6 +280,80 @@ pub fn keep_control(reader: LineReader) {
 
 pub fn take_control() -> Option<LineReader> {
     CONTROL.lock().ok().and_then(|mut c| c.take())
+}
+
+/// The command of a warm container, sent once on the control socket after the request (and
+/// passed on by the helper to the waiting container), one JSON line with its stdin, stdout
+/// and stderr as SCM_RIGHTS: everything of a run that is not known before it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunMessage {
+    /// The program and its arguments (looked up in the container's `PATH`).
+    pub args: Vec<String>,
+    /// The whole environment of the command, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Its working directory, absolute.
+    pub cwd: String,
+}
+
+/// The descriptors a `RunMessage` carries: stdin, stdout, stderr.
+pub const RUN_FDS: usize = 3;
+
+/// One line and the descriptors sent with its first bytes, from a stream socket: the line may
+/// arrive in pieces, the descriptors come with the first. None at the end of the stream before
+/// anything came; EMSGSIZE when it is longer than `max`, EPROTO when it has more than `max_fds`
+/// descriptors or bytes after its newline.
+pub fn recv_line(
+    sock: libc::c_int,
+    max: usize,
+    max_fds: usize,
+) -> sys::SysResult<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
+    let mut buf = vec![0u8; 16384];
+    let Some((n, fds)) = sys::recv_fds(sock, &mut buf, max_fds + 1)? else { return Ok(None) };
+    if fds.len() > max_fds {
+        return Err(sys::Errno(libc::EPROTO));
+    }
+    let mut line = buf[..n].to_vec();
+    while !line.contains(&b'\n') {
+        if line.len() > max {
+            return Err(sys::Errno(libc::EMSGSIZE));
+        }
+        match sys::read(sock, &mut buf)? {
+            0 => return Err(sys::Errno(libc::EPROTO)),
+            n => line.extend_from_slice(&buf[..n]),
+        }
+    }
+    if line.last() != Some(&b'\n') || line.len() > max + 1 {
+        return Err(sys::Errno(libc::EPROTO));
+    }
+    line.pop();
+    Ok(Some((line, fds)))
+}
+
+/// Send `line` (ending in a newline) with `fds` on the stream socket `sock`: the descriptors go
+/// with its first bytes, the rest follows (waiting for room where the socket is non-blocking).
+pub fn send_line(sock: libc::c_int, fds: &[std::os::fd::RawFd], line: &[u8]) -> sys::SysResult<()> {
+    let mut sent = sys::send_fds_counted(sock, fds, line)?;
+    while sent < line.len() {
+        // SAFETY: writing from a valid slice; MSG_NOSIGNAL as the first part.
+        let n = unsafe {
+            libc::send(sock, line[sent..].as_ptr().cast(), line.len() - sent, libc::MSG_NOSIGNAL)
+        };
+        if n >= 0 {
+            sent += n as usize;
+            continue;
+        }
+        match sys::Errno::last() {
+            sys::Errno(libc::EINTR) => {}
+            sys::Errno(libc::EAGAIN) => {
+                let mut pfd = libc::pollfd { fd: sock, events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, 1000) };
+            }
+            e => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// What the caller may send on the control socket after its request.
