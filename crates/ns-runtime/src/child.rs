@@ -67,9 +67,13 @@ fn forget_the_caller(p: &Prepared, keep: &[RawFd]) -> Result<()> {
 }
 
 pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
-    // Undumpable until the helper's descriptors are closed (a joined pid namespace may hold
-    // processes that would take them).
-    let _ = sys::set_dumpable(false);
+    // In a pid namespace joined by path, processes already there could take the helper's
+    // descriptors before they are closed: undumpable meanwhile. (In a new pid namespace nobody
+    // else sees us yet; and an unprivileged helper must still write our uid_map, which an
+    // undumpable child's /proc would refuse it.)
+    if p.ns.join.iter().any(|(k, _)| *k == NsKind::Pid) {
+        let _ = sys::set_dumpable(false);
+    }
     let mut keep = detach.descriptors();
     keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
     if let Err(e) = forget_the_caller(p, &keep) {
