@@ -1,7 +1,8 @@
 // Warm sandboxes (`pool`): containers set up ahead of time that wait for their command. Each
 // run must be as isolated as a cold one — nothing of one run is seen by the next — and behave
 // as `run` does; a pool that is closed leaves nothing behind.
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 import { describe, expect } from 'vitest'
@@ -213,6 +214,45 @@ describe('pool: warm sandboxes, one command each', () => {
       expect(nsCgroups().filter((c) => !cgroupsBefore.has(c))).toEqual([])
       expect(p.ready).toBe(0)
       expect(() => p.spawn(['true'])).toThrow(/closed/)
+    },
+  )
+
+  itNs(
+    "stdio of a run's own reaches the warm command (a pipe for stdin, a file for stdout, nothing for stderr); by default it has the pipes its sandbox was made with",
+    async () => {
+      const p = pool({ size: 1, rootfs: fixtureRootfs })
+      const dir = mkdtempSync(join(tmpdir(), 'ns-pool-stdio-'))
+      try {
+        const probe = sh('read x; echo "got $x"; echo err >&2; for f in 0 1 2; do readlink /proc/self/fd/$f; done')
+        await p.warm()
+        const file = openSync(join(dir, 'out'), 'w')
+        const c = p.spawn(probe, { stdin: 'pipe', stdout: file, stderr: 'ignore' })
+        closeSync(file)
+        expect(c.stdout).toBeNull()
+        expect(c.stderr).toBeNull()
+        c.stdin!.end('hello\n')
+        expect(await c.exited).toMatchObject({ exitCode: 0, signal: null })
+        const [got, fd0, fd1, fd2] = readFileSync(join(dir, 'out'), 'utf8').trimEnd().split('\n')
+        expect(got).toBe('got hello')
+        expect(fd0).toMatch(/^pipe:\[\d+\]$/)
+        expect(fd1).toMatch(/\/out$/) // the file, seen from inside as its path in the host's tree
+        expect(fd2).toBe('/dev/null')
+
+        // The defaults: stdin /dev/null, stdout and stderr the sandbox's own pipes, read here.
+        await p.warm()
+        const d = await p.run(probe)
+        expect(d).toMatchObject({ exitCode: 0, stderr: 'err\n' })
+        const [dgot, d0, d1, d2] = d.stdout.trimEnd().split('\n')
+        expect(dgot).toBe('got ')
+        expect(d0).toBe('/dev/null')
+        expect(d1).toMatch(/^pipe:\[\d+\]$/)
+        expect(d2).toMatch(/^pipe:\[\d+\]$/)
+        expect(d2).not.toBe(d1)
+        expect(p.stats).toEqual({ warm: 2, cold: 0 })
+      } finally {
+        await p.close()
+        rmSync(dir, { recursive: true, force: true })
+      }
     },
   )
 

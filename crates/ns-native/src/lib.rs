@@ -127,39 +127,42 @@ fn make_stdio(stdio: &[i32]) -> Result<(Vec<OwnedFd>, Vec<Option<OwnedFd>>)> {
     let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(4);
     let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
     for (i, spec) in stdio.iter().enumerate() {
-        match *spec {
-            -1 => {
-                let (r, w) = pipe()?;
-                let (theirs, ours) = if i == 0 { (r, w) } else { (w, r) };
-                child_fds.push(high(theirs.as_raw_fd())?);
-                our_ends.push(Some(ours));
-            }
-            -2 => {
-                let null = ns_runtime::sys::open("/dev/null", libc::O_RDWR).map_err(|e| {
-                    errno_error("open /dev/null", std::io::Error::from_raw_os_error(e.0))
-                })?;
-                child_fds.push(high(null.as_raw_fd())?);
-                our_ends.push(None);
-            }
-            // A copy: the caller's descriptor may be closed before the helper starts.
-            fd if fd >= 0 => {
-                child_fds.push(high(fd).map_err(|_| {
-                    Error::new(
-                        Status::InvalidArg,
-                        format!("stdio[{i}]: {fd} is not an open descriptor"),
-                    )
-                })?);
-                our_ends.push(None);
-            }
-            other => {
-                return Err(Error::new(
-                    Status::InvalidArg,
-                    format!("stdio[{i}]: invalid value {other}"),
-                ))
-            }
-        }
+        let (theirs, ours) = stdio_end(i, *spec, true)?;
+        child_fds.push(theirs);
+        our_ends.push(ours);
     }
     Ok((child_fds, our_ends))
+}
+
+/// Stdio slot `i` as `spec` asks (-1 a pipe, -2 /dev/null, else a descriptor of ours to copy):
+/// the other side's descriptor (numbered 10 or above when it is to be put in place with dup2,
+/// `high`), and ours of a pipe.
+fn stdio_end(i: usize, spec: i32, high_fd: bool) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    let place = |fd: OwnedFd| if high_fd { high(fd.as_raw_fd()) } else { Ok(fd) };
+    match spec {
+        -1 => {
+            let (r, w) = pipe()?;
+            let (theirs, ours) = if i == 0 { (r, w) } else { (w, r) };
+            Ok((place(theirs)?, Some(ours)))
+        }
+        -2 => {
+            let null = ns_runtime::sys::open("/dev/null", libc::O_RDWR).map_err(|e| {
+                errno_error("open /dev/null", std::io::Error::from_raw_os_error(e.0))
+            })?;
+            Ok((place(null)?, None))
+        }
+        // A copy: the caller's descriptor may be closed before the helper starts.
+        fd if fd >= 0 => {
+            let copy = high(fd).map_err(|_| {
+                Error::new(
+                    Status::InvalidArg,
+                    format!("stdio[{i}]: {fd} is not an open descriptor"),
+                )
+            })?;
+            Ok((copy, None))
+        }
+        other => Err(Error::new(Status::InvalidArg, format!("stdio[{i}]: invalid value {other}"))),
+    }
 }
 
 #[napi(object)]
@@ -170,12 +173,26 @@ pub struct SentRun {
     pub stderr: Option<i32>,
 }
 
-/// Give a warm helper its command: `message` (one JSON line, a RunMessage) on its control
-/// socket `control`, with stdin, stdout and stderr made as `stdio` says (as for
-/// `prepareHelper`). Returns our ends of the pipes; the helper's copies are closed here.
+/// Give a warm helper its command: `message` (one JSON line, a RunMessage whose `stdio` names
+/// the slots sent) on its control socket `control`, with stdin, stdout and stderr made as
+/// `stdio` says (as for `prepareHelper`; -3: not sent, the sandbox keeps the one it was made
+/// with). Returns our ends of the pipes made; the helper's copies are closed here.
 #[napi]
 pub fn send_run(control: i32, message: String, stdio: Vec<i32>) -> Result<SentRun> {
-    let (theirs, our_ends) = make_stdio(&stdio)?;
+    if stdio.len() != 3 {
+        return Err(Error::new(Status::InvalidArg, "stdio: must have 3 entries"));
+    }
+    let mut theirs = Vec::with_capacity(3);
+    let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
+    for (i, spec) in stdio.iter().enumerate() {
+        if *spec == -3 {
+            our_ends.push(None);
+            continue;
+        }
+        let (fd, ours) = stdio_end(i, *spec, false)?;
+        theirs.push(fd);
+        our_ends.push(ours);
+    }
     let raw: Vec<RawFd> = theirs.iter().map(AsRawFd::as_raw_fd).collect();
     let mut line = message.into_bytes();
     if line.last() != Some(&b'\n') {

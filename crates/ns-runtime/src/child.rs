@@ -235,14 +235,14 @@ fn wait_for_command(sock: RawFd, report: RawFd) -> Result<Command> {
     };
     let msg: RunMessage = serde_json::from_slice(&line)
         .map_err(|e| SetupError::config("command", format!("is not a run message: {e}")))?;
-    if fds.len() != proto::RUN_FDS {
+    if msg.check_stdio(fds.len()).is_err() {
         return Err(SetupError::sys("receive the command's stdio", None, Errno(libc::EBADF)));
     }
     let command = Command::new(&msg.args, &msg.env)?;
     process::enter_cwd(&msg.cwd)?;
-    for (i, fd) in fds.iter().enumerate() {
-        // SAFETY: dup2 onto the standard descriptors.
-        if unsafe { libc::dup2(fd.as_raw_fd(), i as libc::c_int) } < 0 {
+    for (fd, to) in fds.iter().zip(&msg.stdio) {
+        // SAFETY: dup2 onto one of the standard descriptors.
+        if unsafe { libc::dup2(fd.as_raw_fd(), *to as libc::c_int) } < 0 {
             return Err(SetupError::sys("set up stdio", None, Errno::last()));
         }
     }

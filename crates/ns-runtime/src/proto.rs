@@ -243,6 +243,26 @@ mod tests {
         .unwrap();
         assert_eq!(s, r#"{"event":"exited","exitCode":0,"signal":null,"oomKilled":false}"#);
     }
+
+    #[test]
+    fn a_run_message_names_the_stdio_slots_of_the_descriptors_it_carries() {
+        let msg = |stdio: Vec<u32>| RunMessage { stdio, ..Default::default() };
+        // None sent (the sandbox keeps what it was made with), some, all three.
+        assert_eq!(msg(vec![]).check_stdio(0), Ok(()));
+        assert_eq!(msg(vec![0]).check_stdio(1), Ok(()));
+        assert_eq!(msg(vec![2, 0, 1]).check_stdio(3), Ok(()));
+        // A message from before the field: no slot named, so no descriptor may come.
+        let old: RunMessage =
+            serde_json::from_str(r#"{"args":["true"],"env":[],"cwd":"/"}"#).unwrap();
+        assert_eq!(old.check_stdio(0), Ok(()));
+        assert!(old.check_stdio(3).is_err());
+        assert_eq!(msg(vec![1]).check_stdio(2).unwrap_err(), "2 descriptors for 1 stdio slots");
+        assert_eq!(
+            msg(vec![1, 1]).check_stdio(2).unwrap_err(),
+            "stdio[1]: 1 is not one of 0, 1, 2 given once"
+        );
+        assert!(msg(vec![3]).check_stdio(1).is_err());
+    }
 }
 
 /// Every report on `fd` to `on_line`, then `None` at its end (as `tty::relay` does while it
@@ -294,9 +314,29 @@ pub struct RunMessage {
     pub env: Vec<String>,
     /// Its working directory, absolute.
     pub cwd: String,
+    /// Which of its stdin (0), stdout (1) and stderr (2) the descriptors sent with the message
+    /// replace, in their order; the others stay those the container was made with (its
+    /// helper's: a warm helper is started with the stdio a run has by default).
+    #[serde(default)]
+    pub stdio: Vec<u32>,
 }
 
-/// The descriptors a `RunMessage` carries: stdin, stdout, stderr.
+impl RunMessage {
+    /// Check `stdio` against the `n` descriptors that came: each of 0, 1, 2 at most once.
+    pub fn check_stdio(&self, n: usize) -> Result<(), String> {
+        if self.stdio.len() != n {
+            return Err(format!("{n} descriptors for {} stdio slots", self.stdio.len()));
+        }
+        for (i, fd) in self.stdio.iter().enumerate() {
+            if *fd > 2 || self.stdio[..i].contains(fd) {
+                return Err(format!("stdio[{i}]: {fd} is not one of 0, 1, 2 given once"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most descriptors a `RunMessage` carries: stdin, stdout, stderr.
 pub const RUN_FDS: usize = 3;
 
 /// One line and the descriptors sent with its first bytes, from a stream socket: the line may
@@ -333,7 +373,7 @@ pub fn recv_line(
 /// Send `line` (ending in a newline) with `fds` on the stream socket `sock`: the descriptors go
 /// with its first bytes, the rest follows (waiting for room where the socket is non-blocking).
 pub fn send_line(sock: libc::c_int, fds: &[std::os::fd::RawFd], line: &[u8]) -> sys::SysResult<()> {
-    let mut sent = sys::send_fds_counted(sock, fds, line)?;
+    let mut sent = if fds.is_empty() { 0 } else { sys::send_fds_counted(sock, fds, line)? };
     while sent < line.len() {
         // SAFETY: writing from a valid slice; MSG_NOSIGNAL as the first part.
         let n = unsafe {

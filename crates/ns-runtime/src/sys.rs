@@ -642,6 +642,11 @@ pub fn detach_descriptors(keep: RawFd) {
             unsafe { libc::close(fd) };
         }
     }
+    detach_stdio();
+}
+
+/// Stdin, stdout and stderr onto /dev/null: what they were (pipes of a caller) is let go.
+pub fn detach_stdio() {
     if let Ok(null) = open("/dev/null", libc::O_RDWR) {
         for i in 0..3 {
             // SAFETY: dup2 onto the standard descriptors.

@@ -46,6 +46,10 @@ export type PoolOptions = Omit<
  */
 const refillAfterMs = 10
 
+/** The stdio a sandbox is made with, a run's by default; and the addon's word for keeping one. */
+const madeStdio = ['ignore', 'pipe', 'pipe']
+const keep = -3
+
 /** The most sandboxes a pool keeps. */
 export const MAX_POOL_SIZE = 64
 
@@ -209,7 +213,10 @@ export class Pool implements AsyncDisposable {
     await this.close()
   }
 
-  /** Replace the sandbox `c` took (see `refillAfterMs`). */
+  /**
+   * Replace the sandbox `c` took (see `refillAfterMs`): in a turn of the event loop of its own,
+   * after whoever waits for the run has been told it ended.
+   */
   #refillAfter(c: Container): void {
     let done = false
     const fill = () => {
@@ -220,26 +227,34 @@ export class Pool implements AsyncDisposable {
     }
     const timer = setTimeout(fill, refillAfterMs)
     timer.unref()
-    c.exited.then(fill, fill)
+    const later = () => void setImmediate(fill)
+    c.exited.then(later, later)
   }
 
   /** A sandbox's command sent, as a Container; undefined when its helper is gone. */
   #take(sb: Sandbox, command: string[], o: ReturnType<typeof checkRunOptions>): Container | undefined {
     const env = mergeEnv(sb.spec.process.env ?? [], envList(o.env))
     const cwd = o.cwd ?? sb.spec.process.cwd
+    // The stdio a run has by default is the sandbox's own (made with it: stdin /dev/null, and
+    // pipes for stdout and stderr whose ends are ours already); any other is sent with it.
+    const asMade = [o.stdin ?? 'ignore', o.stdout ?? 'pipe', o.stderr ?? 'pipe'].map((s, i) => s === madeStdio[i])
     const stdio: [number, number, number] = [
-      stdioFd(o.stdin, 'ignore', 0),
-      stdioFd(o.stdout, 'pipe', 1),
-      stdioFd(o.stderr, 'pipe', 2),
+      asMade[0] ? keep : stdioFd(o.stdin, 'ignore', 0),
+      asMade[1] ? keep : stdioFd(o.stdout, 'pipe', 1),
+      asMade[2] ? keep : stdioFd(o.stderr, 'pipe', 2),
     ]
+    const slots = [0, 1, 2].filter((i) => !asMade[i])
     let sent
     try {
-      sent = native.sendRun(sb.helper.control, JSON.stringify({ args: command, env, cwd }), stdio)
+      sent = native.sendRun(sb.helper.control, JSON.stringify({ args: command, env, cwd, stdio: slots }), stdio)
     } catch {
       // Ended meanwhile (its end of the socket is closed): the next one, or a cold start.
       sb.helper.close()
       return undefined
     }
+    // Pipes made with the sandbox that this run does not use: nobody reads them.
+    if (!asMade[1]) sb.helper.stdout?.destroy()
+    if (!asMade[2]) sb.helper.stderr?.destroy()
     sb.state = 'taken'
     const spec = { ...sb.spec, process: { ...sb.spec.process, args: [...command], env, cwd } }
     // The events of the run go to the container from now on; none can have come yet (they
@@ -250,8 +265,8 @@ export class Pool implements AsyncDisposable {
       return {
         ...sb.helper,
         stdin: pipeStream(sent.stdin, false),
-        stdout: pipeStream(sent.stdout, true),
-        stderr: pipeStream(sent.stderr, true),
+        stdout: asMade[1] ? sb.helper.stdout : pipeStream(sent.stdout, true),
+        stderr: asMade[2] ? sb.helper.stderr : pipeStream(sent.stderr, true),
       }
     })
   }
@@ -295,9 +310,10 @@ export class Pool implements AsyncDisposable {
       else if (ev.event === 'error') sb.error ??= ev.error
     }
     try {
+      // Made with the stdio a run has by default (see `#take`).
       sb.helper = launchHelper(
         { config: spec, init: built.init, dieWithParent: true, warm: true },
-        [-2, -2, -2],
+        [-2, -1, -1],
         (ev) => sb.handler(ev),
       )
     } catch (e) {

@@ -87,13 +87,7 @@ pub fn warm(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> 
     };
     let msg: RunMessage =
         serde_json::from_slice(&line).map_err(|e| protocol(&format!("not a run message ({e})")))?;
-    if fds.len() != proto::RUN_FDS {
-        return Err(protocol(&format!(
-            "{} descriptors with the command instead of {}",
-            fds.len(),
-            proto::RUN_FDS
-        )));
-    }
+    msg.check_stdio(fds.len()).map_err(|e| protocol(&e))?;
     check(&msg)?;
     let mut out = serde_json::to_vec(&msg).unwrap_or_default();
     out.push(b'\n');
@@ -103,5 +97,11 @@ pub fn warm(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> 
     // Ours close here: the container holds its stdio now, and nothing else comes its way.
     drop(fds);
     drop(ours);
+    // So do our own stdio (the run's, when it kept what the sandbox was made with): its output
+    // ends when the container's does, not when this helper does. Kept where hooks run after
+    // the start, whose output is the run's, as a cold helper's is.
+    if p.hooks.poststart.is_empty() && p.hooks.poststop.is_empty() {
+        sys::detach_stdio();
+    }
     relay(&p, l, None, sink)
 }
