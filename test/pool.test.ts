@@ -256,6 +256,42 @@ describe('pool: warm sandboxes, one command each', () => {
     },
   )
 
+  itNs(
+    'a warm command is filtered once, as a cold one; a profile that forbids a call of the way to the command still starts it, and the command is refused the call',
+    async () => {
+      const probe = sh('grep -E "^Seccomp(_filters)?:" /proc/self/status; cd /tmp && echo moved || echo refused')
+      const p = pool({ size: 1, rootfs: fixtureRootfs })
+      try {
+        await p.warm()
+        const [warm, cold] = [await p.run(probe), await run({ rootfs: fixtureRootfs, command: probe })]
+        expect(warm.stdout).toBe('Seccomp:\t2\nSeccomp_filters:\t1\nmoved\n')
+        expect(warm.stdout).toBe(cold.stdout)
+        expect(p.stats).toEqual({ warm: 1, cold: 0 })
+      } finally {
+        await p.close()
+      }
+      // chdir is made on the way (to the run's cwd): the filter is loaded after it instead.
+      const seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['chdir'], action: 'SCMP_ACT_ERRNO' }],
+      }
+      const q = pool({ size: 1, rootfs: fixtureRootfs, seccomp })
+      try {
+        await q.warm()
+        const [warm, cold] = [
+          await q.run(probe, { cwd: '/etc' }),
+          await run({ rootfs: fixtureRootfs, seccomp, cwd: '/etc', command: probe }),
+        ]
+        expect(warm.exitCode, warm.stderr).toBe(0)
+        expect(warm.stdout).toBe('Seccomp:\t2\nSeccomp_filters:\t1\nrefused\n')
+        expect(warm.stdout).toBe(cold.stdout)
+        expect(q.stats).toEqual({ warm: 1, cold: 0 })
+      } finally {
+        await q.close()
+      }
+    },
+  )
+
   itNs('bad options are refused when the pool is made, naming the field', () => {
     expect(() => pool({ size: 0 })).toThrow(/^size: must be a whole number from 1 to 64$/)
     expect(() => pool({ size: 1, cwd: 'tmp' })).toThrow(/^cwd: must be an absolute path$/)

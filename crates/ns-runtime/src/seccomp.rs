@@ -341,6 +341,57 @@ pub fn compile(p: &Profile) -> Result<Vec<Insn>> {
     Ok(prog)
 }
 
+/// What the program returns for system call `nr` of x86_64 with `args`: the classic BPF the
+/// compiler emits, run in user space (an instruction it does not emit counts as a kill).
+pub fn decide(prog: &[Insn], nr: u32, args: [u64; 6]) -> u32 {
+    decide_for(prog, AUDIT_ARCH_X86_64, nr, args)
+}
+
+fn decide_for(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+    let word = |off: u32| -> Option<u32> {
+        match off {
+            OFF_NR => Some(nr),
+            OFF_ARCH => Some(arch),
+            o if (16..64).contains(&o) && o % 4 == 0 => {
+                let a = args[((o - 16) / 8) as usize];
+                Some(if (o - 16) % 8 == 0 { a as u32 } else { (a >> 32) as u32 })
+            }
+            _ => None,
+        }
+    };
+    let (mut acc, mut pc) = (0u32, 0usize);
+    while let Some(i) = prog.get(pc) {
+        pc += 1;
+        match i.code {
+            LD_W_ABS => match word(i.k) {
+                Some(w) => acc = w,
+                None => return RET_KILL_PROCESS,
+            },
+            AND_K => acc &= i.k,
+            RET_K => return i.k,
+            JA => pc += i.k as usize,
+            JEQ_K | JGT_K | JGE_K => {
+                let taken = match i.code {
+                    JEQ_K => acc == i.k,
+                    JGT_K => acc > i.k,
+                    _ => acc >= i.k,
+                };
+                pc += if taken { i.jt } else { i.jf } as usize;
+            }
+            _ => return RET_KILL_PROCESS,
+        }
+    }
+    RET_KILL_PROCESS
+}
+
+/// Does the program allow every one of `calls` (names of x86_64 system calls, with their
+/// arguments)? A name this build does not know is not allowed.
+pub fn allows(prog: &[Insn], calls: &[(&str, [u64; 6])]) -> bool {
+    calls.iter().all(|(name, args)| {
+        syscall_number(name).is_some_and(|nr| decide(prog, nr, *args) == RET_ALLOW)
+    })
+}
+
 /// Load the program for this thread and its children (no_new_privs must be set, or
 /// CAP_SYS_ADMIN held).
 pub fn load(prog: &[Insn]) -> Result<()> {
@@ -369,43 +420,8 @@ mod tests {
         Profile { default_action: "SCMP_ACT_ALLOW".into(), syscalls: rules, ..Default::default() }
     }
 
-    /// The kernel's classic BPF, as far as the compiler uses it, run on one system call.
     fn run(prog: &[Insn], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let word = |off: u32| -> u32 {
-            match off {
-                OFF_NR => nr,
-                OFF_ARCH => arch,
-                o if (16..64).contains(&o) && o % 4 == 0 => {
-                    let a = args[((o - 16) / 8) as usize];
-                    if (o - 16) % 8 == 0 {
-                        a as u32
-                    } else {
-                        (a >> 32) as u32
-                    }
-                }
-                o => panic!("load at {o}"),
-            }
-        };
-        let (mut acc, mut pc) = (0u32, 0usize);
-        loop {
-            let i = prog[pc];
-            pc += 1;
-            match i.code {
-                LD_W_ABS => acc = word(i.k),
-                AND_K => acc &= i.k,
-                RET_K => return i.k,
-                JA => pc += i.k as usize,
-                JEQ_K | JGT_K | JGE_K => {
-                    let taken = match i.code {
-                        JEQ_K => acc == i.k,
-                        JGT_K => acc > i.k,
-                        _ => acc >= i.k,
-                    };
-                    pc += if taken { i.jt } else { i.jf } as usize;
-                }
-                c => panic!("instruction {c:#x}"),
-            }
-        }
+        decide_for(prog, arch, nr, args)
     }
 
     /// What a profile means, read as it is written: the first rule that names the call and
@@ -628,6 +644,39 @@ mod tests {
             errno_ret: None,
         }]);
         assert_eq!(compile(&p).unwrap_err().path.as_deref(), Some("linux.seccomp.syscalls[0]"));
+    }
+
+    #[test]
+    fn allows_runs_the_program_on_the_calls_named_with_their_arguments() {
+        // As Docker's profile: clone allowed unless it asks for a new namespace.
+        let p = Profile {
+            default_action: "SCMP_ACT_ERRNO".into(),
+            syscalls: vec![
+                Rule {
+                    names: vec!["read".into(), "write".into()],
+                    action: "SCMP_ACT_ALLOW".into(),
+                    ..Default::default()
+                },
+                Rule {
+                    names: vec!["clone".into()],
+                    action: "SCMP_ACT_ALLOW".into(),
+                    args: vec![Arg {
+                        index: 0,
+                        value: 0x7E02_0000,
+                        value_two: 0,
+                        op: "SCMP_CMP_MASKED_EQ".into(),
+                    }],
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let prog = compile(&p).unwrap();
+        let fork = [0x0120_0011, 0, 0, 0, 0, 0];
+        assert!(allows(&prog, &[("read", [0; 6]), ("write", [0; 6]), ("clone", fork)]));
+        assert!(!allows(&prog, &[("clone", [0x1000_0000 | 0x11, 0, 0, 0, 0, 0])]), "CLONE_NEWUSER");
+        assert!(!allows(&prog, &[("read", [0; 6]), ("close", [0; 6])]), "close is not listed");
+        assert!(!allows(&prog, &[("no_such_call", [0; 6])]));
     }
 
     #[test]
