@@ -6,7 +6,9 @@
 // iteration to the next, so drift on the machine hits them all alike. The
 // base order of the rotation is reshuffled after each full turn, so that no
 // contender always follows the same one (a network namespace is torn down
-// asynchronously, and would otherwise bill its cost to whoever comes next).
+// asynchronously, and would otherwise bill its cost to whoever comes next). Among them,
+// @ns/core's warm sandboxes: pool.run of the same container set up ahead of time; after the
+// lifecycle section, the memory of idle pooled sandboxes.
 //
 // A second section, measured the same way in rounds of its own, times the
 // container lifecycle: ns-oci, crun and runc each doing create + start +
@@ -20,7 +22,7 @@
 // A third section, tools/bench-server.mjs run in a process of its own, drives
 // `ns serve` over its unix socket: run-to-completion of /bin/true at concurrency
 // 8, the four-call create/start/wait/delete, list and inspect under load, a leak
-// check, and podman's service side by side (see that file).
+// check, podman's service side by side, and POST /v1/run over `ns serve --pool` (see that file).
 //
 //   node tools/bench.mjs [--iterations N] [--lifecycle-iterations N] [--warmup N] [--seed N]
 //                        [--json FILE] [--no-install] [--no-server] [--server-containers N]
