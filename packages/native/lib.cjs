@@ -19,5 +19,6 @@ module.exports = {
   removeLayer: binding.removeLayer,
   probeOverlay: binding.probeOverlay,
   overlayMountOptions: binding.overlayMountOptions,
+  lookupImagePath: binding.lookupImagePath,
   helperPath: process.env.NS_HELPER || join(__dirname, 'bin', 'ns-oci'),
 }
