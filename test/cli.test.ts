@@ -319,10 +319,22 @@ process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, [...seen].join
     expect(r.modules).not.toContain('@ns/server')
   })
 
-  itNs('ns run loads the addon, not the server', () => {
+  itNs('ns run loads the addon, not the server, nor the image code (its zlib and streams)', () => {
     const r = loaded('run', '--', 'true')
     expect(r.code).toBe(0)
     expect(r.modules).toContain('@ns/native')
     expect(r.modules).not.toContain('@ns/server')
+    expect(r.modules.filter((m) => /^(node:)?(zlib|stream\/promises)$/.test(m))).toEqual([])
+  })
+
+  it('ns run IMAGE loads the image code (a store that lacks the image, with --pull never)', () => {
+    const store = mkdtempSync(join(tmpdir(), 'ns-cli-store-'))
+    try {
+      const r = loaded('--store', store, 'run', '--pull', 'never', 'localhost/ns/absent:1')
+      expect(r.code).toBe(125)
+      expect(r.modules).toContain('node:zlib')
+    } finally {
+      rmSync(store, { recursive: true, force: true })
+    }
   })
 })

@@ -1,5 +1,6 @@
 // What the image commands share: the store `ns --store` names, and how an image is shown.
-import { openImages, type ImageInfo, type Images, type PullEvent } from '@ns/core'
+import type { ImageInfo, Images, PullEvent, RunOptions } from '@ns/core'
+import { openImages } from '@ns/core/images'
 
 import type { CommandContext } from './command.js'
 
@@ -71,4 +72,10 @@ export function pullProgress(out: NodeJS.WriteStream = process.stderr): (e: Pull
         line(`${id}: pulled ${humanSize(e.total)} in ${(e.elapsedMs / 1000).toFixed(1)}s`)
     } else if (e.type === 'complete' && live) line('')
   }
+}
+
+/** With an image, for `ns run`/`ns create`: the store of `ns --store`, and a pull's progress on stderr. */
+export function imageOptions(ctx: CommandContext): Partial<RunOptions> {
+  const store = ctx.store()
+  return { ...(store !== undefined ? { images: openImages({ store }) } : {}), onPull: pullProgress() }
 }

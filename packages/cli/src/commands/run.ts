@@ -1,16 +1,14 @@
-import { create, launch, openImages, spawn, type RunOptions } from '@ns/core'
+import { create, launch, spawn, type RunOptions } from '@ns/core'
 
 import { defineCommand, type CommandContext } from '../command.js'
 import { runForwarding } from '../foreground.js'
 import { warn } from '../output.js'
 import { imageAndCommand, runFlags, runOptionsFromFlags } from './run-flags.js'
 
-/** With an image: the store of `ns --store`, and a pull's progress on stderr (loaded only then). */
+/** With an image: its store and a pull's progress (the image code is loaded only then). */
 export async function imageOptions(options: RunOptions, ctx: CommandContext): Promise<Partial<RunOptions>> {
   if (options.image === undefined) return {}
-  const store = ctx.store()
-  const { pullProgress } = await import('../image-output.js')
-  return { ...(store !== undefined ? { images: openImages({ store }) } : {}), onPull: pullProgress() }
+  return (await import('../image-output.js')).imageOptions(ctx)
 }
 
 export default defineCommand({
