@@ -101,6 +101,26 @@ describe('ns pull, ns images, ns rmi', () => {
     expect((JSON.parse(j.stdout) as { names: string[] }[])[0]!.names).toEqual([ref])
   })
 
+  it('ns image inspect gives the record and the config as JSON; ns image history a row per layer', async () => {
+    expect((await ns('pull', '-q', ref)).code).toBe(0)
+    const i = await ns('image', 'inspect', ref)
+    expect(i.code, i.stderr).toBe(0)
+    const [d] = JSON.parse(i.stdout) as {
+      names: string[]
+      layers: unknown[]
+      imageConfig: { config: { Cmd: string[]; WorkingDir: string } }
+    }[]
+    expect(d!.names).toEqual([ref])
+    expect(d!.imageConfig.config.WorkingDir).toBe('/srv')
+    expect(d!.imageConfig.config.Cmd[0]).toBe('/bin/sh')
+    const h = await ns('image', 'history', ref)
+    expect(h.code, h.stderr).toBe(0)
+    expect(h.stdout.trim().split('\n')).toHaveLength(1 + d!.layers.length)
+    const bad = await ns('image', 'frobnicate', ref)
+    expect(bad.code).toBe(125)
+    expect(bad.stderr).toContain("unknown action 'frobnicate'")
+  })
+
   it('ns tag names it twice; ns rmi untags one name, then removes the image with its last', async () => {
     expect((await ns('pull', '-q', ref)).code).toBe(0)
     const t = await ns('tag', ref, 'localhost/other:2')
@@ -115,6 +135,11 @@ describe('ns pull, ns images, ns rmi', () => {
     expect(r2.code, r2.stderr).toBe(0)
     expect(r2.stdout).toMatch(new RegExp(`^Untagged: ${ref.replace(/[.]/g, '\\.')}\nDeleted: sha256:[0-9a-f]{64}\n$`))
     expect((await ns('images', '-q')).stdout).toBe('')
+    // Nothing of it is left for prune: rmi kept no blob of it.
+    const p = await ns('image', 'prune')
+    expect(p.code, p.stderr).toBe(0)
+    expect(p.stdout).toMatch(/^Total reclaimed space: /m)
+    expect(readdirSync(join(store, 'blobs', 'sha256'))).toEqual([])
   })
 
   it('ns rmi of a name the store lacks: an error naming it, status 125, the other names still removed', async () => {
@@ -209,6 +234,10 @@ describe('ns run IMAGE', () => {
     expect(containerDirs()).toEqual([])
     const gone = await ns('rmi', ref)
     expect(gone.code, gone.stderr).toBe(0)
+    // The layers it unpacked go with it (or with the next prune): none is left on disk.
+    expect((await ns('image', 'prune')).code).toBe(0)
+    expect(readdirSync(join(store, 'layers', 'sha256'))).toEqual([])
+    expect(readdirSync(join(store, 'blobs', 'sha256'))).toEqual([])
   })
 
   it('bad input is a usage error naming the flag: --pull of no policy, --rootfs with an image, --pull without one', async () => {

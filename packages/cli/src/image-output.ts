@@ -45,32 +45,69 @@ export function imageRows(all: readonly ImageInfo[]): string[][] {
   return rows
 }
 
+/** `[#####.....]`: a bar of `width` cells for `part` of `whole`. */
+export function bar(part: number, whole: number, width = 20): string {
+  const filled = whole > 0 ? Math.min(width, Math.floor((part / whole) * width)) : 0
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`
+}
+
+/** What a layer's line says for an event of it: bytes, speed and time left while it downloads. */
+export function layerLine(e: Extract<PullEvent, { type: 'layer' }>): string {
+  const id = shortId(e.digest)
+  const secs = e.elapsedMs / 1000
+  switch (e.status) {
+    case 'resolved':
+      return `${id}: waiting ${humanSize(e.total)}`
+    case 'exists':
+      return `${id}: already in the store`
+    case 'downloading': {
+      const speed = secs > 0 ? e.bytes / secs : 0
+      const eta = speed > 0 ? Math.ceil((e.total - e.bytes) / speed) : undefined
+      return `${id}: ${bar(e.bytes, e.total)} ${humanSize(e.bytes)}/${humanSize(e.total)} ${humanSize(speed)}/s${eta !== undefined ? ` ${eta}s left` : ''}`
+    }
+    case 'retrying':
+      return `${id}: retrying (attempt ${e.attempt ?? '?'}): ${e.error ?? ''}`
+    case 'verified':
+      return `${id}: verified ${humanSize(e.total)}`
+    case 'complete':
+      return `${id}: pulled ${humanSize(e.total)} in ${secs.toFixed(1)}s`
+  }
+}
+
 /**
- * A line per layer of a pull, on stderr: when it is found, then its bytes as they come (on a
- * terminal the line is rewritten in place, at most every 100 ms; elsewhere only its end is
- * printed), then done.
+ * A pull's progress on stderr. On a terminal, a line per layer, redrawn in place (at most every
+ * 100 ms while bytes come): a bar with the bytes, the speed and the time left. Elsewhere one
+ * line per event of a layer, its bytes as they come left out.
  */
 export function pullProgress(out: NodeJS.WriteStream = process.stderr): (e: PullEvent) => void {
   const tty = out.isTTY === true
-  let shown = 0
-  let live = false
-  const line = (s: string, transient = false) => {
-    if (live) out.write('\r\x1b[K')
-    out.write(transient ? s : `${s}\n`)
-    live = transient
+  const lines = new Map<string, string>()
+  let drawn = 0
+  let last = 0
+  const draw = () => {
+    last = Date.now()
+    let s = drawn ? `\x1b[${drawn}A` : ''
+    for (const l of lines.values()) s += `\r\x1b[K${l}\n`
+    drawn = lines.size
+    out.write(s)
   }
   return (e) => {
-    if (e.type === 'resolved') line(`${e.reference}: resolved ${e.digest} (${e.platform}, ${e.layers.length} layers)`)
-    else if (e.type === 'layer') {
-      const id = shortId(e.digest)
-      if (e.status === 'exists') line(`${id}: already in the store`)
-      else if (e.status === 'downloading' && tty && Date.now() - shown >= 100) {
-        shown = Date.now()
-        line(`${id}: downloading ${humanSize(e.bytes)}/${humanSize(e.total)}`, true)
-      } else if (e.status === 'retrying') line(`${id}: retrying (attempt ${e.attempt ?? '?'}): ${e.error ?? ''}`)
-      else if (e.status === 'complete')
-        line(`${id}: pulled ${humanSize(e.total)} in ${(e.elapsedMs / 1000).toFixed(1)}s`)
-    } else if (e.type === 'complete' && live) line('')
+    if (e.type === 'resolved') {
+      out.write(`${e.reference}: resolved ${e.digest} (${e.platform}, ${e.layers.length} layers)\n`)
+      return
+    }
+    if (e.type === 'complete') {
+      if (tty && drawn) draw()
+      return
+    }
+    if (e.type !== 'layer') return
+    const text = layerLine(e)
+    if (!tty) {
+      if (e.status !== 'downloading') out.write(`${text}\n`)
+      return
+    }
+    lines.set(e.digest, text)
+    if (e.status !== 'downloading' || Date.now() - last >= 100) draw()
   }
 }
 

@@ -26,6 +26,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'info', load: () => import('./info.js') },
   { name: 'pull', load: () => import('./pull.js') },
   { name: 'images', load: () => import('./images.js') },
+  { name: 'image', load: () => import('./image.js') },
   { name: 'rmi', load: () => import('./rmi.js') },
   { name: 'tag', load: () => import('./tag.js') },
   { name: 'load', load: () => import('./load.js') },
