@@ -169,7 +169,7 @@ describe('ns pull, ns images, ns rmi', () => {
 })
 
 describe('ns run IMAGE', () => {
-  it('ns run IMAGE runs its Entrypoint and Cmd with its Env and WorkingDir, pulling it when the store lacks it', async () => {
+  it('ns run IMAGE runs its Cmd with its Env and WorkingDir (Entrypoint + Cmd: image-run.test.ts), pulling it when the store lacks it', async () => {
     const r = await ns('run', ref)
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe('default: from-image in /srv as 0\n')
