@@ -20,5 +20,6 @@ module.exports = {
   removeLayer: binding.removeLayer,
   probeOverlay: binding.probeOverlay,
   overlayMountOptions: binding.overlayMountOptions,
+  lookupImagePath: binding.lookupImagePath,
   helperPath: process.env.NS_HELPER || join(__dirname, 'bin', 'ns-oci'),
 }

@@ -7,6 +7,8 @@ export type {
   ProbeOverlayOptions,
   OverlayProbe,
   OverlayMountOptions,
+  LookupImagePathOptions,
+  ImagePath,
 } from './index.js'
 export {
   prepareHelper,
@@ -25,6 +27,7 @@ export {
   removeLayer,
   probeOverlay,
   overlayMountOptions,
+  lookupImagePath,
 } from './index.js'
 /** Path of the ns-oci helper binary (NS_HELPER overrides it). */
 export declare const helperPath: string

@@ -302,6 +302,19 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, report: RawFd) -> Result<O
     drop(go);
     let mut trees = std::collections::VecDeque::new();
     if let (Some(sock), Some(plan)) = (detach.trees, &p.rootfs) {
+        // An image's overlay made outside comes first.
+        if plan.image.as_ref().is_some_and(|i| i.outside) {
+            match sys::recv_fd(sock) {
+                Ok(Some(fd)) => trees.push_back(fd),
+                _ => {
+                    return Err(SetupError::sys(
+                        "receive the overlay of the image",
+                        None,
+                        Errno(libc::EBADF),
+                    ))
+                }
+            }
+        }
         for src in plan.idmapped_sources() {
             match sys::recv_fd(sock) {
                 Ok(Some(fd)) => trees.push_back(fd),

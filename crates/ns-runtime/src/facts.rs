@@ -16,7 +16,7 @@ use crate::error::SetupError;
 use crate::namespaces::NsKind;
 use crate::proto::Event;
 use crate::state::Status;
-use crate::{attach, caps, state};
+use crate::{attach, caps, image_root, state};
 
 /// Where the module lives, from this crate.
 pub const MODULE: &str = "../../packages/core/src/generated/facts.ts";
@@ -183,6 +183,18 @@ pub fn typescript() -> String {
             ("log", quote(state::LOG_FILE)),
             ("config", quote(state::CONFIG_FILE)),
             ("attachSocket", quote(attach::ATTACH_SOCKET)),
+        ],
+    );
+    record(
+        &mut out,
+        "An image as a container's root: the annotation that names its overlay, and the files \
+         of the container's directory in the image store (image_root).",
+        "imageRootFacts",
+        &[
+            ("annotation", quote(image_root::ANNOTATION)),
+            ("record", quote(image_root::RECORD)),
+            ("upper", quote(image_root::UPPER)),
+            ("work", quote(image_root::WORK)),
         ],
     );
     record(

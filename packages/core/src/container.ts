@@ -446,6 +446,9 @@ export function checkSize(cols: number, rows: number): void {
 /** Start an isolated process; returns at once with its streams and promises. */
 export function spawn(options: RunOptions): Container {
   const o = parseRunOptions(options)
+  if (o.image !== undefined) {
+    throw NsError.invalid('image', 'spawn() starts at once, and an image is made ready first: use launch() or run()')
+  }
   const id = newContainerId()
   const { spec, init } = makeSpec(o, id)
   return new Container(spec, {
@@ -478,10 +481,43 @@ export async function collect(s: Readable | null): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/**
+ * `spawn`, for options with an `image` too: the image is found (or pulled, see `pull`), its
+ * layers unpacked and the container's writable layer made, then the container starts. Resolves
+ * with it once it is launched; its writable layer goes when it ends.
+ */
+export async function launch(options: RunOptions): Promise<Container> {
+  const o = parseRunOptions(options)
+  if (o.image === undefined) return spawn(options)
+  const id = newContainerId()
+  const { prepareImage } = await import('./images/run.js')
+  const image = await prepareImage(o, { id, userns: o.userns !== 'host' && o.namespaces?.user !== false })
+  let c: Container
+  try {
+    const { spec, init } = makeSpec(o, id, image)
+    c = new Container(spec, {
+      id,
+      init,
+      stdin: o.stdin,
+      stdout: o.stdout,
+      stderr: o.stderr,
+      timeout: o.timeout,
+      signal: o.signal,
+    })
+  } catch (e) {
+    await image.release()
+    throw e
+  }
+  // The helper removes it once the container has ended; this is for a helper that could not.
+  const release = () => image.release().catch(() => {})
+  c.exited.then(release, release)
+  return c
+}
+
 /** Run an isolated process to completion and capture its output. */
 export async function run(options: RunOptions): Promise<RunResult> {
   const o = parseRunOptions(options)
-  const c = spawn({ ...options, stdin: o.stdin ?? (o.input !== undefined ? 'pipe' : 'ignore') })
+  const c = await launch({ ...options, stdin: o.stdin ?? (o.input !== undefined ? 'pipe' : 'ignore') })
   if (c.stdin) c.stdin.end(o.input ?? '')
   const [stdout, stderr, result] = await Promise.all([collect(c.stdout), collect(c.stderr), c.exited])
   return { ...result, stdout, stderr, warnings: c.warnings }

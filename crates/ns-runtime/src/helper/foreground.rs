@@ -1,6 +1,6 @@
 //! Phase 3, in the foreground: launch the container, relay what it reports (and its terminal)
 //! to the caller while signals are forwarded to it, then reap it, remove its cgroup, run the
-//! poststop hooks and report how it ended.
+//! poststop hooks, remove its image root's directory (if it has one) and report how it ended.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
@@ -15,8 +15,23 @@ use crate::request::{RunRequest, Sink};
 use crate::sys;
 use crate::tty::socketpair;
 
-/// Run in the foreground: relay events, forward signals, return the exit status.
+/// Run in the foreground: relay events, forward signals, return the exit status. The
+/// container's directory of an image root goes with it, whether it ran or not, before its end
+/// is reported.
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
+    let ran = foreground_in(req, sink);
+    let id = req.config.annotations.get("io.ns.id").map(String::as_str).unwrap_or_default();
+    if let Err(e) = crate::image_root::remove_container_dir(&req.config, id) {
+        sink(&Event::Warning { message: e.message });
+    }
+    let (code, signal, oom_killed) = ran?;
+    sink(&Event::Exited { exit_code: code, signal, oom_killed });
+    Ok((code, signal))
+}
+
+type Ended = (Option<i32>, Option<i32>, bool);
+
+fn foreground_in(req: &RunRequest, sink: Sink) -> Result<Ended> {
     let mut p = prepare(req, &HostFacts::read())?;
     lease_ids(&mut p)?;
     let console = if p.process.terminal { Some(socketpair()?) } else { None };
@@ -93,6 +108,5 @@ pub(super) fn relay(
     {
         eprintln!("ns: {}", e.message);
     }
-    sink(&Event::Exited { exit_code: code, signal, oom_killed });
-    Ok((code, signal))
+    Ok((code, signal, oom_killed))
 }
