@@ -1,6 +1,6 @@
 // `ns` as a person types it: real processes, real namespaces, exit codes as docker gives them.
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -161,6 +161,19 @@ describe("bad usage is an error with status 125, and nothing after -- is read as
     }
   })
 
+  it('ns serve --socket in a folder that does not exist: 125, the path named, and no folder made', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-cli-serve-'))
+    try {
+      const socket = join(dir, 'no', 'such', 'x.sock')
+      const r = ns('serve', '--socket', socket)
+      expect(r.code, r.stderr).toBe(125)
+      expect(r.stderr).toContain(join(dir, 'no', 'such'))
+      expect(existsSync(join(dir, 'no'))).toBe(false)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('help asked for is help: status 0, on stdout', () => {
     for (const args of [['run', '-h'], ['run', '--help'], ['ps', '--help'], ['help', 'exec'], ['--help']]) {
       const r = ns(...args)
@@ -173,10 +186,10 @@ describe("bad usage is an error with status 125, and nothing after -- is read as
     const r = ns('run', '--', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help', '--', '-v', '--rootfs')
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe('-h --help -- -v --rootfs\n')
-    // Without --, ns's options end at the program's name.
-    const p = ns('run', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help')
+    // ns's options end at the first operand too (without --, that is an image: image-cli.test.ts).
+    const p = ns('run', '-e', 'A=1', '--', 'sh', '-c', 'echo "$A $*"', 'sh', '-e', 'B=2')
     expect(p.code, p.stderr).toBe(0)
-    expect(p.stdout).toBe('-h --help\n')
+    expect(p.stdout).toBe('1 -e B=2\n')
   })
 })
 
@@ -340,10 +353,22 @@ process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, [...seen].join
     expect(r.modules.filter((m) => m === 'zod' || m.startsWith('zod/'))).toEqual([])
   })
 
-  itNs('ns run loads the addon, not the server', () => {
+  itNs('ns run loads the addon, not the server, nor the image code (its zlib and streams)', () => {
     const r = loaded('run', '--', 'true')
     expect(r.code).toBe(0)
     expect(r.modules).toContain('@ns/native')
     expect(r.modules).not.toContain('@ns/server')
+    expect(r.modules.filter((m) => /^(node:)?(zlib|stream\/promises)$/.test(m))).toEqual([])
+  })
+
+  it('ns run IMAGE loads the image code (a store that lacks the image, with --pull never)', () => {
+    const store = mkdtempSync(join(tmpdir(), 'ns-cli-store-'))
+    try {
+      const r = loaded('--store', store, 'run', '--pull', 'never', 'localhost/ns/absent:1')
+      expect(r.code).toBe(125)
+      expect(r.modules).toContain('node:zlib')
+    } finally {
+      rmSync(store, { recursive: true, force: true })
+    }
   })
 })

@@ -11,7 +11,9 @@
 //      processes, mounts, cgroups, state directories, zombies;
 //   5. the kernel's floor: tools/bench-floor.c (namespaces, id maps, pivot_root, proc, exec; no
 //      runtime) at the same concurrency, what no runtime can go below on this machine;
-//   6. podman's service doing create + start + wait + delete of the same rootfs, for comparison.
+//   6. podman's service doing create + start + wait + delete of the same rootfs, for comparison;
+//   7. POST /v1/run over `ns serve --pool N` (warm sandboxes of the body's options): one at a
+//      time with the pool full, and back to back at the concurrency, with how many ran warm.
 //
 //   node tools/bench-server.mjs [--containers N] [--concurrency N] [--json FILE] [options]
 //
@@ -84,6 +86,9 @@ function usage(code) {
   --load-seconds S        length of the list/inspect load test (default 5; 0 skips)
   --load-containers N     detached containers (sleep 1000) running during it (default 20)
   --podman-containers N   containers through podman's service (default 80; 0 skips podman)
+  --pool-size N           warm sandboxes of ns serve --pool for its POST /v1/run phases (default 4;
+                          0 skips them)
+  --pool-containers N     POST /v1/run per phase over ns serve --pool (default 200; 0 skips)
   --floor-containers N    bare containers of tools/bench-floor.c, the kernel's own cost with no
                           runtime, for the yardstick (default 800; 0 skips)
   --warmup N              untimed requests before the timed phases (default 200: a server's steady
@@ -107,6 +112,8 @@ function parseArgs(argv) {
     loadSeconds: 5,
     loadContainers: 20,
     podmanContainers: 80,
+    poolSize: 4,
+    poolContainers: 200,
     warmup: 200,
     json: null,
     podman: true,
@@ -123,6 +130,8 @@ function parseArgs(argv) {
       '--lifecycle-containers': ['lifecycleContainers', 0],
       '--load-containers': ['loadContainers', 1],
       '--podman-containers': ['podmanContainers', 0],
+      '--pool-size': ['poolSize', 0],
+      '--pool-containers': ['poolContainers', 0],
       '--floor-containers': ['floorContainers', 0],
       '--warmup': ['warmup', 0],
     },
@@ -698,8 +707,8 @@ async function serviceReady({ name, child, socket, probe, ready, logFile, pollMs
 // ---------------------------------------------------------------- ns serve
 
 /** Start `ns serve` on a socket of our own; resolves once GET /v1/health answers. */
-async function startNsServer(tag) {
-  const dir = path.join(tmp, 'ns')
+async function startNsServer(tag, extra = [], name = 'ns') {
+  const dir = path.join(tmp, name)
   mkdirSync(dir)
   const socket = path.join(dir, 'ns.sock')
   const root = path.join(dir, 'state')
@@ -707,7 +716,7 @@ async function startNsServer(tag) {
   const errFd = openSync(errFile, 'w')
   // Its own process group: a Ctrl-C at the terminal reaches us, and we stop it once its
   // containers are gone. The request log (one JSON line per request on stdout) goes to /dev/null.
-  const argv = [NS_CLI, '--root', root, 'serve', '--socket', socket, '--allow-bind', path.dirname(FIXTURE)]
+  const argv = [NS_CLI, '--root', root, 'serve', '--socket', socket, '--allow-bind', path.dirname(FIXTURE), ...extra]
   const child = spawn(process.execPath, argv, {
     stdio: ['ignore', 'ignore', errFd],
     detached: true,
@@ -1171,6 +1180,15 @@ async function main() {
   result.retries = api.counters.retries
   result.serverStderr = lastLine(readFileSync(server.errFile, 'utf8'), '')
 
+  // 5b. POST /v1/run over ns serve --pool: warm sandboxes of the same options as the body's.
+  if (opts.poolSize && opts.poolContainers && !interrupted) {
+    try {
+      await poolPhases(tag, body, result)
+    } catch (err) {
+      result.poolSkipped = `failed: ${firstLine(err?.message ?? err)}`
+    }
+  } else result.poolSkipped = 'left out (--pool-size 0 or --pool-containers 0)'
+
   // 6. the kernel's floor: what the namespaces alone cost here, with no runtime.
   if (opts.floorContainers && !interrupted) {
     progress(`  kernel floor: ${opts.floorContainers} bare containers at concurrency ${c}...\n`)
@@ -1199,6 +1217,66 @@ async function main() {
   result.interrupted = interrupted
   result.elapsedSeconds = round((Date.now() - started) / 1000, 1)
   return result
+}
+
+/**
+ * ns serve --pool N: POST /v1/run of `body` one at a time with the pool full before each request
+ * (the warm latency over the API; the wait for the refill untimed), then back to back at the
+ * concurrency (the refill's cost in the way: some start cold once the pool runs dry). Each row
+ * says how many ran warm (GET /v1/pool before and after).
+ */
+async function poolPhases(tag, body, result) {
+  const size = opts.poolSize
+  const server = await startNsServer(
+    tag,
+    ['--pool', String(size), '--pool-options', JSON.stringify({ rootfs: body.rootfs })],
+    'ns-pool',
+  )
+  const api = client(server.socket, opts.concurrency)
+  const state = async () => {
+    const r = await api.request('GET', '/v1/pool')
+    if (r.status !== 200) throw new Error(describe('GET /v1/pool', r))
+    return r.body
+  }
+  const full = async () => {
+    for (const until = Date.now() + 20_000; Date.now() < until && !interrupted;) {
+      if ((await state()).ready === size) return
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    throw new Error(`the pool did not fill within 20 s`)
+  }
+  try {
+    await full()
+    for (let i = 0; i < Math.min(opts.warmup, 20); i++) await nsRunJob(api, body)
+    const phase = async (label, key, k, job) => {
+      if (interrupted) return
+      await full()
+      const s0 = await state()
+      const m0 = cpuMark(server.pid)
+      const p = await pool(opts.poolContainers, k, job)
+      const cpu = cpuPerContainer(m0, cpuMark(server.pid), p.attempted)
+      const s1 = await state()
+      result.results.push({
+        ...phaseResult(label, p, k),
+        key,
+        cpuPerContainer: cpu,
+        pool: { size, warm: s1.warm - s0.warm, cold: s1.cold - s0.cold },
+      })
+    }
+    progress(
+      `  ns serve --pool ${size}: POST /v1/run x ${opts.poolContainers}, one at a time, pool full before each...\n`,
+    )
+    await phase(`ns serve --pool ${size} POST /v1/run (concurrency 1, pool full)`, 'ns-pool-serial', 1, async () => {
+      await full()
+      return nsRunJob(api, body)
+    })
+    progress(`  ns serve --pool ${size}: POST /v1/run x ${opts.poolContainers} at concurrency ${opts.concurrency}...\n`)
+    await phase(`ns serve --pool ${size} POST /v1/run`, 'ns-pool', opts.concurrency, () => nsRunJob(api, body))
+  } finally {
+    api.close()
+    await deleteAll(client(server.socket, 1)).catch(() => {})
+    await stopGroup(server.child)
+  }
 }
 
 /**
@@ -1284,6 +1362,17 @@ function report(r) {
   console.log(
     `  targets: ${r.targets.map((t) => `${t.target}: ${t.met === null ? 'unknown' : t.met ? 'met' : 'NOT met'}`).join('; ')}`,
   )
+  if (r.poolSkipped) console.log(`  ns serve --pool: skipped: ${r.poolSkipped}`)
+  for (const x of r.results.filter((x) => x.pool)) {
+    // Against the cold POST /v1/run at the same concurrency.
+    const cold = r.results.find((y) => !y.pool && y.key.startsWith('ns-run') && y.concurrency === x.concurrency)
+    const vsRun = cold?.medianMs && x.medianMs !== null ? x.medianMs / cold.medianMs : null
+    const vsPodman = pm && pm.containersPerSecond > 0 ? x.containersPerSecond / pm.containersPerSecond : null
+    console.log(
+      `  ${x.contender}: ${x.pool.warm} ran warm, ${x.pool.cold} cold; median ${vsRun === null ? '-' : `${vsRun.toFixed(2)}x`} the cold POST /v1/run's at concurrency ${x.concurrency}` +
+        `${vsPodman === null ? '' : `, containers/s ${vsPodman.toFixed(1)}x podman's`}`,
+    )
+  }
   if (r.serverSideRunMs?.n) {
     console.log(
       `  POST /v1/run as the server times it (durationMs: spawn to exit, output drained): median ${fmt(r.serverSideRunMs.medianMs)} ms, p90 ${fmt(r.serverSideRunMs.p90Ms)} ms` +

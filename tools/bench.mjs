@@ -6,7 +6,9 @@
 // iteration to the next, so drift on the machine hits them all alike. The
 // base order of the rotation is reshuffled after each full turn, so that no
 // contender always follows the same one (a network namespace is torn down
-// asynchronously, and would otherwise bill its cost to whoever comes next).
+// asynchronously, and would otherwise bill its cost to whoever comes next). Among them,
+// @ns/core's warm sandboxes: pool.run of the same container set up ahead of time; after the
+// lifecycle section, the memory of idle pooled sandboxes.
 //
 // A second section, measured the same way in rounds of its own, times the
 // container lifecycle: ns-oci, crun and runc each doing create + start +
@@ -24,7 +26,7 @@
 // A third section, tools/bench-server.mjs run in a process of its own, drives
 // `ns serve` over its unix socket: run-to-completion of /bin/true at concurrency
 // 8, the four-call create/start/wait/delete, list and inspect under load, a leak
-// check, and podman's service side by side (see that file).
+// check, podman's service side by side, and POST /v1/run over `ns serve --pool` (see that file).
 //
 //   node tools/bench.mjs [--iterations N] [--lifecycle-iterations N] [--warmup N] [--seed N]
 //                        [--json FILE] [--no-install] [--no-server] [--server-containers N]
@@ -80,6 +82,9 @@ const TARGET_VS_UNSHARE = 1.5
 const TARGET_OCI_VS_CRUN = 1.0
 const TARGET_DETACHED_VS_RUN = 2.0
 const TARGET_MONITOR_PSS_KIB = 1024
+// Warm sandboxes: pool.run of /bin/true from call to exit, and an idle sandbox's memory.
+const TARGET_POOL_MS = 1
+const TARGET_POOL_PSS_KIB = 1024
 
 const NS_OCI = path.join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
 
@@ -336,6 +341,47 @@ for (const net of [false, true]) {
     net,
     skipped: nsImportError,
     once: () => nsRunOnce(net),
+  })
+}
+
+// c: @ns/core's warm sandboxes (`pool`), the same container set up ahead of time: a timed run is
+// from pool.run() to the exit, once the pool is full again (the refill of the sandbox the last run
+// took is not timed: it happens in the background, while a program does other work).
+const pools = new Map()
+const poolOptions = (net) => ({ rootfs: FIXTURE, namespaces: nsNamespaces(net), init: false })
+async function nsPoolOnce(net) {
+  if (!pools.has(net)) pools.set(net, ns.pool({ size: 2, ...poolOptions(net) }))
+  const p = pools.get(net)
+  try {
+    await p.warm()
+  } catch (err) {
+    return { ms: 0, ok: false, stderr: `warm: ${String(err?.message ?? err)}` }
+  }
+  const warm = p.stats.warm
+  const t0 = process.hrtime.bigint()
+  try {
+    const r = await p.run(['/bin/true'], { timeout: RUN_TIMEOUT_MS })
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6
+    const ok = r.exitCode === 0 && !r.timedOut && p.stats.warm === warm + 1
+    const why = p.stats.warm === warm + 1 ? `exit ${r.exitCode}: ${r.stderr}` : 'it started cold'
+    return { ms, ok, stderr: ok ? '' : why }
+  } catch (err) {
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6
+    return { ms, ok: false, stderr: String(err?.message ?? err) }
+  }
+}
+async function closePools() {
+  for (const p of pools.values()) await p.close().catch(() => {})
+  pools.clear()
+}
+for (const net of [false, true]) {
+  add({
+    key: net ? 'ns-pool-net' : 'ns-pool',
+    label: net ? '@ns/core pool.run +net' : '@ns/core pool.run',
+    family: 'ns-pool',
+    net,
+    skipped: nsImportError,
+    once: () => nsPoolOnce(net),
   })
 }
 
@@ -837,6 +883,78 @@ async function monitorMemory() {
   return out
 }
 
+/** The processes descended from this one, by PID: PID -> parent PID. */
+function descendants() {
+  const parent = new Map()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const out = new Set()
+  let grew = true
+  while (grew) {
+    grew = false
+    for (const [pid, pp] of parent) {
+      if (!out.has(pid) && (pp === process.pid || out.has(pp))) {
+        out.add(pid)
+        grew = true
+      }
+    }
+  }
+  return out
+}
+
+const POOL_MEMORY_SIZE = 8
+
+/**
+ * The memory of idle pooled sandboxes: a pool of POOL_MEMORY_SIZE made and filled, then the Pss
+ * and the private memory of every process it added (each sandbox's helper and its waiting first
+ * process), summed and divided by the sandboxes. The kernel's own (namespaces, mounts, page
+ * tables) is not in these figures.
+ */
+async function poolMemory() {
+  const out = { size: POOL_MEMORY_SIZE, processes: null, pssKiB: null, privateKiB: null, error: null }
+  if (nsImportError) {
+    out.error = nsImportError
+    return out
+  }
+  const before = descendants()
+  const p = ns.pool({ size: POOL_MEMORY_SIZE, ...poolOptions(false) })
+  try {
+    await p.warm()
+    await new Promise((r) => setTimeout(r, 200))
+    const field = (text, name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0)
+    let pss = 0
+    let priv = 0
+    let n = 0
+    for (const pid of descendants()) {
+      if (before.has(pid)) continue
+      try {
+        const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+        pss += field(rollup, 'Pss')
+        priv += field(rollup, 'Private_Clean') + field(rollup, 'Private_Dirty')
+        n++
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    if (p.ready !== POOL_MEMORY_SIZE) throw new Error(`${p.ready} of ${POOL_MEMORY_SIZE} sandboxes were ready`)
+    out.processes = n
+    out.pssKiB = Math.round(pss / POOL_MEMORY_SIZE)
+    out.privateKiB = Math.round(priv / POOL_MEMORY_SIZE)
+  } catch (err) {
+    out.error = firstLine(err?.message ?? err)
+  } finally {
+    await p.close().catch(() => {})
+  }
+  return out
+}
+
 // ---------------------------------------------------------------- measure
 
 // A small seeded generator (mulberry32), so an order can be replayed with --seed.
@@ -969,6 +1087,8 @@ const { rounds, elapsed, warmupFailures } = startup
 // The lifecycle section, then the monitor's memory, unless interrupted.
 const lc = lifecycleOn && !interrupted ? await measure(lifecycle, opts.lifecycleIterations, 'lifecycle ') : null
 const monitor = lifecycleOn && !interrupted ? await monitorMemory() : null
+await closePools()
+const poolMem = !interrupted ? await poolMemory() : null
 
 // ---------------------------------------------------------------- report
 
@@ -1089,6 +1209,10 @@ console.log(
   `  the fixture (${path.relative(repoRoot, FIXTURE)}); unshare runs the host's /bin/true without changing root.`,
 )
 if (configEdits.length) console.log(`  OCI bundle: ${configEdits.join('; ')}.`)
+console.log(
+  '  "@ns/core pool.run" is a warm sandbox of the same options (pool({ size: 2 })): from pool.run() to the exit, the',
+)
+console.log('  pool full before each timed run (the refill of the sandbox a run took is not timed).')
 for (const c of contenders) {
   if (!c.skipped && c.failures) console.log(`  ${c.label}: ${c.failures} timed runs failed; last error: ${c.lastError}`)
 }
@@ -1222,6 +1346,18 @@ if (lifecycleOn) {
   }
 }
 
+if (poolMem) {
+  console.log('')
+  console.log(`idle pooled sandboxes (a pool of ${poolMem.size}, filled, /bin/true's options without network):`)
+  if (poolMem.error) console.log(`  not measured: ${poolMem.error}`)
+  else {
+    console.log(
+      `  per sandbox: Pss ${poolMem.pssKiB} KiB, private ${poolMem.privateKiB} KiB (${poolMem.processes} processes in all: each sandbox's helper and its waiting first process)`,
+    )
+    console.log("  the kernel's own memory (namespaces, mounts, page tables) is not in these figures.")
+  }
+}
+
 console.log('')
 console.log('targets:')
 const targets = []
@@ -1246,6 +1382,32 @@ for (const net of [false, true]) {
   console.log(`  ${tC.target}: ${fmtRatio(vsC)} -> ${judge(vsC, TARGET_VS_CRUN, 'crun')}`)
   console.log(`  ${tU.target}: ${fmtRatio(vsU)} -> ${judge(vsU, TARGET_VS_UNSHARE, 'unshare')}`)
   targets.push({ section: 'startup', ...tC }, { section: 'startup', ...tU })
+}
+{
+  const c = byKey.get('ns-pool')
+  const m = c?.stats?.median ?? null
+  const tP = {
+    section: 'pool',
+    target: `${c?.label ?? '@ns/core pool.run'} median under ${TARGET_POOL_MS} ms`,
+    medianMs: m,
+    limitMs: TARGET_POOL_MS,
+    met: m === null ? null : m < TARGET_POOL_MS,
+  }
+  console.log(
+    `  ${tP.target}: ${m === null ? '-' : `${fmt(m)} ms`} -> ${m === null ? `unknown (${c?.skipped ?? 'not measured'})` : tP.met ? 'met' : 'NOT met'}`,
+  )
+  const pss = poolMem?.pssKiB ?? null
+  const tM = {
+    section: 'pool',
+    target: `idle pooled sandbox under ${TARGET_POOL_PSS_KIB / 1024} MiB (Pss of its processes)`,
+    pssKiB: pss,
+    limitKiB: TARGET_POOL_PSS_KIB,
+    met: pss === null ? null : pss < TARGET_POOL_PSS_KIB,
+  }
+  console.log(
+    `  ${tM.target}: ${pss === null ? '-' : `${pss} KiB`} -> ${pss === null ? `unknown (${poolMem?.error ?? 'not measured'})` : tM.met ? 'met' : 'NOT met'}`,
+  )
+  targets.push(tP, tM)
 }
 if (lifecycleOn) {
   const verdict = (met, why) => (met === null ? `unknown (${why})` : met ? 'met' : 'NOT met')
@@ -1481,6 +1643,7 @@ if (opts.json) {
         }
       : null,
     monitorMemory: monitor,
+    poolMemory: poolMem,
     leftovers,
     targets,
     cli: cliStartup,

@@ -222,6 +222,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         // A folder without state.json is a create that never finished: clean it up.
         Err(e) if force && e.code == "ENOENT" => {
             let d = ContainerDir::new(root, id)?;
+            if let Some(config) = d.read_config() {
+                let _ = crate::image_root::remove_container_dir(&config, id);
+            }
             let _ = std::fs::remove_dir_all(&d.path);
             return Ok(());
         }
@@ -260,6 +263,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     // Its networks, if its monitor did not give them back (or there was none).
     if let Some(c) = &config {
         for e in crate::network::teardown_recorded(&c.annotations) {
+            eprintln!("ns: {}", e.message);
+        }
+    }
+    // Its image root's directory (its writable layer): a failure is told, and the state goes
+    // all the same; the image store reconciles what is left of a container that is gone.
+    if let Some(c) = &config {
+        if let Err(e) = crate::image_root::remove_container_dir(c, id) {
             eprintln!("ns: {}", e.message);
         }
     }

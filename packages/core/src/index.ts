@@ -1,4 +1,4 @@
-export { run, spawn, spawnSpec, Container } from './container.js'
+export { run, spawn, spawnSpec, launch, Container } from './container.js'
 export type { ExitResult, RunResult, StartOptions } from './container.js'
 export {
   buildSpec,
@@ -23,7 +23,7 @@ export type {
   SpecCreateOptions,
   Stats,
 } from './detached.js'
-export { runOptionsSchema, parseRunOptions } from './options.js'
+export { runOptionsSchema, parseRunOptions, commandSchema } from './options.js'
 export { networks, Networks, DEFAULT_NETWORK, defaultNetworkStore, defaultRunDir } from './networks.js'
 export type {
   NetworkCreateOptions,
@@ -75,6 +75,7 @@ export {
   unpackImage,
   layerDir,
   acquireLock,
+  reconcileContainers,
 } from './images/index.js'
 export type {
   Images,
@@ -104,6 +105,11 @@ export type {
   UnpackLayerRequest,
   UnpackLayerResult,
   UnpackOptions,
+  ContainerRecord,
   Lock,
   LockOptions,
 } from './images/index.js'
+
+// Warm sandboxes (see ./pool.ts).
+export { pool, poolOfSpecs, Pool, poolRunKeys, MAX_POOL_SIZE } from './pool.js'
+export type { PoolOptions, PoolRunOptions } from './pool.js'

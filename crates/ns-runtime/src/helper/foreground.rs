@@ -1,11 +1,11 @@
 //! Phase 3, in the foreground: launch the container, relay what it reports (and its terminal)
 //! to the caller while signals are forwarded to it, then reap it, remove its cgroup, run the
-//! poststop hooks and report how it ended.
+//! poststop hooks, remove its image root's directory (if it has one) and report how it ended.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-use super::launch::{launch, lease_ids};
+use super::launch::{launch, lease_ids, Launched};
 use super::prepare::{prepare, HostFacts, Prepared};
 use super::signals::CHILD;
 use crate::child::Detach;
@@ -15,16 +15,30 @@ use crate::request::{RunRequest, Sink};
 use crate::sys;
 use crate::tty::socketpair;
 
-/// Run in the foreground: relay events, forward signals, return the exit status.
+/// Run in the foreground: relay events, forward signals, return the exit status. The
+/// container's directory of an image root goes with it, whether it ran or not, before its end
+/// is reported.
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
+    let ran = foreground_in(req, sink);
+    let id = req.config.annotations.get("io.ns.id").map(String::as_str).unwrap_or_default();
+    if let Err(e) = crate::image_root::remove_container_dir(&req.config, id) {
+        sink(&Event::Warning { message: e.message });
+    }
+    let (code, signal, oom_killed) = ran?;
+    sink(&Event::Exited { exit_code: code, signal, oom_killed });
+    Ok((code, signal))
+}
+
+/// How a container ended: its exit code, its signal, whether the OOM killer ended it.
+pub(super) type Ended = (Option<i32>, Option<i32>, bool);
+
+fn foreground_in(req: &RunRequest, sink: Sink) -> Result<Ended> {
     let mut p = prepare(req, &HostFacts::read())?;
     lease_ids(&mut p)?;
     let console = if p.process.terminal { Some(socketpair()?) } else { None };
     let detach =
         Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
     let mut l = launch(&p, detach, true)?;
-    l.guard.0 = 0;
-    let pid = l.pid;
     for message in std::mem::take(&mut l.warnings) {
         sink(&Event::Warning { message });
     }
@@ -33,7 +47,20 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         drop(theirs);
         sys::recv_fd(ours.as_raw_fd()).ok().flatten()
     });
+    relay(&p, l, master, sink)
+}
 
+/// From a launched child to its end (the foreground's, and a warm container's once its command
+/// is sent): relay what it reports (and its terminal, with `master`) while signals are
+/// forwarded to it, reap it, remove its cgroup, run the poststop hooks, report how it ended.
+pub(super) fn relay(
+    p: &Prepared,
+    mut l: Launched,
+    master: Option<OwnedFd>,
+    sink: Sink,
+) -> Result<Ended> {
+    l.guard.0 = 0;
+    let pid = l.pid;
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
@@ -50,18 +77,18 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         Some(Ok(Report::Started)) => {
             started = true;
             sink(&Event::Started { pid });
-            poststart(&p);
+            poststart(p);
         }
         Some(Ok(Report::Error { error })) => {
             failed = true;
             sink(&Event::Error { error });
         }
         Some(Ok(Report::Exit { code, signal })) => exit = Some((code, signal)),
-        Some(Ok(Report::Created) | Err(_)) => {}
+        Some(Ok(Report::Created | Report::Waiting) | Err(_)) => {}
         None if !started && !failed => {
             started = true;
             sink(&Event::Started { pid });
-            poststart(&p);
+            poststart(p);
         }
         None => {}
     };
@@ -84,6 +111,5 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     {
         eprintln!("ns: {}", e.message);
     }
-    sink(&Event::Exited { exit_code: code, signal, oom_killed });
-    Ok((code, signal))
+    Ok((code, signal, oom_killed))
 }

@@ -26,6 +26,13 @@ export const commands: readonly CommandEntry[] = [
   { name: 'inspect', load: () => import('./inspect.js') },
   { name: 'serve', load: () => import('./serve.js') },
   { name: 'info', load: () => import('./info.js') },
+  { name: 'pull', load: () => import('./pull.js') },
+  { name: 'images', load: () => import('./images.js') },
+  { name: 'image', load: () => import('./image.js') },
+  { name: 'rmi', load: () => import('./rmi.js') },
+  { name: 'tag', load: () => import('./tag.js') },
+  { name: 'load', load: () => import('./load.js') },
+  { name: 'save', load: () => import('./save.js') },
   { name: 'create', parent: 'network', load: () => import('./network-create.js') },
   { name: 'ls', parent: 'network', aliases: ['list'], load: () => import('./network-ls.js') },
   { name: 'inspect', parent: 'network', load: () => import('./network-inspect.js') },
@@ -39,7 +46,7 @@ export const parents: Readonly<Record<string, string>> = {
 }
 
 /** The options of `ns` itself that take a value (they come before the command's name). */
-const globalWithValue = new Set(['--root'])
+const globalWithValue = new Set(['--root', '--store'])
 
 /** The operands in `args` (the arguments after `ns`), past the options of ns itself, up to `--`. */
 function operands(args: readonly string[]): string[] {
