@@ -8,7 +8,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::foreground::relay;
+use super::foreground::{ended, relay};
 use super::launch::{launch, lease_ids};
 use super::prepare::{prepare, HostFacts};
 use crate::child::Detach;
@@ -103,5 +103,5 @@ pub fn warm(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> 
     if p.hooks.poststart.is_empty() && p.hooks.poststop.is_empty() {
         sys::detach_stdio();
     }
-    relay(&p, l, None, sink)
+    ended(req, relay(&p, l, None, sink), sink)
 }
