@@ -2,18 +2,17 @@
 // a socket of its own, the fixture imported as an image, containers driven through create +
 // start + wait + delete over its Docker-compatible API, and everything of it cleaned up.
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { FIXTURE, lastLine, unmountUnder, versionOf, which } from '../../bench-common.mjs'
+import { lastLine, unmountUnder, versionOf, which } from '../../bench-common.mjs'
+import { PODMAN_CONF, privatePodman } from '../podman-store.mjs'
 import { cycleJob, PODMAN_API, PODMAN_CALLS, serviceReady, stepMedians } from './api.mjs'
 import { client, phaseResult, pool } from './client.mjs'
 import { processTable, stopGroup, stopGroupSync } from './processes.mjs'
 import { cgroupRoots, dirsBelow } from './leaks.mjs'
 
 const PODMAN_IMAGE = 'localhost/nsbench:latest'
-const PODMAN_CONF =
-  '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
 
 /** podman's cgroups (cgroupfs manager): the directories under libpod_parent, in every hierarchy. */
 export function podmanCgroups() {
@@ -23,25 +22,10 @@ export function podmanCgroups() {
 export async function podmanSection(scratch, opts, podmanBin) {
   const { tmp } = scratch
   const dir = path.join(tmp, 'podman')
-  mkdirSync(dir)
-  const conf = path.join(dir, 'containers.conf')
-  writeFileSync(conf, PODMAN_CONF)
-  const socket = path.join(dir, 'podman.sock')
   // Private storage, run root and libpod tmp dir (the last so that nothing of the host's
   // /run/libpod is touched); runc, as crun refuses the hybrid cgroup layout here.
-  const globalArgs = [
-    '--root',
-    path.join(dir, 'storage'),
-    '--runroot',
-    path.join(dir, 'run'),
-    '--tmpdir',
-    path.join(dir, 'tmp'),
-    '--runtime',
-    'runc',
-  ]
-  const env = { ...process.env, CONTAINERS_CONF: conf }
-  const podman = (...args) =>
-    spawnSync(podmanBin, [...globalArgs, ...args], { encoding: 'utf8', env, timeout: 120_000 })
+  const { globalArgs, env, sync: podman, importFixture } = privatePodman(podmanBin, dir)
+  const socket = path.join(dir, 'podman.sock')
   const out = {
     version: versionOf(podmanBin),
     runtime: versionOf(which('runc')),
@@ -87,13 +71,7 @@ export async function podmanSection(scratch, opts, podmanBin) {
   }
   scratch.steps.push(podmanCleanup)
 
-  const tar = execFileSync('tar', ['-C', FIXTURE, '-c', '.'], { maxBuffer: 256 << 20 })
-  const imp = spawnSync(podmanBin, [...globalArgs, 'import', '-', PODMAN_IMAGE], {
-    input: tar,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  })
+  const imp = importFixture(PODMAN_IMAGE)
   if (imp.status !== 0) {
     out.skipped = `podman import failed: ${lastLine(imp.stderr, `exit ${imp.status}`)}`
     podmanCleanup()
