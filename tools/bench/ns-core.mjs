@@ -7,10 +7,15 @@ import { RUN_TIMEOUT_MS, uniqueId } from './processes.mjs'
 
 export let ns = null
 export let nsImportError = null
-try {
-  ns = await import('@ns/core')
-} catch (err) {
-  nsImportError = `cannot import @ns/core (${firstLine(err?.message)}); build it with npm run build`
+
+/** Imports @ns/core (once, before the contenders are made): `ns`, or else `nsImportError`. */
+export async function loadNsCore() {
+  if (ns || nsImportError) return
+  try {
+    ns = await import('@ns/core')
+  } catch (err) {
+    nsImportError = `cannot import @ns/core (${firstLine(err?.message)}); build it with npm run build`
+  }
 }
 
 export const nsNamespaces = (net) => (net ? { cgroup: false } : { network: false, cgroup: false })

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { FIXTURE, installPackages, which } from '../bench-common.mjs'
 import { contender } from './measure.mjs'
-import { nsImportError, nsRunOnce } from './ns-core.mjs'
+import { loadNsCore, nsImportError, nsRunOnce } from './ns-core.mjs'
 import { crunRefusal, crunWorkaround, makeBundles, ociTools, wrapperPrefixFor } from './oci.mjs'
 import { quietSync, timedSpawn, uniqueId } from './processes.mjs'
 
@@ -36,6 +36,7 @@ export async function setupStartup(run) {
   const add = (c) => contenders.push(contender(c))
 
   // a, b: @ns/core in this process.
+  await loadNsCore()
   for (const net of [false, true]) {
     add({
       key: net ? 'ns-net' : 'ns',
