@@ -61,6 +61,17 @@ export function readArgs(argv, { prog, usage, opts, counts, aliases = {}, handle
   return opts
 }
 
+// ---------------------------------------------------------------- the machine
+
+/** The CPUs and memory of the machine, as the reports give them. */
+export function hostFigures() {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model?.trim() ?? 'unknown',
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  }
+}
+
 // ---------------------------------------------------------------- tools and text
 
 export function which(cmd) {

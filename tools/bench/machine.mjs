@@ -4,16 +4,14 @@
 import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { isRoot, repoRoot, versionOf } from '../bench-common.mjs'
+import { hostFigures, isRoot, repoRoot, versionOf } from '../bench-common.mjs'
 import { HYBRID_CONTROLLERS } from './oci.mjs'
 
 export function describeMachine(nsOciBin) {
   return {
     kernel: `${os.type()} ${os.release()} (${os.version()})`,
     arch: os.arch(),
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model?.trim() ?? 'unknown',
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    ...hostFigures(),
     node: process.version,
     nsCore: (() => {
       try {

@@ -8,6 +8,7 @@ import path from 'node:path'
 import {
   ensureFixture,
   firstLine,
+  hostFigures,
   FIXTURE,
   installPackages,
   lastLine,
@@ -47,9 +48,7 @@ export async function runPhases(scratch, opts) {
     options: { ...opts, json: undefined },
     machine: {
       kernel: `${os.type()} ${os.release()}`,
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model?.trim() ?? 'unknown',
-      memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+      ...hostFigures(),
       loadAverageAtStart: os.loadavg().map((x) => round(x)),
       node: process.version,
       cgroups: existsSync('/sys/fs/cgroup/cgroup.controllers')
