@@ -27,6 +27,7 @@ import {
   quantile,
   readArgs,
   repoRoot,
+  rotatingRounds,
   round,
   seededShuffle,
   unmountUnder,
@@ -215,12 +216,12 @@ const shuffle = seededShuffle(firstSeed)
 console.log(`ns CLI start-up: wall time of each command from spawn to exit (seed ${firstSeed})`)
 console.log(`  ${opts.warmup} warm-up + ${opts.iterations} timed rounds, every row once a round, in rotating order`)
 for (let w = 0; w < opts.warmup && !scratch.interrupted; w++) for (const r of active()) await timed(r.argv, r.env)
-let base = []
-for (let i = 0; i < opts.iterations && !scratch.interrupted; i++) {
-  const list = active()
-  if (i % list.length === 0 || base.length !== list.length) base = shuffle(list)
-  for (let k = 0; k < base.length && !scratch.interrupted; k++) {
-    const r = base[(i + k) % base.length]
+await rotatingRounds({
+  iterations: opts.iterations,
+  active,
+  shuffle,
+  stopped: () => scratch.interrupted,
+  async each(r) {
     const res = await timed(r.argv, r.env)
     if (res.ok) {
       r.samples.push(res.ms)
@@ -229,9 +230,11 @@ for (let i = 0; i < opts.iterations && !scratch.interrupted; i++) {
       r.failures++
       r.lastError = lastLine(res.stderr, 'failed')
     }
-  }
-  if (process.stderr.isTTY) process.stderr.write(`\r  ${i + 1}/${opts.iterations} rounds`)
-}
+  },
+  after(i) {
+    if (process.stderr.isTTY) process.stderr.write(`\r  ${i + 1}/${opts.iterations} rounds`)
+  },
+})
 if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
 
 const nodeMs = median(rows[0].samples)

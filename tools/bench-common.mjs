@@ -277,6 +277,26 @@ export function seededShuffle(seed) {
   }
 }
 
+/**
+ * Up to `iterations` rounds, until `stopped()`, each running every contender of `active()`
+ * once, through `each(c)`: round i runs a base order rotated by i, so that after n rounds
+ * every one of the n contenders has held every position once, and the base order is then
+ * shuffled anew (`shuffle(list)`). `after(i)` follows round i. Resolves the rounds run.
+ */
+export async function rotatingRounds({ iterations, active, shuffle, stopped, each, after = () => {} }) {
+  let rounds = 0
+  let base = []
+  for (let i = 0; i < iterations && !stopped(); i++) {
+    const n = active().length
+    if (n === 0) break
+    if (i % n === 0 || base.length !== n) base = shuffle(active())
+    for (let k = 0; k < n && !stopped(); k++) await each(base[(i + k) % n])
+    rounds++
+    after(i)
+  }
+  return rounds
+}
+
 // ---------------------------------------------------------------- figures and tables
 
 /** The q-quantile of sorted samples, interpolated between the two nearest. */

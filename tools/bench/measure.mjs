@@ -2,6 +2,7 @@
 // is skipped), untimed warm-up runs, then timed rounds, each running every contender once in
 // an order that rotates from one round to the next and is reshuffled after each full turn.
 
+import { rotatingRounds } from '../bench-common.mjs'
 import { reasonFrom } from './processes.mjs'
 
 /** A contender: `key`, `label`, `family`, `net`, `skipped` (or null) and `once()`, which resolves { ms, ok, ... }. */
@@ -46,25 +47,22 @@ export async function measure(list, { iterations, warmup, tag, shuffle, stopped 
   const warmupFailures = new Map(list.map((c) => [c.key, c.failures]))
   for (const c of list) c.failures = 0
 
-  let rounds = 0
-  let base = []
-  for (let i = 0; i < iterations && !stopped(); i++) {
-    const n = activeIn(list).length
-    if (n === 0) break
-    // Round i runs the base order rotated by i; after n rounds every contender
-    // has held every position once, and the base order is shuffled anew.
-    if (i % n === 0 || base.length !== n) base = shuffle(activeIn(list))
-    for (let k = 0; k < n && !stopped(); k++) {
-      const c = base[(i + k) % n]
+  const rounds = await rotatingRounds({
+    iterations,
+    active: () => activeIn(list),
+    shuffle,
+    stopped,
+    async each(c) {
       const r = await c.once()
       if (r.ok) c.samples.push(r.ms)
       else noteFailure(c, r)
-    }
-    rounds++
-    if (process.stderr.isTTY && (i + 1) % 10 === 0) {
-      process.stderr.write(`\r  ${tag}${i + 1}/${iterations} rounds, ${((Date.now() - started) / 1000).toFixed(0)} s`)
-    }
-  }
+    },
+    after(i) {
+      if (process.stderr.isTTY && (i + 1) % 10 === 0) {
+        process.stderr.write(`\r  ${tag}${i + 1}/${iterations} rounds, ${((Date.now() - started) / 1000).toFixed(0)} s`)
+      }
+    },
+  })
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
   return { rounds, elapsed: (Date.now() - started) / 1000, warmupFailures, stopped: rounds < iterations }
 }
