@@ -30,9 +30,10 @@
 // the targets are met. A contender that cannot run is reported as skipped.
 //
 // The sections live in tools/bench/: options.mjs (the command line), startup.mjs and
-// lifecycle.mjs (the contenders), measure.mjs (the rounds), report.mjs and targets.mjs (the
-// tables and verdicts), sections.mjs (the sections run as programs of their own, registered
-// there), json.mjs (--json).
+// lifecycle.mjs (the contenders; with processes.mjs, ns-core.mjs, oci.mjs), measure.mjs (the
+// rounds), monitor.mjs (the monitor's memory), machine.mjs, report.mjs and targets.mjs (the
+// tables and verdicts), sections.mjs (the sections run as programs of their own: a new one is
+// registered there, its option added in options.mjs), json.mjs (--json).
 
 import { readdirSync } from 'node:fs'
 import path from 'node:path'
