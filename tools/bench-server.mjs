@@ -11,7 +11,9 @@
 //      processes, mounts, cgroups, state directories, zombies;
 //   5. the kernel's floor: tools/bench-floor.c (namespaces, id maps, pivot_root, proc, exec; no
 //      runtime) at the same concurrency, what no runtime can go below on this machine;
-//   6. podman's service doing create + start + wait + delete of the same rootfs, for comparison.
+//   6. podman's service doing create + start + wait + delete of the same rootfs, for comparison;
+//   7. POST /v1/run over `ns serve --pool N` (warm sandboxes of the body's options): one at a
+//      time with the pool full, and back to back at the concurrency, with how many ran warm.
 //
 //   node tools/bench-server.mjs [--containers N] [--concurrency N] [--json FILE] [options]
 //
@@ -20,9 +22,9 @@
 // removed, on every way out (but SIGKILL).
 //
 // The phases live in tools/bench/server/: options.mjs (the command line), phases.mjs (the
-// phases in order), ns-serve.mjs, podman.mjs and floor.mjs (the contenders), api.mjs and
-// client.mjs (the HTTP side), cpu.mjs and leaks.mjs (what is measured besides time),
-// report.mjs (the report).
+// phases in order), ns-serve.mjs, ns-serve-pool.mjs (over --pool), podman.mjs and floor.mjs (the
+// contenders), api.mjs and client.mjs (the HTTP side), cpu.mjs and leaks.mjs (what is measured
+// besides time), report.mjs (the report).
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'

@@ -6,7 +6,9 @@
 // iteration to the next, so drift on the machine hits them all alike. The
 // base order of the rotation is reshuffled after each full turn, so that no
 // contender always follows the same one (a network namespace is torn down
-// asynchronously, and would otherwise bill its cost to whoever comes next).
+// asynchronously, and would otherwise bill its cost to whoever comes next). Among them,
+// @ns/core's warm sandboxes: pool.run of the same container set up ahead of time; after the
+// lifecycle section, the memory of idle pooled sandboxes.
 //
 // A second section, measured the same way in rounds of its own, times the
 // container lifecycle: ns-oci, crun and runc each doing create + start +
@@ -20,7 +22,7 @@
 // A third section, tools/bench-server.mjs run in a process of its own, drives
 // `ns serve` over its unix socket: run-to-completion of /bin/true at concurrency
 // 8, the four-call create/start/wait/delete, list and inspect under load, a leak
-// check, and podman's service side by side (see that file).
+// check, podman's service side by side, and POST /v1/run over `ns serve --pool` (see that file).
 //
 //   node tools/bench.mjs [--iterations N] [--lifecycle-iterations N] [--warmup N] [--seed N]
 //                        [--json FILE] [--no-install] [--no-server] [--server-containers N]
@@ -30,9 +32,10 @@
 // the targets are met. A contender that cannot run is reported as skipped.
 //
 // The sections live in tools/bench/: options.mjs (the command line), startup.mjs and
-// lifecycle.mjs (the contenders; with processes.mjs, ns-core.mjs, oci.mjs), measure.mjs (the
-// rounds), monitor.mjs (the monitor's memory), machine.mjs, report.mjs and targets.mjs (the
-// tables and verdicts), sections.mjs (the sections run as programs of their own: a new one is
+// lifecycle.mjs (the contenders; with processes.mjs, ns-core.mjs, pool.mjs for the warm
+// sandboxes, oci.mjs), measure.mjs (the rounds), monitor.mjs and pool-memory.mjs (the memory of
+// the monitor and of idle pooled sandboxes), machine.mjs, report.mjs and targets.mjs (the tables
+// and verdicts), sections.mjs (the sections run as programs of their own: a new one is
 // registered there, its option added in options.mjs), json.mjs (--json).
 
 import { readdirSync } from 'node:fs'
@@ -44,8 +47,10 @@ import { describeMachine, printMachine } from './bench/machine.mjs'
 import { activeIn, firstRuns, measure } from './bench/measure.mjs'
 import { monitorMemory } from './bench/monitor.mjs'
 import { parseArgs } from './bench/options.mjs'
+import { closePools } from './bench/pool.mjs'
+import { poolMemory } from './bench/pool-memory.mjs'
 import { killLive } from './bench/processes.mjs'
-import { reportLifecycle, reportMonitor, reportStartup } from './bench/report.mjs'
+import { reportLifecycle, reportMonitor, reportPoolMemory, reportStartup } from './bench/report.mjs'
 import { runSections } from './bench/sections.mjs'
 import { installMissing, setupStartup } from './bench/startup.mjs'
 import { judgeTargets } from './bench/targets.mjs'
@@ -94,6 +99,9 @@ const lc =
     ? await measure(lifecycle, { ...rounds, iterations: opts.lifecycleIterations, tag: 'lifecycle ' })
     : null
 const monitor = lifecycleOn && !stopped() ? await monitorMemory(lcSetup.nsState) : null
+// The contenders' warm sandboxes end here; then the memory of a filled pool's idle ones.
+await closePools()
+const poolMem = !stopped() ? await poolMemory() : null
 
 // ---------------------------------------------------------------- report
 
@@ -101,7 +109,8 @@ printMachine(machine)
 const start = reportStartup({ contenders, startup, setup })
 const life = reportLifecycle({ lifecycle, lc, lcSetup, on: lifecycleOn })
 if (lifecycleOn) reportMonitor(monitor)
-const targets = judgeTargets({ start, life, monitor, lifecycleOn })
+reportPoolMemory(poolMem)
+const targets = judgeTargets({ start, life, monitor, poolMem, lifecycleOn })
 
 // Every container should be gone by now; whatever is left in a state
 // directory is reported here, and force-deleted by the clean-up below.
@@ -126,6 +135,7 @@ if (opts.json) {
     seed,
     machine,
     monitor,
+    poolMem,
     leftovers,
     targets,
     sections,

@@ -6,6 +6,7 @@ const binding = require('./index.js')
 module.exports = {
   prepareHelper: binding.prepareHelper,
   startHelper: binding.startHelper,
+  sendRun: binding.sendRun,
   reap: binding.reap,
   hostInfo: binding.hostInfo,
   defaultStateRoot: binding.defaultStateRoot,

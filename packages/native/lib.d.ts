@@ -1,4 +1,4 @@
-export type { PrepareOptions, PreparedHelper, WaitStatus, HostInfo, UsernsBlock } from './index.js'
+export type { PrepareOptions, PreparedHelper, SentRun, WaitStatus, HostInfo, UsernsBlock } from './index.js'
 export type {
   UnpackLayerOptions,
   UnpackedLayer,
@@ -11,6 +11,7 @@ export type {
 export {
   prepareHelper,
   startHelper,
+  sendRun,
   reap,
   hostInfo,
   defaultStateRoot,

@@ -62,6 +62,7 @@ export function writeJson(opts, r) {
         }
       : null,
     monitorMemory: r.monitor,
+    poolMemory: r.poolMem,
     leftovers: r.leftovers,
     targets: r.targets,
     ...r.sections,

@@ -1,5 +1,5 @@
 // The tables of tools/bench.mjs's two measured sections, start-up and lifecycle, with their
-// notes, and the monitor's memory; each gives back its rows for the JSON and the medians the
+// notes, the monitor's memory and that of idle pooled sandboxes; each gives back its rows for the JSON and the medians the
 // targets are judged on.
 
 import path from 'node:path'
@@ -136,6 +136,10 @@ export function reportStartup({ contenders, startup, setup }) {
     `  the fixture (${path.relative(repoRoot, FIXTURE)}); unshare runs the host's /bin/true without changing root.`,
   )
   if (setup.configEdits.length) console.log(`  OCI bundle: ${setup.configEdits.join('; ')}.`)
+  console.log(
+    '  "@ns/core pool.run" is a warm sandbox of the same options (pool({ size: 2 })): from pool.run() to the exit, the',
+  )
+  console.log('  pool full before each timed run (the refill of the sandbox a run took is not timed).')
   printFailures(contenders)
   return { jsonRows, byKey, crunRef, unshareRef }
 }
@@ -234,5 +238,19 @@ export function reportMonitor(monitor) {
       '  a lone monitor pays for every page of its binary it touches, so its Pss is higher with fewer of them about.',
     )
     if (monitor.error) console.log(`  note: ${monitor.error}`)
+  }
+}
+
+/** The memory of idle pooled sandboxes, as `poolMemory()` read it (null: not measured, nothing printed). */
+export function reportPoolMemory(poolMem) {
+  if (!poolMem) return
+  console.log('')
+  console.log(`idle pooled sandboxes (a pool of ${poolMem.size}, filled, /bin/true's options without network):`)
+  if (poolMem.error) console.log(`  not measured: ${poolMem.error}`)
+  else {
+    console.log(
+      `  per sandbox: Pss ${poolMem.pssKiB} KiB, private ${poolMem.privateKiB} KiB (${poolMem.processes} processes in all: each sandbox's helper and its waiting first process)`,
+    )
+    console.log("  the kernel's own memory (namespaces, mounts, page tables) is not in these figures.")
   }
 }

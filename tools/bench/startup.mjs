@@ -1,6 +1,7 @@
 // The start-up section's contenders of tools/bench.mjs: /bin/true started fully isolated and
-// waited for, with and without a network namespace, by @ns/core, unshare, bwrap, runc and
-// crun (and, under crun's work-around, the wrapper alone, whose cost the report subtracts).
+// waited for, with and without a network namespace, by @ns/core (run() and a warm sandbox's
+// pool.run), unshare, bwrap, runc and crun (and, under crun's work-around, the wrapper alone,
+// whose cost the report subtracts).
 
 import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
@@ -8,6 +9,7 @@ import { FIXTURE, installPackages, which } from '../bench-common.mjs'
 import { contender } from './measure.mjs'
 import { loadNsCore, nsImportError, nsRunOnce } from './ns-core.mjs'
 import { crunRefusal, crunWorkaround, makeBundles, ociTools, wrapperPrefixFor } from './oci.mjs'
+import { nsPoolOnce } from './pool.mjs'
 import { quietSync, timedSpawn, uniqueId } from './processes.mjs'
 
 /** apt-get install the tools of the contenders that are missing, when `allowed`; says why not. */
@@ -48,6 +50,18 @@ export async function setupStartup(run) {
     })
   }
 
+  // c: @ns/core's warm sandboxes (`pool`), the same container set up ahead of time (pool.mjs).
+  for (const net of [false, true]) {
+    add({
+      key: net ? 'ns-pool-net' : 'ns-pool',
+      label: net ? '@ns/core pool.run +net' : '@ns/core pool.run',
+      family: 'ns-pool',
+      net,
+      skipped: nsImportError,
+      once: () => nsPoolOnce(net),
+    })
+  }
+
   // A contender that is one external command, with and without a network namespace.
   const addCommand = (family, bin, missing, argvFor) => {
     for (const net of [false, true]) {
@@ -66,7 +80,7 @@ export async function setupStartup(run) {
   const tools = ociTools()
   const { unshareBin } = tools
 
-  // c: unshare from util-linux, the same namespaces, no root change.
+  // d: unshare from util-linux, the same namespaces, no root change.
   addCommand('unshare', unshareBin, 'unshare (util-linux) not installed', (net) => [
     unshareBin,
     '--user',
@@ -80,7 +94,7 @@ export async function setupStartup(run) {
     '/bin/true',
   ])
 
-  // d: bubblewrap on the same rootfs.
+  // e: bubblewrap on the same rootfs.
   const bwrapBin = which('bwrap')
   addCommand('bwrap', bwrapBin, 'bwrap (bubblewrap) not installed', (net) => [
     bwrapBin,
@@ -99,7 +113,7 @@ export async function setupStartup(run) {
     '/bin/true',
   ])
 
-  // e: runc and crun on an OCI bundle whose root is the fixture; crun's rows in the wrapper
+  // f: runc and crun on an OCI bundle whose root is the fixture; crun's rows in the wrapper
   // when the work-around is on.
   const { bundles, bundleError, configEdits } = makeBundles(run.tmp, tools)
   const wrapperPrefix = wrapperPrefixFor(unshareBin)

@@ -1,7 +1,8 @@
 // The targets of tools/bench.mjs, judged and printed: @ns/core's start-up against crun and
-// unshare, ns-oci's cycle against crun's, @ns/core detached against foreground, and the
-// monitor's memory. Returns them for the JSON.
+// unshare, a warm sandbox's pool.run and an idle one's memory, ns-oci's cycle against crun's,
+// @ns/core detached against foreground, and the monitor's memory. Returns them for the JSON.
 
+import { fmt } from '../bench-common.mjs'
 import { fmtRatio, ratio } from './report.mjs'
 
 const TARGET_VS_CRUN = 0.5
@@ -11,9 +12,15 @@ const TARGET_VS_UNSHARE = 1.5
 const TARGET_OCI_VS_CRUN = 1.0
 const TARGET_DETACHED_VS_RUN = 2.0
 const TARGET_MONITOR_PSS_KIB = 1024
+// Warm sandboxes: pool.run of /bin/true from call to exit, and an idle sandbox's memory.
+const TARGET_POOL_MS = 1
+const TARGET_POOL_PSS_KIB = 1024
 
-/** `start` and `life` are what reportStartup and reportLifecycle returned; `lifecycleOn` whether that section ran. */
-export function judgeTargets({ start, life, monitor, lifecycleOn }) {
+/**
+ * `start` and `life` are what reportStartup and reportLifecycle returned, `monitor` and `poolMem`
+ * what monitorMemory and poolMemory read; `lifecycleOn` whether that section ran.
+ */
+export function judgeTargets({ start, life, monitor, poolMem, lifecycleOn }) {
   console.log('')
   console.log('targets:')
   const targets = []
@@ -39,6 +46,7 @@ export function judgeTargets({ start, life, monitor, lifecycleOn }) {
     console.log(`  ${tU.target}: ${fmtRatio(vsU)} -> ${judge(vsU, TARGET_VS_UNSHARE, 'unshare')}`)
     targets.push({ section: 'startup', ...tC }, { section: 'startup', ...tU })
   }
+  targets.push(...poolTargets(start, poolMem))
   if (!lifecycleOn) return targets
 
   const { lcByKey, lcCrunRef, lcNsRunRef } = life
@@ -86,4 +94,32 @@ export function judgeTargets({ start, life, monitor, lifecycleOn }) {
   )
   targets.push(tOci, tDet, tMon)
   return targets
+}
+
+/** A warm sandbox's pool.run median and an idle pooled sandbox's Pss, judged and printed. */
+function poolTargets(start, poolMem) {
+  const c = start.byKey.get('ns-pool')
+  const m = c?.stats?.median ?? null
+  const tP = {
+    section: 'pool',
+    target: `${c?.label ?? '@ns/core pool.run'} median under ${TARGET_POOL_MS} ms`,
+    medianMs: m,
+    limitMs: TARGET_POOL_MS,
+    met: m === null ? null : m < TARGET_POOL_MS,
+  }
+  console.log(
+    `  ${tP.target}: ${m === null ? '-' : `${fmt(m)} ms`} -> ${m === null ? `unknown (${c?.skipped ?? 'not measured'})` : tP.met ? 'met' : 'NOT met'}`,
+  )
+  const pss = poolMem?.pssKiB ?? null
+  const tM = {
+    section: 'pool',
+    target: `idle pooled sandbox under ${TARGET_POOL_PSS_KIB / 1024} MiB (Pss of its processes)`,
+    pssKiB: pss,
+    limitKiB: TARGET_POOL_PSS_KIB,
+    met: pss === null ? null : pss < TARGET_POOL_PSS_KIB,
+  }
+  console.log(
+    `  ${tM.target}: ${pss === null ? '-' : `${pss} KiB`} -> ${pss === null ? `unknown (${poolMem?.error ?? 'not measured'})` : tM.met ? 'met' : 'NOT met'}`,
+  )
+  return [tP, tM]
 }

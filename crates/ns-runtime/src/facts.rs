@@ -121,6 +121,7 @@ fn event_kind(e: &Event) -> &'static str {
     match e {
         Event::Created { .. } => "created",
         Event::Started { .. } => "started",
+        Event::Ready { .. } => "ready",
         Event::Error { .. } => "error",
         Event::Warning { .. } => "warning",
         Event::Exited { .. } => "exited",
@@ -133,6 +134,7 @@ fn events() -> Vec<(Event, Event)> {
     vec![
         (Event::Created { pid: 1 }, Event::Created { pid: 1 }),
         (Event::Started { pid: 1 }, Event::Started { pid: 1 }),
+        (Event::Ready { pid: 1 }, Event::Ready { pid: 1 }),
         (Event::Error { error: err.clone() }, Event::Error { error: err }),
         (Event::Warning { message: "m".into() }, Event::Warning { message: "m".into() }),
         (

@@ -98,3 +98,7 @@ export type {
   Lock,
   LockOptions,
 } from './images/index.js'
+
+// Warm sandboxes (see ./pool.ts).
+export { pool, poolOfSpecs, Pool, poolRunKeys, MAX_POOL_SIZE } from './pool.js'
+export type { PoolOptions, PoolRunOptions } from './pool.js'

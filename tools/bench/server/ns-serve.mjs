@@ -14,9 +14,12 @@ export const NS_CLI = path.join(repoRoot, 'packages', 'cli', 'bin', 'ns.js')
 export const NS_CLI_DIST = path.join(repoRoot, 'packages', 'cli', 'dist', 'index.js')
 const NS_OCI = path.join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
 
-/** Start `ns serve` on a socket of our own; resolves once GET /v1/health answers. */
-export async function startNsServer(scratch, tag) {
-  const dir = path.join(scratch.tmp, 'ns')
+/**
+ * Start `ns serve` on a socket of our own, with the flags `extra`, in the folder `name` of the
+ * scratch directory; resolves once GET /v1/health answers.
+ */
+export async function startNsServer(scratch, tag, extra = [], name = 'ns') {
+  const dir = path.join(scratch.tmp, name)
   mkdirSync(dir)
   const socket = path.join(dir, 'ns.sock')
   const root = path.join(dir, 'state')
@@ -24,7 +27,7 @@ export async function startNsServer(scratch, tag) {
   const errFd = openSync(errFile, 'w')
   // Its own process group: a Ctrl-C at the terminal reaches us, and we stop it once its
   // containers are gone. The request log (one JSON line per request on stdout) goes to /dev/null.
-  const argv = [NS_CLI, '--root', root, 'serve', '--socket', socket, '--allow-bind', path.dirname(FIXTURE)]
+  const argv = [NS_CLI, '--root', root, 'serve', '--socket', socket, '--allow-bind', path.dirname(FIXTURE), ...extra]
   const child = spawn(process.execPath, argv, {
     stdio: ['ignore', 'ignore', errFd],
     detached: true,

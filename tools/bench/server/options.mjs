@@ -17,6 +17,9 @@ export function usage(code) {
   --load-seconds S        length of the list/inspect load test (default 5; 0 skips)
   --load-containers N     detached containers (sleep 1000) running during it (default 20)
   --podman-containers N   containers through podman's service (default 80; 0 skips podman)
+  --pool-size N           warm sandboxes of ns serve --pool for its POST /v1/run phases (default 4;
+                          0 skips them)
+  --pool-containers N     POST /v1/run per phase over ns serve --pool (default 200; 0 skips)
   --floor-containers N    bare containers of tools/bench-floor.c, the kernel's own cost with no
                           runtime, for the yardstick (default 800; 0 skips)
   --warmup N              untimed requests before the timed phases (default 200: a server's steady
@@ -40,6 +43,8 @@ export function parseArgs(argv) {
     loadSeconds: 5,
     loadContainers: 20,
     podmanContainers: 80,
+    poolSize: 4,
+    poolContainers: 200,
     warmup: 200,
     json: null,
     podman: true,
@@ -56,6 +61,8 @@ export function parseArgs(argv) {
       '--lifecycle-containers': ['lifecycleContainers', 0],
       '--load-containers': ['loadContainers', 1],
       '--podman-containers': ['podmanContainers', 0],
+      '--pool-size': ['poolSize', 0],
+      '--pool-containers': ['poolContainers', 0],
       '--floor-containers': ['floorContainers', 0],
       '--warmup': ['warmup', 0],
     },

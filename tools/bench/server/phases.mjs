@@ -1,6 +1,7 @@
 // The phases of tools/bench-server.mjs, in order, into one result: ns serve's run to
 // completion (at the concurrency asked, then lower), a leak check, the four calls, list and
-// inspect under load, a last leak check, the kernel's floor, and podman's service.
+// inspect under load, a last leak check, POST /v1/run over ns serve --pool, the kernel's floor,
+// and podman's service.
 
 import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
@@ -22,6 +23,7 @@ import { cpuMark, cpuPerContainer } from './cpu.mjs'
 import { kernelFloor } from './floor.mjs'
 import { leakCheck, snapshot } from './leaks.mjs'
 import { deleteAll, listInspectLoad, NS_CLI, NS_CLI_DIST, nsRunJob, startNsServer } from './ns-serve.mjs'
+import { poolPhases } from './ns-serve-pool.mjs'
 import { podmanSection } from './podman.mjs'
 import { stopGroup } from './processes.mjs'
 
@@ -191,6 +193,15 @@ export async function runPhases(scratch, opts) {
   }
   result.retries = api.counters.retries
   result.serverStderr = lastLine(readFileSync(server.errFile, 'utf8'), '')
+
+  // 5b. POST /v1/run over ns serve --pool: warm sandboxes of the same options as the body's.
+  if (opts.poolSize && opts.poolContainers && !scratch.interrupted) {
+    try {
+      await poolPhases(scratch, opts, tag, body, result)
+    } catch (err) {
+      result.poolSkipped = `failed: ${firstLine(err?.message ?? err)}`
+    }
+  } else result.poolSkipped = 'left out (--pool-size 0 or --pool-containers 0)'
 
   // 6. the kernel's floor: what the namespaces alone cost here, with no runtime.
   if (opts.floorContainers && !scratch.interrupted) {

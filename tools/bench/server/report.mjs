@@ -1,6 +1,6 @@
 // The report of tools/bench-server.mjs: its table, ratios and targets (which it adds to the
-// result), CPU per container, the kernel's floor, podman's figures, the load test and the
-// leak checks.
+// result), the pool's warm and cold runs, CPU per container, the kernel's floor, podman's
+// figures, the load test and the leak checks.
 
 import { fmt, printTable, round } from '../../bench-common.mjs'
 import { leakLine, nsCgroupDirs } from './leaks.mjs'
@@ -56,6 +56,17 @@ export function report(r) {
   console.log(
     `  targets: ${r.targets.map((t) => `${t.target}: ${t.met === null ? 'unknown' : t.met ? 'met' : 'NOT met'}`).join('; ')}`,
   )
+  if (r.poolSkipped) console.log(`  ns serve --pool: skipped: ${r.poolSkipped}`)
+  for (const x of r.results.filter((x) => x.pool)) {
+    // Against the cold POST /v1/run at the same concurrency.
+    const cold = r.results.find((y) => !y.pool && y.key.startsWith('ns-run') && y.concurrency === x.concurrency)
+    const vsRun = cold?.medianMs && x.medianMs !== null ? x.medianMs / cold.medianMs : null
+    const vsPodman = pm && pm.containersPerSecond > 0 ? x.containersPerSecond / pm.containersPerSecond : null
+    console.log(
+      `  ${x.contender}: ${x.pool.warm} ran warm, ${x.pool.cold} cold; median ${vsRun === null ? '-' : `${vsRun.toFixed(2)}x`} the cold POST /v1/run's at concurrency ${x.concurrency}` +
+        `${vsPodman === null ? '' : `, containers/s ${vsPodman.toFixed(1)}x podman's`}`,
+    )
+  }
   if (r.serverSideRunMs?.n) {
     console.log(
       `  POST /v1/run as the server times it (durationMs: spawn to exit, output drained): median ${fmt(r.serverSideRunMs.medianMs)} ms, p90 ${fmt(r.serverSideRunMs.p90Ms)} ms` +

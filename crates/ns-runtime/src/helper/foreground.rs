@@ -2,10 +2,10 @@
 //! to the caller while signals are forwarded to it, then reap it, remove its cgroup, run the
 //! poststop hooks and report how it ended.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-use super::launch::{launch, lease_ids};
+use super::launch::{launch, lease_ids, Launched};
 use super::prepare::{prepare, HostFacts, Prepared};
 use super::signals::CHILD;
 use crate::child::Detach;
@@ -23,8 +23,6 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let detach =
         Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
     let mut l = launch(&p, detach, true)?;
-    l.guard.0 = 0;
-    let pid = l.pid;
     for message in std::mem::take(&mut l.warnings) {
         sink(&Event::Warning { message });
     }
@@ -33,7 +31,20 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         drop(theirs);
         sys::recv_fd(ours.as_raw_fd()).ok().flatten()
     });
+    relay(&p, l, master, sink)
+}
 
+/// From a launched child to its end (the foreground's, and a warm container's once its command
+/// is sent): relay what it reports (and its terminal, with `master`) while signals are
+/// forwarded to it, reap it, remove its cgroup, run the poststop hooks, report how it ended.
+pub(super) fn relay(
+    p: &Prepared,
+    mut l: Launched,
+    master: Option<OwnedFd>,
+    sink: Sink,
+) -> Result<(Option<i32>, Option<i32>)> {
+    l.guard.0 = 0;
+    let pid = l.pid;
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
@@ -50,18 +61,18 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         Some(Ok(Report::Started)) => {
             started = true;
             sink(&Event::Started { pid });
-            poststart(&p);
+            poststart(p);
         }
         Some(Ok(Report::Error { error })) => {
             failed = true;
             sink(&Event::Error { error });
         }
         Some(Ok(Report::Exit { code, signal })) => exit = Some((code, signal)),
-        Some(Ok(Report::Created) | Err(_)) => {}
+        Some(Ok(Report::Created | Report::Waiting) | Err(_)) => {}
         None if !started && !failed => {
             started = true;
             sink(&Event::Started { pid });
-            poststart(&p);
+            poststart(p);
         }
         None => {}
     };

@@ -106,14 +106,28 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     let linux = spec.linux.clone().unwrap_or_default();
     let process =
         spec.process.clone().ok_or_else(|| SetupError::config("process", "is required"))?;
-    if process.args.is_empty() {
+    // A warm container's command comes later (it may be given here too, and is not used).
+    if process.args.is_empty() && !req.warm {
         return Err(SetupError::config("process.args", "must not be empty"));
     }
     if !process.cwd.starts_with('/') {
         return Err(SetupError::config("process.cwd", "must be an absolute path"));
     }
+    if req.warm && (req.create.is_some() || req.exec.is_some()) {
+        return Err(SetupError::config("warm", "is a foreground run: not with create or exec"));
+    }
+    if req.warm && process.terminal {
+        return Err(SetupError::config("process.terminal", "a warm container has no terminal"));
+    }
+    if req.warm && req.preserve_fds > 0 {
+        return Err(SetupError::config(
+            "preserveFds",
+            "a warm container's stdio comes with its command",
+        ));
+    }
     process::validate_rlimits(&process.rlimits)?;
-    let command = Command::new(&process.args, &process.env)?;
+    let command =
+        if req.warm { Command::pending() } else { Command::new(&process.args, &process.env)? };
     let caps = process.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
 
     // Root's default: a range of host ids of the container's own, so root inside is nobody

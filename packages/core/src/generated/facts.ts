@@ -94,6 +94,7 @@ export interface SetupErrorJson {
 export type HelperEvent =
   | { event: 'created'; pid: number }
   | { event: 'started'; pid: number }
+  | { event: 'ready'; pid: number }
   | { event: 'error'; error: SetupErrorJson }
   | { event: 'warning'; message: string }
   | { event: 'exited'; exitCode: number | null; oomKilled: boolean; signal: number | null }
