@@ -20,6 +20,19 @@ use crate::tty::socketpair;
 /// is reported.
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
     let ran = foreground_in(req, sink);
+    ended(req, ran, sink)
+}
+
+/// How a container ended: its exit code, signal, and whether the OOM killer killed it.
+pub(super) type Ended = (Option<i32>, Option<i32>, bool);
+
+/// The end of a foreground or warm run, whether it ran or not: the container's directory of an
+/// image root is removed, then its end is reported.
+pub(super) fn ended(
+    req: &RunRequest,
+    ran: Result<Ended>,
+    sink: Sink,
+) -> Result<(Option<i32>, Option<i32>)> {
     let id = req.config.annotations.get("io.ns.id").map(String::as_str).unwrap_or_default();
     if let Err(e) = crate::image_root::remove_container_dir(&req.config, id) {
         sink(&Event::Warning { message: e.message });
@@ -28,9 +41,6 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     sink(&Event::Exited { exit_code: code, signal, oom_killed });
     Ok((code, signal))
 }
-
-/// How a container ended: its exit code, its signal, whether the OOM killer ended it.
-pub(super) type Ended = (Option<i32>, Option<i32>, bool);
 
 fn foreground_in(req: &RunRequest, sink: Sink) -> Result<Ended> {
     let mut p = prepare(req, &HostFacts::read())?;
@@ -52,7 +62,7 @@ fn foreground_in(req: &RunRequest, sink: Sink) -> Result<Ended> {
 
 /// From a launched child to its end (the foreground's, and a warm container's once its command
 /// is sent): relay what it reports (and its terminal, with `master`) while signals are
-/// forwarded to it, reap it, remove its cgroup, run the poststop hooks, report how it ended.
+/// forwarded to it, reap it, remove its cgroup, run the poststop hooks; how it ended.
 pub(super) fn relay(
     p: &Prepared,
     mut l: Launched,

@@ -8,7 +8,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::foreground::relay;
+use super::foreground::{ended, relay};
 use super::launch::{launch, lease_ids};
 use super::prepare::{prepare, HostFacts};
 use crate::child::Detach;
@@ -103,7 +103,5 @@ pub fn warm(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> 
     if p.hooks.poststart.is_empty() && p.hooks.poststop.is_empty() {
         sys::detach_stdio();
     }
-    let (code, signal, oom_killed) = relay(&p, l, None, sink)?;
-    sink(&Event::Exited { exit_code: code, signal, oom_killed });
-    Ok((code, signal))
+    ended(req, relay(&p, l, None, sink), sink)
 }

@@ -65,9 +65,10 @@ export function runRoutes(ctx: AppContext) {
     const limit = boundedTimeout(ctx, timeout)
     let start: (io: CapturedRunOptions) => Container
     const pool = ctx.pool
-    if (pool?.matches(options)) {
+    const command = options.command
+    if (pool?.matches(options) && command) {
       // The pool's options, judged when it was made: the request brings its own fields only.
-      const { command, env, cwd } = options
+      const { env, cwd } = options
       start = (io) => pool.pool.spawn(command, { ...(env ? { env } : {}), ...(cwd ? { cwd } : {}), ...io })
     } else {
       const { spec, init } = admitOptions(options, ctx.policy)
