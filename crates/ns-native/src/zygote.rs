@@ -19,6 +19,7 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use ns_runtime::zygote::{Reply, Request, MAX_MESSAGE};
 
 struct Zygote {
+    pid: i32,
     sock: Arc<OwnedFd>,
     helper: String,
     identity: String,
@@ -107,7 +108,10 @@ fn send_start(helper: &str, fds: &[OwnedFd], env: &[CString]) -> Option<u32> {
     let (book, _) = &*BOOK;
     let mut slot = SLOT.lock().ok()?;
     if slot.as_ref().is_some_and(|z| {
-        z.helper != helper || z.identity != identity || !z.alive.load(Ordering::Acquire)
+        z.helper != helper
+            || z.identity != identity
+            || !z.alive.load(Ordering::Acquire)
+            || dying(z.pid)
     }) {
         retire(slot.take());
     }
@@ -176,6 +180,35 @@ fn send(sock: &OwnedFd, msg: &[u8]) -> bool {
     ns_runtime::sys::send_msg(sock.as_raw_fd(), msg).is_ok()
 }
 
+/// Whether the zygote `pid` (our child, not reaped before its reader saw it end) is dead or
+/// dying: a SIGKILL pending, exiting (PF_EXITING), or a zombie. A start sent then would be
+/// queued to a process that never reads it, and fail as lost (whether it forked the helper
+/// unknown) instead of being spawned: a kill that returned before the start is seen here.
+fn dying(pid: i32) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let (Ok(stat), Ok(status)) = (
+        std::fs::read_to_string(format!("/proc/{pid}/stat")),
+        std::fs::read_to_string(format!("/proc/{pid}/status")),
+    ) else {
+        return true;
+    };
+    // After the name in parentheses: state, ppid, pgrp, session, tty_nr, tpgid, flags.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let exiting =
+        fields.get(6).and_then(|f| f.parse::<u64>().ok()).is_none_or(|f| f & PF_EXITING != 0);
+    if exiting || matches!(fields.first(), Some(&"Z" | &"X")) {
+        return true;
+    }
+    let sigkill = 1u64 << (libc::SIGKILL - 1);
+    status.lines().any(|line| match line.split_once(':') {
+        Some(("SigPnd" | "ShdPnd", v)) => {
+            u64::from_str_radix(v.trim(), 16).is_ok_and(|mask| mask & sigkill != 0)
+        }
+        _ => false,
+    })
+}
+
 /// Fork nothing more with it: it ends once its helpers are released.
 fn retire(z: Option<Zygote>) {
     if let Some(z) = z {
@@ -228,7 +261,7 @@ fn spawn_zygote(helper: &str, identity: String, env: &[CString]) -> Option<Zygot
         let _ = ns_runtime::sys::waitpid(pid, 0);
         return None;
     }
-    Some(Zygote { sock, helper: helper.to_owned(), identity, alive, env: env.to_vec() })
+    Some(Zygote { pid, sock, helper: helper.to_owned(), identity, alive, env: env.to_vec() })
 }
 
 /// The reader thread of one zygote: its replies into the book, until it ends.

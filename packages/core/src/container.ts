@@ -451,15 +451,16 @@ export function spawn(options: RunOptions): Container {
   }
   const id = newContainerId()
   const { spec, init } = makeSpec(o, id)
-  return new Container(spec, {
-    id,
-    init,
-    stdin: o.stdin,
-    stdout: o.stdout,
-    stderr: o.stderr,
-    timeout: o.timeout,
-    signal: o.signal,
-  })
+  return new Container(spec, startOptions(o, id, init))
+}
+
+/** What a run's options say of how container `id` starts: its stdio, time-out and abort signal. */
+export function startOptions(
+  o: Pick<StartOptions, 'stdin' | 'stdout' | 'stderr' | 'timeout' | 'signal'>,
+  id: string,
+  init: boolean,
+): StartOptions {
+  return { id, init, stdin: o.stdin, stdout: o.stdout, stderr: o.stderr, timeout: o.timeout, signal: o.signal }
 }
 
 /** Start a process from a full OCI runtime spec (config.json). */
@@ -495,15 +496,7 @@ export async function launch(options: RunOptions): Promise<Container> {
   let c: Container
   try {
     const { spec, init } = makeSpec(o, id, image)
-    c = new Container(spec, {
-      id,
-      init,
-      stdin: o.stdin,
-      stdout: o.stdout,
-      stderr: o.stderr,
-      timeout: o.timeout,
-      signal: o.signal,
-    })
+    c = new Container(spec, startOptions(o, id, init))
   } catch (e) {
     await image.release()
     throw e

@@ -13,6 +13,7 @@ import {
   launchHelper,
   pipeStream,
   spawn,
+  startOptions,
   stdioFd,
   type Helper,
   type RunResult,
@@ -177,15 +178,7 @@ export class Pool implements AsyncDisposable {
     const { spec, init } = this.#make(id)
     const env = mergeEnv(spec.process.env ?? [], envList(o.env))
     const run = { ...spec, process: { ...spec.process, args: [...command], env, cwd: o.cwd ?? spec.process.cwd } }
-    return new Container(run, {
-      id,
-      init,
-      stdin: o.stdin,
-      stdout: o.stdout,
-      stderr: o.stderr,
-      timeout: o.timeout,
-      signal: o.signal,
-    })
+    return new Container(run, startOptions(o, id, init))
   }
 
   /** Run `command` to completion and capture its output, as `run` does. */
