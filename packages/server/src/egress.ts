@@ -11,7 +11,7 @@ import { Agent, buildConnector, fetch as undiciFetch } from 'undici'
 
 import { NsError } from '@ns/core'
 
-import { listedConnection, refusedAddress, type Policy } from './policy.js'
+import { listedConnection, refusedAddress, type PullPolicy as Policy } from './pull-policy.js'
 
 /** A connection the policy refused; what fetch rejects with carries it as its cause. */
 class Refused extends Error {

@@ -18,7 +18,7 @@ import { parsePlatform, parseReference, type ImageInfo, type PullEvent } from '@
 import { router, type AppContext } from '../context.js'
 import { ApiError, errorBody, imageFailure } from '../errors.js'
 import { whileAny } from '../limits.js'
-import { judgePull } from '../policy.js'
+import { judgePull } from '../pull-policy.js'
 import {
   errors,
   eventStream,

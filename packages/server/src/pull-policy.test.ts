@@ -10,7 +10,13 @@ import { NsError } from '@ns/core'
 
 import { guardedFetch } from './egress.js'
 import { ApiError, imageFailure, imageStatusOf } from './errors.js'
-import { judgePull, listedConnection, parseAllowedRegistries, refusedAddress, type Policy } from './policy.js'
+import {
+  judgePull,
+  listedConnection,
+  parseAllowedRegistries,
+  refusedAddress,
+  type PullPolicy as Policy,
+} from './pull-policy.js'
 
 const policyOf = (allowRegistry: string[] = []): Policy => ({
   allowBind: [],
