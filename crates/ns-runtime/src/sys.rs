@@ -200,6 +200,13 @@ pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
 pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+/// The atime mode, a field of three bits: relatime (0), noatime, strictatime.
+pub const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 #[repr(C)]
 struct MountAttr {
@@ -209,17 +216,18 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// `mount_setattr(2)`: add mount attributes (read-only, nosuid, …) to the mount at `dirfd`/`path`.
-/// Unlike a bind remount it keeps the flags the kernel locked, so it works inside a user namespace.
+/// `mount_setattr(2)`: set and clear mount attributes (read-only, nosuid, …) of the mount at
+/// `dirfd`/`path`. Unlike a bind remount it keeps the flags the kernel locked, so it works
+/// inside a user namespace.
 pub fn mount_setattr(
     dirfd: RawFd,
     path: &str,
     flags: libc::c_uint,
     set: u64,
-    propagation: u64,
+    clear: u64,
 ) -> SysResult<()> {
     let c = cstr(path)?;
-    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation, userns_fd: 0 };
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
     // SAFETY: attr is a valid struct of the size we pass; c is a valid C string.
     check_long(unsafe {
         libc::syscall(

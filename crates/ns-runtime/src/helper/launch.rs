@@ -278,13 +278,16 @@ fn make_idmapped_mounts(
         let src = s.open()?;
         let tree = sys::open_tree_clone(src.as_raw_fd(), s.recursive)
             .map_err(|e| SetupError::sys("copy the mount of", Some(path), e))?;
-        sys::idmap_tree(tree.as_raw_fd(), s.recursive, s.attrs, userns.as_raw_fd()).map_err(|e| {
+        sys::idmap_tree(tree.as_raw_fd(), s.idmap_recursive, 0, userns.as_raw_fd()).map_err(|e| {
             let err = SetupError::sys("make an idmapped mount of", Some(path), e);
             match e.0 {
                 libc::EINVAL | libc::EOPNOTSUPP => err.with_hint("its filesystem (or the kernel) does not support idmapped mounts; drop the idmap option, or use userns=host"),
                 libc::EPERM => err.with_hint("idmapped mounts of host files need root"),
                 _ => err,
             }
+        })?;
+        crate::rootfs::set_tree_attrs(tree.as_raw_fd(), &s.rec_attrs, &s.attrs).map_err(|e| {
+            SetupError::sys("set the attributes of the idmapped mount of", Some(path), e)
         })?;
         sys::send_fd(sock, tree.as_raw_fd(), b"tree")
             .map_err(|e| SetupError::sys("hand over the idmapped mount of", Some(path), e))?;
