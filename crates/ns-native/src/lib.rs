@@ -384,10 +384,11 @@ pub struct Lifecycle {
 }
 
 impl Task for Lifecycle {
-    type Output = ();
-    type JsValue = ();
+    /// The warnings of poststart or poststop hooks that failed (the container goes on).
+    type Output = Vec<String>;
+    type JsValue = Vec<String>;
 
-    fn compute(&mut self) -> Result<()> {
+    fn compute(&mut self) -> Result<Vec<String>> {
         let root = std::path::Path::new(&self.root);
         match self.verb {
             Verb::Start => ns_runtime::lifecycle::start(root, &self.id),
@@ -396,19 +397,21 @@ impl Task for Lifecycle {
         .map_err(setup_error)
     }
 
-    fn resolve(&mut self, _env: Env, _out: ()) -> Result<()> {
-        Ok(())
+    fn resolve(&mut self, _env: Env, out: Vec<String>) -> Result<Vec<String>> {
+        Ok(out)
     }
 }
 
 /// Start a created container (off the event loop: it waits for the process to take the go).
-#[napi(ts_return_type = "Promise<void>")]
+/// Resolves to the warnings of its poststart hooks that failed.
+#[napi(ts_return_type = "Promise<string[]>")]
 pub fn container_start(root: String, id: String) -> AsyncTask<Lifecycle> {
     AsyncTask::new(Lifecycle { root, id, verb: Verb::Start })
 }
 
-/// Delete a container (with `force`, a running one is killed first).
-#[napi(ts_return_type = "Promise<void>")]
+/// Delete a container (with `force`, a running one is killed first). Resolves to the warnings
+/// of its poststop hooks that failed.
+#[napi(ts_return_type = "Promise<string[]>")]
 pub fn container_delete(root: String, id: String, force: bool) -> AsyncTask<Lifecycle> {
     AsyncTask::new(Lifecycle { root, id, verb: Verb::Delete { force } })
 }

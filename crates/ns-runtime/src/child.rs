@@ -63,10 +63,21 @@ fn forget_the_caller(p: &Prepared, keep: &[RawFd]) -> Result<()> {
     Ok(())
 }
 
+/// Our pid as the host sees it, which hooks are told: the helper's /proc is still the host's
+/// (read before the container's own is mounted); our getpid() is the one of our pid namespace.
+fn host_pid() -> i32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        // SAFETY: plain syscall.
+        .unwrap_or_else(|| unsafe { libc::getpid() })
+}
+
 pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
     // Undumpable until the helper's descriptors are closed (a joined pid namespace may hold
     // processes that would take them).
     let _ = sys::set_dumpable(false);
+    let me = host_pid();
     let mut keep = detach.descriptors();
     keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
     if let Err(e) = forget_the_caller(p, &keep) {
@@ -76,7 +87,7 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
     }
     let mut report = Some(report);
     let fd = |r: &Option<OwnedFd>| r.as_ref().map_or(-1, |r| r.as_raw_fd());
-    if let Err(e) = set_up(p, go, &detach) {
+    if let Err(e) = set_up(p, go, &detach, me) {
         let _ = proto::send(fd(&report), &Report::Error { error: e });
         // SAFETY: ends the process.
         unsafe { libc::_exit(125) }
@@ -102,13 +113,21 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         }
     }
     let rfd = fd(&report);
-    // SAFETY: plain syscall.
-    let me = unsafe { libc::getpid() };
-    if let Err(e) = crate::hooks::run_hooks(
+    // startContainer hooks, once `start` has opened the fifo: what it reads back is the
+    // go-ahead byte, or why the hooks failed (and `start` fails with it).
+    let hooked = crate::hooks::run_hooks(
         "startContainer",
         &p.hooks.start_container,
         &p.hook_state("created", me),
-    ) {
+    );
+    if let Some(w) = &started {
+        let answer = match &hooked {
+            Ok(()) => b"0".to_vec(),
+            Err(e) => [b"E".as_slice(), &serde_json::to_vec(e).unwrap_or_default()].concat(),
+        };
+        let _ = sys::write_all(w.as_raw_fd(), &answer);
+    }
+    if let Err(e) = hooked {
         let _ = proto::send(rfd, &Report::Error { error: e });
         // SAFETY: ends the process.
         unsafe { libc::_exit(125) }
@@ -170,13 +189,13 @@ pub fn become_terminal_owner(slave: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// Block until `start` opens the exec fifo for reading, then tell it we go on. The returned
-/// descriptor stays open until the command is executed (it is close-on-exec): `start` reads
-/// to its end, so it returns — and runs poststart hooks — only once the command runs.
+/// Block until `start` opens the exec fifo for reading. The returned descriptor is where the
+/// go-ahead is written (once the startContainer hooks have run), and it stays open until the
+/// command is executed (it is close-on-exec): `start` reads to its end, so it returns — and
+/// runs poststart hooks — only once the command runs.
 fn wait_for_start(fifo: RawFd) -> Result<OwnedFd> {
     let path = sys::fd_path(fifo);
     let w = sys::retry(|| sys::open(&path, libc::O_WRONLY)).step("open the exec fifo", None)?;
-    sys::write_all(w.as_raw_fd(), b"0").step("write the exec fifo", None)?;
     // SAFETY: the O_PATH descriptor is ours and no longer needed.
     unsafe { libc::close(fifo) };
     Ok(w)
@@ -197,7 +216,7 @@ pub fn reset_signals() {
     }
 }
 
-fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
+fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
     // The helper's lease on the id range (`detach.lease`) was closed with the rest of its
     // descriptors: the helper's copy holds the lock.
     reset_signals();
@@ -271,13 +290,11 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach) -> Result<()> {
     }
 
     // 5. The filesystem.
-    // SAFETY: plain syscall.
-    let me = unsafe { libc::getpid() };
     let create_container = || {
         crate::hooks::run_hooks(
             "createContainer",
             &p.hooks.create_container,
-            &p.hook_state("creating", me),
+            &p.hook_state("created", me),
         )
     };
     match &p.rootfs {

@@ -15,8 +15,10 @@ fn wrong_status(id: &str, verb: &str, status: Status) -> SetupError {
     e
 }
 
-/// Release a created container: its process goes on to exec the command.
-pub fn start(root: &Path, id: &str) -> Result<()> {
+/// Release a created container: its process runs the startContainer hooks and goes on to exec
+/// the command; then the poststart hooks run. Returns the warnings of failed poststart hooks
+/// (the runtime spec has them logged, and the container goes on).
+pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
     let dir = ContainerDir::open(root, id)?;
     let _lock = dir.lock()?;
     let rec = dir.read_record()?;
@@ -24,22 +26,29 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     if status != Status::Created {
         return Err(wrong_status(id, "start", status));
     }
+    let config = dir.read_config();
     let path = dir.file(state::EXEC_FIFO).display().to_string();
     // Non-blocking: if the process died, nobody will ever write; we poll and look.
     let fd = sys::open(&path, libc::O_RDONLY | libc::O_NONBLOCK)
         .map_err(|e| SetupError::sys("open the exec fifo", Some(&path), e))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // First the go-ahead byte, then the end of the fifo: the process closes it as it executes
-    // the command (or dies), so poststart hooks run once the command runs.
+    // The process runs its startContainer hooks first: they have their own timeouts.
+    let hooks_run = config
+        .as_ref()
+        .and_then(|c| c.hooks.as_ref())
+        .is_some_and(|h| !h.start_container.is_empty());
+    let deadline = (!hooks_run).then(|| Instant::now() + Duration::from_secs(10));
+    // What the process writes, to the end of the fifo: the go-ahead byte (`0`), or `E` and why
+    // its startContainer hooks failed. It closes the fifo as it executes the command (or as it
+    // dies), so poststart hooks run once the command runs.
     let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    let mut got = false;
-    let read_all = |got: &mut bool| -> Result<bool> {
-        // Whatever is in the fifo now; true once the writer has closed after the byte.
+    let mut answer = Vec::new();
+    let read_all = |answer: &mut Vec<u8>| -> Result<bool> {
+        // Whatever is in the fifo now; true once the writer has closed after writing.
         loop {
-            let mut b = [0u8; 1];
+            let mut b = [0u8; 4096];
             match sys::read(raw, &mut b) {
-                Ok(1) => *got = true,
-                Ok(_) => return Ok(*got),
+                Ok(0) => return Ok(!answer.is_empty()),
+                Ok(n) => answer.extend_from_slice(&b[..n]),
                 Err(Errno(libc::EAGAIN)) => return Ok(false),
                 Err(e) => return Err(SetupError::sys("read the exec fifo", Some(&path), e)),
             }
@@ -49,13 +58,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         let mut pfd = libc::pollfd { fd: raw, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, 50) };
-        if read_all(&mut got)? {
+        if read_all(&mut answer)? {
             break;
         }
         if !ContainerDir::alive(&rec) {
             // Gone: what it wrote before it went is in the fifo by now.
-            read_all(&mut got)?;
-            if got {
+            read_all(&mut answer)?;
+            if !answer.is_empty() {
                 break;
             }
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ESRCH));
@@ -63,7 +72,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
                 format!("cannot start container {id:?}: its process is not waiting any more");
             return Err(e);
         }
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|d| Instant::now() > d) {
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ETIMEDOUT));
             e.message = format!(
                 "cannot start container {id:?}: its process did not take the go-ahead within 10s"
@@ -78,20 +87,27 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             Errno(e.raw_os_error().unwrap_or(libc::EIO)),
         )
     })?;
-    run_recorded_hooks(dir.read_config(), &rec, "poststart", "running");
-    Ok(())
+    if let Some(why) = answer.strip_prefix(b"E") {
+        // A startContainer hook failed: the container stopped (its process exits), and the
+        // engine deletes it, which runs the poststop hooks.
+        let e = serde_json::from_slice::<SetupError>(why).unwrap_or_else(|_| {
+            SetupError::sys("run hook hooks.startContainer", Some(id), Errno(libc::EIO))
+        });
+        return Err(e);
+    }
+    Ok(run_recorded_hooks(config, &rec, "poststart", "running"))
 }
 
-/// The poststart and poststop hooks of a container, from the config it was created with;
-/// their failures are reported, not fatal.
+/// The poststart and poststop hooks of a container, from the config it was created with: each
+/// is run whatever the others did, and a failure is a warning, as the runtime spec asks.
 fn run_recorded_hooks(
     config: Option<crate::spec::Spec>,
     rec: &state::Record,
     kind: &str,
     status: &str,
-) {
+) -> Vec<String> {
     let Some(hooks) = config.and_then(|s| s.hooks) else {
-        return;
+        return Vec::new();
     };
     let list = if kind == "poststart" { &hooks.poststart } else { &hooks.poststop };
     let st = crate::hooks::HookState {
@@ -102,9 +118,7 @@ fn run_recorded_hooks(
         bundle: &rec.bundle,
         annotations: &rec.annotations,
     };
-    if let Err(e) = crate::hooks::run_hooks(kind, list, &st) {
-        eprintln!("ns: {}", e.message);
-    }
+    crate::hooks::run_hooks_warning(kind, list, &st)
 }
 
 /// Parse a signal given by name (`TERM`, `SIGTERM`) or number.
@@ -214,16 +228,17 @@ fn wait_gone(rec: &state::Record, timeout: Duration) -> bool {
     true
 }
 
-/// Remove a container and everything it took. A running one needs `force` (then it is
-/// killed); a created one that never started is killed without.
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+/// Remove a container and everything it took, then run its poststop hooks (their failures
+/// are the warnings returned). A running one needs `force` (then it is killed); a created one
+/// that never started is killed without.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     let dir = match ContainerDir::open(root, id) {
         Ok(d) => d,
         // A folder without state.json is a create that never finished: clean it up.
         Err(e) if force && e.code == "ENOENT" => {
             let d = ContainerDir::new(root, id)?;
             let _ = std::fs::remove_dir_all(&d.path);
-            return Ok(());
+            return Ok(Vec::new());
         }
         Err(e) => return Err(e),
     };
@@ -258,8 +273,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     crate::cgroup_owners::reconcile();
     let config = dir.read_config();
     dir.remove()?;
-    run_recorded_hooks(config, &rec, "poststop", "stopped");
-    Ok(())
+    Ok(run_recorded_hooks(config, &rec, "poststop", "stopped"))
 }
 
 /// Host PIDs of the container's processes (empty once it has stopped).

@@ -63,7 +63,9 @@ fn main(ctx: &Ctx, p: Parsed) -> Result<i32, Failure> {
     let r = Run::from(&p)?;
     if r.detach {
         create::create(ctx, &r.create)?;
-        lifecycle::start(&ctx.root, &r.create.id)?;
+        for w in lifecycle::start(&ctx.root, &r.create.id)? {
+            ctx.warn(&w);
+        }
         Ok(0)
     } else {
         Ok(run_foreground(ctx, &r.create)?)
@@ -97,7 +99,7 @@ fn run_foreground(ctx: &Ctx, c: &Create) -> Result<i32, SetupError> {
             }
         }
         Event::Error { error } => failure = Some(error.clone()),
-        Event::Warning { message } => err!("ns-oci: warning: {message}"),
+        Event::Warning { message } => ctx.warn(message),
         _ => {}
     });
     let _ = std::fs::remove_dir_all(&dir.path);

@@ -5,6 +5,7 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use super::foreground::after_failed_hook;
 use super::launch::{launch, lease_ids};
 use super::monitor::{monitor, monitor_terminal};
 use super::prepare::{prepare, HostFacts, Prepared};
@@ -44,8 +45,9 @@ pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
         return create_monitored(&p, req, cr, dir, sink);
     }
     let result = create_in(&p, req, cr, &dir, sink);
-    if result.is_err() {
+    if let Err(e) = &result {
         let _ = std::fs::remove_dir_all(&dir.path);
+        after_failed_hook(&p, e, 0, sink);
     }
     result
 }
@@ -82,8 +84,9 @@ fn create_monitored(
         let code = match create_in(p, req, cr, &dir, &mut to_caller) {
             Ok(()) => 0,
             Err(e) => {
-                to_caller(&Event::Error { error: e });
                 let _ = std::fs::remove_dir_all(&dir.path);
+                after_failed_hook(p, &e, 0, &mut to_caller);
+                to_caller(&Event::Error { error: e });
                 125
             }
         };

@@ -22,7 +22,13 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let console = if p.process.terminal { Some(socketpair()?) } else { None };
     let detach =
         Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
-    let mut l = launch(&p, detach, true)?;
+    let mut l = match launch(&p, detach, true) {
+        Ok(l) => l,
+        Err(e) => {
+            after_failed_hook(&p, &e, 0, sink);
+            return Err(e);
+        }
+    };
     l.guard.0 = 0;
     let pid = l.pid;
     for message in std::mem::take(&mut l.warnings) {
@@ -37,12 +43,13 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
-    let poststart = |p: &Prepared| {
-        if let Err(e) =
-            crate::hooks::run_hooks("poststart", &p.hooks.poststart, &p.hook_state("running", pid))
-        {
-            eprintln!("ns: {}", e.message);
-        }
+    let mut warnings = Vec::new();
+    let mut poststart = |p: &Prepared| {
+        warnings.extend(crate::hooks::run_hooks_warning(
+            "poststart",
+            &p.hooks.poststart,
+            &p.hook_state("running", pid),
+        ));
     };
     // Lines from the child, then None at their end: without init, the report pipe closes
     // when exec succeeds, and that is the start.
@@ -69,6 +76,9 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         Some(m) => crate::tty::relay(m, l.reports.as_raw_fd(), &mut on_line),
         None => proto::each_line(l.reports.as_raw_fd(), &mut on_line),
     }
+    for message in warnings {
+        sink(&Event::Warning { message });
+    }
     let (_, status) =
         sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
@@ -77,11 +87,27 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     if let Some(cg) = l.cgroup.take() {
         cg.remove();
     }
-    if let Err(e) =
-        crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid))
-    {
-        eprintln!("ns: {}", e.message);
+    for message in crate::hooks::run_hooks_warning(
+        "poststop",
+        &p.hooks.poststop,
+        &p.hook_state("stopped", pid),
+    ) {
+        sink(&Event::Warning { message });
     }
     sink(&Event::Exited { exit_code: code, signal, oom_killed });
     Ok((code, signal))
+}
+
+/// After a hook of the set-up failed (prestart, createRuntime, createContainer): the container
+/// is gone, and the runtime spec goes on with its poststop hooks, whose failures are warnings.
+pub(super) fn after_failed_hook(p: &Prepared, e: &SetupError, pid: i32, sink: Sink) {
+    if crate::hooks::is_hook_failure(e) {
+        for message in crate::hooks::run_hooks_warning(
+            "poststop",
+            &p.hooks.poststop,
+            &p.hook_state("stopped", pid),
+        ) {
+            sink(&Event::Warning { message });
+        }
+    }
 }

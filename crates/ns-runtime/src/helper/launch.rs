@@ -256,7 +256,8 @@ fn attach_before_release(
         make_idmapped_mounts(pid, idmapped, sock)?;
     }
     // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
-    let state = p.hook_state("creating", pid);
+    // Hooks see the state `created`, as the runtime spec's lifecycle (and crun) words it.
+    let state = p.hook_state("created", pid);
     crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
     crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
     Ok(())

@@ -656,8 +656,8 @@ mod tests {
         let p = plan(&req, &ROOT);
         assert_eq!(p.id, "from-annotation");
         assert_eq!(p.hooks.poststop.len(), 1);
-        let state = p.hook_state("creating", 77);
-        assert_eq!((state.id, state.status, state.pid), ("from-annotation", "creating", 77));
+        let state = p.hook_state("created", 77);
+        assert_eq!((state.id, state.status, state.pid), ("from-annotation", "created", 77));
         assert_eq!(state.bundle, "/srv/bundle");
         assert_eq!(state.annotations.get("org.example").map(String::as_str), Some("yes"));
         req.create = Some(CreateRequest { id: "c1".into(), ..CreateRequest::default() });
