@@ -5,7 +5,8 @@
 //! 3. enter a time namespace with its offsets (they must be written before anyone is inside);
 //! 4. hostname and domainname; loopback up in a new network namespace;
 //! 5. the root filesystem and pivot_root (see `rootfs`);
-//! 6. sysctls, then masked and read-only paths; oom score, rlimits, a session of our own;
+//! 6. sysctls, then masked and read-only paths; oom score, rlimits, I/O priority, scheduling and
+//!    personality, a session of our own;
 //! 7. the container user, working directory, no_new_privs;
 //! 8. init as PID 1 (which starts the command), or exec the command directly.
 //!
@@ -330,6 +331,9 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
         None
     };
     process::apply_rlimits(&p.process.rlimits)?;
+    // I/O priority, scheduling, execution domain: while we still hold the privileges they need,
+    // inherited by the init's command.
+    p.attributes.apply()?;
     // A session of our own: signals from the caller's terminal reach the container only
     // through the helper, once.
     // SAFETY: plain syscall.

@@ -102,13 +102,16 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         crate::caps::CapSets::from_spec(c)?;
     }
     let command = Command::new(&pr.args, &pr.env)?;
-    // The container's seccomp profile applies to what is executed in it too.
-    let seccomp = dir
-        .read_config()
-        .and_then(|s| s.linux)
-        .and_then(|l| l.seccomp)
-        .map(|p| crate::seccomp::compile(&p))
-        .transpose()?;
+    // The container's seccomp profile applies to what is executed in it too, and so does its
+    // execution domain (linux.personality).
+    let linux = dir.read_config().and_then(|s| s.linux).unwrap_or_default();
+    let seccomp = linux.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+    let attributes = process::Attributes::plan(
+        "process",
+        pr.io_priority.as_ref(),
+        pr.scheduler.as_ref(),
+        linux.personality.as_ref(),
+    )?;
 
     // Whose namespaces are joined: the first process's, or (an init we may not read, rootless)
     // its oldest child's, see `state::namespace_anchor`.
@@ -159,6 +162,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
             req.detach,
             console.as_ref().map(|(_, c)| c.as_raw_fd()),
             seccomp.as_deref(),
+            &attributes,
         ) {
             Ok(()) => command.exec(),
             Err(e) => (e, 125),
@@ -257,6 +261,7 @@ fn exec_child(
     detach: bool,
     console: Option<std::os::fd::RawFd>,
     seccomp: Option<&[crate::seccomp::Insn]>,
+    attributes: &process::Attributes,
 ) -> Result<()> {
     crate::child::reset_signals();
     let tty = if pr.terminal {
@@ -269,6 +274,7 @@ fn exec_child(
         None
     };
     process::apply_rlimits(&pr.rlimits)?;
+    attributes.apply()?;
     // SAFETY: plain syscall.
     unsafe { libc::setsid() };
     if let Some(slave) = &tty {

@@ -29,6 +29,7 @@ pub mod namespaces;
 pub mod process;
 pub mod proto;
 pub mod request;
+pub mod resctrl;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;

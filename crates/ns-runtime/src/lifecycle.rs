@@ -269,6 +269,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     if let Some(cg) = &rec.cgroup {
         cg.remove();
     }
+    if let Some(g) = &rec.rdt {
+        g.remove();
+    }
     // And those of containers whose owner was killed before it could remove them.
     crate::cgroup_owners::reconcile();
     let config = dir.read_config();

@@ -88,6 +88,9 @@ pub struct Record {
     /// Its cgroup folders, removed at delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<crate::cgroup::Cgroup>,
+    /// Its resctrl group (`linux.intelRdt`), removed at delete if it made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdt: Option<crate::resctrl::RdtGroup>,
 }
 
 /// How it ended, written by the monitor.
@@ -426,6 +429,7 @@ mod tests {
             owner: 0,
             monitor_pid: None,
             cgroup: None,
+            rdt: None,
         }
     }
 

@@ -92,6 +92,7 @@ fn run_foreground(ctx: &Ctx, c: &Create) -> Result<i32, SetupError> {
                 owner: unsafe { libc::geteuid() },
                 monitor_pid: None,
                 cgroup: None,
+                rdt: None,
             };
             let _ = dir.write_record(&rec);
             if let Some(pf) = &c.pid_file {

@@ -226,6 +226,7 @@ fn create_in(
         owner: unsafe { libc::geteuid() },
         monitor_pid: cr.monitor.then(|| std::process::id() as i32),
         cgroup: l.cgroup.clone(),
+        rdt: l.rdt.clone(),
     };
     dir.write_record(&record)?;
     if let Some(pf) = &cr.pid_file {
@@ -233,6 +234,8 @@ fn create_in(
     }
     sink(&Event::Created { pid });
     l.guard.0 = 0;
+    // The record holds it now: delete gives it back.
+    l.rdt = None;
     match (logs, terminal) {
         (_, Some(term)) => monitor_terminal(dir, pid, term, rd, l.cgroup.as_ref(), sink),
         (Some((out, err)), None) => monitor(dir, pid, [out, err], rd, l.cgroup.as_ref(), sink),

@@ -87,6 +87,9 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     if let Some(cg) = l.cgroup.take() {
         cg.remove();
     }
+    if let Some(g) = l.rdt.take() {
+        g.remove();
+    }
     for message in crate::hooks::run_hooks_warning(
         "poststop",
         &p.hooks.poststop,

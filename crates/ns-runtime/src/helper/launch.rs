@@ -26,6 +26,8 @@ pub(super) struct Launched {
     pub(super) reports: OwnedFd,
     pub(super) guard: ChildGuard,
     pub(super) cgroup: Option<crate::cgroup::Cgroup>,
+    /// Its resctrl group (`linux.intelRdt`), given back with it.
+    pub(super) rdt: Option<crate::resctrl::RdtGroup>,
     /// What was asked for and not done (best-effort limits), for the caller to hear.
     pub(super) warnings: Vec<String>,
 }
@@ -38,6 +40,9 @@ impl Drop for Launched {
             drop(std::mem::replace(&mut self.guard, ChildGuard(0)));
             if let Some(cg) = self.cgroup.take() {
                 cg.remove();
+            }
+            if let Some(g) = self.rdt.take() {
+                g.remove();
             }
         }
     }
@@ -161,12 +166,16 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
 
     // The child waits on `go` until its ids mean something, until it is in its cgroup, and
     // until what comes from outside is attached.
+    let mut rdt = None;
     let prepared = (|| {
         if p.ns.has_new(NsKind::User) {
             idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
         }
         if let (Some(cg), false) = (&cgroup, placed) {
             cg.add(pid)?;
+        }
+        if let Some(plan) = &p.rdt {
+            rdt = Some(crate::resctrl::RdtGroup::join(plan, &p.id, pid)?);
         }
         attach_before_release(p, pid, &idmapped, trees.as_ref().map(|(ours, _)| ours.as_raw_fd()))?;
         sys::write_all(go_w.as_raw_fd(), b"G")
@@ -178,9 +187,12 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
         if let Some(cg) = &cgroup {
             cg.remove();
         }
+        if let Some(g) = rdt.take() {
+            g.remove();
+        }
         return Err(e);
     }
-    Ok(Launched { pid, reports: rep_r, guard, cgroup, warnings })
+    Ok(Launched { pid, reports: rep_r, guard, cgroup, rdt, warnings })
 }
 
 fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {

@@ -70,6 +70,10 @@ pub struct Prepared {
     /// Limits that cannot be applied are a warning, not an error (`io.ns.limits: best-effort`).
     pub best_effort_limits: bool,
     pub caps: Option<crate::caps::CapSets>,
+    /// I/O priority, CPU scheduling and execution domain of the container's process.
+    pub attributes: process::Attributes,
+    /// The resctrl group the container runs in (`linux.intelRdt`).
+    pub rdt: Option<crate::resctrl::RdtPlan>,
     /// The compiled seccomp filter, loaded last before the command runs.
     pub seccomp: Option<Vec<crate::seccomp::Insn>>,
     /// What hooks are told about the container.
@@ -104,8 +108,14 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     let ns = NsPlan::from_spec(spec)?;
     let joined = |k: NsKind| ns.join.iter().any(|(j, _)| *j == k);
     let linux = spec.linux.clone().unwrap_or_default();
-    let process =
-        spec.process.clone().ok_or_else(|| SetupError::config("process", "is required"))?;
+    // The runtime spec lets a config leave `process` to `start`, which has no way to give it:
+    // as runc, create refuses it.
+    let process = spec.process.clone().ok_or_else(|| {
+        SetupError::config(
+            "process",
+            "must not be empty: the container's process is needed at create (as runc needs it)",
+        )
+    })?;
     if process.args.is_empty() {
         return Err(SetupError::config("process.args", "must not be empty"));
     }
@@ -115,6 +125,13 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     process::validate_rlimits(&process.rlimits)?;
     let command = Command::new(&process.args, &process.env)?;
     let caps = process.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
+    let attributes = process::Attributes::plan(
+        "process",
+        process.io_priority.as_ref(),
+        process.scheduler.as_ref(),
+        linux.personality.as_ref(),
+    )?;
+    let rdt = linux.intel_rdt.as_ref().map(crate::resctrl::plan).transpose()?;
 
     // Root's default: a range of host ids of the container's own, so root inside is nobody
     // outside. Leased by the launch step, held until the container is gone.
@@ -253,6 +270,8 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
         hooks: spec.hooks.clone().unwrap_or_default(),
         cgroup,
         caps,
+        attributes,
+        rdt,
         seccomp: linux.seccomp.as_ref().map(crate::seccomp::compile).transpose()?,
         id: req
             .create
