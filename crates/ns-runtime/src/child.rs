@@ -4,7 +4,8 @@
 //! 2. become root of the new user namespace (the maps now say who that is on the host);
 //! 3. enter a time namespace with its offsets (they must be written before anyone is inside);
 //! 4. hostname and domainname; loopback up in a new network namespace;
-//! 5. the root filesystem and pivot_root (see `rootfs`);
+//! 5. the root filesystem and pivot_root (see `rootfs`), or, without a mount namespace of its
+//!    own (the caller's, or one joined, entered after step 1), a chroot into root.path;
 //! 6. sysctls, then masked and read-only paths; oom score, rlimits, I/O priority, scheduling and
 //!    personality, a session of our own;
 //! 7. the container user, working directory, no_new_privs;
@@ -88,6 +89,19 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
     }
     let mut report = Some(report);
     let fd = |r: &Option<OwnedFd>| r.as_ref().map_or(-1, |r| r.as_raw_fd());
+    // The exec fifo is reopened for writing through our descriptors' folder in /proc, opened
+    // now: a container chrooted without a mount namespace of its own has no /proc of its own.
+    let own_fds =
+        match detach.fifo.map(|_| sys::open("/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY)) {
+            Some(Err(e)) => {
+                let e = SetupError::sys("open", Some("/proc/self/fd"), e);
+                let _ = proto::send(fd(&report), &Report::Error { error: e });
+                // SAFETY: ends the process.
+                unsafe { libc::_exit(125) }
+            }
+            Some(Ok(d)) => Some(d),
+            None => None,
+        };
     if let Err(e) = set_up(p, go, &detach, me) {
         let _ = proto::send(fd(&report), &Report::Error { error: e });
         // SAFETY: ends the process.
@@ -104,7 +118,9 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         if detach.orphan {
             report = None;
         }
-        match wait_for_start(fifo) {
+        let opened = wait_for_start(fifo, own_fds.as_ref().map_or(-1, |d| d.as_raw_fd()));
+        drop(own_fds);
+        match opened {
             Ok(w) => started = Some(w),
             Err(e) => {
                 let _ = proto::send(fd(&report), &Report::Error { error: e });
@@ -194,9 +210,10 @@ pub fn become_terminal_owner(slave: RawFd) -> Result<()> {
 /// go-ahead is written (once the startContainer hooks have run), and it stays open until the
 /// command is executed (it is close-on-exec): `start` reads to its end, so it returns — and
 /// runs poststart hooks — only once the command runs.
-fn wait_for_start(fifo: RawFd) -> Result<OwnedFd> {
-    let path = sys::fd_path(fifo);
-    let w = sys::retry(|| sys::open(&path, libc::O_WRONLY)).step("open the exec fifo", None)?;
+fn wait_for_start(fifo: RawFd, own_fds: RawFd) -> Result<OwnedFd> {
+    let name = fifo.to_string();
+    let w = sys::retry(|| sys::openat(own_fds, &name, libc::O_WRONLY))
+        .step("open the exec fifo", None)?;
     // SAFETY: the O_PATH descriptor is ours and no longer needed.
     unsafe { libc::close(fifo) };
     Ok(w)
@@ -233,6 +250,12 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
         unsafe { libc::_exit(125) }
     }
     drop(go);
+    // A mount namespace joined by path: entered here, not by the helper (which works with the
+    // host's paths until the end). Paths from now on are that namespace's.
+    if let Some((_, path)) = p.ns.join.iter().find(|(k, _)| *k == NsKind::Mount) {
+        let fd = sys::open(path, libc::O_RDONLY).step("open mount namespace", Some(path))?;
+        sys::setns(fd.as_raw_fd(), libc::CLONE_NEWNS).step("join mount namespace", Some(path))?;
+    }
     let mut trees = std::collections::VecDeque::new();
     if let (Some(sock), Some(plan)) = (detach.trees, &p.rootfs) {
         for src in plan.idmapped_sources() {
@@ -298,9 +321,15 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
             &p.hook_state("created", me),
         )
     };
-    match &p.rootfs {
-        Some(plan) => rootfs::setup_rootfs(plan, trees, &create_container)?,
-        None => create_container()?,
+    match (&p.rootfs, &p.chroot) {
+        (Some(plan), _) => rootfs::setup_rootfs(plan, trees, &create_container)?,
+        // Without a mount namespace of its own, a chroot into root.path (as runc and crun).
+        (None, Some(root)) => {
+            create_container()?;
+            sys::chroot(root).step("chroot into", Some(root))?;
+            sys::chdir("/").step("chdir to", Some("/"))?;
+        }
+        (None, None) => create_container()?,
     }
 
     // 6. Kernel knobs and limits.

@@ -104,7 +104,18 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     let command = Command::new(&pr.args, &pr.env)?;
     // The container's seccomp profile applies to what is executed in it too, and so does its
     // execution domain (linux.personality).
-    let linux = dir.read_config().and_then(|s| s.linux).unwrap_or_default();
+    let config = dir.read_config();
+    // Without a mount namespace of its own (the caller's, or one joined) the container is
+    // chrooted into its root: so is what is executed in it.
+    let chrooted = config.as_ref().is_some_and(|c| {
+        c.root.is_some()
+            && !c.linux.as_ref().is_some_and(|l| {
+                l.namespaces
+                    .iter()
+                    .any(|n| n.kind == "mount" && n.path.as_deref().unwrap_or("").is_empty())
+            })
+    });
+    let linux = config.and_then(|s| s.linux).unwrap_or_default();
     let seccomp = linux.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
     let attributes = process::Attributes::plan(
         "process",
@@ -133,8 +144,18 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     // Paths given by the caller (the pid file) are the host's: keep a handle on the host's root
     // before joining the container's mount namespace.
     let host_root = sys::open("/", libc::O_PATH | libc::O_DIRECTORY).step("open", Some("/"))?;
+    let their_root = if chrooted {
+        let p = format!("/proc/{anchor}/root");
+        Some(sys::open(&p, libc::O_PATH | libc::O_DIRECTORY).step("open the root of", Some(&p))?)
+    } else {
+        None
+    };
     join(anchor, &pidfd, &kinds)?;
     drop(pidfd);
+    if let Some(r) = their_root {
+        sys::fchdir(r.as_raw_fd()).step("chdir into the container's root", None)?;
+        sys::chroot(".").step("chroot into the container's root", None)?;
+    }
 
     if pr.terminal && req.detach && req.console_socket.is_none() {
         return Err(SetupError::config(

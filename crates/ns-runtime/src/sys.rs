@@ -136,6 +136,15 @@ pub fn open(path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
     open_mode(path, flags, 0o644)
 }
 
+/// `openat(2)` of `name` in the directory `dirfd` (close-on-exec).
+pub fn openat(dirfd: RawFd, name: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    let c = cstr(name)?;
+    // SAFETY: c is a valid C string.
+    let fd = check(unsafe { libc::openat(dirfd, c.as_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: openat returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `open` with the mode a created file gets.
 pub fn open_mode(path: &str, flags: libc::c_int, mode: libc::mode_t) -> SysResult<OwnedFd> {
     let c = cstr(path)?;
@@ -180,6 +189,13 @@ pub fn pivot_root(new_root: &str, put_old: &str) -> SysResult<()> {
     let o = cstr(put_old)?;
     // SAFETY: both are valid C strings.
     check_long(unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) })?;
+    Ok(())
+}
+
+pub fn chroot(path: &str) -> SysResult<()> {
+    let c = cstr(path)?;
+    // SAFETY: c is a valid C string.
+    check(unsafe { libc::chroot(c.as_ptr()) })?;
     Ok(())
 }
 

@@ -198,8 +198,11 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
 fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
     // Root joins the user namespace last (joining it first would lose the privilege it holds
     // over namespaces owned by the host); anyone else joins it first, since it is the user
-    // namespace that gives them the privilege to join the rest.
-    let mut order: Vec<&(NsKind, String)> = ns.join.iter().collect();
+    // namespace that gives them the privilege to join the rest. A mount namespace is joined by
+    // the child itself (see `child`): the helper goes on working with the host's paths (the
+    // cgroup, the state directory, the id maps, the hooks).
+    let mut order: Vec<&(NsKind, String)> =
+        ns.join.iter().filter(|(k, _)| *k != NsKind::Mount).collect();
     if euid != 0 {
         order.sort_by_key(|(k, _)| *k != NsKind::User);
     }

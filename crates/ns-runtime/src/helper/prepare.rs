@@ -59,6 +59,8 @@ pub struct Prepared {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub rootfs: Option<RootfsPlan>,
+    /// Without a mount namespace of its own: the root the container is chrooted into.
+    pub chroot: Option<String>,
     pub sysctl: Vec<(String, String)>,
     pub process: Process,
     pub command: Command,
@@ -216,6 +218,14 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     }
 
     let rootfs = plan_rootfs(spec, &linux, &ns, bundle)?;
+    // Without a mount namespace of its own (the caller's shared, or one joined by path), the
+    // root is not built: the container is chrooted into root.path (resolved in the mount
+    // namespace it runs in), as runc and crun do without one.
+    let chroot = if ns.has_new(NsKind::Mount) {
+        None
+    } else {
+        spec.root.as_ref().map(|r| mounts::host_path(bundle, &r.path)).filter(|r| r != "/")
+    };
 
     if rootfs.as_ref().is_some_and(|r| !r.idmapped_sources().is_empty())
         && !ns.has_new(NsKind::User)
@@ -262,6 +272,7 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
         hostname,
         domainname,
         rootfs,
+        chroot,
         sysctl,
         process,
         command,
@@ -297,7 +308,8 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
 }
 
 /// The plan of the root filesystem, with a new mount namespace (without one the container
-/// sees the host's tree, and neither `root` nor `mounts` may be given).
+/// sees the tree of the mount namespace it shares or joins, chrooted into `root.path` if it
+/// is given, and nothing that would change that namespace may be asked for).
 ///
 /// The root is a recursive bind of `root.path` (resolved against the bundle), which the launch
 /// makes an idmapped mount with `io.ns.root.idmap`, or a fresh tmpfs when there is no `root`.
@@ -337,10 +349,31 @@ fn plan_rootfs(
             bind_roots: mounts::bind_roots(&spec.annotations)?,
         })
     } else {
-        if spec.root.is_some() || !spec.mounts.is_empty() {
+        // The mount namespace is the caller's, or one joined that others live in: what would
+        // change it is refused rather than done to them (or left undone).
+        let why = if ns.join.iter().any(|(k, _)| *k == NsKind::Mount) {
+            "needs a mount namespace of its own (the joined one is shared with the processes already in it)"
+        } else {
+            "needs a mount namespace of its own (without one the container shares the caller's mounts)"
+        };
+        let refused = [
+            ("mounts", !spec.mounts.is_empty()),
+            ("linux.maskedPaths", !linux.masked_paths.is_empty()),
+            ("linux.readonlyPaths", !linux.readonly_paths.is_empty()),
+            ("linux.rootfsPropagation", propagation != 0),
+            ("root.readonly", spec.root.as_ref().is_some_and(|r| r.readonly)),
+            (
+                "annotations.io.ns.root.idmap",
+                spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true"),
+            ),
+        ];
+        if let Some((field, _)) = refused.iter().find(|(_, given)| *given) {
+            return Err(SetupError::config(*field, why));
+        }
+        if !mounts::bind_roots(&spec.annotations)?.is_empty() && spec.root.is_some() {
             return Err(SetupError::config(
-                if spec.root.is_some() { "root" } else { "mounts" },
-                "needs a new mount namespace",
+                "root",
+                format!("{why}: a root confined to io.ns.bind.roots is bound from a descriptor"),
             ));
         }
         None
@@ -591,19 +624,45 @@ mod tests {
         let propagation = request(json!({ "linux": { "rootfsPropagation": "sideways" } }));
         assert_eq!(refused(&propagation, &ROOT), "linux.rootfsPropagation");
         let host_tree = json!({ "linux": { "namespaces": [{ "type": "pid" }] } });
-        let mut with_root = host_tree.clone();
-        merge(&mut with_root, json!({ "root": { "path": "/srv/rootfs" } }));
-        assert_eq!(refused(&request(with_root), &ROOT), "root");
         let mut with_mounts = host_tree.clone();
         merge(&mut with_mounts, json!({ "mounts": [{ "destination": "/tmp", "type": "tmpfs" }] }));
         assert_eq!(refused(&request(with_mounts), &ROOT), "mounts");
-        assert_eq!(plan(&request(host_tree), &ROOT).rootfs.map(|_| ()), None);
+        assert_eq!(plan(&request(host_tree.clone()), &ROOT).rootfs.map(|_| ()), None);
+        assert_eq!(plan(&request(host_tree.clone()), &ROOT).chroot, None);
+        let mut masked = host_tree.clone();
+        merge(&mut masked, json!({ "linux": { "maskedPaths": ["/proc/kcore"] } }));
+        assert_eq!(refused(&request(masked), &ROOT), "linux.maskedPaths");
         let idmapped = request(json!({ "mounts": [
             { "destination": "/data", "source": "/srv/data", "options": ["bind", "idmap"] }
         ] }));
         assert_eq!(refused(&idmapped, &ROOT), "mounts");
         let relative = request(json!({ "mounts": [{ "destination": "data", "type": "tmpfs" }] }));
         assert_eq!(refused(&relative, &ROOT), "mounts[0].destination");
+    }
+
+    #[test]
+    fn without_a_mount_namespace_of_its_own_the_root_is_a_chroot_and_nothing_is_mounted() {
+        // The caller's mount namespace, shared: root.path (from the bundle) is chrooted into.
+        let shared = json!({ "linux": { "namespaces": [{ "type": "pid" }] }, "root": { "path": "rootfs/." } });
+        let p = plan(&request(shared.clone()), &ROOT);
+        assert_eq!(p.chroot.as_deref(), Some("/srv/bundle/rootfs"));
+        assert!(p.rootfs.is_none());
+        let mut ro = shared.clone();
+        merge(&mut ro, json!({ "root": { "readonly": true } }));
+        assert_eq!(refused(&request(ro), &ROOT), "root.readonly");
+        // One joined by path: the same, and what would change it is refused.
+        let joined = json!({
+            "linux": { "namespaces": [{ "type": "pid" }, { "type": "mount", "path": "/proc/7/ns/mnt" }] },
+            "root": { "path": "/" },
+        });
+        let p = plan(&request(joined.clone()), &ROOT);
+        assert_eq!(p.chroot, None, "its own root: nothing to chroot into");
+        assert_eq!(p.ns.join, vec![(NsKind::Mount, "/proc/7/ns/mnt".to_string())]);
+        let mut propagated = joined.clone();
+        merge(&mut propagated, json!({ "linux": { "rootfsPropagation": "shared" } }));
+        let e = prepare(&request(propagated), &ROOT).err().unwrap();
+        assert_eq!(e.path.as_deref(), Some("linux.rootfsPropagation"));
+        assert!(e.message.contains("the joined one is shared"), "{}", e.message);
     }
 
     #[test]
