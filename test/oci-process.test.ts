@@ -79,7 +79,11 @@ describe('process.scheduler', () => {
 
   itRoot('SCHED_FIFO at priority 10, which needs the host privilege root has', () => {
     detached(
-      (c) => (c.process.scheduler = { policy: 'SCHED_FIFO', priority: 10 }),
+      (c) => {
+        c.process.scheduler = { policy: 'SCHED_FIFO', priority: 10 }
+        // In a v1 cpu cgroup a realtime task needs a realtime budget (v2 has none to give).
+        if (!existsSync('/sys/fs/cgroup/cgroup.controllers')) c.linux.resources.cpu = { realtimeRuntime: 10000 }
+      },
       (pid) => {
         const out = host('chrt', '-p', String(pid))
         expect(out).toContain('SCHED_FIFO')

@@ -8,10 +8,12 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attach;
+pub mod bpf;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroup_owners;
 pub mod child;
+pub mod devices;
 pub mod error;
 pub mod exec;
 // The TypeScript module of the facts shared with @ns/core, rendered and checked by its tests.
@@ -30,6 +32,7 @@ pub mod process;
 pub mod proto;
 pub mod request;
 pub mod resctrl;
+pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;

@@ -5,7 +5,8 @@
 //! 3. make the root a mount of its own: a recursive bind of `root.path`, or a fresh tmpfs;
 //! 4. carry out `mounts[]` in order, each target resolved inside the root (openat2 with
 //!    RESOLVE_IN_ROOT), so a symlink in the rootfs cannot send a mount onto a host path;
-//!    a tmpfs at `/dev` gets the default devices bound from the host and the usual links;
+//!    a tmpfs at `/dev` gets the default devices bound from the host and the usual links; then
+//!    the nodes of `linux.devices` (made, or bound from the host's in a user namespace);
 //! 5. pivot_root into the new root and detach the old one (never a bare chroot);
 //! 6. after the sysctls: mask and write-protect paths, make the root read-only if asked, and
 //!    give it the propagation `linux.rootfsPropagation` asks for (pivot_root refuses a shared one).
@@ -46,6 +47,11 @@ pub struct RootfsPlan {
     /// `io.ns.bind.roots`: when not empty, the root and every bind source are opened beneath
     /// one of these, and mounted from that descriptor.
     pub bind_roots: Vec<String>,
+    /// The nodes of `linux.devices`, made once the mounts are in place.
+    pub devices: Vec<crate::devices::Node>,
+    /// A user namespace may not make device nodes: each is bound from the host's node of the
+    /// same path instead (its type, numbers, mode and owner are the host's).
+    pub bind_devices: bool,
 }
 
 /// Open a host path of the spec (`field` names it in errors): as it is, or, with bind roots,
@@ -187,6 +193,25 @@ pub fn setup_rootfs(
             MountKind::Fs { .. } => None,
         });
     }
+    // The host's nodes of linux.devices, when they are bound rather than made.
+    let mut host_nodes = Vec::new();
+    if plan.bind_devices {
+        for (i, d) in plan.devices.iter().enumerate() {
+            if d.file_type == libc::S_IFIFO {
+                host_nodes.push(None);
+                continue;
+            }
+            let fd = sys::open(&d.path, libc::O_PATH).map_err(|e| {
+                let err = SetupError::sys("open the host's device", Some(&d.path), e);
+                if e.0 == libc::ENOENT {
+                    err.with_hint(format!("linux.devices[{i}]: in a user namespace a device node cannot be made, only bound from the host's, and the host has none at {}", d.path))
+                } else {
+                    err
+                }
+            })?;
+            host_nodes.push(Some(fd));
+        }
+    }
     let wants_dev = plan.mounts.iter().any(|m| m.destination == "/dev");
     let mut devices = Vec::new();
     if wants_dev {
@@ -262,6 +287,11 @@ pub fn setup_rootfs(
         if op.destination == "/dev" {
             populate_dev(root.as_raw_fd(), &devices)?;
         }
+    }
+
+    // The nodes of linux.devices, over the mounts (a /dev tmpfs among them).
+    for (i, d) in plan.devices.iter().enumerate() {
+        make_node(root.as_raw_fd(), i, d, host_nodes.get_mut(i).and_then(Option::take))?;
     }
 
     before_pivot()?;
@@ -429,6 +459,60 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
             sys::openat2_in_root(root, dest, libc::O_PATH).step("open mount", Some(dest))?;
         sys::mount(None, &sys::fd_path(target.as_raw_fd()), None, op.propagation, None)
             .step("set propagation of", Some(dest))?;
+    }
+    Ok(())
+}
+
+/// Make the node `d` (the `i`th of linux.devices) inside `root`: with mknod, its mode and
+/// owner set; or, given the host's node (in a user namespace), bound from it. A node already
+/// there is taken if it is the same device, and refused otherwise, as the runtime spec asks.
+fn make_node(root: RawFd, i: usize, d: &crate::devices::Node, host: Option<OwnedFd>) -> Result<()> {
+    let path = d.path.as_str();
+    let same = |fd: RawFd| -> Result<bool> {
+        let st = sys::fstat(fd).step("stat device node", Some(path))?;
+        Ok(st.st_mode & libc::S_IFMT == d.file_type
+            && (d.file_type == libc::S_IFIFO || st.st_rdev == d.rdev()))
+    };
+    if let Ok(fd) = sys::openat2_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW) {
+        if same(fd.as_raw_fd())? {
+            return Ok(());
+        }
+        if host.is_none() {
+            return Err(SetupError::config(
+                format!("linux.devices[{i}].path"),
+                format!("{path} exists in the container and is not that device"),
+            ));
+        }
+    }
+    if let Some(host) = host {
+        if !same(host.as_raw_fd())? {
+            return Err(SetupError::config(
+                format!("linux.devices[{i}]"),
+                format!(
+                    "the host's {path}, which a user namespace can only bind, is not that device"
+                ),
+            ));
+        }
+        let target = ensure_path(root, path, false)?;
+        return bind_all(host.as_raw_fd(), target.as_raw_fd(), false, 0)
+            .step("bind device", Some(path));
+    }
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let parent = if parent.is_empty() { "/" } else { parent };
+    let dir = ensure_path(root, parent, true)?;
+    sys::mknodat(dir.as_raw_fd(), name, d.file_type | d.mode, d.rdev())
+        .step("make device node", Some(path))?;
+    let node = sys::openat(dir.as_raw_fd(), name, libc::O_PATH | libc::O_NOFOLLOW)
+        .step("open device node", Some(path))?;
+    let magic = sys::fd_path(node.as_raw_fd());
+    let c = sys::cstr(&magic).step("set the mode of", Some(path))?;
+    // SAFETY: c is a valid C string; the magic link is the node itself (never followed further).
+    if unsafe { libc::chmod(c.as_ptr(), d.mode) } != 0 {
+        return Err(SetupError::sys("set the mode of", Some(path), Errno::last()));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::chown(c.as_ptr(), d.uid, d.gid) } != 0 {
+        return Err(SetupError::sys("set the owner of", Some(path), Errno::last()));
     }
     Ok(())
 }

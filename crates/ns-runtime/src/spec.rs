@@ -230,11 +230,13 @@ pub struct Linux {
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
     #[serde(default)]
-    pub resources: Option<crate::cgroup::Resources>,
+    pub resources: Option<crate::resources::Resources>,
     #[serde(default)]
     pub cgroups_path: Option<String>,
     #[serde(default)]
     pub seccomp: Option<crate::seccomp::Profile>,
+    #[serde(default)]
+    pub devices: Vec<crate::devices::SpecDevice>,
     #[serde(default)]
     pub personality: Option<Personality>,
     #[serde(default)]

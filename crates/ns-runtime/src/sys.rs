@@ -379,6 +379,22 @@ pub fn mkdirat(dirfd: RawFd, name: &str, mode: libc::mode_t) -> SysResult<()> {
     Ok(())
 }
 
+/// `mknodat(2)`: a device node or fifo `name` in `dirfd` (`mode` holds its type and bits).
+pub fn mknodat(dirfd: RawFd, name: &str, mode: libc::mode_t, dev: libc::dev_t) -> SysResult<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::mknodat(dirfd, c.as_ptr(), mode, dev) })?;
+    Ok(())
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: RawFd) -> SysResult<libc::stat> {
+    // SAFETY: st is written by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st)
+}
+
 pub fn create_file_at(dirfd: RawFd, name: &str, mode: libc::mode_t) -> SysResult<()> {
     let c = cstr(name)?;
     // SAFETY: valid C string.

@@ -369,12 +369,13 @@ mod tests {
         for off in [
             "/linux/cgroup/systemd",
             "/linux/cgroup/systemdUser",
-            "/linux/cgroup/rdma",
             "/linux/apparmor/enabled",
             "/linux/selinux/enabled",
         ] {
             assert_eq!(f.pointer(off), Some(&json!(false)), "{off}");
         }
+        // linux.resources.rdma is read (and applied where the host has the rdma controller).
+        assert_eq!(f.pointer("/linux/cgroup/rdma"), Some(&json!(true)));
         // linux.intelRdt is read (and refused, naming it, where the host has no resctrl).
         assert_eq!(f.pointer("/linux/intelRdt/enabled"), Some(&json!(true)));
     }

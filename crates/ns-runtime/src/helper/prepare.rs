@@ -239,13 +239,31 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     // A cgroup when limits are asked for (then also OOM reporting and stats). Without limits
     // none is made: on a v1 host that is eight folders made and removed per container, the
     // better part of a container's start-up time.
-    let resources = linux.resources.clone().unwrap_or_default();
+    let mut resources = linux.resources.clone().unwrap_or_default();
+    resources.device_nodes = rootfs
+        .as_ref()
+        .map(|r| r.devices.iter().map(|d| d.path.clone()).collect())
+        .unwrap_or_default();
+    if let Some(state) = resources.device_state()? {
+        if host.caller.euid != 0 {
+            // Without root no device controller is ours to set (nor a BPF program to load), and
+            // none is needed if the rules allow what the container has: its user namespace may
+            // not make a node, so what it can open is the nodes bound in (the defaults and
+            // linux.devices), which are checked here instead.
+            check_devices_without_root(&state, rootfs.as_ref())?;
+            resources.devices.clear();
+        }
+    }
     let id_for_cgroup = req
         .create
         .as_ref()
         .map(|c| c.id.clone())
         .or_else(|| spec.annotations.get("io.ns.id").cloned());
-    let cgroup = if !resources.is_empty() {
+    // An engine names the cgroup (linux.cgroupsPath) and expects it to exist: root makes it
+    // even when nothing in it is limited (its processes are counted, frozen, watched for OOM).
+    let named =
+        host.caller.euid == 0 && linux.cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+    let cgroup = if !resources.is_empty() || named {
         crate::cgroup::plan_writes(host.cgroup_layout, &resources)?;
         let rel = match linux.cgroups_path.as_deref() {
             Some(p) if !p.is_empty() && !p.contains(':') && !p.split('/').any(|c| c == "..") => {
@@ -307,6 +325,44 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     })
 }
 
+/// Without root the device rules are not enforced by a controller: they must allow (read and
+/// write) every node the container has, the default ones and those of linux.devices.
+fn check_devices_without_root(
+    state: &crate::devices::DeviceState,
+    rootfs: Option<&RootfsPlan>,
+) -> Result<()> {
+    use crate::devices::{Kind, READ, WRITE};
+    let defaults = [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ];
+    let has_dev = rootfs.is_some_and(|r| r.mounts.iter().any(|m| m.destination == "/dev"));
+    let mut nodes: Vec<(String, Kind, u32, u32)> = if has_dev {
+        defaults.iter().map(|(p, ma, mi)| (p.to_string(), Kind::Char, *ma, *mi)).collect()
+    } else {
+        Vec::new()
+    };
+    for d in rootfs.map(|r| r.devices.as_slice()).unwrap_or_default() {
+        let kind = match d.file_type {
+            libc::S_IFCHR => Kind::Char,
+            libc::S_IFBLK => Kind::Block,
+            _ => continue,
+        };
+        nodes.push((d.path.clone(), kind, d.major, d.minor));
+    }
+    match nodes.iter().find(|(_, k, ma, mi)| !state.permits(*k, *ma, *mi, READ | WRITE)) {
+        Some((path, ..)) => Err(SetupError::config(
+            "linux.resources.devices",
+            format!("denies {path}, which the container has: without root the device controller cannot enforce that (leave the node out instead)"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The plan of the root filesystem, with a new mount namespace (without one the container
 /// sees the tree of the mount namespace it shares or joins, chrooted into `root.path` if it
 /// is given, and nothing that would change that namespace may be asked for).
@@ -347,6 +403,10 @@ fn plan_rootfs(
             idmap_root: spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true")
                 && spec.root.is_some(),
             bind_roots: mounts::bind_roots(&spec.annotations)?,
+            devices: crate::devices::plan_nodes(&linux.devices)?,
+            // A user namespace (new or joined) may not make device nodes.
+            bind_devices: ns.has_new(NsKind::User)
+                || ns.join.iter().any(|(k, _)| *k == NsKind::User),
         })
     } else {
         // The mount namespace is the caller's, or one joined that others live in: what would
@@ -361,6 +421,7 @@ fn plan_rootfs(
             ("linux.maskedPaths", !linux.masked_paths.is_empty()),
             ("linux.readonlyPaths", !linux.readonly_paths.is_empty()),
             ("linux.rootfsPropagation", propagation != 0),
+            ("linux.devices", !linux.devices.is_empty()),
             ("root.readonly", spec.root.as_ref().is_some_and(|r| r.readonly)),
             (
                 "annotations.io.ns.root.idmap",
@@ -705,9 +766,46 @@ mod tests {
             let req = limits(json!({ "linux": { "cgroupsPath": bad } }));
             assert_eq!(rel(&req).as_deref(), Some("ns/run-4242"));
         }
-        // No limits, no cgroup (even with a path).
-        let none = request(json!({ "linux": { "cgroupsPath": "/custom/box" } }));
-        assert!(plan(&none, &ROOT).cgroup.is_none());
+        // No limits: no cgroup, unless an engine names one (and root can make it).
+        let named = request(json!({ "linux": { "cgroupsPath": "/custom/box" } }));
+        assert_eq!(plan(&named, &ROOT).cgroup.map(|c| c.0).as_deref(), Some("custom/box"));
+        assert!(plan(&named, &user(1000)).cgroup.is_none());
+        assert!(plan(&request(json!({})), &ROOT).cgroup.is_none());
+    }
+
+    #[test]
+    fn device_rules_need_root_unless_they_allow_every_node_the_container_has() {
+        let with_dev = |rules: Value, devices: Value| {
+            request(json!({
+                "mounts": [{ "destination": "/dev", "type": "tmpfs" }],
+                "linux": { "resources": { "devices": rules }, "devices": devices },
+            }))
+        };
+        let deny_all = json!([{ "allow": false, "access": "rwm" }]);
+        let fuse = json!([{ "type": "c", "path": "/dev/fuse", "major": 10, "minor": 229 }]);
+        // Root: the rules (with runc's defaults) go to the cgroup.
+        let p = plan(&with_dev(deny_all.clone(), json!([])), &ROOT);
+        let (_, res) = p.cgroup.expect("a cgroup for the rules");
+        assert!(!res.device_state().unwrap().unwrap().default_allow);
+        // Without root they hold by themselves when they allow what is bound in...
+        let p = plan(&with_dev(deny_all.clone(), json!([])), &user(1000));
+        assert!(p.cgroup.is_none(), "nothing left for a cgroup to do");
+        // ...and are refused when they deny a node the container has.
+        assert_eq!(
+            refused(&with_dev(deny_all.clone(), fuse.clone()), &user(1000)),
+            "linux.resources.devices"
+        );
+        let allow_fuse = json!([{ "allow": false, "access": "rwm" }, { "allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw" }]);
+        assert!(plan(&with_dev(allow_fuse, fuse.clone()), &user(1000)).cgroup.is_none());
+        // The node's path makes its default rule give way.
+        let p = plan(
+            &with_dev(
+                deny_all,
+                json!([{ "type": "c", "path": "/dev/null", "major": 1, "minor": 3 }]),
+            ),
+            &ROOT,
+        );
+        assert_eq!(p.cgroup.unwrap().1.device_nodes, vec!["/dev/null".to_string()]);
     }
 
     #[test]
