@@ -338,6 +338,18 @@ impl Cgroup {
                 err.message = format!("{}: {}", wr.field, err.message);
                 return Err(err);
             }
+            // Linux 5.16 and later take a kernel memory limit and ignore it: said, not dropped.
+            if wr.file == "memory.kmem.limit_in_bytes" {
+                let now = fs::read_to_string(&file).unwrap_or_default();
+                let asked: i64 = wr.value.parse().unwrap_or(-1);
+                let page = 4096;
+                if asked >= 0 && now.trim().parse::<i64>().is_ok_and(|n| n / page != asked / page) {
+                    return Err(SetupError::config(
+                        &wr.field,
+                        "this kernel does not enforce kernel memory limits any more (memory.kmem.limit_in_bytes ignores them since Linux 5.16): leave it out, memory.limit counts kernel memory",
+                    ));
+                }
+            }
         }
         if let (Layout::V2, Some(state), Some(dir)) = (lay, r.device_state()?, self.dirs.first()) {
             set_device_program(Path::new(dir), &state)?;
