@@ -357,6 +357,45 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Apply `r` to the cgroup of a living container (`update`): only what `r` gives is
+    /// written. On v1 a raised memory-plus-swap limit is written before a memory limit above
+    /// its old value (the kernel keeps memory <= memory+swap at every step); with
+    /// `checkBeforeUpdate`, a memory limit below what is used now is refused.
+    pub fn update(&self, r: &Resources) -> Result<()> {
+        let lay = if self.v2_dir().is_some() { Layout::V2 } else { layout() };
+        let mut writes = plan_writes(lay, r)?;
+        let mem = r.memory.as_ref();
+        if mem.is_some_and(|m| m.check_before_update == Some(true)) {
+            if let Some(limit) = mem.and_then(|m| m.limit).filter(|l| *l >= 0) {
+                let used = self.stats().memory_bytes.unwrap_or(0);
+                if (limit as u64) < used {
+                    return Err(SetupError::config(
+                        "linux.resources.memory.limit",
+                        format!("{limit} is below what the container uses now ({used} bytes), and checkBeforeUpdate is set"),
+                    ));
+                }
+            }
+        }
+        if lay == Layout::V1 {
+            let current = |f: &str| {
+                self.find(f)
+                    .and_then(|p| fs::read_to_string(p).ok())
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+            };
+            let raised = |f: &str, w: &Write| {
+                w.value.parse::<i64>().is_ok_and(|v| v == -1 || current(f).is_some_and(|c| v > c))
+            };
+            let swap = writes.iter().position(|w| w.file == "memory.memsw.limit_in_bytes");
+            let limit = writes.iter().position(|w| w.file == "memory.limit_in_bytes");
+            if let (Some(s), Some(l)) = (swap, limit) {
+                if s > l && raised("memory.memsw.limit_in_bytes", &writes[s]) {
+                    writes.swap(s, l);
+                }
+            }
+        }
+        self.apply_under(Path::new(ROOT), lay, &writes, r)
+    }
+
     /// The one folder of a cgroup v2, where a process can be born (CLONE_INTO_CGROUP).
     pub fn v2_dir(&self) -> Option<&str> {
         match self.dirs.as_slice() {
@@ -376,6 +415,64 @@ impl Cgroup {
 
     fn find(&self, file: &str) -> Option<PathBuf> {
         self.dirs.iter().map(|d| Path::new(d).join(file)).find(|p| p.exists())
+    }
+
+    /// The freezer of the cgroup: v1's freezer.state, or a cgroup2 folder's cgroup.freeze.
+    fn freezer(&self) -> Option<(PathBuf, bool)> {
+        let v1 =
+            self.find("freezer.state").filter(|p| !p.starts_with(Path::new(ROOT).join("unified")));
+        if let Some(p) = v1 {
+            return Some((p, true));
+        }
+        self.dirs
+            .iter()
+            .map(|d| Path::new(d).join("cgroup.freeze"))
+            .find(|p| p.exists())
+            .map(|p| (p, false))
+    }
+
+    /// Whether its processes are frozen (paused).
+    pub fn frozen(&self) -> bool {
+        match self.freezer() {
+            Some((p, true)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "FROZEN"),
+            Some((p, false)) => fs::read_to_string(p.with_file_name("cgroup.events"))
+                .is_ok_and(|s| s.lines().any(|l| l.trim() == "frozen 1")),
+            None => false,
+        }
+    }
+
+    /// Freeze (`true`) or thaw its processes, and wait until the kernel says it is done.
+    pub fn freeze(&self, on: bool) -> Result<()> {
+        let what = if on { "freeze" } else { "thaw" };
+        let Some((file, v1)) = self.freezer() else {
+            return Err(SetupError::sys(what, None, Errno(libc::ENOENT)).with_hint(
+                "this host's cgroups have no freezer (no v1 freezer controller, no cgroup.freeze)",
+            ));
+        };
+        let value = match (v1, on) {
+            (true, true) => "FROZEN",
+            (true, false) => "THAWED",
+            (false, true) => "1",
+            (false, false) => "0",
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            // v1 may stay FREEZING while a task is busy in the kernel: write again until FROZEN.
+            fs::write(&file, value)
+                .map_err(|e| io(&format!("{what} the cgroup through"), &file, e))?;
+            if self.frozen() == on {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(SetupError::sys(
+                    what,
+                    Some(&file.display().to_string()),
+                    Errno(libc::EBUSY),
+                )
+                .with_hint(format!("its processes did not {what} within 10s")));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Did the kernel's OOM killer kill something in it?

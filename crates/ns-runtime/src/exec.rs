@@ -88,9 +88,9 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     let dir = ContainerDir::open(Path::new(&req.root), &req.id)?;
     let rec = dir.read_record()?;
     let status = dir.status(&rec);
-    if status == Status::Stopped {
+    if status == Status::Stopped || status == Status::Paused {
         let mut e = SetupError::sys("exec in", Some(&req.id), Errno(libc::ESRCH));
-        e.message = format!("cannot exec in container {:?}: it is stopped", req.id);
+        e.message = format!("cannot exec in container {:?}: it is {}", req.id, status.as_str());
         return Err(e);
     }
     let pr = &req.process;

@@ -12,6 +12,7 @@ pub mod bpf;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroup_owners;
+pub mod cgroup_stats;
 pub mod child;
 pub mod devices;
 pub mod error;

@@ -121,6 +121,98 @@ fn run_recorded_hooks(
     crate::hooks::run_hooks_warning(kind, list, &st)
 }
 
+/// Freeze every process of a running (or created) container (`pause`).
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    freeze(root, id, true)
+}
+
+/// Thaw a paused container (`resume`).
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    freeze(root, id, false)
+}
+
+fn freeze(root: &Path, id: &str, on: bool) -> Result<()> {
+    let verb = if on { "pause" } else { "resume" };
+    let dir = ContainerDir::open(root, id)?;
+    let _lock = dir.lock()?;
+    let rec = dir.read_record()?;
+    let status = dir.status(&rec);
+    let ok = if on {
+        matches!(status, Status::Running | Status::Created)
+    } else {
+        status == Status::Paused
+    };
+    if !ok {
+        return Err(wrong_status(id, verb, status));
+    }
+    let Some(cg) = &rec.cgroup else {
+        let mut e = SetupError::sys(verb, Some(id), Errno(libc::ENOENT));
+        e.message = format!("cannot {verb} container {id:?}: it has no cgroup to freeze");
+        return Err(e.with_hint("a cgroup is made for a container with limits or a linux.cgroupsPath (with root, or delegated cgroups)"));
+    };
+    cg.freeze(on).map_err(|mut e| {
+        e.message = format!("cannot {verb} container {id:?}: {}", e.message);
+        e
+    })
+}
+
+/// Change the limits of a living container (`update`): what `r` gives is written to its
+/// cgroup, and kept in its config (what `state` and a later `update` read).
+pub fn update(root: &Path, id: &str, r: &crate::resources::Resources) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let _lock = dir.lock()?;
+    let rec = dir.read_record()?;
+    let status = dir.status(&rec);
+    if status == Status::Stopped {
+        return Err(wrong_status(id, "update", status));
+    }
+    let Some(cg) = &rec.cgroup else {
+        let mut e = SetupError::sys("update", Some(id), Errno(libc::ENOENT));
+        e.message = format!("cannot update container {id:?}: it has no cgroup to apply limits to");
+        return Err(e.with_hint("a cgroup is made for a container with limits or a linux.cgroupsPath (with root, or delegated cgroups)"));
+    };
+    let mut r = r.clone();
+    let config = dir.read_config();
+    let linux = config.as_ref().and_then(|c| c.linux.as_ref());
+    // The device nodes it was made with keep their rules.
+    r.device_nodes =
+        linux.map(|l| l.devices.iter().map(|d| d.path.clone()).collect()).unwrap_or_default();
+    cg.update(&r)?;
+    // What the config says from now on: the fields given, over those it had.
+    if let Some(mut c) = config {
+        let mut have = serde_json::to_value(
+            c.linux.as_ref().and_then(|l| l.resources.clone()).unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        merge_json(&mut have, serde_json::to_value(&r).unwrap_or_default());
+        if let Ok(merged) = serde_json::from_value(have) {
+            c.linux.get_or_insert_with(Default::default).resources = Some(merged);
+            if let Ok(data) = serde_json::to_vec_pretty(&c) {
+                let _ = state::write_atomic(&dir.file(state::CONFIG_FILE), &data);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `from`'s fields over `into`'s, object by object (a null or empty value changes nothing).
+fn merge_json(into: &mut serde_json::Value, from: serde_json::Value) {
+    use serde_json::Value;
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match &v {
+                    Value::Null => {}
+                    Value::Array(x) if x.is_empty() => {}
+                    Value::Object(x) if x.is_empty() => {}
+                    _ => merge_json(a.entry(k).or_insert(Value::Null), v),
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
 /// Parse a signal given by name (`TERM`, `SIGTERM`) or number.
 pub fn parse_signal(s: &str) -> Result<libc::c_int> {
     if let Ok(n) = s.parse::<libc::c_int>() {
@@ -214,6 +306,13 @@ pub fn kill(root: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<()>
             Err(e) => return Err(SetupError::sys("signal", Some(&p.to_string()), e)),
         }
     }
+    // A frozen process holds its signals until it is thawed (v1's freezer): a paused container
+    // that is killed is thawed, so that it dies (as runc does).
+    if status == Status::Paused && signal == libc::SIGKILL {
+        if let Some(cg) = &rec.cgroup {
+            cg.freeze(false)?;
+        }
+    }
     Ok(())
 }
 
@@ -246,10 +345,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     let rec = dir.read_record()?;
     match dir.status(&rec) {
         Status::Stopped => {}
-        Status::Running if !force => return Err(wrong_status(id, "delete", Status::Running)),
-        _ => {
+        s @ (Status::Running | Status::Paused) if !force => {
+            return Err(wrong_status(id, "delete", s))
+        }
+        status => {
             for p in processes_in_pid_namespace(rec.pid) {
                 let _ = sys::kill(p, libc::SIGKILL);
+            }
+            if status == Status::Paused {
+                if let Some(cg) = &rec.cgroup {
+                    let _ = cg.freeze(false);
+                }
             }
             if !wait_gone(&rec, Duration::from_secs(10)) {
                 return Err(SetupError::sys("kill", Some(id), Errno(libc::EBUSY))

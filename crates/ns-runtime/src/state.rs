@@ -51,6 +51,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Frozen by `pause`, until `resume`.
+    Paused,
     Stopped,
 }
 
@@ -60,6 +62,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -301,6 +304,8 @@ impl ContainerDir {
     pub fn status(&self, r: &Record) -> Status {
         if !Self::alive(r) {
             Status::Stopped
+        } else if r.cgroup.as_ref().is_some_and(|c| c.frozen()) {
+            Status::Paused
         } else if self.file(EXEC_FIFO).exists() {
             Status::Created
         } else {
