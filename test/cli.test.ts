@@ -177,6 +177,30 @@ describe('what users type, handled right', () => {
     expect(r.stdout).toBe('here unset\n')
   })
 
+  itNs(
+    '-m 0, -v SRC:/proc and --tmpfs /proc: refused before anything runs, naming the flag (not a silent 137, not a masking error)',
+    () => {
+      const src = mkdtempSync(join(tmpdir(), 'ns-cli-proc-'))
+      try {
+        const proc = 'only a proc filesystem may be mounted on /proc (the set-up and the masked paths rely on it)'
+        const cases: Array<[string[], string]> = [
+          [['-m', '0'], 'ns: --memory "0": must be at least 6m (6 MiB): less cannot start a process'],
+          [['-m', '5m'], 'ns: --memory "5m": must be at least 6m (6 MiB)'],
+          [['-v', `${src}:/proc`], `ns: --volume "${src}:/proc": ${proc}`],
+          [['--tmpfs', '/proc'], `ns: --tmpfs "/proc": ${proc}`],
+        ]
+        for (const [flags, message] of cases) {
+          const r = ns('run', ...flags, '--', 'sh', '-c', 'echo ran')
+          expect({ flags, code: r.code, stdout: r.stdout }).toEqual({ flags, code: 125, stdout: '' })
+          expect(r.stderr, flags.join(' ')).toContain(message)
+          expect(r.stderr, flags.join(' ')).not.toMatch(/sys\/firmware/)
+        }
+      } finally {
+        rmSync(src, { recursive: true, force: true })
+      }
+    },
+  )
+
   itNs('a long --name is a name, not a hostname: the container gets a hostname of its own', () => {
     const root = mkdtempSync(join(tmpdir(), 'ns-cli-names-'))
     try {

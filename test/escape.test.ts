@@ -3,7 +3,7 @@
 // attempt gets. System calls are made directly (python3's ctypes from the
 // host's /usr, visible read-only in the sandbox), each with harmless arguments: were one to
 // succeed, it would change nothing.
-import { execFileSync, spawn as spawn_, spawnSync } from 'node:child_process'
+import { execFileSync, spawn as spawn_, spawnSync, type ChildProcess } from 'node:child_process'
 import {
   chmodSync,
   existsSync,
@@ -14,6 +14,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
+import { request } from 'node:http'
 import { createServer, type AddressInfo } from 'node:net'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +22,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect } from 'vitest'
 
 import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
+import { serve } from '@ns/server'
 
 import { cli, itNs, itRoot, repoRoot } from './helpers.js'
 
@@ -32,6 +34,79 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 const sh = (script: string) => ['sh', '-c', script]
+
+/** Where `ns serve` is reached: its unix socket, or its TCP address with the bearer token. */
+type Endpoint = { socketPath: string } | { host: string; port: number; token: string }
+
+/** One JSON request to `ns serve`; its status and parsed body. */
+function callServer(
+  to: Endpoint,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  const { token, ...target } = { token: undefined, ...to }
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        ...target,
+        method,
+        path,
+        headers: {
+          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        timeout: 60_000,
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => (text += d))
+        res.on('end', () => {
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            parsed = text
+          }
+          resolve({ status: res.statusCode!, body: parsed })
+        })
+      },
+    )
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer`)))
+    req.end(payload)
+  })
+}
+
+/** `ns serve ARGS` in a process of its own (with `env` added to the test's), once it listens. */
+async function startNsServe(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn_(process.execPath, [cli, 'serve', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  for (let i = 0; i < 400 && !/listening on \S+/.test(err); i++) {
+    if (child.exitCode !== null) throw new Error(`ns serve exited: ${err}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  const url = /listening on (\S+)/.exec(err)?.[1]
+  if (!url) throw new Error(`ns serve did not listen: ${err}`)
+  return { child, url }
+}
+
+async function stopNsServe(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill('SIGTERM')
+  await exited
+}
 
 const probe = `
 import ctypes, errno, os, sys
@@ -285,6 +360,33 @@ describe("escape suite: the container's PID 1 carries nothing of its caller", ()
   )
 
   itNs(
+    "ns serve: nothing of the server's environment (NS_TOKEN with it, over TCP) reaches a client's container",
+    async () => {
+      const token = 'token-of-the-server-0123456789'
+      const { child, url } = await startNsServe(['--listen', '127.0.0.1:0', '--root', join(work, 'env-state')], {
+        NS_TOKEN: token,
+        NS_ESCAPE_SECRET: 'secret-of-the-server',
+      })
+      try {
+        const to = { host: '127.0.0.1', port: Number(new URL(url).port), token }
+        // Twice: the first helper is spawned, the next ones forked by the server's zygote.
+        for (let i = 0; i < 2; i++) {
+          const r = await callServer(to, 'POST', '/v1/run', {
+            command: sh('env; cat /proc/1/environ; echo "rc=$?"; tr "\\0" "\\n" </proc/$$/environ'),
+          })
+          expect(r.status, JSON.stringify(r.body)).toBe(200)
+          expect(r.body.stdout).toMatch(/^rc=1$/m)
+          expect(r.body.stderr).toMatch(/\/proc\/1\/environ: Permission denied/)
+          for (const leaked of [token, 'NS_TOKEN', 'secret-of-the-server', 'NS_ESCAPE_SECRET'])
+            expect(r.body.stdout + r.body.stderr, `${leaked}, run ${i + 1}`).not.toContain(leaked)
+        }
+      } finally {
+        await stopNsServe(child)
+      }
+    },
+  )
+
+  itNs(
     'ns exec: the process joins the container through its command (PID 1 is not readable), never the host',
     async () => {
       const d = await runDetached({ command: ['sleep', '30'], root: stateRoot, name: 'exec-anchor' })
@@ -334,6 +436,42 @@ describe('escape suite: what a helper sends is bounded and checked', () => {
     expect(JSON.parse(line!).message).toMatch(/a line longer than 1048576 bytes/)
     expect(alive).toBe('alive true')
   })
+
+  itNs(
+    'ns serve: 700 MiB without a newline from a helper fails that request; the server and its other runs go on',
+    async () => {
+      const helper = join(work, 'flooding-helper')
+      // A helper that floods its control socket, then one that behaves: the real one, run for the
+      // request that comes next (the flood marks its turn in a file).
+      const real = join(repoRoot, 'packages', 'native', 'bin', 'ns-oci')
+      const turn = join(work, 'flooded-once')
+      writeFileSync(
+        helper,
+        `#!/bin/sh\nif [ ! -e ${turn} ]; then : >${turn}; head -c 734003200 /dev/zero | tr "\\\\0" x >&3; exec sleep 5; fi\nexec ${real} "$@"\n`,
+      )
+      chmodSync(helper, 0o755)
+      const socketPath = join(work, 'flood.sock')
+      const { child } = await startNsServe(['--socket', socketPath, '--root', join(work, 'flood-state')], {
+        NS_HELPER: helper,
+        NS_ZYGOTE: '0',
+      })
+      try {
+        const flooded = await callServer({ socketPath }, 'POST', '/v1/run', { command: ['true'] })
+        expect(flooded.status).toBeGreaterThanOrEqual(500)
+        expect(flooded.body.error).toMatchObject({
+          code: 'EPROTO',
+          message: expect.stringMatching(/the helper sent a line longer than 1048576 bytes/),
+        })
+        expect(child.exitCode).toBe(null)
+        expect((await callServer({ socketPath }, 'GET', '/v1/health')).status).toBe(200)
+        const next = await callServer({ socketPath }, 'POST', '/v1/run', { command: sh('echo after') })
+        expect(next.status, JSON.stringify(next.body)).toBe(200)
+        expect(next.body.stdout).toBe('after\n')
+      } finally {
+        await stopNsServe(child)
+      }
+    },
+  )
 
   itNs('a line that is not an event, and an event of the wrong shape: errors, not exceptions', () => {
     for (const junk of ['this is not json', '{"event":"exited","exitCode":"zero"}', '[1,2]']) {
@@ -477,6 +615,34 @@ async function runSpec(spec: OciSpec): Promise<{ exitCode?: number; stdout: stri
   }
 }
 
+/** Swaps the directory `dir` for a symlink to / and back, as fast as it can, until stopped. */
+function startSwapper(dir: string): { stop(): Promise<void> } {
+  const stopFile = `${dir}.stop`
+  const swapper = spawn_(
+    'python3',
+    [
+      '-c',
+      `import os, sys
+d, t, l = sys.argv[1], sys.argv[1] + '.t', sys.argv[1] + '.l'
+try: os.unlink(l)
+except FileNotFoundError: pass
+os.symlink('/', l)
+while not os.path.exists(sys.argv[2]):
+    os.rename(d, t); os.rename(l, d); os.rename(d, l); os.rename(t, d)`,
+      dir,
+      stopFile,
+    ],
+    { stdio: 'ignore' },
+  )
+  const exited = new Promise((res) => swapper.once('exit', res))
+  return {
+    async stop() {
+      writeFileSync(stopFile, '')
+      await exited
+    },
+  }
+}
+
 describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.roots)', () => {
   itNs(
     "a symlink swapped in while containers start never gets the host's / mounted (150 tries)",
@@ -485,23 +651,7 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       const real = join(allowed, 'vol')
       execFileSync('mkdir', ['-p', real])
       writeFileSync(join(real, 'marker-of-the-volume'), '')
-      // Swaps vol for a symlink to / and back, as fast as it can, until told to stop.
-      const swapper = spawn_(
-        'python3',
-        [
-          '-c',
-          `import os, sys
-d, t, l = sys.argv[1], sys.argv[1] + '.t', sys.argv[1] + '.l'
-try: os.unlink(l)
-except FileNotFoundError: pass
-os.symlink('/', l)
-while not os.path.exists(sys.argv[2]):
-    os.rename(d, t); os.rename(l, d); os.rename(d, l); os.rename(t, d)`,
-          real,
-          join(work, 'stop-swapping'),
-        ],
-        { stdio: 'ignore' },
-      )
+      const swapper = startSwapper(real)
       const seen = { volume: 0, refused: 0, host: 0, other: 0 }
       try {
         for (let i = 0; i < 150; i++) {
@@ -517,14 +667,66 @@ while not os.path.exists(sys.argv[2]):
           }
         }
       } finally {
-        writeFileSync(join(work, 'stop-swapping'), '')
-        await new Promise((res) => swapper.once('exit', res))
+        await swapper.stop()
       }
       console.log('bind race, 150 starts:', seen)
       expect(seen.host).toBe(0)
       expect(seen.other).toBe(0)
       expect(seen.volume + seen.refused).toBe(150)
       expect(seen.refused).toBeGreaterThan(0) // the race did run
+    },
+    120_000,
+  )
+
+  itNs(
+    "over ns serve: a client's volume swapped for a symlink to / while its runs start never mounts the host's / (150 tries)",
+    async () => {
+      const allowed = allowedDir()
+      const real = join(allowed, 'vol')
+      execFileSync('mkdir', ['-p', real])
+      writeFileSync(join(real, 'marker-of-the-volume'), '')
+      // The server checks the source (symlinks resolved) under --allow-bind, then the runtime
+      // opens it again, beneath the root the server named in io.ns.bind.roots.
+      const socketPath = join(work, 'race.sock')
+      const server = await serve({ socket: socketPath, root: join(work, 'race-state'), allowBind: [allowed] })
+      const swapper = startSwapper(real)
+      const seen = { volume: 0, refusedByServer: 0, refusedByRuntime: 0, host: 0, other: 0 }
+      try {
+        for (let i = 0; i < 150; i++) {
+          const r = await callServer({ socketPath }, 'POST', '/v1/run', {
+            command: ['ls', '/mnt'],
+            volumes: [`${real}:/mnt:ro`],
+          })
+          const out = r.status === 200 ? String(r.body.stdout) : ''
+          const error = r.status === 200 ? undefined : (r.body.error as { field?: string; message: string })
+          if (out.includes('etc') || out.includes('proc')) seen.host++
+          else if (out.includes('marker-of-the-volume')) seen.volume++
+          else if (
+            r.status === 403 &&
+            error?.field === 'volumes[0]' &&
+            /\(\/\) is outside the directories/.test(error.message)
+          )
+            seen.refusedByServer++ // the server saw the symlink
+          else if (r.status === 400 && error?.field === 'volumes[0]' && /does not exist/.test(error.message))
+            seen.refusedByServer++ // the server looked between two renames
+          else if (error?.message.match(/resolves outside the allowed bind root|ENOENT|ENOTDIR/))
+            seen.refusedByRuntime++ // the runtime saw it (or a rename in between), beneath the root
+          else {
+            seen.other++
+            console.warn('unexpected', r.status, JSON.stringify(r.body))
+          }
+        }
+      } finally {
+        await swapper.stop()
+        await server.close()
+      }
+      console.log('bind race over ns serve, 150 runs:', seen)
+      expect(seen.host).toBe(0)
+      expect(seen.other).toBe(0)
+      expect(seen.volume + seen.refusedByServer + seen.refusedByRuntime).toBe(150)
+      // The race did run, and into the window between the two: the server let a source through
+      // that was a symlink to / by the time the runtime opened it (about one run in ten here).
+      expect(seen.refusedByRuntime).toBeGreaterThan(0)
     },
     120_000,
   )
@@ -656,6 +858,32 @@ describe('escape suite: limits and what a kill leaves behind', () => {
         })
         await new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)))
       }
+    },
+  )
+
+  itRoot(
+    'kill -9 of ns serve during a run with limits: the container dies, the next one gives its folders back',
+    async () => {
+      const socketPath = join(work, 'killed-server.sock')
+      const { child } = await startNsServe(['--socket', socketPath, '--root', join(work, 'killed-server-state')])
+      const answer = callServer({ socketPath }, 'POST', '/v1/run', { command: ['sleep', '60'], memory: '64m' }).catch(
+        (e: Error) => e,
+      )
+      let sleeps: number[] = []
+      for (let i = 0; i < 100 && sleeps.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+        sleeps = sleepsUnder(child.pid!)
+      }
+      expect(sleeps).toHaveLength(1)
+      const id = cgroupIdOf(sleeps[0]!)!
+      expect(cgroupFolders(id).length).toBeGreaterThan(0)
+      child.kill('SIGKILL')
+      expect(await answer).toBeInstanceOf(Error) // the connection went with the server
+      for (let i = 0; i < 100 && existsSync(`/proc/${sleeps[0]}`); i++) await new Promise((r) => setTimeout(r, 20))
+      expect(existsSync(`/proc/${sleeps[0]}`)).toBe(false) // the container died with its server
+      const left = cgroupFolders(id)
+      await run({ command: ['true'], memory: '16m' })
+      expect({ before: left.length > 0, after: cgroupFolders(id) }).toEqual({ before: true, after: [] })
     },
   )
 })

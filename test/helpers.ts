@@ -92,3 +92,16 @@ export function alive(pid: number): boolean {
     return false
   }
 }
+
+/**
+ * The container's command: the first child of its PID 1 (the init). PID 1 is not dumpable, so
+ * its namespaces are not its user's to open; those of its command are.
+ */
+export function commandPid(init: number): number {
+  for (let i = 0; i < 200; i++) {
+    const first = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(' ')[0]
+    if (first) return Number(first)
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+  }
+  throw new Error(`pid ${init} has no child`)
+}

@@ -22,7 +22,18 @@ import { describe, expect } from 'vitest'
 
 import { NsError, run, spawn, type Container } from '@ns/core'
 
-import { cli, fixtureRootfs, hostMountinfo, hostNs, isRoot, itNs, itRoot, repoRoot } from './helpers.js'
+import {
+  alive,
+  cli,
+  commandPid,
+  fixtureRootfs,
+  hostMountinfo,
+  hostNs,
+  isRoot,
+  itNs,
+  itRoot,
+  repoRoot,
+} from './helpers.js'
 
 const sh = (script: string) => ['sh', '-c', script]
 
@@ -91,7 +102,9 @@ describe('namespaces', () => {
   itNs("an existing namespace is joined by path: a second container shares the first one's network", async () => {
     const a = spawn({ command: sh('readlink /proc/self/ns/net; read x'), stdin: 'pipe' })
     const netA = await firstLine(a)
-    const pid = await a.started
+    // The command, a child of the container's PID 1: PID 1 is not dumpable, so a normal user
+    // may not open its namespaces (root may).
+    const pid = commandPid(await a.started)
     const b = await run({
       command: sh('readlink /proc/self/ns/net'),
       namespaces: { network: `/proc/${pid}/ns/net`, user: `/proc/${pid}/ns/user` },
@@ -794,12 +807,15 @@ describe('stdio and lifetime', () => {
     await firstLine(c)
     const inNs = readFileSync(`/proc/${hostPid}/status`, 'utf8').match(/NSpid:\s+(.*)/)![1]!
     expect(inNs.trim().split(/\s+/).at(-1)).toBe('1')
-    const pidNs = readlinkSync(`/proc/${hostPid}/ns/pid`)
-    expect(livingIn(pidNs).length).toBe(4) // init, sh, two sleeps
+    const pidNs = readlinkSync(`/proc/${commandPid(hostPid)}/ns/pid`) // PID 1's is its own (not dumpable)
+    // init, sh, two sleeps (a normal user cannot see the init's namespace: it is not dumpable)
+    expect(livingIn(pidNs).length).toBe(isRoot ? 4 : 3)
     await c.kill('SIGKILL')
     await c.exited
-    for (let i = 0; i < 50 && livingIn(pidNs).length > 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const gone = () => livingIn(pidNs).length === 0 && !alive(hostPid)
+    for (let i = 0; i < 50 && !gone(); i++) await new Promise((r) => setTimeout(r, 20))
     expect(livingIn(pidNs)).toEqual([])
+    expect(alive(hostPid)).toBe(false)
   })
 })
 

@@ -17,8 +17,9 @@ function cargoUsable() {
   return r.status === 0
 }
 
-// 1. Rust: unit tests of ns-runtime, the real-process tests of ns-oci, and the tests of ns-dns.
-// (ns-native is a cdylib that only links inside Node, so it is exercised by the vitest suite.)
+// 1. Rust: unit tests of ns-runtime, the real-process tests of ns-oci, the tests of ns-dns and the
+// layer tests of ns-image (real overlay mounts in a child's namespaces). (ns-native is a cdylib
+// that only links inside Node, so it is exercised by the vitest suite.)
 if (cargoUsable()) {
   const env = { ...process.env }
   try {
@@ -27,7 +28,7 @@ if (cargoUsable()) {
     // An unprivileged run over a tree root built: compile into a directory of our own.
     env.CARGO_TARGET_DIR = join(tmpdir(), `ns-target-${process.getuid?.()}`)
   }
-  const r = spawnSync('cargo', ['test', '-p', 'ns-runtime', '-p', 'ns-oci', '-p', 'ns-dns'], {
+  const r = spawnSync('cargo', ['test', '-p', 'ns-runtime', '-p', 'ns-oci', '-p', 'ns-dns', '-p', 'ns-image'], {
     cwd: root,
     env,
     encoding: 'utf8',

@@ -15,5 +15,9 @@ module.exports = {
   containerStart: binding.containerStart,
   containerDelete: binding.containerDelete,
   containerStats: binding.containerStats,
+  unpackLayer: binding.unpackLayer,
+  removeLayer: binding.removeLayer,
+  probeOverlay: binding.probeOverlay,
+  overlayMountOptions: binding.overlayMountOptions,
   helperPath: process.env.NS_HELPER || join(__dirname, 'bin', 'ns-oci'),
 }

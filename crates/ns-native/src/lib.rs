@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+mod image;
 mod zygote;
 
 fn errno_error(what: &str, err: std::io::Error) -> Error {

@@ -76,9 +76,13 @@ fn host_pid() -> i32 {
 }
 
 pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
-    // Undumpable until the helper's descriptors are closed (a joined pid namespace may hold
-    // processes that would take them).
-    let _ = sys::set_dumpable(false);
+    // In a pid namespace joined by path, processes already there could take the helper's
+    // descriptors before they are closed: undumpable meanwhile. (In a new pid namespace nobody
+    // else sees us yet; and an unprivileged helper must still write our uid_map, which an
+    // undumpable child's /proc would refuse it.)
+    if p.ns.join.iter().any(|(k, _)| *k == NsKind::Pid) {
+        let _ = sys::set_dumpable(false);
+    }
     let me = host_pid();
     let mut keep = detach.descriptors();
     keep.extend([go.as_raw_fd(), report.as_raw_fd()]);

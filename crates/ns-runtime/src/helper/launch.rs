@@ -209,7 +209,13 @@ fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
     let mut fds: Vec<(NsKind, String, OwnedFd)> = Vec::new();
     for (kind, path) in order {
         let fd = sys::open(path, libc::O_RDONLY).map_err(|e| {
-            SetupError::sys(format!("open {} namespace", kind.oci_name()), Some(path), e)
+            let err = SetupError::sys(format!("open {} namespace", kind.oci_name()), Some(path), e);
+            if e.0 == libc::EACCES && euid != 0 {
+                // A container's PID 1 is not dumpable: its /proc files are not its user's.
+                err.with_hint("if this names a container's PID 1, name another of its processes (its command, a child of PID 1): PID 1 keeps its /proc entries to itself")
+            } else {
+                err
+            }
         })?;
         fds.push((*kind, path.clone(), fd));
     }
