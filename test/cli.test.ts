@@ -6,7 +6,8 @@ import { join } from 'node:path'
 
 import { describe, expect, it } from 'vitest'
 
-import { cli, fixtureRootfs, itNs, repoRoot } from './helpers.js'
+import { cli, fixtureRootfs, itNs, itRoot, repoRoot } from './helpers.js'
+import { ociBin } from './oci-bundle.js'
 
 function ns(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -219,6 +220,26 @@ describe('what users type, handled right', () => {
       )
     } finally {
       ns('--root', root, 'rm', '-f', `a_long_name.${'x'.repeat(70)}`)
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  itRoot('a container paused by ns-oci is shown by ns ps (without -a) as paused; resumed, as running', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ns-cli-paused-'))
+    const oci = (...args: string[]) =>
+      spawnSync(ociBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
+    try {
+      const r = ns('--root', root, 'run', '-d', '--name', 'napping', '-m', '64m', '--', 'sleep', '30')
+      expect(r.code, r.stderr).toBe(0)
+      const p = oci('pause', 'napping')
+      expect(p.status, p.stderr).toBe(0)
+      const ps = () => JSON.parse(ns('--root', root, 'ps', '--format', 'json').stdout).map((s: any) => [s.id, s.status])
+      expect(ps()).toEqual([['napping', 'paused']])
+      expect(ns('--root', root, 'ps').stdout).toMatch(/^napping\s+paused\s/m)
+      expect(oci('resume', 'napping').status).toBe(0)
+      expect(ps()).toEqual([['napping', 'running']])
+    } finally {
+      ns('--root', root, 'rm', '-f', 'napping')
       rmSync(root, { recursive: true, force: true })
     }
   })

@@ -1,7 +1,7 @@
 // `ns serve` as a client drives it: real requests over a real unix socket (and TCP), real
 // containers behind them; the policy, the errors, and a server killed with SIGKILL that comes
 // back to find every container as it left it.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { request, type IncomingHttpHeaders } from 'node:http'
 import {
   chmodSync,
@@ -26,6 +26,7 @@ import { buildSpec, get, hostInfo, list, parseRunOptions } from '@ns/core'
 import { createApp, defaultSocketPath, serve, type RunningServer } from '@ns/server'
 
 import { cli, fixtureRootfs, hostNs, isRoot, itNs, itRoot, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
+import { ociBin } from './oci-bundle.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ns-server-'))
 // Root's containers run as a range of their own: what they bind must be open to others.
@@ -1146,6 +1147,68 @@ describe('ns serve: signals', () => {
     expect((await call('POST', '/v1/containers/sig/wait')).body).toMatchObject({ exitCode: 143, signal: 'SIGTERM' })
     expect((await call('DELETE', '/v1/containers/sig')).status).toBe(204)
   })
+})
+
+describe('ns serve: a container paused by ns-oci', () => {
+  // The server has no pause of its own: an engine pauses through ns-oci on the same state root,
+  // and the server must tell what the freezer says.
+  /** Whether the kernel says the cgroup of `pid` is frozen (v1's freezer.state, v2's cgroup.events). */
+  const frozenState = (pid: number): boolean => {
+    for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+      const [, names, path] = line.split(':') as [string, string, string]
+      if (names.split(',').includes('freezer'))
+        return readFileSync(join('/sys/fs/cgroup/freezer', path, 'freezer.state'), 'utf8').trim() === 'FROZEN'
+      if (names === '' && existsSync('/sys/fs/cgroup/cgroup.controllers'))
+        return /^frozen 1$/m.test(readFileSync(join('/sys/fs/cgroup', path, 'cgroup.events'), 'utf8'))
+    }
+    throw new Error(`no freezer cgroup for ${pid}`)
+  }
+  const oci = (...args: string[]) => spawnSync(ociBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
+
+  itRoot(
+    'is listed and inspected as paused, ?status=paused finds it, and no exit is made up; stop still ends it',
+    async () => {
+      const stream = sse('/v1/events?id=frozen')
+      expect((await stream.opened).status).toBe(200)
+      const made = await call('POST', '/v1/containers', {
+        command: sh('while :; do date +%s%N > /dev/null; usleep 20000; done'),
+        name: 'frozen',
+        memory: '64m',
+        start: true,
+      })
+      expect(made.status, made.text).toBe(201)
+      const { pid } = made.body.state
+      const paused = oci('pause', 'frozen')
+      expect(paused.status, paused.stderr).toBe(0)
+      // The kernel's view: the container's cgroup is frozen.
+      expect(frozenState(pid)).toBe(true)
+      expect((await call('GET', '/v1/containers/frozen')).body.status).toBe('paused')
+      const ids = async (q: string) => (await call('GET', `/v1/containers?${q}`)).body.map((s: { id: string }) => s.id)
+      expect(await ids('status=paused')).toEqual(['frozen'])
+      expect(await ids('status=running')).not.toContain('frozen')
+      const ex = await call('POST', '/v1/containers/frozen/exec', { command: ['true'] })
+      expect(ex.status, ex.text).toBe(409)
+      expect(ex.body.error.message).toContain('it is paused')
+
+      const resumed = oci('resume', 'frozen')
+      expect(resumed.status, resumed.stderr).toBe(0)
+      expect((await call('GET', '/v1/containers/frozen')).body.status).toBe('running')
+      expect(frozenState(pid)).toBe(false)
+      expect(await ids('status=paused')).toEqual([])
+
+      // Paused again, a stop's SIGTERM waits in the freezer; its SIGKILL thaws the container so it dies.
+      expect(oci('pause', 'frozen').status).toBe(0)
+      const stopped = await call('POST', '/v1/containers/frozen/stop?timeout=1')
+      expect(stopped.status, stopped.text).toBe(200)
+      expect(stopped.body.state.status).toBe('stopped')
+      expect(stopped.body.exit.signal).toBe('SIGKILL')
+      expect((await call('DELETE', '/v1/containers/frozen')).status).toBe(204)
+      const events = (await stream.until((e) => e.some((x) => x.event === 'deleted'))).map((e) => JSON.parse(e.data))
+      stream.close()
+      // Pausing and resuming are no exit and no second start.
+      expect(events.map((e) => e.type)).toEqual(['created', 'started', 'exited', 'deleted'])
+    },
+  )
 })
 
 describe('ns serve: the state directory is the only truth', () => {

@@ -173,7 +173,7 @@ export const containerState = z
   .object({
     ociVersion: z.string(),
     id: z.string(),
-    status: z.enum(['creating', 'created', 'running', 'stopped']),
+    status: z.enum(['creating', 'created', 'running', 'paused', 'stopped']),
     pid: z.number().int().optional(),
     bundle: z.string(),
     annotations: z.record(z.string(), z.string()),
