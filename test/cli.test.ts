@@ -148,6 +148,20 @@ describe("bad usage is an error with status 125, and nothing after -- is read as
     }
   })
 
+  it('ns serve --allow-registry reaches the server: a malformed registry stops it at start, naming the flag and the value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-cli-serve-'))
+    try {
+      const socket = join(dir, 'ns.sock')
+      const r = ns('serve', '--socket', socket, '--allow-registry', '127.0.0.1:5000', '--allow-registry', 'https://x/')
+      expect(r.code, r.stderr).toBe(125)
+      expect(r.stderr).toContain('--allow-registry "https://x/": ')
+      expect(r.stderr).toContain('must be HOST or HOST:PORT')
+      expect(r.stdout).toBe('')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('help asked for is help: status 0, on stdout', () => {
     for (const args of [['run', '-h'], ['run', '--help'], ['ps', '--help'], ['help', 'exec'], ['--help']]) {
       const r = ns(...args)

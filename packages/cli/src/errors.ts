@@ -11,8 +11,11 @@ export { NsError }
  * flag and the value given (`--volume "x:/../y": ...` rather than `volumes[0]: ...`). Any other
  * error is returned as it is.
  */
-export function asFlagError(table: FlagTable<any>, values: Record<string, unknown>, e: unknown): unknown {
-  if (!(e instanceof NsError) || !e.field) return e
+export function asFlagError(table: FlagTable<any>, values: Record<string, unknown>, error: unknown): unknown {
+  // The server is loaded apart from the bundle (`ns serve`): its NsErrors are of another copy of the class.
+  const ours = error instanceof NsError || (error instanceof Error && error.name === 'NsError')
+  const e = error as NsError
+  if (!ours || !e.field) return error
   const field = e.field
   for (const [key, f] of Object.entries(table)) {
     const given = values[key]
@@ -36,7 +39,7 @@ export function asFlagError(table: FlagTable<any>, values: Record<string, unknow
       exitCode: e.exitCode,
     })
   }
-  return e
+  return error
 }
 
 /** The error for an argument that is not valid UTF-8 (see argv.ts). */

@@ -3,6 +3,7 @@
 // terminal are given to it), unit-tested beside it.
 import { NsError, namespaceNames, type NamespaceName, type RunOptions } from '@ns/core'
 
+import { envFromFlags } from '../env.js'
 import { applyFlags, bool, list, value, type FlagTable, type FlagValues } from '../flags.js'
 
 /** What the mapping reads besides the flags: the caller's environment and whether stdout is a terminal. */
@@ -104,13 +105,7 @@ export const containerFlags = {
   env: flag.list('-e, --env <key[=value]>', 'set an environment variable; KEY alone passes on yours, if set', {
     field: 'env',
     apply: (v, d) => {
-      const env: string[] = []
-      for (const e of v) {
-        if (e.includes('=')) env.push(e)
-        else if (d.ctx.env[e] !== undefined) env.push(`${e}=${d.ctx.env[e]}`)
-        // As docker: a variable that is not set here is not set inside either.
-      }
-      d.options.env = env
+      d.options.env = envFromFlags(v, d.ctx.env)
     },
   }),
   workdir: flag.value('-w, --workdir <dir>', 'working directory inside', {

@@ -40,6 +40,11 @@ export default defineCommand({
       '--allow-privileged',
       "allow host namespaces, maps of the host's root, / as root, specs without a user namespace, hooks",
     ),
+    allowRegistry: list(
+      '--allow-registry <host[:port]>',
+      'let clients pull from this registry even where it resolves to a loopback, private or link-local address',
+      { field: 'allowRegistry' },
+    ),
     root: value('--root <dir>', 'state directory of containers (as ns --root)'),
   },
   /** The HTTP API until SIGTERM or SIGINT; then the server closes and its socket goes. */
@@ -60,6 +65,7 @@ export default defineCommand({
       ...(token !== undefined ? { token } : {}),
       allowBind: o.allowBind ?? [],
       allowPrivileged: o.allowPrivileged ?? false,
+      allowRegistry: o.allowRegistry ?? [],
       onRequest: requestLogger(),
     })
     process.stderr.write(`ns serve: listening on ${server.url} (state root ${root})\n`)
