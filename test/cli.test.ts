@@ -238,25 +238,43 @@ describe('what users type, handled right', () => {
     }
   })
 
-  itRoot('a container paused by ns-oci is shown by ns ps (without -a) as paused; resumed, as running', () => {
-    const root = mkdtempSync(join(tmpdir(), 'ns-cli-paused-'))
-    const oci = (...args: string[]) =>
-      spawnSync(ociBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
-    try {
-      const r = ns('--root', root, 'run', '-d', '--name', 'napping', '-m', '64m', '--', 'sleep', '30')
-      expect(r.code, r.stderr).toBe(0)
-      const p = oci('pause', 'napping')
-      expect(p.status, p.stderr).toBe(0)
-      const ps = () => JSON.parse(ns('--root', root, 'ps', '--format', 'json').stdout).map((s: any) => [s.id, s.status])
-      expect(ps()).toEqual([['napping', 'paused']])
-      expect(ns('--root', root, 'ps').stdout).toMatch(/^napping\s+paused\s/m)
-      expect(oci('resume', 'napping').status).toBe(0)
-      expect(ps()).toEqual([['napping', 'running']])
-    } finally {
-      ns('--root', root, 'rm', '-f', 'napping')
-      rmSync(root, { recursive: true, force: true })
-    }
-  })
+  itRoot(
+    'ns pause and ns unpause (or ns-oci on the same root): ns ps (without -a) shows it paused, then running',
+    () => {
+      const root = mkdtempSync(join(tmpdir(), 'ns-cli-paused-'))
+      const oci = (...args: string[]) =>
+        spawnSync(ociBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
+      try {
+        const r = ns('--root', root, 'run', '-d', '--name', 'napping', '-m', '64m', '--', 'sleep', '30')
+        expect(r.code, r.stderr).toBe(0)
+        const ps = () =>
+          JSON.parse(ns('--root', root, 'ps', '--format', 'json').stdout).map((s: any) => [s.id, s.status])
+        const p = ns('--root', root, 'pause', 'napping')
+        expect(p.code, p.stderr).toBe(0)
+        expect(ps()).toEqual([['napping', 'paused']])
+        expect(ns('--root', root, 'ps').stdout).toMatch(/^napping\s+paused\s/m)
+        const again = ns('--root', root, 'pause', 'napping')
+        expect(again.code).toBe(125)
+        expect(again.stderr).toContain('cannot pause container "napping": it is paused')
+        expect(ns('--root', root, 'unpause', 'napping').code).toBe(0)
+        expect(ps()).toEqual([['napping', 'running']])
+        // An engine's pause is seen the same way.
+        const byEngine = oci('pause', 'napping')
+        expect(byEngine.status, byEngine.stderr).toBe(0)
+        expect(ps()).toEqual([['napping', 'paused']])
+        expect(oci('resume', 'napping').status).toBe(0)
+        expect(ps()).toEqual([['napping', 'running']])
+        // Without limits there is no cgroup to freeze: said so, and it runs on.
+        expect(ns('--root', root, 'run', '-d', '--name', 'free', '--', 'sleep', '30').code).toBe(0)
+        const free = ns('--root', root, 'pause', 'free')
+        expect(free.code).toBe(125)
+        expect(free.stderr).toContain('cannot pause container "free": it has no cgroup to freeze')
+      } finally {
+        ns('--root', root, 'rm', '-f', 'napping', 'free')
+        rmSync(root, { recursive: true, force: true })
+      }
+    },
+  )
 
   it('mounts over the root, paths with .., sizes and numbers past what the kernel takes: the flag named', () => {
     const cases: Array<[string[], string]> = [

@@ -218,6 +218,8 @@ describe('ns serve: the socket and the API description', () => {
       '/v1/containers/{id}/exec/attach',
       '/v1/containers/{id}/kill',
       '/v1/containers/{id}/logs',
+      '/v1/containers/{id}/pause',
+      '/v1/containers/{id}/resume',
       '/v1/containers/{id}/start',
       '/v1/containers/{id}/stats',
       '/v1/containers/{id}/stop',
@@ -1149,9 +1151,9 @@ describe('ns serve: signals', () => {
   })
 })
 
-describe('ns serve: a container paused by ns-oci', () => {
-  // The server has no pause of its own: an engine pauses through ns-oci on the same state root,
-  // and the server must tell what the freezer says.
+describe('ns serve: pause and resume', () => {
+  // Through the server's routes, or by an engine with ns-oci on the same state root: either way
+  // the server tells what the freezer says.
   /** Whether the kernel says the cgroup of `pid` is frozen (v1's freezer.state, v2's cgroup.events). */
   const frozenState = (pid: number): boolean => {
     for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
@@ -1166,7 +1168,7 @@ describe('ns serve: a container paused by ns-oci', () => {
   const oci = (...args: string[]) => spawnSync(ociBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
 
   itRoot(
-    'is listed and inspected as paused, ?status=paused finds it, and no exit is made up; stop still ends it',
+    'paused (by the API or by ns-oci) its cgroup is frozen and it is listed, filtered and inspected as paused; resumed it runs; no exit is made up; stop still ends it',
     async () => {
       const stream = sse('/v1/events?id=frozen')
       expect((await stream.opened).status).toBe(200)
@@ -1190,14 +1192,21 @@ describe('ns serve: a container paused by ns-oci', () => {
       expect(ex.status, ex.text).toBe(409)
       expect(ex.body.error.message).toContain('it is paused')
 
-      const resumed = oci('resume', 'frozen')
-      expect(resumed.status, resumed.stderr).toBe(0)
-      expect((await call('GET', '/v1/containers/frozen')).body.status).toBe('running')
+      const resumed = await call('POST', '/v1/containers/frozen/resume')
+      expect(resumed.status, resumed.text).toBe(200)
+      expect(resumed.body.state.status).toBe('running')
+      const again = await call('POST', '/v1/containers/frozen/resume')
+      expect(again.status).toBe(409)
+      expect(again.body.error.message).toContain('cannot resume container "frozen": it is running')
       expect(frozenState(pid)).toBe(false)
       expect(await ids('status=paused')).toEqual([])
 
       // Paused again, a stop's SIGTERM waits in the freezer; its SIGKILL thaws the container so it dies.
-      expect(oci('pause', 'frozen').status).toBe(0)
+      const pausedHere = await call('POST', '/v1/containers/frozen/pause')
+      expect(pausedHere.status, pausedHere.text).toBe(200)
+      expect(pausedHere.body.state.status).toBe('paused')
+      expect(frozenState(pid)).toBe(true)
+      expect(oci('state', 'frozen').stdout).toContain('"status": "paused"')
       const stopped = await call('POST', '/v1/containers/frozen/stop?timeout=1')
       expect(stopped.status, stopped.text).toBe(200)
       expect(stopped.body.state.status).toBe('stopped')
@@ -1209,6 +1218,16 @@ describe('ns serve: a container paused by ns-oci', () => {
       expect(events.map((e) => e.type)).toEqual(['created', 'started', 'exited', 'deleted'])
     },
   )
+
+  itNs('a container without a cgroup (no limits) cannot be paused: 409 saying why, and it still runs', async () => {
+    const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'unfrozen', start: true })
+    expect(made.status, made.text).toBe(201)
+    const r = await call('POST', '/v1/containers/unfrozen/pause')
+    expect(r.status, r.text).toBe(409)
+    expect(r.body.error.message).toContain('cannot pause container "unfrozen": it has no cgroup to freeze')
+    expect((await call('GET', '/v1/containers/unfrozen')).body.status).toBe('running')
+    expect((await call('DELETE', '/v1/containers/unfrozen?force=true')).status).toBe(204)
+  })
 })
 
 describe('ns serve: the state directory is the only truth', () => {

@@ -13,6 +13,8 @@ module.exports = {
   containerList: binding.containerList,
   containerKill: binding.containerKill,
   containerStart: binding.containerStart,
+  containerPause: binding.containerPause,
+  containerResume: binding.containerResume,
   containerDelete: binding.containerDelete,
   containerStats: binding.containerStats,
   unpackLayer: binding.unpackLayer,

@@ -18,6 +18,8 @@ export {
   containerList,
   containerKill,
   containerStart,
+  containerPause,
+  containerResume,
   containerDelete,
   containerStats,
   unpackLayer,

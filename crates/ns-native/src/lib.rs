@@ -417,6 +417,44 @@ pub fn container_delete(root: String, id: String, force: bool) -> AsyncTask<Life
     AsyncTask::new(Lifecycle { root, id, verb: Verb::Delete { force } })
 }
 
+pub struct Freeze {
+    root: String,
+    id: String,
+    on: bool,
+}
+
+impl Task for Freeze {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        let root = std::path::Path::new(&self.root);
+        if self.on {
+            ns_runtime::lifecycle::pause(root, &self.id)
+        } else {
+            ns_runtime::lifecycle::resume(root, &self.id)
+        }
+        .map_err(setup_error)
+    }
+
+    fn resolve(&mut self, _env: Env, _out: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Freeze every process of a container (its cgroup's freezer), off the event loop: it waits
+/// until the kernel says the cgroup is frozen.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn container_pause(root: String, id: String) -> AsyncTask<Freeze> {
+    AsyncTask::new(Freeze { root, id, on: true })
+}
+
+/// Thaw a paused container.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn container_resume(root: String, id: String) -> AsyncTask<Freeze> {
+    AsyncTask::new(Freeze { root, id, on: false })
+}
+
 /// One-shot figures from a container's cgroup, as JSON.
 #[napi]
 pub fn container_stats(root: String, id: String) -> Result<String> {

@@ -146,7 +146,9 @@ fn freeze(root: &Path, id: &str, on: bool) -> Result<()> {
         return Err(wrong_status(id, verb, status));
     }
     let Some(cg) = &rec.cgroup else {
+        // What the container is, not a file gone: a state error, as a wrong status is.
         let mut e = SetupError::sys(verb, Some(id), Errno(libc::ENOENT));
+        e.code = "ESTATE".into();
         e.message = format!("cannot {verb} container {id:?}: it has no cgroup to freeze");
         return Err(e.with_hint("a cgroup is made for a container with limits or a linux.cgroupsPath (with root, or delegated cgroups)"));
     };
@@ -168,6 +170,7 @@ pub fn update(root: &Path, id: &str, r: &crate::resources::Resources) -> Result<
     }
     let Some(cg) = &rec.cgroup else {
         let mut e = SetupError::sys("update", Some(id), Errno(libc::ENOENT));
+        e.code = "ESTATE".into();
         e.message = format!("cannot update container {id:?}: it has no cgroup to apply limits to");
         return Err(e.with_hint("a cgroup is made for a container with limits or a linux.cgroupsPath (with root, or delegated cgroups)"));
     };

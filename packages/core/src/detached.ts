@@ -159,6 +159,23 @@ export class DetachedContainer {
     return attachTo(this.dir, this.id)
   }
 
+  /**
+   * Freeze every process in it (its cgroup's freezer: a container with limits has one); its
+   * status is `paused` until `resume`. Resolves once the kernel says it is frozen.
+   */
+  async pause(): Promise<void> {
+    await native.containerPause(this.root, this.id).catch((e: unknown) => {
+      throw toNsError(e)
+    })
+  }
+
+  /** Thaw a paused container: its processes go on where they were. */
+  async resume(): Promise<void> {
+    await native.containerResume(this.root, this.id).catch((e: unknown) => {
+      throw toNsError(e)
+    })
+  }
+
   /** Send a signal to its first process, or with `all` to every process in it. */
   kill(signal: NodeJS.Signals | number = 'SIGTERM', opts: { all?: boolean } = {}): void {
     call(() => native.containerKill(this.root, this.id, String(signal), opts.all ?? false))

@@ -1,4 +1,4 @@
-// The verbs of a container's life: start, stop, kill, wait.
+// The verbs of a container's life: start, pause, resume, stop, kill, wait.
 import { watch, type FSWatcher } from 'node:fs'
 
 import { createRoute, z } from '@hono/zod-openapi'
@@ -47,6 +47,26 @@ const stopContainer = createRoute({
     200: json(idAndState.extend({ exit: exitStatusSchema }), 'Stopped: its state and how it ended'),
     ...errors(400, 401, 404, 408, 500),
   },
+})
+
+const pauseContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/pause',
+  tags,
+  summary: 'Freeze every process of a container',
+  description:
+    'Its cgroup is frozen (a container with limits has one); its status is `paused` until resumed. Answers once the kernel says it is frozen.',
+  request: { params: idParams },
+  responses: { 200: json(idAndState, 'Paused'), ...errors(400, 401, 404, 408, 409, 500) },
+})
+
+const resumeContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/resume',
+  tags,
+  summary: 'Thaw a paused container',
+  request: { params: idParams },
+  responses: { 200: json(idAndState, 'Running again'), ...errors(400, 401, 404, 408, 409, 500) },
 })
 
 const allDescription = 'To every process of the container, not only its first.'
@@ -124,6 +144,23 @@ export function lifecycleRoutes(ctx: AppContext) {
     ctx.events.sync({ started: id })
     return c.json({ id, state: withLabels(container.state()) }, 200)
   })
+
+  for (const [route, on] of [
+    [pauseContainer, true],
+    [resumeContainer, false],
+  ] as const) {
+    app.openapi(route, async (c) => {
+      const { id } = c.req.valid('param')
+      const container = lookup(ctx, id)
+      await withDeadline(
+        on ? container.pause() : container.resume(),
+        ctx.limits.opTimeoutMs,
+        `${on ? 'pause' : 'resume'} ${id}`,
+      )
+      ctx.events.sync()
+      return c.json({ id, state: withLabels(container.state()) }, 200)
+    })
+  }
 
   app.openapi(stopContainer, async (c) => {
     const { id } = c.req.valid('param')
