@@ -1,6 +1,6 @@
 // `ns` as a person types it: real processes, real namespaces, exit codes as docker gives them.
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -157,6 +157,19 @@ describe("bad usage is an error with status 125, and nothing after -- is read as
       expect(r.stderr).toContain('--allow-registry "https://x/": ')
       expect(r.stderr).toContain('must be HOST or HOST:PORT')
       expect(r.stdout).toBe('')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('ns serve --socket in a folder that does not exist: 125, the path named, and no folder made', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ns-cli-serve-'))
+    try {
+      const socket = join(dir, 'no', 'such', 'x.sock')
+      const r = ns('serve', '--socket', socket)
+      expect(r.code, r.stderr).toBe(125)
+      expect(r.stderr).toContain(join(dir, 'no', 'such'))
+      expect(existsSync(join(dir, 'no'))).toBe(false)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -12,6 +12,7 @@ import {
   readdirSync,
   readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs'
 import { request } from 'node:http'
@@ -24,7 +25,7 @@ import { afterAll, describe, expect } from 'vitest'
 import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
 import { serve } from '@ns/server'
 
-import { cli, itNs, itRoot, repoRoot } from './helpers.js'
+import { cli, fixtureRootfs, itNs, itRoot, repoRoot } from './helpers.js'
 
 const work = mkdtempSync(join(tmpdir(), 'ns-escape-'))
 chmodSync(work, 0o755) // bind sources are opened by the container's root: let it in
@@ -300,9 +301,14 @@ describe("escape suite: the container's PID 1 carries nothing of its caller", ()
     process.env.NS_ESCAPE_SECRET = 'token-of-the-caller'
     try {
       const r = await run({
-        command: sh('env | grep -c NS_ESCAPE_SECRET; cat /proc/1/environ >/dev/null; echo rc=$?'),
+        command: sh(
+          'env | grep -c NS_ESCAPE_SECRET; cat /proc/1/environ >/dev/null; echo rc=$?; stat -c "%u %n" /proc/1/environ /proc/self/environ',
+        ),
       })
-      expect(r.stdout).toBe('0\nrc=1\n')
+      // PID 1 is not dumpable: the kernel gives its /proc files to the host's root, which the
+      // container's user namespace does not map (65534), where a dumpable process of the
+      // container's root (the shell) owns its own.
+      expect(r.stdout).toBe('0\nrc=1\n65534 /proc/1/environ\n0 /proc/self/environ\n')
       expect(r.stderr).toMatch(/Permission denied/)
     } finally {
       delete process.env.NS_ESCAPE_SECRET
@@ -323,7 +329,11 @@ describe("escape suite: the container's PID 1 carries nothing of its caller", ()
       const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`))
       expect(fds).toHaveLength(1)
       expect(fds[0]).toMatch(/^pipe:/)
-      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^CoreDumping:\t0$/m)
+      // Not dumpable: its /proc files belong to the host's root, not to the container's root.
+      // Its command, dumpable, is the container's root's: a host id of the container's own.
+      const [command] = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ')
+      expect(statSync(`/proc/${pid}/environ`).uid).toBe(0)
+      expect(statSync(`/proc/${command}/environ`).uid).not.toBe(0)
     } finally {
       await c.kill('SIGKILL')
       await c.exited.catch(() => {})
@@ -472,6 +482,18 @@ describe('escape suite: what a helper sends is bounded and checked', () => {
       }
     },
   )
+
+  itNs('endless short events, each well formed: an error for that container once there are too many', () => {
+    // 100000 warnings of 1 KiB (100 MiB in all, no line too long): more than any helper sends.
+    const r = withFakeHelper(
+      `yes '{"event":"warning","message":"'"$(head -c 1024 /dev/zero | tr '\\0' w)"'"}' | head -n 100000 >&3; exec sleep 5`,
+    )
+    expect(r.status, r.err).toBe(0)
+    const [line, alive] = r.out.trim().split('\n')
+    expect(JSON.parse(line!)).toMatchObject({ name: 'NsError', code: 'EPROTO' })
+    expect(JSON.parse(line!).message).toMatch(/the helper sent more than 1024 events/)
+    expect(alive).toBe('alive true')
+  })
 
   itNs('a line that is not an event, and an event of the wrong shape: errors, not exceptions', () => {
     for (const junk of ['this is not json', '{"event":"exited","exitCode":"zero"}', '[1,2]']) {
@@ -652,7 +674,7 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       execFileSync('mkdir', ['-p', real])
       writeFileSync(join(real, 'marker-of-the-volume'), '')
       const swapper = startSwapper(real)
-      const seen = { volume: 0, refused: 0, host: 0, other: 0 }
+      const seen = { volume: 0, refused: 0, between: 0, host: 0, other: 0 }
       try {
         for (let i = 0; i < 150; i++) {
           const r = await runSpec(confinedSpec([allowed], [[real, '/mnt']], 'ls /mnt'))
@@ -660,7 +682,7 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
           else if (r.stdout.includes('marker-of-the-volume')) seen.volume++
           else if (r.error?.match(/^mounts\[\d+\]\.source: .* resolves outside the allowed bind root/)) seen.refused++
           else if (r.error?.match(/ENOENT|ENOTDIR/))
-            seen.refused++ // caught between two renames
+            seen.between++ // caught between two renames
           else {
             seen.other++
             console.warn('unexpected', r)
@@ -672,8 +694,8 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       console.log('bind race, 150 starts:', seen)
       expect(seen.host).toBe(0)
       expect(seen.other).toBe(0)
-      expect(seen.volume + seen.refused).toBe(150)
-      expect(seen.refused).toBeGreaterThan(0) // the race did run
+      expect(seen.volume + seen.refused + seen.between).toBe(150)
+      expect(seen.refused).toBeGreaterThan(0) // the race reached the runtime's own check
     },
     120_000,
   )
@@ -751,6 +773,45 @@ describe('escape suite: a bind source is checked and mounted as one (io.ns.bind.
       const dotdot = await runSpec(confinedSpec([allowed], [[`${allowed}/../..`, '/mnt']], 'ls /mnt'))
       expect(dotdot.error).toMatch(/is not under an allowed bind root/)
     },
+  )
+
+  itNs(
+    "root.path swapped for a symlink to / while containers start never gives a container the host's / (100 tries)",
+    async () => {
+      const allowed = allowedDir()
+      const root = join(allowed, 'root')
+      execFileSync('cp', ['-a', fixtureRootfs, root])
+      writeFileSync(join(root, 'marker-of-the-root'), '')
+      const spec = specWith((s) => {
+        s.annotations = { ...s.annotations, 'io.ns.bind.roots': JSON.stringify([allowed]) }
+        s.root = { path: root, readonly: true }
+        s.mounts = s.mounts!.filter((m) => m.type !== 'bind')
+        s.process!.args = ['/bin/sh', '-c', 'ls /']
+      })
+      const swapper = startSwapper(root)
+      const seen = { root: 0, refusedByRuntime: 0, between: 0, host: 0, other: 0 }
+      try {
+        for (let i = 0; i < 100; i++) {
+          const r = await runSpec(spec)
+          if (r.stdout.includes('marker-of-the-root')) seen.root++
+          else if (r.error?.match(/^root\.path: .* resolves outside the allowed bind root/)) seen.refusedByRuntime++
+          else if (r.error?.match(/ENOENT|ENOTDIR/))
+            seen.between++ // caught between two renames
+          else if (r.stdout.includes('proc')) seen.host++
+          else {
+            seen.other++
+            console.warn('unexpected', r)
+          }
+        }
+      } finally {
+        await swapper.stop()
+      }
+      console.log('root.path race, 100 starts:', seen)
+      expect(seen.host).toBe(0)
+      expect(seen.other).toBe(0)
+      expect(seen.refusedByRuntime).toBeGreaterThan(0) // the runtime's own check was reached
+    },
+    120_000,
   )
 
   itNs('root.path too: a rootfs outside the roots, or leaving them by a symlink, is refused', async () => {

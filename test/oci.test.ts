@@ -290,6 +290,19 @@ describe('ns-oci for engines', () => {
     expect(oci('delete', id).code).toBe(0) // a created container is deleted without --force
   })
 
+  it('a global flag with a value it does not take is a usage error: exit 1, the flag named, nothing done', () => {
+    for (const [args, message] of [
+      [['--log-format', 'xml', 'list'], 'ns-oci: --log-format: "xml" is not one of text, json\n'],
+      [['--rootless', 'maybe', 'list'], 'ns-oci: --rootless: "maybe" is not one of true, false, auto\n'],
+      [['--root'], 'ns-oci: flag --root needs a value\n'],
+    ] as const) {
+      const r = spawnSync(bin, args, { encoding: 'utf8' })
+      expect(r.status, args.join(' ')).toBe(1)
+      expect(r.stderr, args.join(' ')).toBe(`${message}\`ns-oci --help\` lists the global flags\n`)
+      expect(r.stdout, args.join(' ')).toBe('')
+    }
+  })
+
   itNs('errors: a one-line message on stderr, exit 1, and a JSON line in --log for the engine', () => {
     const log = join(work, 'log.json')
     const dir = bundle(['true'], (c) => (c.ociVersion = '2.0.0'))

@@ -54,8 +54,15 @@ export interface Helper {
 
 /** The longest event line a helper sends (real ones are a few hundred bytes). */
 export const MAX_EVENT_LINE = 1 << 20
-/** The most warnings kept for one container. */
+/** The most warnings kept for one container, and the longest kept of each. */
 const MAX_WARNINGS = 64
+const MAX_WARNING_LENGTH = 4096
+/**
+ * The most events one helper sends: created, started, exited or an error, and a warning per
+ * limit or setting it could not apply. A helper that sends more is broken, as one whose line
+ * is too long: what a helper sends is bounded in total, not only line by line.
+ */
+export const MAX_EVENTS = 1024
 
 /**
  * Split what `input` reads into lines (at `\n`; the last one may lack it) and call `onLine` with
@@ -201,11 +208,13 @@ export function launchHelper(
       () => {},
     )
   }
+  let events = 0
   const done = new Promise<{ exitCode?: number | null; signal?: number | null }>((resolve, reject) => {
     readLines(
       control,
       (line) => {
         if (broken) return
+        if (++events > MAX_EVENTS) return protocolError(`more than ${MAX_EVENTS} events`)
         const ev = parseEvent(line)
         if (ev) onEvent(ev)
         else protocolError(`a line that is not an event (${JSON.stringify(line.slice(0, 80))})`)
@@ -306,7 +315,7 @@ export class Container implements AsyncDisposable {
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
       else if (ev.event === 'error') error ??= ev.error
       else if (ev.event === 'warning' && ev.message && this.warnings.length < MAX_WARNINGS)
-        this.warnings.push(ev.message)
+        this.warnings.push(ev.message.slice(0, MAX_WARNING_LENGTH))
       else if (ev.event === 'exited')
         exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
     }

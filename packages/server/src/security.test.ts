@@ -587,6 +587,7 @@ describe('the policy, field by field, over app.request()', () => {
         const body = (await refused.json()) as { error: { code: string; field?: string; message: string } }
         expect(refused.status, JSON.stringify(body)).toBe(403)
         expect(body.error).toMatchObject({ code: 'EPERM', field: c.field })
+        expect(body.error.message.startsWith(`${c.field}: `), body.error.message).toBe(true)
       }
       expect(list(state)).toEqual([])
 
