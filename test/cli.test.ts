@@ -289,6 +289,64 @@ describe('what users type, handled right', () => {
     },
   )
 
+  itRoot('ns update writes new limits to a running container, read back from its cgroup on the host', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ns-cli-update-'))
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    /** A cgroup file of `pid` (v1: under its controller's hierarchy). */
+    const cg = (pid: number, controller: string, v1File: string, v2File: string) => {
+      for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+        const [, names, path] = line.split(':') as [string, string, string]
+        if (v2 && names === '') return readFileSync(join('/sys/fs/cgroup', path, v2File), 'utf8').trim()
+        if (!v2 && names.split(',').includes(controller))
+          return readFileSync(join('/sys/fs/cgroup', controller, path, v1File), 'utf8').trim()
+      }
+      throw new Error(`no ${controller} cgroup for ${pid}`)
+    }
+    try {
+      const r = ns(
+        '--root',
+        root,
+        'run',
+        '-d',
+        '--name',
+        'grow',
+        '-m',
+        '64m',
+        '--pids-limit',
+        '20',
+        '--',
+        'sleep',
+        '30',
+      )
+      expect(r.code, r.stderr).toBe(0)
+      const pid = JSON.parse(ns('--root', root, 'inspect', 'grow').stdout)[0].pid as number
+      expect(cg(pid, 'memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(64 << 20))
+      const u = ns('--root', root, 'update', '-m', '128m', '--pids-limit', '50', 'grow')
+      expect(u.code, u.stderr).toBe(0)
+      expect(u.stdout).toBe('grow\n')
+      expect(cg(pid, 'memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(128 << 20))
+      expect(cg(pid, 'pids', 'pids.max', 'pids.max')).toBe('50')
+      // The config keeps what was written.
+      expect(JSON.parse(ns('--root', root, 'inspect', 'grow').stdout)[0].config.linux.resources.memory.limit).toBe(
+        128 << 20,
+      )
+      const none = ns('--root', root, 'update', 'grow')
+      expect(none.code).toBe(125)
+      expect(none.stderr).toContain('give at least one limit')
+      const small = ns('--root', root, 'update', '-m', '1k', 'grow')
+      expect(small.code).toBe(125)
+      expect(small.stderr).toMatch(/^ns: --memory "1k": /)
+      expect(cg(pid, 'memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(128 << 20))
+      expect(ns('--root', root, 'run', '-d', '--name', 'loose', '--', 'sleep', '30').code).toBe(0)
+      const loose = ns('--root', root, 'update', '-m', '128m', 'loose')
+      expect(loose.code).toBe(125)
+      expect(loose.stderr).toContain('cannot update container "loose": it has no cgroup to apply limits to')
+    } finally {
+      ns('--root', root, 'rm', '-f', 'grow', 'loose')
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
   it('mounts over the root, paths with .., sizes and numbers past what the kernel takes: the flag named', () => {
     const cases: Array<[string[], string]> = [
       [

@@ -15,6 +15,7 @@ module.exports = {
   containerStart: binding.containerStart,
   containerPause: binding.containerPause,
   containerResume: binding.containerResume,
+  containerUpdate: binding.containerUpdate,
   containerDelete: binding.containerDelete,
   containerStats: binding.containerStats,
   unpackLayer: binding.unpackLayer,

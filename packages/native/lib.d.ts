@@ -20,6 +20,7 @@ export {
   containerStart,
   containerPause,
   containerResume,
+  containerUpdate,
   containerDelete,
   containerStats,
   unpackLayer,

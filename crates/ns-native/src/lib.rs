@@ -455,6 +455,40 @@ pub fn container_resume(root: String, id: String) -> AsyncTask<Freeze> {
     AsyncTask::new(Freeze { root, id, on: false })
 }
 
+pub struct Update {
+    root: String,
+    id: String,
+    resources: String,
+}
+
+impl Task for Update {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        let r: ns_runtime::resources::Resources =
+            serde_json::from_str(&self.resources).map_err(|e| {
+                setup_error(ns_runtime::SetupError::config(
+                    "resources",
+                    format!("is not a runtime spec's linux.resources: {e}"),
+                ))
+            })?;
+        ns_runtime::lifecycle::update(std::path::Path::new(&self.root), &self.id, &r)
+            .map_err(setup_error)
+    }
+
+    fn resolve(&mut self, _env: Env, _out: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Write new limits (`linux.resources` as JSON: only the fields given) to a living container's
+/// cgroup; its config keeps them.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn container_update(root: String, id: String, resources: String) -> AsyncTask<Update> {
+    AsyncTask::new(Update { root, id, resources })
+}
+
 /// One-shot figures from a container's cgroup, as JSON.
 #[napi]
 pub fn container_stats(root: String, id: String) -> Result<String> {

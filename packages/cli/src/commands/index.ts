@@ -20,6 +20,7 @@ export const commands: readonly CommandEntry[] = [
   { name: 'kill', load: () => import('./kill.js') },
   { name: 'pause', load: () => import('./pause.js') },
   { name: 'unpause', load: () => import('./unpause.js') },
+  { name: 'update', load: () => import('./update.js') },
   { name: 'rm', load: () => import('./rm.js') },
   { name: 'attach', load: () => import('./attach.js') },
   { name: 'wait', load: () => import('./wait.js') },
