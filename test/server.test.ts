@@ -223,6 +223,7 @@ describe('ns serve: the socket and the API description', () => {
       '/v1/containers/{id}/start',
       '/v1/containers/{id}/stats',
       '/v1/containers/{id}/stop',
+      '/v1/containers/{id}/update',
       '/v1/containers/{id}/wait',
       '/v1/events',
       '/v1/health',
@@ -1151,7 +1152,7 @@ describe('ns serve: signals', () => {
   })
 })
 
-describe('ns serve: pause and resume', () => {
+describe('ns serve: pause, resume and update', () => {
   // Through the server's routes, or by an engine with ns-oci on the same state root: either way
   // the server tells what the freezer says.
   /** Whether the kernel says the cgroup of `pid` is frozen (v1's freezer.state, v2's cgroup.events). */
@@ -1216,6 +1217,48 @@ describe('ns serve: pause and resume', () => {
       stream.close()
       // Pausing and resuming are no exit and no second start.
       expect(events.map((e) => e.type)).toEqual(['created', 'started', 'exited', 'deleted'])
+    },
+  )
+
+  itRoot(
+    'update writes the limits given to the cgroup, names a bad field with a 400, and keeps the others',
+    async () => {
+      const made = await call('POST', '/v1/containers', {
+        command: ['sleep', '30'],
+        name: 'grown',
+        memory: '64m',
+        pidsLimit: 20,
+        start: true,
+      })
+      expect(made.status, made.text).toBe(201)
+      const { pid } = made.body.state
+      const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers')
+      const cgFile = (controller: string, v1File: string, v2File: string) => {
+        for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+          const [, names, path] = line.split(':') as [string, string, string]
+          if (v2 && names === '') return readFileSync(join('/sys/fs/cgroup', path, v2File), 'utf8').trim()
+          if (!v2 && names.split(',').includes(controller))
+            return readFileSync(join('/sys/fs/cgroup', controller, path, v1File), 'utf8').trim()
+        }
+        throw new Error(`no ${controller} cgroup for ${pid}`)
+      }
+      const memory = () => cgFile('memory', 'memory.limit_in_bytes', 'memory.max')
+      expect(memory()).toBe(String(64 << 20))
+      const r = await call('POST', '/v1/containers/grown/update', { memory: '128m' })
+      expect(r.status, r.text).toBe(200)
+      expect(r.body.state.status).toBe('running')
+      expect(memory()).toBe(String(128 << 20))
+      expect(cgFile('pids', 'pids.max', 'pids.max')).toBe('20')
+      const small = await call('POST', '/v1/containers/grown/update', { memory: '1k' })
+      expect(small.status).toBe(400)
+      expect(small.body.error.field).toBe('memory')
+      const other = await call('POST', '/v1/containers/grown/update', { hostname: 'x' })
+      expect(other.status).toBe(400)
+      expect(other.text).toContain('hostname')
+      expect(memory()).toBe(String(128 << 20))
+      expect((await call('DELETE', '/v1/containers/grown?force=true')).status).toBe(204)
+      const gone = await call('POST', '/v1/containers/grown/update', { memory: '128m' })
+      expect(gone.status).toBe(404)
     },
   )
 

@@ -138,6 +138,21 @@ export const execBody = runOptionsSchema
   .strict()
   .openapi('ExecBody')
 
+/** New limits for a running container: those of the run options a cgroup takes again. */
+export const updateBody = runOptionsSchema
+  .pick({
+    memory: true,
+    memoryReservation: true,
+    memorySwap: true,
+    cpus: true,
+    cpuShares: true,
+    cpusetCpus: true,
+    pidsLimit: true,
+    blkioWeight: true,
+  })
+  .strict()
+  .openapi('UpdateBody', { description: 'Only the limits given are written; the others stay as they are.' })
+
 const termSize = z.number().int().min(1).max(65535)
 
 /** The first message of an exec over a WebSocket: what to run. */

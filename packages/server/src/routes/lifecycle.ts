@@ -1,4 +1,4 @@
-// The verbs of a container's life: start, pause, resume, stop, kill, wait.
+// The verbs of a container's life: start, pause, resume, update, stop, kill, wait.
 import { watch, type FSWatcher } from 'node:fs'
 
 import { createRoute, z } from '@hono/zod-openapi'
@@ -18,6 +18,8 @@ import {
   querySignal,
   bodySignal,
   signalOf,
+  updateBody,
+  jsonBody,
 } from '../schemas.js'
 
 const tags = ['lifecycle']
@@ -67,6 +69,17 @@ const resumeContainer = createRoute({
   summary: 'Thaw a paused container',
   request: { params: idParams },
   responses: { 200: json(idAndState, 'Running again'), ...errors(400, 401, 404, 408, 409, 500) },
+})
+
+const updateContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/update',
+  tags,
+  summary: 'Change the limits of a running container',
+  description:
+    'The limits given are written to its cgroup (a container with limits has one) and kept in its config; the others stay.',
+  request: { params: idParams, body: jsonBody(updateBody) },
+  responses: { 200: json(idAndState, 'Updated'), ...errors(400, 401, 404, 408, 409, 500) },
 })
 
 const allDescription = 'To every process of the container, not only its first.'
@@ -161,6 +174,13 @@ export function lifecycleRoutes(ctx: AppContext) {
       return c.json({ id, state: withLabels(container.state()) }, 200)
     })
   }
+
+  app.openapi(updateContainer, async (c) => {
+    const { id } = c.req.valid('param')
+    const container = lookup(ctx, id)
+    await withDeadline(container.update(c.req.valid('json')), ctx.limits.opTimeoutMs, `update ${id}`)
+    return c.json({ id, state: withLabels(container.state()) }, 200)
+  })
 
   app.openapi(stopContainer, async (c) => {
     const { id } = c.req.valid('param')
