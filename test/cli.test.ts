@@ -187,10 +187,10 @@ describe("bad usage is an error with status 125, and nothing after -- is read as
     const r = ns('run', '--', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help', '--', '-v', '--rootfs')
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toBe('-h --help -- -v --rootfs\n')
-    // Without --, ns's options end at the program's name.
-    const p = ns('run', 'sh', '-c', 'echo "$@"', 'sh', '-h', '--help')
+    // ns's options end at the first operand too (without --, that is an image: image-cli.test.ts).
+    const p = ns('run', '-e', 'A=1', '--', 'sh', '-c', 'echo "$A $*"', 'sh', '-e', 'B=2')
     expect(p.code, p.stderr).toBe(0)
-    expect(p.stdout).toBe('-h --help\n')
+    expect(p.stdout).toBe('1 -e B=2\n')
   })
 })
 
@@ -443,10 +443,22 @@ process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, [...seen].join
     expect(r.modules).not.toContain('@ns/server')
   })
 
-  itNs('ns run loads the addon, not the server', () => {
+  itNs('ns run loads the addon, not the server, nor the image code (its zlib and streams)', () => {
     const r = loaded('run', '--', 'true')
     expect(r.code).toBe(0)
     expect(r.modules).toContain('@ns/native')
     expect(r.modules).not.toContain('@ns/server')
+    expect(r.modules.filter((m) => /^(node:)?(zlib|stream\/promises)$/.test(m))).toEqual([])
+  })
+
+  it('ns run IMAGE loads the image code (a store that lacks the image, with --pull never)', () => {
+    const store = mkdtempSync(join(tmpdir(), 'ns-cli-store-'))
+    try {
+      const r = loaded('--store', store, 'run', '--pull', 'never', 'localhost/ns/absent:1')
+      expect(r.code).toBe(125)
+      expect(r.modules).toContain('node:zlib')
+    } finally {
+      rmSync(store, { recursive: true, force: true })
+    }
   })
 })

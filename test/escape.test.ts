@@ -22,7 +22,7 @@ import { join } from 'node:path'
 
 import { afterAll, describe, expect } from 'vitest'
 
-import { buildSpec, get, list, parseRunOptions, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
+import { buildSpec, get, list, parseRunOptions, pool, run, runDetached, spawn, spawnSpec, type OciSpec } from '@ns/core'
 import { serve } from '@ns/server'
 
 import { cli, fixtureRootfs, itNs, itRoot, repoRoot } from './helpers.js'
@@ -337,6 +337,60 @@ describe("escape suite: the container's PID 1 carries nothing of its caller", ()
     } finally {
       await c.kill('SIGKILL')
       await c.exited.catch(() => {})
+    }
+  })
+
+  itRoot(
+    'a pooled sandbox, set up before its command came: PID 1 holds no variable of the caller and one descriptor, its report pipe',
+    async () => {
+      process.env.NS_ESCAPE_SECRET = 'token-of-the-caller'
+      const p = pool({ size: 1 })
+      delete process.env.NS_ESCAPE_SECRET
+      try {
+        await p.warm()
+        const c = p.spawn(['sleep', '5'])
+        expect(p.stats.warm).toBe(1)
+        const pid = await c.started
+        await new Promise((r) => setTimeout(r, 100))
+        expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^ns-oci\0init\0/)
+        const env = readFileSync(`/proc/${pid}/environ`)
+        expect(env.includes('NS_ESCAPE_SECRET')).toBe(false)
+        expect(env.every((b) => b === 0)).toBe(true)
+        const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`))
+        expect(fds).toHaveLength(1)
+        expect(fds[0]).toMatch(/^pipe:/)
+        expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^CoreDumping:\t0$/m)
+        await c.kill('SIGKILL')
+        await c.exited.catch(() => {})
+      } finally {
+        await p.close()
+      }
+    },
+  )
+
+  itNs('in a pooled sandbox, the same attempts on PID 1 and on the host fail the same way', async () => {
+    const p = pool({ size: 1 })
+    try {
+      await p.warm()
+      const r = await p.run(['python3', '-c', pid1Probe])
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(probeResults(r.stdout)).toEqual({ ...pid1Closed, ptrace_attach: 'EPERM' })
+      await p.warm()
+      const server = createServer((s) => s.end())
+      await new Promise<void>((res) => server.listen(0, '127.0.0.1', res))
+      const port = (server.address() as AddressInfo).port
+      try {
+        const args = ['python3', '-c', probe, String(process.pid), String(port)]
+        const [pooled, cold] = [await p.run(args), await run({ command: args })]
+        expect(pooled.exitCode, pooled.stderr).toBe(0)
+        expect(probeResults(pooled.stdout)).toEqual(probeResults(cold.stdout))
+        expect(probeResults(pooled.stdout).connect_host_loopback).toBe('ECONNREFUSED')
+      } finally {
+        server.close()
+      }
+      expect(p.stats).toEqual({ warm: 2, cold: 0 })
+    } finally {
+      await p.close()
     }
   })
 

@@ -22,7 +22,7 @@ import {
   type PullEvent,
 } from '@ns/core'
 
-import { isRoot, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
+import { fixtureRootfs, isRoot, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
 import {
   buildLayout,
   freePort,
@@ -762,19 +762,21 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, blobs
     const dirs = await unpackImage(st, img, {
       unpacker: async (req) => {
         calls.push({ mediaType: req.mediaType, diffId: req.diffId, blob: req.blob })
+        mkdirSync(join(req.dest, 'diff'), { recursive: true })
+        writeFileSync(join(req.dest, 'layer.json'), '{}')
         writeFileSync(join(req.dest, 'marker'), req.diffId)
         return { diffId: req.diffId, size: 1 }
       },
     })
     expect(calls.map((c) => c.diffId)).toEqual(img.layers.map((l) => l.diffId))
     expect(calls.every((c) => c.mediaType.endsWith('+zstd'))).toBe(true)
-    expect(dirs).toEqual(img.layers.map((l) => join(store, 'layers', 'sha256', l.diffId.slice(7))))
-    expect(readFileSync(join(dirs[1]!, 'marker'), 'utf8')).toBe(img.layers[1]!.diffId)
+    expect(dirs).toEqual(img.layers.map((l) => join(store, 'layers', 'sha256', l.diffId.slice(7), 'diff')))
+    expect(readFileSync(join(dirs[1]!, '..', 'marker'), 'utf8')).toBe(img.layers[1]!.diffId)
     await unpackImage(st, img, { unpacker: async () => Promise.reject(new Error('must not be called again')) })
     // The same layers compressed otherwise share the unpacked directories (keyed by diff id).
     const gz = await openImages({ store }).pull(`${reg.host}/test/app:oci`)
     expect(await unpackImage(st, gz, { unpacker: async () => Promise.reject(new Error('shared')) })).toEqual(dirs)
-    // An unpacker that finds another diff id is refused, and leaves no directory.
+    // An unpacker that finds another diff id is refused.
     const other = newStore()
     const base = await openImages({ store: other }).pull(`${reg.host}/test/base:v1`)
     const e = await errorOf(
@@ -785,13 +787,20 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, blobs
     expect(e.code).toBe('DIGEST_MISMATCH')
     expect(e.message).toContain(base.layers[0]!.diffId)
     expect(readdirSync(join(other, 'layers', 'sha256'))).toEqual([])
-    // The native unpacker is not wired in yet: the default says so.
-    expect((await errorOf(unpackImage(new ImageStore(other), base))).code).toBe('NOT_IMPLEMENTED')
+    // The default is the native unpacker: the layer's files, checked against its diff id.
+    const [root] = await unpackImage(new ImageStore(other), base)
+    expect(readFileSync(join(root!, 'etc', 'passwd'), 'utf8')).toBe(
+      readFileSync(join(fixtureRootfs, 'etc', 'passwd'), 'utf8'),
+    )
+    expect(readdirSync(join(other, 'layers', 'sha256'))).toEqual([base.layers[0]!.diffId.slice(7)])
     // prune drops unpacked layers no image uses.
     await openImages({ store }).remove(`${reg.host}/test/app:oci`)
     await openImages({ store }).remove(`${reg.host}/test/app:zstd`)
     await openImages({ store }).prune()
     expect(readdirSync(join(store, 'layers', 'sha256'))).toEqual([])
+    await openImages({ store: other }).remove(`${reg.host}/test/base:v1`)
+    await openImages({ store: other }).prune()
+    expect(readdirSync(join(other, 'layers', 'sha256'))).toEqual([])
   })
 })
 

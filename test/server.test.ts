@@ -234,6 +234,7 @@ describe('ns serve: the socket and the API description', () => {
       '/v1/images/{ref}',
       '/v1/images/{ref}/save',
       '/v1/images/{ref}/tag',
+      '/v1/pool',
       '/v1/run',
       '/v1/version',
     ])

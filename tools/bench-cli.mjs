@@ -13,33 +13,32 @@
 // for a before/after in one run. This is a report, not a test: it exits 0 when it completes
 // (130 when interrupted).
 
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import {
   ensureFixture,
   FIXTURE,
   fmt,
   lastLine,
+  median,
+  openScratch,
   printTable,
   quantile,
   readArgs,
   repoRoot,
+  rotatingRounds,
   round,
-  runSteps,
-  trapSignals,
+  seededShuffle,
+  unmountUnder,
   usageExit,
   versionOf,
   which,
 } from './bench-common.mjs'
+import { PODMAN_CONF, privatePodman } from './bench/podman-store.mjs'
 
 const RUN_TIMEOUT_MS = 20_000
 const PODMAN_IMAGE = 'localhost/nsbench-cli:latest'
-// podman 4.3 on this kind of host: cgroupfs (no systemd), a file for events, no default ulimits
-// above the inherited hard limits.
-const PODMAN_CONF =
-  '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
 // Targets: ratios to `node -e 0`.
 const TARGETS = { version: 1.3, ps: 1.3, run: 1.5, 'run-rootfs': 1.5 }
 
@@ -91,18 +90,9 @@ readArgs(process.argv.slice(2), {
 })
 
 ensureFixture()
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'ns-bench-cli-'))
+const scratch = openScratch({ prog: 'bench-cli', prefix: 'ns-bench-cli-', what: 'stopping after the current run' })
+const { tmp } = scratch
 const nsRoot = path.join(tmp, 'ns-state')
-const cleanupSteps = [() => rmSync(tmp, { recursive: true, force: true })]
-let cleaned = false
-function cleanup() {
-  if (cleaned) return
-  cleaned = true
-  runSteps(cleanupSteps)
-}
-process.on('exit', cleanup)
-let interrupted = false
-trapSignals('bench-cli', 'stopping after the current run', cleanup, () => (interrupted = true))
 
 /**
  * Runs a command and measures it from fork to its reaping, wall and CPU (user + system, its own
@@ -192,26 +182,13 @@ else if (!podmanBin) podman.skipped = 'skipped: podman not installed'
 else if (!which('runc')) podman.skipped = 'skipped: runc (the runtime podman is given) not installed'
 else {
   const dir = path.join(tmp, 'podman')
-  mkdirSync(dir)
-  const conf = path.join(dir, 'containers.conf')
-  writeFileSync(conf, PODMAN_CONF)
-  const globalArgs = ['--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run')]
-  globalArgs.push('--tmpdir', path.join(dir, 'tmp'), '--runtime', 'runc')
-  const env = { ...process.env, CONTAINERS_CONF: conf }
-  const sync = (...args) => spawnSync(podmanBin, [...globalArgs, ...args], { encoding: 'utf8', env, timeout: 120_000 })
-  cleanupSteps.push(() => {
+  const { globalArgs, env, sync, importFixture } = privatePodman(podmanBin, dir)
+  scratch.steps.push(() => {
     sync('rm', '--all', '--force')
     sync('rmi', '--all', '--force')
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(' ')[4])
-      .filter((m) => m.startsWith(`${dir}/`))
-      .reverse()
-    for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' })
+    unmountUnder(dir)
   })
-  const tar = execFileSync('tar', ['-C', FIXTURE, '-c', '.'], { maxBuffer: 256 << 20 })
-  const imp = spawnSync(podmanBin, [...globalArgs, 'import', '-', PODMAN_IMAGE], { input: tar, env, timeout: 120_000 })
+  const imp = importFixture(PODMAN_IMAGE)
   if (imp.status !== 0) podman.skipped = `skipped: podman import failed: ${lastLine(String(imp.stderr), 'error')}`
   else {
     podman.argv = [podmanBin, ...globalArgs, 'run', '--rm', '--network', 'none', PODMAN_IMAGE, '/bin/true']
@@ -232,34 +209,19 @@ for (const r of active()) {
   if (!first.ok) r.skipped = `skipped: ${lastLine(first.stderr, 'failed')}`
 }
 
-// A seeded order (mulberry32): printed, so that a run can be told from another.
-let seed = Math.floor(Math.random() * 2 ** 31)
-const firstSeed = seed
-function random() {
-  seed = (seed + 0x6d2b79f5) >>> 0
-  let t = seed
-  t = Math.imul(t ^ (t >>> 15), t | 1)
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-function shuffle(list) {
-  const a = [...list]
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[a[i], a[j]] = [a[j], a[i]]
-  }
-  return a
-}
+// A seeded order: printed, so that a run can be told from another.
+const firstSeed = Math.floor(Math.random() * 2 ** 31)
+const shuffle = seededShuffle(firstSeed)
 
 console.log(`ns CLI start-up: wall time of each command from spawn to exit (seed ${firstSeed})`)
 console.log(`  ${opts.warmup} warm-up + ${opts.iterations} timed rounds, every row once a round, in rotating order`)
-for (let w = 0; w < opts.warmup && !interrupted; w++) for (const r of active()) await timed(r.argv, r.env)
-let base = []
-for (let i = 0; i < opts.iterations && !interrupted; i++) {
-  const list = active()
-  if (i % list.length === 0 || base.length !== list.length) base = shuffle(list)
-  for (let k = 0; k < base.length && !interrupted; k++) {
-    const r = base[(i + k) % base.length]
+for (let w = 0; w < opts.warmup && !scratch.interrupted; w++) for (const r of active()) await timed(r.argv, r.env)
+await rotatingRounds({
+  iterations: opts.iterations,
+  active,
+  shuffle,
+  stopped: () => scratch.interrupted,
+  async each(r) {
     const res = await timed(r.argv, r.env)
     if (res.ok) {
       r.samples.push(res.ms)
@@ -268,16 +230,13 @@ for (let i = 0; i < opts.iterations && !interrupted; i++) {
       r.failures++
       r.lastError = lastLine(res.stderr, 'failed')
     }
-  }
-  if (process.stderr.isTTY) process.stderr.write(`\r  ${i + 1}/${opts.iterations} rounds`)
-}
+  },
+  after(i) {
+    if (process.stderr.isTTY) process.stderr.write(`\r  ${i + 1}/${opts.iterations} rounds`)
+  },
+})
 if (process.stderr.isTTY) process.stderr.write('\r\x1b[K')
 
-const median = (s) =>
-  quantile(
-    [...s].sort((a, b) => a - b),
-    0.5,
-  )
 const nodeMs = median(rows[0].samples)
 const nodeCpu = median(rows[0].cpu)
 const table = [['command', 'median ms', 'p10 ms', 'p90 ms', 'vs node -e 0', 'target', 'cpu ms', 'cpu vs node', 'runs']]
@@ -336,5 +295,5 @@ if (opts.json) {
   writeFileSync(opts.json, `${JSON.stringify(out, null, 2)}\n`)
   if (!process.env.NS_BENCH_CLI_EMBEDDED) console.log(`\nwrote ${opts.json}`)
 }
-cleanup()
-process.exit(interrupted ? 130 : 0)
+scratch.cleanup()
+process.exit(scratch.interrupted ? 130 : 0)

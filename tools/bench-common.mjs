@@ -1,9 +1,11 @@
-// What tools/bench.mjs and tools/bench-server.mjs both need: the command line, the fixture,
-// finding and installing tools, clean-up on the way out, and the figures and tables of the
-// report. Each script stays a program of its own; only these plain helpers are shared.
+// What the benchmark scripts (tools/bench*.mjs and the modules under tools/bench/) share: the
+// command line, the fixture, finding and installing tools, a scratch directory cleaned up on
+// the way out, the seeded order of contenders, and the figures and tables of the report. Each
+// script stays a program of its own; only these plain helpers are shared.
 
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -57,6 +59,17 @@ export function readArgs(argv, { prog, usage, opts, counts, aliases = {}, handle
     opts[key] = n
   }
   return opts
+}
+
+// ---------------------------------------------------------------- the machine
+
+/** The CPUs and memory of the machine, as the reports give them. */
+export function hostFigures() {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model?.trim() ?? 'unknown',
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+  }
 }
 
 // ---------------------------------------------------------------- tools and text
@@ -166,6 +179,61 @@ export function trapSignals(prog, what, cleanup, onFirst) {
 }
 
 /**
+ * A scratch directory for one run (`prefix` in the system's temporary directory), and the
+ * clean-up of everything the run registers in `steps`, synchronous so that it can run from the
+ * 'exit' event too: `first()`, then the steps last-registered first (one that throws goes to
+ * `onStepError`), then whatever is mounted under the directory, then the directory. It runs on
+ * exit, and on a second SIGINT, SIGTERM or SIGHUP; the first only sets `interrupted` (see
+ * trapSignals, which says `what` the script does then).
+ */
+export function openScratch({ prog, prefix, what, first = () => {}, onStepError = () => {} }) {
+  let cleanedUp = false
+  const run = {
+    tmp: mkdtempSync(path.join(os.tmpdir(), prefix)),
+    steps: [],
+    interrupted: false,
+    cleanup() {
+      if (cleanedUp) return
+      cleanedUp = true
+      first()
+      runSteps(run.steps, onStepError)
+      unmountUnder(run.tmp)
+      try {
+        rmSync(run.tmp, { recursive: true, force: true })
+      } catch (err) {
+        console.error(`${prog}: cannot remove ${run.tmp}: ${firstLine(err?.message ?? err)}`)
+      }
+    },
+  }
+  process.on('exit', run.cleanup)
+  trapSignals(prog, what, run.cleanup, () => (run.interrupted = true))
+  return run
+}
+
+/** Mount points whose path lies under `dir`, deepest first. */
+export function mountsUnder(dir) {
+  let text = ''
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8')
+  } catch {
+    return []
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')[4].replace(/\\040/g, ' '))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .reverse()
+}
+
+/** Lazily unmounts every mount point under `dir`; returns them. */
+export function unmountUnder(dir) {
+  const left = mountsUnder(dir)
+  for (const m of left) spawnSync('umount', ['-l', m], { stdio: 'ignore' })
+  return left
+}
+
+/**
  * Force-deletes, synchronously (the exit path needs it so), every container left in an
  * @ns/core state root: with ns-oci, which understands that root, when there is one (`nsOci`),
  * and failing that by killing the processes its state.json names.
@@ -184,6 +252,51 @@ export function forceDeleteLeftovers(root, nsOci) {
   }
 }
 
+// ---------------------------------------------------------------- order of the contenders
+
+/**
+ * A shuffle driven by a small seeded generator (mulberry32), so that an order can be told
+ * apart from another, and replayed with the same seed. Returns `shuffle(list)`, a shuffled copy.
+ */
+export function seededShuffle(seed) {
+  let state = seed >>> 0
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return (list) => {
+    const a = [...list]
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1))
+      ;[a[i], a[j]] = [a[j], a[i]]
+    }
+    return a
+  }
+}
+
+/**
+ * Up to `iterations` rounds, until `stopped()`, each running every contender of `active()`
+ * once, through `each(c)`: round i runs a base order rotated by i, so that after n rounds
+ * every one of the n contenders has held every position once, and the base order is then
+ * shuffled anew (`shuffle(list)`). `after(i)` follows round i. Resolves the rounds run.
+ */
+export async function rotatingRounds({ iterations, active, shuffle, stopped, each, after = () => {} }) {
+  let rounds = 0
+  let base = []
+  for (let i = 0; i < iterations && !stopped(); i++) {
+    const n = active().length
+    if (n === 0) break
+    if (i % n === 0 || base.length !== n) base = shuffle(active())
+    for (let k = 0; k < n && !stopped(); k++) await each(base[(i + k) % n])
+    rounds++
+    after(i)
+  }
+  return rounds
+}
+
 // ---------------------------------------------------------------- figures and tables
 
 /** The q-quantile of sorted samples, interpolated between the two nearest. */
@@ -194,6 +307,13 @@ export function quantile(sorted, q) {
   const hi = Math.ceil(pos)
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo)
 }
+
+/** The median of samples in any order. */
+export const median = (samples) =>
+  quantile(
+    [...samples].sort((a, b) => a - b),
+    0.5,
+  )
 
 /** For JSON: `d` decimals, and null for what is not a number. */
 export const round = (x, d = 2) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : null)

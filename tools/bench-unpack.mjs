@@ -37,7 +37,7 @@ import {
 import { createRequire } from 'node:module'
 import path from 'node:path'
 
-import { fmt, printTable, quantile, readArgs, repoRoot, round, usageExit, which } from './bench-common.mjs'
+import { fmt, median, printTable, readArgs, repoRoot, round, usageExit, which } from './bench-common.mjs'
 
 const USAGE = 'usage: node tools/bench-unpack.mjs [--rounds N] [--settle SECONDS] [--json FILE] [--keep]\n'
 const opts = { rounds: 5, settle: 30, json: undefined, keep: false }
@@ -208,11 +208,6 @@ for (let round_ = 0; round_ < opts.rounds; round_++) {
   process.stdout.write(`round ${round_ + 1}/${opts.rounds} done\n`)
 }
 
-const median = (xs) =>
-  quantile(
-    [...xs].sort((a, b) => a - b),
-    0.5,
-  )
 const rows = [['contender', 'median ms', 'min ms', 'MB/s (tar stream)', 'vs tar', 'CPU s', 'CPU vs tar']]
 const report = { size, files, rounds: opts.rounds, results: {} }
 for (const c of ['gzip', 'zstd']) {

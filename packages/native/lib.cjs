@@ -6,6 +6,7 @@ const binding = require('./index.js')
 module.exports = {
   prepareHelper: binding.prepareHelper,
   startHelper: binding.startHelper,
+  sendRun: binding.sendRun,
   reap: binding.reap,
   hostInfo: binding.hostInfo,
   defaultStateRoot: binding.defaultStateRoot,
@@ -22,5 +23,6 @@ module.exports = {
   removeLayer: binding.removeLayer,
   probeOverlay: binding.probeOverlay,
   overlayMountOptions: binding.overlayMountOptions,
+  lookupImagePath: binding.lookupImagePath,
   helperPath: process.env.NS_HELPER || join(__dirname, 'bin', 'ns-oci'),
 }

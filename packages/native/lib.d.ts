@@ -1,4 +1,4 @@
-export type { PrepareOptions, PreparedHelper, WaitStatus, HostInfo, UsernsBlock } from './index.js'
+export type { PrepareOptions, PreparedHelper, SentRun, WaitStatus, HostInfo, UsernsBlock } from './index.js'
 export type {
   UnpackLayerOptions,
   UnpackedLayer,
@@ -7,10 +7,13 @@ export type {
   ProbeOverlayOptions,
   OverlayProbe,
   OverlayMountOptions,
+  LookupImagePathOptions,
+  ImagePath,
 } from './index.js'
 export {
   prepareHelper,
   startHelper,
+  sendRun,
   reap,
   hostInfo,
   defaultStateRoot,
@@ -27,6 +30,7 @@ export {
   removeLayer,
   probeOverlay,
   overlayMountOptions,
+  lookupImagePath,
 } from './index.js'
 /** Path of the ns-oci helper binary (NS_HELPER overrides it). */
 export declare const helperPath: string

@@ -13,6 +13,8 @@
 //!   `overlay.opaque` attribute (`trusted.` for root, `user.` for a rootless store), and a
 //!   directory deleted and made again in one layer is opaque. Attributes of the layer that
 //!   would steer overlayfs (`trusted.overlay.*`, `user.overlay.*`) are dropped.
+//! - [`lookup`]: a path of an image read from its layers as the overlay of them shows it
+//!   (whiteouts and opaque directories honoured), for user names and volume owners.
 //! - [`overlay`]: the overlay mount of N layers (the new mount API, one `lowerdir+` a layer,
 //!   so no page-size limit; or `mount(2)` options), and a probe that mounts one for real.
 //!
@@ -47,6 +49,7 @@ pub mod digest;
 pub mod error;
 pub mod extract;
 pub mod fsops;
+pub mod lookup;
 pub mod media;
 pub mod overlay;
 pub mod unpack;

@@ -1,16 +1,17 @@
-//! Overlay mounts of image layers: the options of `mount(2)` for a few layers, the new mount
-//! API for any number (one `fsconfig(lowerdir+)` a layer, kernel 6.8 and later, so the page
-//! that limits `mount(2)` options does not limit the layers), and a probe that mounts an
-//! overlay for real, in a child of its own, and checks what it shows.
+//! Overlay mounts of image layers, for callers of the image store: the options of `mount(2)`
+//! for a few layers, a detached mount of any number (the new mount API, one `lowerdir+` a
+//! layer, from `ns_runtime::overlay`, which containers' roots are made with too), and a probe
+//! that mounts an overlay for real, in a child of its own, and checks what it shows.
 //!
 //! Layers are given in image order (base first, as the manifest and `rootfs.diff_ids` list
-//! them); overlayfs wants the topmost lower layer first, which this module does.
+//! them); overlayfs wants the topmost lower layer first, which the runtime's module does.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use ns_runtime::idmap;
+use ns_runtime::overlay::{self as ovl, MountFailure, Overlay};
 use ns_runtime::spec::IdMapping;
 use ns_runtime::sys::{self, Errno};
 
@@ -18,7 +19,7 @@ use crate::error::{ImageError, Result};
 use crate::fsops::{self as fs, c};
 
 /// The page `mount(2)` copies its options into: longer options are cut by the kernel.
-pub const MOUNT_DATA_MAX: usize = 4095;
+pub const MOUNT_DATA_MAX: usize = ovl::MOUNT_DATA_MAX;
 
 #[derive(Debug, Clone, Default)]
 pub struct OverlaySpec {
@@ -32,237 +33,47 @@ pub struct OverlaySpec {
     pub userxattr: bool,
 }
 
-fn check_path(field: &str, p: &Path) -> Result<CString> {
-    let b = p.as_os_str().as_encoded_bytes();
-    if b.is_empty() || b[0] != b'/' {
-        return Err(ImageError::invalid(field, format!("{:?} must be an absolute path", p)));
-    }
-    if b.iter().any(|&ch| matches!(ch, b',' | b':' | b'\\' | b'\n' | 0)) {
-        return Err(ImageError::invalid(
-            field,
-            format!("{:?} must not contain ',', ':', '\\' or a newline", p),
-        ));
-    }
-    CString::new(b).map_err(|_| ImageError::invalid(field, "contains a NUL byte"))
-}
-
 impl OverlaySpec {
-    fn validate(&self) -> Result<()> {
-        if self.layers.is_empty() {
-            return Err(ImageError::invalid("layers", "an overlay needs at least one lower layer"));
+    fn upper_work(&self) -> Result<Option<(&Path, &Path)>> {
+        match (&self.upper, &self.work) {
+            (Some(u), Some(w)) => Ok(Some((u.as_path(), w.as_path()))),
+            (None, None) => Ok(None),
+            _ => Err(ImageError::invalid("work", "upper and work go together")),
         }
-        if self.upper.is_some() != self.work.is_some() {
-            return Err(ImageError::invalid("work", "upper and work go together"));
-        }
-        if self.upper.is_none() && self.layers.len() < 2 {
-            return Err(ImageError::invalid(
-                "layers",
-                "a read-only overlay needs at least two layers",
-            ));
-        }
-        Ok(())
     }
 
     /// The options of `mount(2)`: `lowerdir=top:...:base,upperdir=U,workdir=W[,userxattr]`.
     /// Refused past the page size, with the way out.
     pub fn mount_options(&self) -> Result<String> {
-        self.validate()?;
-        let mut lower = Vec::new();
-        for (i, l) in self.layers.iter().enumerate().rev() {
-            check_path(&format!("layers[{i}]"), l)?;
-            lower.push(l.display().to_string());
-        }
-        let mut o = format!("lowerdir={}", lower.join(":"));
-        if let (Some(u), Some(w)) = (&self.upper, &self.work) {
-            check_path("upper", u)?;
-            check_path("work", w)?;
-            o.push_str(&format!(",upperdir={},workdir={}", u.display(), w.display()));
-        }
-        if self.userxattr {
-            o.push_str(",userxattr");
-        }
-        if o.len() > MOUNT_DATA_MAX {
-            return Err(ImageError::invalid(
-                "layers",
-                format!("the overlay options take {} bytes, more than the {MOUNT_DATA_MAX} mount(2) accepts", o.len()),
-            )
-            .with_hint("mount with the new mount API (one lowerdir+ per layer: mount_overlay), or shorter layer paths"));
-        }
-        Ok(o)
-    }
-
-    fn prepared(&self) -> Result<Prepared> {
-        self.validate()?;
-        let mut lowers = Vec::new();
-        for (i, l) in self.layers.iter().enumerate().rev() {
-            lowers.push(check_path(&format!("layers[{i}]"), l)?);
-        }
-        let upper = self.upper.as_deref().map(|u| check_path("upper", u)).transpose()?;
-        let work = self.work.as_deref().map(|w| check_path("work", w)).transpose()?;
-        Ok(Prepared { lowers, upper, work, userxattr: self.userxattr })
-    }
-}
-
-/// Everything the mount system calls need, made beforehand (a forked child uses it as is).
-struct Prepared {
-    lowers: Vec<CString>,
-    upper: Option<CString>,
-    work: Option<CString>,
-    userxattr: bool,
-}
-
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_FLAG: libc::c_uint = 0;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
-
-/// Why a mount system call failed: which step, the errno, and the kernel's own words (the
-/// filesystem context's log, e.g. `overlayfs: failed to resolve '/x': -2`).
-struct MountFailure {
-    step: &'static str,
-    errno: i32,
-    log: [u8; 256],
-    log_len: usize,
-}
-
-impl MountFailure {
-    fn into_error(self) -> ImageError {
-        let mut e = ImageError::sys(self.step, None, Errno(self.errno));
-        let log = String::from_utf8_lossy(&self.log[..self.log_len]).trim().to_owned();
-        if !log.is_empty() {
-            e.message = format!("{} ({log})", e.message);
-        }
-        e
-    }
-}
-
-/// fsopen / fsconfig / fsmount: a detached overlay mount. System calls only, on `p`'s memory.
-fn fsmount_overlay(
-    p: &Prepared,
-    lowerdir_plus: bool,
-    legacy_lowerdir: Option<&CStr>,
-) -> std::result::Result<RawFd, MountFailure> {
-    let fail = |step: &'static str, fsfd: RawFd| {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
-        let mut f = MountFailure { step, errno, log: [0; 256], log_len: 0 };
-        if fsfd >= 0 {
-            // SAFETY: reads the context's log into a stack buffer; the descriptor is ours.
-            let n = unsafe { libc::read(fsfd, f.log.as_mut_ptr().cast(), f.log.len()) };
-            f.log_len = n.max(0) as usize;
-            // SAFETY: the descriptor is ours.
-            unsafe { libc::close(fsfd) };
-        }
-        f
-    };
-    // SAFETY: every pointer passed is a C string of `p` or a literal.
-    unsafe {
-        let fsfd = libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) as RawFd;
-        if fsfd < 0 {
-            return Err(fail("open an overlay filesystem context (fsopen)", -1));
-        }
-        let set = |key: &CStr, val: &CStr| {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fsfd,
-                FSCONFIG_SET_STRING,
-                key.as_ptr(),
-                val.as_ptr(),
-                0,
-            ) >= 0
-        };
-        if lowerdir_plus {
-            for l in &p.lowers {
-                if !set(c"lowerdir+", l) {
-                    return Err(fail("set an overlay lower layer (fsconfig lowerdir+)", fsfd));
-                }
+        ovl::mount_options(&self.layers, self.upper_work()?, self.userxattr).map_err(|(f, why)| {
+            let e = ImageError::invalid(&f, why.clone());
+            if why.contains("mount(2) accepts") {
+                e.with_hint("mount with the new mount API (one lowerdir+ per layer: mount_overlay), or shorter layer paths")
+            } else {
+                e
             }
-        } else if let Some(ld) = legacy_lowerdir {
-            if !set(c"lowerdir", ld) {
-                return Err(fail("set the overlay lower layers (fsconfig lowerdir)", fsfd));
-            }
-        }
-        if let (Some(u), Some(w)) = (&p.upper, &p.work) {
-            if !set(c"upperdir", u) {
-                return Err(fail("set the overlay upper directory (fsconfig upperdir)", fsfd));
-            }
-            if !set(c"workdir", w) {
-                return Err(fail("set the overlay work directory (fsconfig workdir)", fsfd));
-            }
-        }
-        if p.userxattr
-            && libc::syscall(
-                libc::SYS_fsconfig,
-                fsfd,
-                FSCONFIG_SET_FLAG,
-                c"userxattr".as_ptr(),
-                std::ptr::null::<u8>(),
-                0,
-            ) < 0
-        {
-            return Err(fail("set userxattr on the overlay (fsconfig)", fsfd));
-        }
-        if libc::syscall(
-            libc::SYS_fsconfig,
-            fsfd,
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<u8>(),
-            std::ptr::null::<u8>(),
-            0,
-        ) < 0
-        {
-            return Err(fail("create the overlay filesystem", fsfd));
-        }
-        let mfd = libc::syscall(libc::SYS_fsmount, fsfd, FSMOUNT_CLOEXEC, 0) as RawFd;
-        if mfd < 0 {
-            return Err(fail("make the overlay mount (fsmount)", fsfd));
-        }
-        libc::close(fsfd);
-        Ok(mfd)
+        })
+    }
+
+    fn prepared(&self) -> Result<Overlay> {
+        Overlay::from_paths(&self.layers, self.upper_work()?, self.userxattr)
+            .map_err(|(f, why)| ImageError::invalid(&f, why))
     }
 }
 
-fn attach(mfd: RawFd, target: &CStr) -> std::result::Result<(), MountFailure> {
-    // SAFETY: valid descriptor and C strings.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mfd,
-            c"".as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
-        return Err(MountFailure {
-            step: "attach the overlay (move_mount)",
-            errno,
-            log: [0; 256],
-            log_len: 0,
-        });
+fn failure(f: MountFailure, path: Option<&str>) -> ImageError {
+    let mut e = ImageError::sys(f.step, path, Errno(f.errno));
+    let log = f.log();
+    if !log.is_empty() {
+        e.message = format!("{} ({log})", e.message);
     }
-    Ok(())
+    e
 }
 
 /// A detached overlay mount of `spec` (attach it with `move_mount`, e.g. under a rootfs). With
 /// one `lowerdir+` a layer; on kernels before 6.8 (no `lowerdir+`), one `lowerdir` string.
 pub fn open_overlay(spec: &OverlaySpec) -> Result<OwnedFd> {
-    let p = spec.prepared()?;
-    let fd = match fsmount_overlay(&p, true, None) {
-        Ok(fd) => fd,
-        Err(f) if f.errno == libc::EINVAL && f.step.contains("lowerdir+") => {
-            let joined: Vec<&[u8]> = p.lowers.iter().map(|l| l.as_bytes()).collect();
-            let ld = CString::new(joined.join(&b':'))
-                .map_err(|_| ImageError::invalid("layers", "contains a NUL byte"))?;
-            fsmount_overlay(&p, false, Some(&ld)).map_err(MountFailure::into_error)?
-        }
-        Err(f) => return Err(f.into_error()),
-    };
-    // SAFETY: a fresh mount descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    spec.prepared()?.open(0).map_err(|f| failure(f, None))
 }
 
 /// Mount `spec` on `target` in the caller's mount namespace.
@@ -271,11 +82,7 @@ pub fn mount_overlay(spec: &OverlaySpec, target: &Path) -> Result<()> {
     let shown = target.display().to_string();
     let t = c(target.as_os_str().as_encoded_bytes())
         .map_err(|e| ImageError::sys("mount overlay on", Some(&shown), e))?;
-    attach(fd.as_raw_fd(), &t).map_err(|f| {
-        let mut e = f.into_error();
-        e.path = Some(shown.clone());
-        e
-    })
+    ovl::attach(fd.as_raw_fd(), &t).map_err(|f| failure(f, Some(&shown)))
 }
 
 /// What a path of a mounted overlay shows: its stat, and for a file its first bytes or for a
@@ -398,7 +205,7 @@ pub fn look_in_overlay(
 }
 
 /// The child of `look_in_overlay`: system calls only, on memory made before the clone.
-fn child_look(p: &Prepared, target: &CStr, queries: &[CString], go: RawFd, rep: RawFd) -> ! {
+fn child_look(p: &Overlay, target: &CStr, queries: &[CString], go: RawFd, rep: RawFd) -> ! {
     // SAFETY: system calls on stack buffers and memory prepared by the parent; the child ends
     // with _exit and never returns into the parent's code.
     unsafe {
@@ -422,15 +229,17 @@ fn child_look(p: &Prepared, target: &CStr, queries: &[CString], go: RawFd, rep: 
             out[0] = b'F';
             out[1] = step;
             out[2..6].copy_from_slice(&f.errno.to_ne_bytes());
-            out[6..6 + f.log_len].copy_from_slice(&f.log[..f.log_len]);
-            libc::write(rep, out.as_ptr().cast(), 6 + f.log_len);
+            let log = f.log_bytes();
+            out[6..6 + log.len()].copy_from_slice(log);
+            libc::write(rep, out.as_ptr().cast(), 6 + log.len());
             libc::_exit(1);
         };
-        let mfd = match fsmount_overlay(p, true, None) {
+        // System calls only: the paths were made into C strings before the clone.
+        let mfd = match p.mount_with(ovl::Mode::PathPlus, 0) {
             Ok(fd) => fd,
             Err(f) => report_failure(0, f),
         };
-        if let Err(f) = attach(mfd, target) {
+        if let Err(f) = ovl::attach(mfd.as_raw_fd(), target) {
             report_failure(1, f);
         }
         libc::write(rep, b"R".as_ptr().cast(), 1);

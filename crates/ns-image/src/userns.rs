@@ -6,15 +6,13 @@
 //! The Node process has threads, so it cannot enter a user namespace itself; a child is made
 //! with `clone(CLONE_NEWUSER)`, its maps are written from outside (newuidmap/newgidmap for a
 //! normal user), and it runs only system calls on memory prepared before the clone (no
-//! allocation, no lock), then exits. Removing such a tree needs the same namespace: a child
-//! made the same way executes `rm -rf`.
+//! allocation, no lock), then exits (`ns_runtime::mapped`, which also removes such a tree: a
+//! child made the same way executes `rm -rf`).
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use ns_runtime::idmap;
 use ns_runtime::spec::IdMapping;
-use ns_runtime::sys::{self, Errno};
+use ns_runtime::sys::Errno;
 
 use crate::error::{ImageError, Result};
 use crate::extract::Chown;
@@ -72,64 +70,21 @@ fn subordinate(file: &str, name: Option<&str>, uid: u32) -> Option<(u32, u32)> {
     })
 }
 
-/// A child in a new user namespace with `uids`/`gids` written, running `body` (which must
-/// only make system calls; the child exits with `_exit` after it). Returns its exit status and what it wrote
-/// to its report pipe.
+/// The runtime's child in a user namespace (`ns_runtime::mapped`), its errors as image errors.
 fn in_userns(
     uids: &[IdMapping],
     gids: &[IdMapping],
     body: impl FnOnce(RawFd),
 ) -> Result<(i32, Vec<u8>)> {
-    let err = |step: &str, e: Errno| ImageError::sys(step, None, e);
-    let (go_r, go_w) = sys::pipe().map_err(|e| err("create a pipe", e))?;
-    let (rep_r, rep_w) = sys::pipe().map_err(|e| err("create a pipe", e))?;
-    // SAFETY: plain syscalls.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    let writer = idmap::choose_writer(euid, egid, uids, gids);
-    let pid = sys::clone_fork(libc::CLONE_NEWUSER as u64).map_err(|e| {
-        err("create a user namespace", e)
-            .with_hint("user namespaces must be allowed (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0)")
-    })?;
-    if pid == 0 {
-        // Child: wait until the maps are written (EOF: the parent gave up), then work.
-        drop(go_w);
-        let mut b = [0u8; 1];
-        // SAFETY: read into a stack buffer.
-        let n = unsafe { libc::read(go_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-        if n != 1 {
-            // SAFETY: leaving the child without running anything of the parent's.
-            unsafe { libc::_exit(3) };
-        }
-        body(rep_w.as_raw_fd());
-        // SAFETY: leaving the child without running anything of the parent's.
-        unsafe { libc::_exit(0) };
-    }
-    drop(go_r);
-    drop(rep_w);
-    let mapped = idmap::write_id_maps(pid, uids, gids, writer);
-    if mapped.is_ok() {
-        let _ = sys::write_all(go_w.as_raw_fd(), b"g");
-    }
-    drop(go_w);
-    let report = sys::read_to_end(rep_r.as_raw_fd()).unwrap_or_default();
-    let (_, status) =
-        sys::waitpid(pid, 0).map_err(|e| err("wait for the user namespace child", e))?;
-    if let Err(e) = mapped {
-        let mut ie = ImageError::sys(
-            e.step.clone(),
-            e.path.as_deref(),
-            Errno(e.errno.unwrap_or(libc::EPERM)),
-        );
-        ie.message = e.message;
-        ie.hint = e.hint;
-        return Err(ie);
-    }
-    let code = match sys::decode_status(status) {
-        (Some(c), _) => c,
-        (_, Some(sig)) => 128 + sig,
-        _ => 255,
-    };
-    Ok((code, report))
+    ns_runtime::mapped::in_userns(uids, gids, body).map_err(from_setup)
+}
+
+fn from_setup(e: ns_runtime::SetupError) -> ImageError {
+    let mut ie =
+        ImageError::sys(e.step.clone(), e.path.as_deref(), Errno(e.errno.unwrap_or(libc::EPERM)));
+    ie.message = e.message;
+    ie.hint = e.hint;
+    ie
 }
 
 const O_PATH_FLAGS: libc::c_int = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
@@ -263,36 +218,5 @@ pub fn apply_owners(
 /// Remove the tree at `path` (owned by ids of the maps) from inside a user namespace with
 /// these maps, by `rm -rf`.
 pub fn remove_tree(path: &std::path::Path, uids: &[IdMapping], gids: &[IdMapping]) -> Result<()> {
-    let shown = path.display().to_string();
-    let rm = ["/usr/bin/rm", "/bin/rm"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .ok_or_else(|| ImageError::sys("find rm to remove", Some(&shown), Errno(libc::ENOENT)))?;
-    let prog = CString::new(rm).map_err(|_| ImageError::invalid("path", "contains a NUL byte"))?;
-    let target = CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|_| ImageError::invalid("path", "contains a NUL byte"))?;
-    let args = [
-        c"rm".as_ptr(),
-        c"-rf".as_ptr(),
-        c"--one-file-system".as_ptr(),
-        c"--".as_ptr(),
-        target.as_ptr(),
-        std::ptr::null(),
-    ];
-    let env = [c"PATH=/usr/bin:/bin".as_ptr(), c"LC_ALL=C".as_ptr(), std::ptr::null()];
-    let (code, _) = in_userns(uids, gids, |_| {
-        // SAFETY: every pointer is a C string (or array) made before the clone.
-        unsafe {
-            libc::execve(prog.as_ptr(), args.as_ptr(), env.as_ptr());
-            libc::_exit(127)
-        }
-    })?;
-    if code != 0 {
-        return Err(ImageError::format(
-            "remove",
-            Some(&shown),
-            format!("rm -rf exited with {code} in the store's user namespace"),
-        ));
-    }
-    Ok(())
+    ns_runtime::mapped::remove_tree(path, uids, gids).map_err(from_setup)
 }

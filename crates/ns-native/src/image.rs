@@ -290,3 +290,53 @@ pub fn overlay_mount_options(env: Env, opts: OverlayMountOptions) -> Result<Stri
     };
     spec.mount_options().map_err(|e| reject(&env, e))
 }
+
+#[napi(object)]
+pub struct LookupImagePathOptions {
+    /// The image's layer directories (each layer's `root`, its `diff`), base first.
+    pub layers: Vec<String>,
+    /// An absolute path in the image (`/etc/passwd`).
+    pub path: String,
+    /// A rootless store (`user.overlay.opaque`); default: true unless root.
+    pub rootless: Option<bool>,
+    /// Read at most this many bytes of a regular file (default 0: only its stat).
+    pub read: Option<u32>,
+}
+
+#[napi(object)]
+pub struct ImagePath {
+    /// False: the image has nothing at this path (or a whiteout hides it).
+    pub found: bool,
+    pub mode: u32,
+    /// Owners as stored in the layer (a rootless store's are mapped host ids).
+    pub uid: u32,
+    pub gid: u32,
+    /// The first bytes of a regular file, when asked for.
+    pub data: Option<Buffer>,
+}
+
+/// A path of an image as the overlay of its layers shows it (whiteouts and opaque directories
+/// honoured, links followed within the image), read from the layer directories without
+/// mounting them.
+#[napi(ts_return_type = "Promise<ImagePath>")]
+pub fn lookup_image_path(opts: LookupImagePathOptions) -> AsyncTask<Job<ImagePath>> {
+    let xattrs = if opts.rootless.unwrap_or(!is_root()) {
+        OverlayXattrs::User
+    } else {
+        OverlayXattrs::Trusted
+    };
+    let layers: Vec<PathBuf> = opts.layers.into_iter().map(PathBuf::from).collect();
+    let (path, read) = (opts.path, opts.read.unwrap_or(0) as usize);
+    AsyncTask::new(Job::new("look up in the image", move || {
+        Ok(match ns_image::lookup::lookup(&layers, &path, xattrs, read)? {
+            Some(f) => ImagePath {
+                found: true,
+                mode: f.mode,
+                uid: f.uid,
+                gid: f.gid,
+                data: f.data.map(Buffer::from),
+            },
+            None => ImagePath { found: false, mode: 0, uid: 0, gid: 0, data: None },
+        })
+    }))
+}

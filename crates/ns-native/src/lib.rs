@@ -93,41 +93,7 @@ pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
         unsafe { (OwnedFd::from_raw_fd(pair[0]), OwnedFd::from_raw_fd(pair[1])) };
     let theirs_ctl = high(theirs_ctl.as_raw_fd())?;
 
-    let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(4);
-    let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
-    for (i, spec) in opts.stdio.iter().enumerate() {
-        match *spec {
-            -1 => {
-                let (r, w) = pipe()?;
-                let (theirs, ours) = if i == 0 { (r, w) } else { (w, r) };
-                child_fds.push(high(theirs.as_raw_fd())?);
-                our_ends.push(Some(ours));
-            }
-            -2 => {
-                let null = ns_runtime::sys::open("/dev/null", libc::O_RDWR).map_err(|e| {
-                    errno_error("open /dev/null", std::io::Error::from_raw_os_error(e.0))
-                })?;
-                child_fds.push(high(null.as_raw_fd())?);
-                our_ends.push(None);
-            }
-            // A copy: the caller's descriptor may be closed before the helper starts.
-            fd if fd >= 0 => {
-                child_fds.push(high(fd).map_err(|_| {
-                    Error::new(
-                        Status::InvalidArg,
-                        format!("stdio[{i}]: {fd} is not an open descriptor"),
-                    )
-                })?);
-                our_ends.push(None);
-            }
-            other => {
-                return Err(Error::new(
-                    Status::InvalidArg,
-                    format!("stdio[{i}]: invalid value {other}"),
-                ))
-            }
-        }
-    }
+    let (mut child_fds, our_ends) = make_stdio(&opts.stdio)?;
     child_fds.push(theirs_ctl);
     let env: Vec<CString> = std::env::vars_os()
         .filter_map(|(k, v)| {
@@ -146,6 +112,98 @@ pub fn prepare_helper(opts: PrepareOptions) -> Result<PreparedHelper> {
     Ok(PreparedHelper {
         token,
         control: ours_ctl.into_raw_fd(),
+        stdin: ends.next().flatten(),
+        stdout: ends.next().flatten(),
+        stderr: ends.next().flatten(),
+    })
+}
+
+/// Stdin, stdout and stderr as `stdio` asks (see `PrepareOptions`): the other side's
+/// descriptors (numbered 10 or above), and ours of the pipes.
+fn make_stdio(stdio: &[i32]) -> Result<(Vec<OwnedFd>, Vec<Option<OwnedFd>>)> {
+    if stdio.len() != 3 {
+        return Err(Error::new(Status::InvalidArg, "stdio: must have 3 entries"));
+    }
+    let mut child_fds: Vec<OwnedFd> = Vec::with_capacity(4);
+    let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
+    for (i, spec) in stdio.iter().enumerate() {
+        let (theirs, ours) = stdio_end(i, *spec, true)?;
+        child_fds.push(theirs);
+        our_ends.push(ours);
+    }
+    Ok((child_fds, our_ends))
+}
+
+/// Stdio slot `i` as `spec` asks (-1 a pipe, -2 /dev/null, else a descriptor of ours to copy):
+/// the other side's descriptor (numbered 10 or above when it is to be put in place with dup2,
+/// `high`), and ours of a pipe.
+fn stdio_end(i: usize, spec: i32, high_fd: bool) -> Result<(OwnedFd, Option<OwnedFd>)> {
+    let place = |fd: OwnedFd| if high_fd { high(fd.as_raw_fd()) } else { Ok(fd) };
+    match spec {
+        -1 => {
+            let (r, w) = pipe()?;
+            let (theirs, ours) = if i == 0 { (r, w) } else { (w, r) };
+            Ok((place(theirs)?, Some(ours)))
+        }
+        -2 => {
+            let null = ns_runtime::sys::open("/dev/null", libc::O_RDWR).map_err(|e| {
+                errno_error("open /dev/null", std::io::Error::from_raw_os_error(e.0))
+            })?;
+            Ok((place(null)?, None))
+        }
+        // A copy: the caller's descriptor may be closed before the helper starts.
+        fd if fd >= 0 => {
+            let copy = high(fd).map_err(|_| {
+                Error::new(
+                    Status::InvalidArg,
+                    format!("stdio[{i}]: {fd} is not an open descriptor"),
+                )
+            })?;
+            Ok((copy, None))
+        }
+        other => Err(Error::new(Status::InvalidArg, format!("stdio[{i}]: invalid value {other}"))),
+    }
+}
+
+#[napi(object)]
+pub struct SentRun {
+    /// Our ends of the pipes asked for (-1 in `stdio`).
+    pub stdin: Option<i32>,
+    pub stdout: Option<i32>,
+    pub stderr: Option<i32>,
+}
+
+/// Give a warm helper its command: `message` (one JSON line, a RunMessage whose `stdio` names
+/// the slots sent) on its control socket `control`, with stdin, stdout and stderr made as
+/// `stdio` says (as for `prepareHelper`; -3: not sent, the sandbox keeps the one it was made
+/// with). Returns our ends of the pipes made; the helper's copies are closed here.
+#[napi]
+pub fn send_run(control: i32, message: String, stdio: Vec<i32>) -> Result<SentRun> {
+    if stdio.len() != 3 {
+        return Err(Error::new(Status::InvalidArg, "stdio: must have 3 entries"));
+    }
+    let mut theirs = Vec::with_capacity(3);
+    let mut our_ends: Vec<Option<OwnedFd>> = Vec::with_capacity(3);
+    for (i, spec) in stdio.iter().enumerate() {
+        if *spec == -3 {
+            our_ends.push(None);
+            continue;
+        }
+        let (fd, ours) = stdio_end(i, *spec, false)?;
+        theirs.push(fd);
+        our_ends.push(ours);
+    }
+    let raw: Vec<RawFd> = theirs.iter().map(AsRawFd::as_raw_fd).collect();
+    let mut line = message.into_bytes();
+    if line.last() != Some(&b'\n') {
+        line.push(b'\n');
+    }
+    ns_runtime::proto::send_line(control, &raw, &line).map_err(|e| {
+        errno_error("send the command to the helper", std::io::Error::from_raw_os_error(e.0))
+    })?;
+    drop(theirs);
+    let mut ends = our_ends.into_iter().map(|o| o.map(IntoRawFd::into_raw_fd));
+    Ok(SentRun {
         stdin: ends.next().flatten(),
         stdout: ends.next().flatten(),
         stderr: ends.next().flatten(),

@@ -190,6 +190,28 @@ pub fn apply(sets: &CapSets) -> Result<()> {
     Ok(())
 }
 
+/// Make every permitted capability effective again (a change of the filesystem uid away from
+/// 0 clears the effective ones of the filesystem; the helper needs them while it works as the
+/// container's root, see `image_root`).
+pub fn raise_permitted() -> Result<()> {
+    const VERSION_3: u32 = 0x2008_0522;
+    let hdr = CapHeader { version: VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a version-3 header and two data words, as capget(2) and capset(2) take them.
+    unsafe {
+        if libc::syscall(libc::SYS_capget, &hdr as *const CapHeader, data.as_mut_ptr()) != 0 {
+            return Err(SetupError::sys("read capabilities", None, Errno::last()));
+        }
+        for d in &mut data {
+            d.effective = d.permitted;
+        }
+        if libc::syscall(libc::SYS_capset, &hdr as *const CapHeader, data.as_ptr()) != 0 {
+            return Err(SetupError::sys("set capabilities", None, Errno::last()));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

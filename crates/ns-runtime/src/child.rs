@@ -8,7 +8,8 @@
 //!    own (the caller's, or one joined, entered after step 1), a chroot into root.path;
 //! 6. sysctls, then masked and read-only paths; oom score, rlimits, I/O priority, scheduling and
 //!    personality, a session of our own;
-//! 7. the container user, working directory, no_new_privs;
+//! 7. the container user, working directory, no_new_privs; a warm container (a pool's) stops
+//!    here and waits for its command, stdio and working directory (`wait_for_command`);
 //! 8. init as PID 1 (which starts the command), or exec the command directly.
 //!
 //! Every failure is sent to the helper as a `Report::Error` naming the step, then we exit 125.
@@ -19,8 +20,8 @@ use crate::error::{Context, Result, SetupError};
 use crate::helper::prepare::Prepared;
 use crate::init;
 use crate::namespaces::NsKind;
-use crate::process;
-use crate::proto::{self, Report};
+use crate::process::{self, Command};
+use crate::proto::{self, Report, RunMessage};
 use crate::rootfs;
 use crate::sys::{self, Errno};
 
@@ -40,13 +41,15 @@ pub struct Detach {
     pub trees: Option<RawFd>,
     /// The helper's lease on the container's id range: not ours to hold.
     pub lease: Option<RawFd>,
+    /// A warm container: the socket its command arrives on (`wait_for_command`).
+    pub command: Option<RawFd>,
 }
 
 impl Detach {
     /// The helper's descriptors that the child goes on using.
     fn descriptors(&self) -> Vec<RawFd> {
         let mut fds: Vec<RawFd> =
-            [self.fifo, self.console, self.trees].into_iter().flatten().collect();
+            [self.fifo, self.console, self.trees, self.command].into_iter().flatten().collect();
         fds.extend(self.stdio.iter().flatten());
         fds
     }
@@ -106,11 +109,16 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
             Some(Ok(d)) => Some(d),
             None => None,
         };
-    if let Err(e) = set_up(p, go, &detach, me) {
-        let _ = proto::send(fd(&report), &Report::Error { error: e });
-        // SAFETY: ends the process.
-        unsafe { libc::_exit(125) }
-    }
+    // A warm container's command came after its set-up; any other's is in the plan.
+    let sent = match set_up(p, go, &detach, me, fd(&report)) {
+        Ok(sent) => sent,
+        Err(e) => {
+            let _ = proto::send(fd(&report), &Report::Error { error: e });
+            // SAFETY: ends the process.
+            unsafe { libc::_exit(125) }
+        }
+    };
+    let command = sent.as_ref().unwrap_or(&p.command);
     let mut started = None;
     if let Some(fifo) = detach.fifo {
         if let Err((e, code)) = p.command.preflight() {
@@ -154,9 +162,9 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         unsafe { libc::_exit(125) }
     }
     if p.init {
-        init::run_init(&p.command, rfd, p.process.terminal, started)
+        init::run_init(command, rfd, p.process.terminal, started)
     }
-    let (err, code) = p.command.exec();
+    let (err, code) = command.exec();
     let _ = proto::send(rfd, &Report::Error { error: err });
     // SAFETY: ends the process.
     unsafe { libc::_exit(code) }
@@ -238,7 +246,88 @@ pub fn reset_signals() {
     }
 }
 
-fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
+/// The system calls a warm container makes from its wait until its command runs (the hand-over
+/// of its mount namespace, the report, receiving the command and its stdio, the allocator, the
+/// working directory, the init and the spawn of the command, `execve`), with the arguments that
+/// decide for the filters that look at any (the spawn's clone flags: no new namespace; anonymous
+/// read-write memory, its stack).
+const WARM_CALLS: [(&str, [u64; 6]); 26] = [
+    ("openat", [0; 6]),
+    ("sendmsg", [0; 6]),
+    ("sendto", [0; 6]),
+    ("write", [0; 6]),
+    ("recvmsg", [0; 6]),
+    ("read", [0; 6]),
+    ("close", [0; 6]),
+    ("brk", [0; 6]),
+    ("mmap", [0, 4096, 3, 0x22, u64::MAX, 0]),
+    ("mmap", [0, 65536, 3, 0x2_0022, u64::MAX, 0]),
+    ("munmap", [0; 6]),
+    ("mremap", [0; 6]),
+    ("madvise", [0, 4096, 4, 0, 0, 0]),
+    ("chdir", [0; 6]),
+    ("dup2", [0; 6]),
+    ("close_range", [0; 6]),
+    ("getpid", [0; 6]),
+    ("rt_sigprocmask", [0; 6]),
+    ("pipe2", [0, 0x80000, 0, 0, 0, 0]),
+    ("clone", [0x4111, 0, 0, 0, 0, 0]),
+    ("execve", [0; 6]),
+    ("rt_sigtimedwait", [0; 6]),
+    ("wait4", [0; 6]),
+    ("kill", [0; 6]),
+    ("exit_group", [0; 6]),
+    ("exit", [0; 6]),
+];
+
+/// A warm container's wait, once it is set up but for what only its command brings: tell the
+/// helper (`Report::Waiting`), then take the command it passes on (`RunMessage`, with stdin,
+/// stdout and stderr): the descriptors become ours, and its working directory our own (as the
+/// container user, so permissions apply). The socket is closed after it: one command per
+/// container. Should the helper close it first (its pool was shut down), there is nothing to run.
+fn wait_for_command(sock: RawFd, report: RawFd) -> Result<Command> {
+    // Our mount namespace, for the helper to hold: once the container has ended, its mounts
+    // are taken down when the helper lets go of it, after it has told how the container ended,
+    // rather than while the first process exits (best effort: without a /proc, nothing).
+    let held = match sys::open("/proc/self/ns/mnt", libc::O_RDONLY) {
+        Ok(ns) => sys::send_fd(sock, ns.as_raw_fd(), b"mnt"),
+        Err(_) => sys::send_msg(sock, b"none"),
+    };
+    held.step("hand over the mount namespace", None)?;
+    proto::send(report, &Report::Waiting).step("report the container ready", None)?;
+    let got = proto::recv_line(sock, proto::MAX_LINE, proto::RUN_FDS);
+    // SAFETY: our end of the socket, not used again.
+    unsafe { libc::close(sock) };
+    let (line, fds) = match got {
+        Ok(Some(m)) => m,
+        // SAFETY: ends the process.
+        Ok(None) => unsafe { libc::_exit(0) },
+        Err(e) => return Err(SetupError::sys("receive the command", None, e)),
+    };
+    let msg: RunMessage = serde_json::from_slice(&line)
+        .map_err(|e| SetupError::config("command", format!("is not a run message: {e}")))?;
+    if msg.check_stdio(fds.len()).is_err() {
+        return Err(SetupError::sys("receive the command's stdio", None, Errno(libc::EBADF)));
+    }
+    let command = Command::new(&msg.args, &msg.env)?;
+    process::enter_cwd(&msg.cwd)?;
+    for (fd, to) in fds.iter().zip(&msg.stdio) {
+        // SAFETY: dup2 onto one of the standard descriptors.
+        if unsafe { libc::dup2(fd.as_raw_fd(), *to as libc::c_int) } < 0 {
+            return Err(SetupError::sys("set up stdio", None, Errno::last()));
+        }
+    }
+    Ok(command)
+}
+
+/// The set-up; a warm container's command (`detach.command`) is returned once it has come.
+fn set_up(
+    p: &Prepared,
+    go: OwnedFd,
+    detach: &Detach,
+    me: i32,
+    report: RawFd,
+) -> Result<Option<Command>> {
     // The helper's lease on the id range (`detach.lease`) was closed with the rest of its
     // descriptors: the helper's copy holds the lock.
     reset_signals();
@@ -262,6 +351,19 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
     }
     let mut trees = std::collections::VecDeque::new();
     if let (Some(sock), Some(plan)) = (detach.trees, &p.rootfs) {
+        // An image's overlay made outside comes first.
+        if plan.image.as_ref().is_some_and(|i| i.outside) {
+            match sys::recv_fd(sock) {
+                Ok(Some(fd)) => trees.push_back(fd),
+                _ => {
+                    return Err(SetupError::sys(
+                        "receive the overlay of the image",
+                        None,
+                        Errno(libc::EBADF),
+                    ))
+                }
+            }
+        }
         for src in plan.idmapped_sources() {
             match sys::recv_fd(sock) {
                 Ok(Some(fd)) => trees.push_back(fd),
@@ -392,6 +494,22 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
     if !detach.orphan {
         sys::set_pdeathsig(libc::SIGKILL).step("set parent-death signal", None)?;
     }
+    // A warm container waits here: all that is left needs its command, or is done per run.
+    // Its filter is loaded first where it allows what the rest of the way to the command does
+    // (`WARM_CALLS`), so that a run does not wait for the kernel to load it.
+    let filtered = detach.command.is_some()
+        && p.process.no_new_privileges
+        && p.hooks.start_container.is_empty()
+        && p.seccomp.as_ref().is_some_and(|prog| crate::seccomp::allows(prog, &WARM_CALLS));
+    if filtered {
+        if let Some(prog) = &p.seccomp {
+            crate::seccomp::load(prog)?;
+        }
+    }
+    let sent = match detach.command {
+        Some(sock) => Some(wait_for_command(sock, report)?),
+        None => None,
+    };
     if let (Some(stdio), None) = (detach.stdio, &tty) {
         for (i, fd) in stdio.iter().enumerate() {
             // SAFETY: dup2 onto the standard descriptors.
@@ -402,10 +520,10 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, me: i32) -> Result<()> {
     }
     sys::cloexec_from(3 + p.preserve_fds).step("close inherited descriptors", None)?;
     // Last: from here on the system calls the profile forbids fail.
-    if p.process.no_new_privileges {
+    if p.process.no_new_privileges && !filtered {
         if let Some(prog) = &p.seccomp {
             crate::seccomp::load(prog)?;
         }
     }
-    Ok(())
+    Ok(sent)
 }

@@ -16,7 +16,7 @@ use crate::error::SetupError;
 use crate::namespaces::NsKind;
 use crate::proto::Event;
 use crate::state::Status;
-use crate::{attach, caps, state};
+use crate::{attach, caps, image_root, state};
 
 /// Where the module lives, from this crate.
 pub const MODULE: &str = "../../packages/core/src/generated/facts.ts";
@@ -121,6 +121,7 @@ fn event_kind(e: &Event) -> &'static str {
     match e {
         Event::Created { .. } => "created",
         Event::Started { .. } => "started",
+        Event::Ready { .. } => "ready",
         Event::Error { .. } => "error",
         Event::Warning { .. } => "warning",
         Event::Exited { .. } => "exited",
@@ -133,6 +134,7 @@ fn events() -> Vec<(Event, Event)> {
     vec![
         (Event::Created { pid: 1 }, Event::Created { pid: 1 }),
         (Event::Started { pid: 1 }, Event::Started { pid: 1 }),
+        (Event::Ready { pid: 1 }, Event::Ready { pid: 1 }),
         (Event::Error { error: err.clone() }, Event::Error { error: err }),
         (Event::Warning { message: "m".into() }, Event::Warning { message: "m".into() }),
         (
@@ -185,6 +187,18 @@ pub fn typescript() -> String {
             ("log", quote(state::LOG_FILE)),
             ("config", quote(state::CONFIG_FILE)),
             ("attachSocket", quote(attach::ATTACH_SOCKET)),
+        ],
+    );
+    record(
+        &mut out,
+        "An image as a container's root: the annotation that names its overlay, and the files \
+         of the container's directory in the image store (image_root).",
+        "imageRootFacts",
+        &[
+            ("annotation", quote(image_root::ANNOTATION)),
+            ("record", quote(image_root::RECORD)),
+            ("upper", quote(image_root::UPPER)),
+            ("work", quote(image_root::WORK)),
         ],
     );
     record(

@@ -27,29 +27,12 @@ pub fn run_init(
             Ok(p) => p,
             Err(e) => fail(report, crate::error::SetupError::sys("create pipe", None, e)),
         };
-        let pid = libc::fork();
+        let pid = spawn_command(cmd, terminal, exec_w.as_raw_fd());
         if pid < 0 {
             fail(
                 report,
                 crate::error::SetupError::sys("fork the command", None, sys::Errno::last()),
             );
-        }
-        if pid == 0 {
-            drop(exec_r);
-            drop(started);
-            if terminal {
-                // The command's group owns the terminal, so ^C reaches it (and not the init,
-                // which would forward it a second time). Signals are still blocked here, so
-                // tcsetpgrp from outside the foreground group does not stop us.
-                libc::setpgid(0, 0);
-                libc::tcsetpgrp(0, libc::getpid());
-            }
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            let (err, code) = cmd.exec();
-            let _ = proto::send(exec_w.as_raw_fd(), &Report::Error { error: err });
-            libc::_exit(code);
         }
         drop(exec_w);
         // The init keeps nothing but its report pipe (and the exec pipe, for a moment): the
@@ -59,12 +42,15 @@ pub fn run_init(
             exec_r.as_raw_fd(),
             started.as_ref().map_or(-1, |s| s.as_raw_fd()),
         ]);
-        // The exec pipe closes on a successful exec; anything written is why it failed.
+        // The exec pipe closes on a successful exec; what is written is the errno of a failure.
         let out = sys::read_to_end(exec_r.as_raw_fd()).unwrap_or_default();
         if out.is_empty() {
             let _ = proto::send(report, &Report::Started);
         } else {
-            let _ = sys::write_all(report, &out);
+            let errno =
+                out.get(..4).and_then(|b| b.try_into().ok()).map_or(libc::EIO, i32::from_ne_bytes);
+            let (err, _) = cmd.failure(sys::Errno(errno));
+            let _ = proto::send(report, &Report::Error { error: err });
         }
         drop(exec_r);
         drop(started);
@@ -96,6 +82,80 @@ pub fn run_init(
                 libc::kill(pid, sig);
             }
         }
+    }
+}
+
+/// What the command's process is given between its spawn and its `execve`.
+struct Spawn<'a> {
+    cmd: &'a Command,
+    exec: &'a crate::process::ExecPointers,
+    terminal: bool,
+    /// The exec pipe's write end: the errno of a failed `execve` goes there.
+    exec_w: libc::c_int,
+}
+
+/// The size of the stack the command's process starts on, until its `execve`.
+const SPAWN_STACK: usize = 64 * 1024;
+
+/// Start the command as a process that shares the init's memory until it executes (and the
+/// init waits meanwhile), as `posix_spawn` does: nothing of the init's is copied, and nothing
+/// the init writes afterwards has to be. Its pid, or -1 (errno set).
+fn spawn_command(cmd: &Command, terminal: bool, exec_w: libc::c_int) -> libc::pid_t {
+    let exec = cmd.pointers();
+    let args = Spawn { cmd, exec: &exec, terminal, exec_w };
+    // SAFETY: a fresh anonymous mapping, unmapped below once the child no longer runs on it
+    // (CLONE_VFORK: clone returns when it has executed or exited).
+    unsafe {
+        let stack = libc::mmap(
+            std::ptr::null_mut(),
+            SPAWN_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        );
+        if stack == libc::MAP_FAILED {
+            return -1;
+        }
+        let top = (stack as *mut u8).add(SPAWN_STACK) as *mut libc::c_void;
+        let pid = libc::clone(
+            spawned,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &args as *const Spawn as *mut libc::c_void,
+        );
+        let errno = sys::Errno::last();
+        libc::munmap(stack, SPAWN_STACK);
+        if pid < 0 {
+            *libc::__errno_location() = errno.0;
+        }
+        pid
+    }
+}
+
+/// The command's process until its `execve`: it runs on its own stack in the init's memory,
+/// so it allocates nothing, takes no lock and changes no memory of the init's but its own
+/// stack; its descriptors are its own.
+extern "C" fn spawned(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the Spawn of `spawn_command`, alive until clone returns, which is not
+    // before this process executes or exits; only syscalls follow.
+    unsafe {
+        let a = &*(arg as *const Spawn);
+        if a.terminal {
+            // The command's group owns the terminal, so ^C reaches it (and not the init, which
+            // would forward it a second time). Signals are still blocked here, so tcsetpgrp
+            // from outside the foreground group does not stop us.
+            libc::setpgid(0, 0);
+            libc::tcsetpgrp(0, libc::getpid());
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        let e = a.cmd.exec_with(a.exec);
+        let code = a.cmd.failure_code(e);
+        let bytes = e.0.to_ne_bytes();
+        libc::write(a.exec_w, bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(code)
     }
 }
 

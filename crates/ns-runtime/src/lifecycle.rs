@@ -339,6 +339,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
         // A folder without state.json is a create that never finished: clean it up.
         Err(e) if force && e.code == "ENOENT" => {
             let d = ContainerDir::new(root, id)?;
+            if let Some(config) = d.read_config() {
+                let _ = crate::image_root::remove_container_dir(&config, id);
+            }
             let _ = std::fs::remove_dir_all(&d.path);
             return Ok(Vec::new());
         }
@@ -384,6 +387,13 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     // And those of containers whose owner was killed before it could remove them.
     crate::cgroup_owners::reconcile();
     let config = dir.read_config();
+    // Its image root's directory (its writable layer): a failure is told, and the state goes
+    // all the same; the image store reconciles what is left of a container that is gone.
+    if let Some(c) = &config {
+        if let Err(e) = crate::image_root::remove_container_dir(c, id) {
+            eprintln!("ns: {}", e.message);
+        }
+    }
     dir.remove()?;
     Ok(run_recorded_hooks(config, &rec, "poststop", "stopped"))
 }

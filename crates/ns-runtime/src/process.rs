@@ -157,6 +157,12 @@ impl Command {
         Ok(Command { candidates, argv, envp, name })
     }
 
+    /// No command yet (a warm container's comes later): executing it fails as a command that
+    /// is not there does.
+    pub fn pending() -> Command {
+        Command { candidates: Vec::new(), argv: Vec::new(), envp: Vec::new(), name: String::new() }
+    }
+
     /// Check, before the container is reported created, that the command can be executed: an
     /// engine learns at `create` that `start` would fail (as it does from runc).
     pub fn preflight(&self) -> Result<(), (SetupError, i32)> {
@@ -185,15 +191,28 @@ impl Command {
     /// Replace this process with the command. Returns only on failure, with the error and the
     /// exit code to use: 127 when nothing was found, 126 when it could not be executed.
     pub fn exec(&self) -> (SetupError, i32) {
+        let p = self.pointers();
+        self.failure(self.exec_with(&p))
+    }
+
+    /// The null-terminated arrays `execve` takes, made ahead (see `exec_with`).
+    pub fn pointers(&self) -> ExecPointers {
         let mut argv: Vec<*const libc::c_char> = self.argv.iter().map(|c| c.as_ptr()).collect();
         argv.push(std::ptr::null());
         let mut envp: Vec<*const libc::c_char> = self.envp.iter().map(|c| c.as_ptr()).collect();
         envp.push(std::ptr::null());
+        ExecPointers { argv, envp }
+    }
+
+    /// `execve` of each candidate in turn, with arrays made by `pointers`: returns only on
+    /// failure, with the error that tells why. It allocates nothing and takes no lock, so a
+    /// process that shares its memory with another until it executes may call it.
+    pub fn exec_with(&self, p: &ExecPointers) -> Errno {
         let mut denied = None;
         let mut last = Errno(libc::ENOENT);
         for c in &self.candidates {
             // SAFETY: argv and envp are null-terminated arrays of valid C strings.
-            unsafe { libc::execve(c.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+            unsafe { libc::execve(c.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr()) };
             last = Errno::last();
             match last.0 {
                 libc::ENOENT | libc::ENOTDIR => continue,
@@ -201,11 +220,19 @@ impl Command {
                 _ => break,
             }
         }
-        let e = denied.filter(|_| matches!(last.0, libc::ENOENT | libc::ENOTDIR)).unwrap_or(last);
-        self.failure(e)
+        denied.filter(|_| matches!(last.0, libc::ENOENT | libc::ENOTDIR)).unwrap_or(last)
     }
 
-    fn failure(&self, e: Errno) -> (SetupError, i32) {
+    /// The exit code of a command that could not be executed for `e` (as `failure` gives it).
+    pub fn failure_code(&self, e: Errno) -> i32 {
+        match e.0 {
+            libc::ENOENT | libc::ENOTDIR => 127,
+            _ => 126,
+        }
+    }
+
+    /// Why the command could not be executed, and the exit code to use.
+    pub fn failure(&self, e: Errno) -> (SetupError, i32) {
         let name = &self.name;
         let (message, code) = match e.0 {
             libc::ENOENT | libc::ENOTDIR if !name.contains('/') => {
@@ -220,6 +247,13 @@ impl Command {
         err.message = message;
         (err, code)
     }
+}
+
+/// The argument and environment arrays of a command, as `execve` takes them; the strings are
+/// the command's own, which must outlive them.
+pub struct ExecPointers {
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
 }
 
 /// chdir to the container's working directory, after the user switch so permissions apply.

@@ -22,6 +22,8 @@ pub enum Report {
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// Set-up is done up to the command; the process waits for it (a warm container).
+    Waiting,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +37,12 @@ pub enum Event {
     /// The container's first process runs; `pid` as seen from the host.
     #[serde(rename_all = "camelCase")]
     Started {
+        pid: i32,
+    },
+    /// A warm container is set up and waits for its command (`RunMessage`); `pid` as seen
+    /// from the host.
+    #[serde(rename_all = "camelCase")]
+    Ready {
         pid: i32,
     },
     Error {
@@ -98,6 +106,11 @@ impl LineReader {
 
     pub fn fd(&self) -> libc::c_int {
         self.fd
+    }
+
+    /// Whether bytes past the last line taken wait in the buffer.
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
     }
 
     /// Whether reading stopped at a line longer than the limit (it and the rest are dropped).
@@ -230,6 +243,26 @@ mod tests {
         .unwrap();
         assert_eq!(s, r#"{"event":"exited","exitCode":0,"signal":null,"oomKilled":false}"#);
     }
+
+    #[test]
+    fn a_run_message_names_the_stdio_slots_of_the_descriptors_it_carries() {
+        let msg = |stdio: Vec<u32>| RunMessage { stdio, ..Default::default() };
+        // None sent (the sandbox keeps what it was made with), some, all three.
+        assert_eq!(msg(vec![]).check_stdio(0), Ok(()));
+        assert_eq!(msg(vec![0]).check_stdio(1), Ok(()));
+        assert_eq!(msg(vec![2, 0, 1]).check_stdio(3), Ok(()));
+        // A message from before the field: no slot named, so no descriptor may come.
+        let old: RunMessage =
+            serde_json::from_str(r#"{"args":["true"],"env":[],"cwd":"/"}"#).unwrap();
+        assert_eq!(old.check_stdio(0), Ok(()));
+        assert!(old.check_stdio(3).is_err());
+        assert_eq!(msg(vec![1]).check_stdio(2).unwrap_err(), "2 descriptors for 1 stdio slots");
+        assert_eq!(
+            msg(vec![1, 1]).check_stdio(2).unwrap_err(),
+            "stdio[1]: 1 is not one of 0, 1, 2 given once"
+        );
+        assert!(msg(vec![3]).check_stdio(1).is_err());
+    }
 }
 
 /// Every report on `fd` to `on_line`, then `None` at its end (as `tty::relay` does while it
@@ -267,6 +300,100 @@ pub fn keep_control(reader: LineReader) {
 
 pub fn take_control() -> Option<LineReader> {
     CONTROL.lock().ok().and_then(|mut c| c.take())
+}
+
+/// The command of a warm container, sent once on the control socket after the request (and
+/// passed on by the helper to the waiting container), one JSON line with its stdin, stdout
+/// and stderr as SCM_RIGHTS: everything of a run that is not known before it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunMessage {
+    /// The program and its arguments (looked up in the container's `PATH`).
+    pub args: Vec<String>,
+    /// The whole environment of the command, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Its working directory, absolute.
+    pub cwd: String,
+    /// Which of its stdin (0), stdout (1) and stderr (2) the descriptors sent with the message
+    /// replace, in their order; the others stay those the container was made with (its
+    /// helper's: a warm helper is started with the stdio a run has by default).
+    #[serde(default)]
+    pub stdio: Vec<u32>,
+}
+
+impl RunMessage {
+    /// Check `stdio` against the `n` descriptors that came: each of 0, 1, 2 at most once.
+    pub fn check_stdio(&self, n: usize) -> Result<(), String> {
+        if self.stdio.len() != n {
+            return Err(format!("{n} descriptors for {} stdio slots", self.stdio.len()));
+        }
+        for (i, fd) in self.stdio.iter().enumerate() {
+            if *fd > 2 || self.stdio[..i].contains(fd) {
+                return Err(format!("stdio[{i}]: {fd} is not one of 0, 1, 2 given once"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most descriptors a `RunMessage` carries: stdin, stdout, stderr.
+pub const RUN_FDS: usize = 3;
+
+/// One line and the descriptors sent with its first bytes, from a stream socket: the line may
+/// arrive in pieces, the descriptors come with the first. None at the end of the stream before
+/// anything came; EMSGSIZE when it is longer than `max`, EPROTO when it has more than `max_fds`
+/// descriptors or bytes after its newline.
+pub fn recv_line(
+    sock: libc::c_int,
+    max: usize,
+    max_fds: usize,
+) -> sys::SysResult<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
+    let mut buf = vec![0u8; 16384];
+    let Some((n, fds)) = sys::recv_fds(sock, &mut buf, max_fds + 1)? else { return Ok(None) };
+    if fds.len() > max_fds {
+        return Err(sys::Errno(libc::EPROTO));
+    }
+    let mut line = buf[..n].to_vec();
+    while !line.contains(&b'\n') {
+        if line.len() > max {
+            return Err(sys::Errno(libc::EMSGSIZE));
+        }
+        match sys::read(sock, &mut buf)? {
+            0 => return Err(sys::Errno(libc::EPROTO)),
+            n => line.extend_from_slice(&buf[..n]),
+        }
+    }
+    if line.last() != Some(&b'\n') || line.len() > max + 1 {
+        return Err(sys::Errno(libc::EPROTO));
+    }
+    line.pop();
+    Ok(Some((line, fds)))
+}
+
+/// Send `line` (ending in a newline) with `fds` on the stream socket `sock`: the descriptors go
+/// with its first bytes, the rest follows (waiting for room where the socket is non-blocking).
+pub fn send_line(sock: libc::c_int, fds: &[std::os::fd::RawFd], line: &[u8]) -> sys::SysResult<()> {
+    let mut sent = if fds.is_empty() { 0 } else { sys::send_fds_counted(sock, fds, line)? };
+    while sent < line.len() {
+        // SAFETY: writing from a valid slice; MSG_NOSIGNAL as the first part.
+        let n = unsafe {
+            libc::send(sock, line[sent..].as_ptr().cast(), line.len() - sent, libc::MSG_NOSIGNAL)
+        };
+        if n >= 0 {
+            sent += n as usize;
+            continue;
+        }
+        match sys::Errno::last() {
+            sys::Errno(libc::EINTR) => {}
+            sys::Errno(libc::EAGAIN) => {
+                let mut pfd = libc::pollfd { fd: sock, events: libc::POLLOUT, revents: 0 };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut pfd, 1, 1000) };
+            }
+            e => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// What the caller may send on the control socket after its request.

@@ -33,6 +33,12 @@ pub struct RunRequest {
     /// Start a process in a running container instead (`exec`); `config` is then unused.
     #[serde(default)]
     pub exec: Option<ExecRequest>,
+    /// A warm container (a pool's): set it up as for the foreground, but stop where the command
+    /// would start and wait for it: `config.process.args` may be empty, and the command, its
+    /// environment, working directory and stdio arrive later, in one `proto::RunMessage` on
+    /// the control socket. One command per container: it is never reused.
+    #[serde(default)]
+    pub warm: bool,
     /// Descriptors 3 .. 3+N of the caller that the container keeps (OCI `--preserve-fds`).
     #[serde(default)]
     pub preserve_fds: u32,

@@ -2,7 +2,8 @@
 //!
 //! 1. make every mount private, so nothing we do propagates back to the host;
 //! 2. open the sources of bind mounts while the host's tree is still in view;
-//! 3. make the root a mount of its own: a recursive bind of `root.path`, or a fresh tmpfs;
+//! 3. make the root a mount of its own: a recursive bind of `root.path`, a fresh tmpfs, or
+//!    an image's overlay (`image_root`: made by the helper and received, or made here);
 //! 4. carry out `mounts[]` in order, each target resolved inside the root (openat2 with
 //!    RESOLVE_IN_ROOT), so a symlink in the rootfs cannot send a mount onto a host path;
 //!    a tmpfs at `/dev` gets the default devices bound from the host and the usual links; then
@@ -52,6 +53,10 @@ pub struct RootfsPlan {
     /// A user namespace may not make device nodes: each is bound from the host's node of the
     /// same path instead (its type, numbers, mode and owner are the host's).
     pub bind_devices: bool,
+    /// `io.ns.image.overlay`: the root is the overlay of an image's layers (then `root` is
+    /// None). Made outside by the helper (`ImageRoot::outside`, received first of `trees`)
+    /// or here.
+    pub image: Option<crate::image_root::ImageRoot>,
 }
 
 /// Open a host path of the spec (`field` names it in errors): as it is, or, with bind roots,
@@ -151,7 +156,8 @@ impl IdmapSource {
 }
 
 /// Steps 1 to 5; `before_pivot` runs between the mounts and pivot_root (createContainer hooks).
-/// `trees` are the idmapped mounts the helper made, in the order of `idmapped_sources`.
+/// `trees` are the mounts the helper made: an image's overlay first (when made outside), then
+/// the idmapped mounts in the order of `idmapped_sources`.
 pub fn setup_rootfs(
     plan: &RootfsPlan,
     mut trees: std::collections::VecDeque<OwnedFd>,
@@ -168,7 +174,8 @@ pub fn setup_rootfs(
     sys::mount(None, "/", None, first, None).step(step, Some("/"))?;
 
     // 2. Sources first: a later mount may cover them (the tmpfs root is staged on /tmp).
-    let root_tree = if plan.idmap_root { trees.pop_front() } else { None };
+    let image_outside = plan.image.as_ref().is_some_and(|i| i.outside);
+    let root_tree = if plan.idmap_root || image_outside { trees.pop_front() } else { None };
     let mut sources = Vec::with_capacity(plan.mounts.len());
     for (i, op) in plan.mounts.iter().enumerate() {
         sources.push(match &op.kind {
@@ -228,6 +235,26 @@ pub fn setup_rootfs(
     // 3. The root becomes a mount of its own, as pivot_root requires.
     let mut root_fd = None;
     let root_dir = match &plan.root {
+        // An image's overlay, received or made now (its layers named by path, resolved before
+        // the staging point is covered), goes on the staging point as an idmapped root does.
+        _ if plan.image.is_some() => {
+            let tree = match (root_tree, &plan.image) {
+                (Some(t), _) => t,
+                (None, Some(img)) if !img.outside => img.open_in_place()?,
+                _ => {
+                    return Err(SetupError::sys(
+                        "receive the overlay of the image",
+                        None,
+                        Errno(libc::EBADF),
+                    ))
+                }
+            };
+            let staging =
+                sys::open(STAGING, libc::O_PATH | libc::O_DIRECTORY).step("open", Some(STAGING))?;
+            sys::move_mount(tree.as_raw_fd(), staging.as_raw_fd())
+                .step("mount the image's overlay on", Some(STAGING))?;
+            STAGING.to_owned()
+        }
         // An idmapped root arrives ready: it is put on the staging point, so the host path
         // (and the folders above it, which its new owner may not enter) is not walked again.
         Some(path) if plan.idmap_root => {

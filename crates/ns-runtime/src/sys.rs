@@ -682,6 +682,11 @@ pub fn detach_descriptors(keep: RawFd) {
             unsafe { libc::close(fd) };
         }
     }
+    detach_stdio();
+}
+
+/// Stdin, stdout and stderr onto /dev/null: what they were (pipes of a caller) is let go.
+pub fn detach_stdio() {
     if let Ok(null) = open("/dev/null", libc::O_RDWR) {
         for i in 0..3 {
             // SAFETY: dup2 onto the standard descriptors.
@@ -710,6 +715,11 @@ pub fn send_fd(sock: RawFd, fd: RawFd, payload: &[u8]) -> SysResult<()> {
 
 /// Send `fds` (at least one) over the unix socket `sock` in one message, with `payload`.
 pub fn send_fds(sock: RawFd, fds: &[RawFd], payload: &[u8]) -> SysResult<()> {
+    send_fds_counted(sock, fds, payload).map(|_| ())
+}
+
+/// `send_fds`, saying how much of `payload` went (a stream socket may take less at once).
+pub fn send_fds_counted(sock: RawFd, fds: &[RawFd], payload: &[u8]) -> SysResult<usize> {
     let dummy = [0u8; 1];
     let data = if payload.is_empty() { &dummy[..] } else { payload };
     let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
@@ -726,9 +736,10 @@ pub fn send_fds(sock: RawFd, fds: &[RawFd], payload: &[u8]) -> SysResult<()> {
         for (i, fd) in fds.iter().enumerate() {
             std::ptr::write_unaligned(data.add(i), *fd);
         }
-        retry(|| check_long(libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long))?;
+        let n =
+            retry(|| check_long(libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long))?;
+        Ok(if payload.is_empty() { 0 } else { n as usize })
     }
-    Ok(())
 }
 
 /// Receive one descriptor sent with `send_fd`; None when the peer closed without sending.

@@ -9,6 +9,10 @@ export interface CommandContext {
   cmd: Command
   /** The state root of detached containers: `ns --root DIR`, or @ns/core's default. */
   root(): string
+  /** The image store: `ns --store DIR`, or @ns/core's default (undefined). */
+  store(): string | undefined
+  /** The operands came after a `--` (nothing but ns's options before it): `ns run -- CMD`. */
+  dashDash: boolean
 }
 
 export interface CommandSpec<F extends FlagTable<any> = FlagTable<any>> {
@@ -21,6 +25,8 @@ export interface CommandSpec<F extends FlagTable<any> = FlagTable<any>> {
    * (and at `--`), and help is a flag of the table, so that an `-h` of the program is its own.
    */
   passThrough?: boolean
+  /** With `passThrough`: the first operand may be an image (`ns run IMAGE CMD…`), unless after `--`. */
+  image?: boolean
   /** Returns the exit status (0 when nothing is returned). */
   action(args: unknown[], flags: FlagValues<F>, ctx: CommandContext): Promise<number | void> | number | void
 }

@@ -5,6 +5,8 @@ import { Option } from 'commander'
 import { describe, expect, it } from 'vitest'
 
 import { commandName, commands, commandsFor } from './commands/index.js'
+import { runFlags } from './commands/run-flags.js'
+import { operandsAfterDashDash } from './flags.js'
 import { version } from './version.js'
 
 describe('the commands', () => {
@@ -36,5 +38,19 @@ describe('the commands', () => {
   it('ns --version is the version of the package', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
     expect(version).toBe(pkg.version)
+  })
+
+  it("ns run's operands are a command of the sandbox only after a -- with nothing but options before it", () => {
+    const run = { name: 'run' }
+    const after = (...a: string[]) => operandsAfterDashDash(a, run, runFlags)
+    expect(after('run', '--', 'sh')).toBe(true)
+    expect(after('--root', '/r', 'run', '-m', '64m', '-e', 'A=1', '--', 'sh')).toBe(true)
+    expect(after('--store', '/s', 'run', '-it', '--', 'sh')).toBe(true)
+    // -w takes a value: `--` here is its value, not the end of ns's options.
+    expect(after('run', '-w', '--', 'alpine')).toBe(false)
+    expect(after('run', 'alpine', '--', 'sh')).toBe(false)
+    expect(after('run', 'alpine', 'sh')).toBe(false)
+    expect(after('run', '--rm', '-eA=1', 'alpine')).toBe(false)
+    expect(after('run')).toBe(false)
   })
 })

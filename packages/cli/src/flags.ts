@@ -81,3 +81,45 @@ export function applyFlags<T>(table: FlagTable<T>, values: Record<string, unknow
   }
   return into
 }
+
+/**
+ * Whether the operands of a command in `args` (the arguments after `ns`) begin after a `--`,
+ * with nothing but options before it: `ns run -m 64m -- sh` (true), `ns run alpine sh` (false).
+ * The options of ns itself and the command's own are skipped with their values.
+ */
+export function operandsAfterDashDash(
+  args: readonly string[],
+  entry: { name: string; aliases?: readonly string[] | undefined },
+  table: FlagTable<any>,
+): boolean {
+  const takesValue = new Set<string>(['--root', '--store'])
+  for (const f of Object.values(table)) {
+    if (f.kind === 'boolean') continue
+    const o = new Option(f.spec)
+    if (o.long) takesValue.add(o.long)
+    if (o.short) takesValue.add(o.short)
+  }
+  let seenCommand = false
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') return seenCommand
+    if (!a.startsWith('-') || a === '-') {
+      if (seenCommand) return false
+      if (a === entry.name || entry.aliases?.includes(a)) seenCommand = true
+      continue
+    }
+    if (a.startsWith('--')) {
+      if (!a.includes('=') && takesValue.has(a)) i++
+      continue
+    }
+    // Short flags, maybe grouped (`-it`): the last one takes the next argument when it takes a
+    // value and nothing follows it in the group.
+    for (let k = 1; k < a.length; k++) {
+      if (takesValue.has(`-${a[k]}`)) {
+        if (k === a.length - 1) i++
+        break
+      }
+    }
+  }
+  return false
+}

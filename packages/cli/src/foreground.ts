@@ -8,15 +8,19 @@ const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 /**
  * Start a foreground process and wait for it; signals for us are for it: pass them on. The
  * handlers are in place before it starts, so a signal that comes at once is not lost (nor
- * kills us, and with us the container). Returns its exit status.
+ * kills us, and with us the container); one that comes while an image is made ready (a pull) is
+ * passed on once the container is there. Returns its exit status.
  */
-export async function runForwarding(start: () => Container, timeoutSeconds?: string): Promise<number> {
+export async function runForwarding(
+  start: () => Container | Promise<Container>,
+  timeoutSeconds?: string,
+): Promise<number> {
   let c: Container | undefined
   const early: NodeJS.Signals[] = []
   const forward = (sig: NodeJS.Signals) => (c ? void c.kill(sig) : early.push(sig))
   for (const s of forwarded) process.on(s, forward)
   try {
-    c = start()
+    c = await start()
     const started = c
     started.started.then(
       () => warn(started.warnings),

@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander'
 
 import type { CommandContext, CommandSpec } from './command.js'
 import { commandsFor, type CommandEntry } from './commands/index.js'
-import { addFlags, bool } from './flags.js'
+import { addFlags, bool, operandsAfterDashDash } from './flags.js'
 import { version } from './version.js'
 
 /** The exit status of docker's own usage errors, and of ns's. */
@@ -11,7 +11,13 @@ export const USAGE_ERROR = 125
 
 const help = { help: bool('-h, --help', 'display help for command') }
 
-function define(cli: Command, entry: CommandEntry, spec: CommandSpec, done: (code: number) => void): void {
+function define(
+  cli: Command,
+  entry: CommandEntry,
+  spec: CommandSpec,
+  done: (code: number) => void,
+  argv: readonly string[],
+): void {
   const c = cli.command(entry.name).description(spec.description)
   for (const a of entry.aliases ?? []) c.alias(a)
   for (const [a, d] of spec.args ?? []) c.argument(a, d)
@@ -38,8 +44,14 @@ function define(cli: Command, entry: CommandEntry, spec: CommandSpec, done: (cod
     if (spec.passThrough && args.length === 2 && args[0] === undefined) {
       cmd.error(`error: missing required argument 'id'`, { exitCode: USAGE_ERROR, code: 'ns.missingArgument' })
     }
+    const dashDash = spec.passThrough === true && operandsAfterDashDash(argv.slice(2), entry, spec.flags)
     if (spec.passThrough && (args.at(-1) as string[]).length === 0) {
-      cmd.error(`error: missing the command to run (put it after --)`, {
+      // `ns run` takes an image or, after --, a command.
+      const what =
+        spec.image && !dashDash
+          ? 'the command to run (put it after --), or an image'
+          : 'the command to run (put it after --)'
+      cmd.error(`error: missing ${what}`, {
         exitCode: USAGE_ERROR,
         code: 'ns.missingCommand',
       })
@@ -49,6 +61,8 @@ function define(cli: Command, entry: CommandEntry, spec: CommandSpec, done: (cod
     const ctx: CommandContext = {
       cmd,
       root: () => (cmd.optsWithGlobals() as { root?: string }).root ?? defaultRoot(),
+      store: () => (cmd.optsWithGlobals() as { store?: string }).store,
+      dashDash,
     }
     try {
       done((await spec.action(args, flags as never, ctx)) ?? 0)
@@ -67,12 +81,13 @@ export async function program(argv: readonly string[], done: (code: number) => v
     .description('Run processes isolated by Linux namespaces.')
     .version(version, '-V, --version')
     .option('--root <dir>', 'state directory of containers (default: /run/ns as root, $XDG_RUNTIME_DIR/ns otherwise)')
+    .option('--store <dir>', 'image store (default: /var/lib/ns as root, $XDG_DATA_HOME/ns otherwise)')
     .enablePositionalOptions()
     .showHelpAfterError('(add --help for usage)')
     .exitOverride()
   const entries = commandsFor(argv.slice(2))
   const specs = await Promise.all(entries.map((e) => e.load()))
-  entries.forEach((e, i) => define(cli, e, specs[i]!.default, done))
+  entries.forEach((e, i) => define(cli, e, specs[i]!.default, done, argv))
   return cli
 }
 

@@ -7,6 +7,7 @@ import { NsError } from './errors.js'
 import { defaultIdMappings, inInitialUserNamespace, isMapped, sandboxPaths } from './host.js'
 import { checkBuiltSpec } from './check.js'
 import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, type NamespaceName } from './names.js'
+import type { PreparedImage } from './images/run.js'
 import type { ParsedRunOptions } from './options.js'
 import { hostnameFor, nameFits, NAME_PROBLEM, parseSize } from './rules.js'
 import { frozenSeccompProfile } from './seccomp.js'
@@ -45,6 +46,8 @@ export const defaultReadonlyPaths = ['/proc/bus', '/proc/fs', '/proc/irq', '/pro
 export function parseUser(u: ParsedRunOptions['user']): { uid: number; gid: number; additionalGids?: number[] } {
   if (u === undefined) return { uid: 0, gid: 0 }
   if (typeof u === 'string') {
+    if (!/^\d+(:\d+)?$/.test(u))
+      throw NsError.invalid('user', "names are looked up in an image's /etc/passwd: without an image give UID[:GID]")
     const [uid, gid] = u.split(':').map(Number)
     return { uid: uid!, gid: gid ?? uid! }
   }
@@ -124,10 +127,11 @@ export interface BuiltSpec {
 
 /**
  * The runtime spec of parsed run options, for the caller to change before it runs it: every part
- * is its own (the default seccomp profile a fresh copy).
+ * is its own (the default seccomp profile a fresh copy). With an image, `image` is what
+ * `prepareImage` made of it.
  */
-export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
-  const built = makeSpec(o, id)
+export function buildSpec(o: ParsedRunOptions, id = newContainerId(), image?: PreparedImage): BuiltSpec {
+  const built = makeSpec(o, id, image)
   const seccomp = built.spec.linux?.seccomp
   if (seccomp && Object.isFrozen(seccomp)) built.spec.linux!.seccomp = structuredClone(seccomp)
   return built
@@ -137,8 +141,25 @@ export function buildSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec
  * `buildSpec` for specs that run as they are built (run, spawn, create): the default seccomp
  * profile is shared between them, and frozen.
  */
-export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec {
+export function makeSpec(o: ParsedRunOptions, id = newContainerId(), image?: PreparedImage): BuiltSpec {
   if (!nameFits(id)) throw NsError.invalid('name', NAME_PROBLEM)
+  if (o.image !== undefined && o.rootfs !== undefined)
+    throw NsError.invalid('rootfs', 'an image is the root filesystem: give a rootfs or an image, not both')
+  if (o.image !== undefined && !image)
+    throw NsError.invalid(
+      'image',
+      'an image is made ready first (prepareImage): run it with run(), launch() or create()',
+    )
+  // An image's Entrypoint and Cmd, with the command given in place of Cmd (see processOf).
+  const command = image ? image.args : o.command
+  if (!command?.length) {
+    throw NsError.invalid(
+      'command',
+      image
+        ? `must name a program: the image ${image.reference} has neither Entrypoint nor Cmd`
+        : 'must name a program',
+    )
+  }
   const ns = new Map<NamespaceName, boolean | string>()
   for (const n of namespaceNames) ns.set(n, n !== 'time')
   if (o.userns === 'host') {
@@ -153,6 +174,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   const isNew = (n: NamespaceName) => ns.get(n) === true
 
   if (o.rootfs !== undefined && !existsSync(o.rootfs)) throw NsError.invalid('rootfs', `${o.rootfs} does not exist`)
+  if (!isNew('mount') && image) throw NsError.invalid('namespaces.mount', "an image's root needs a new mount namespace")
   if (!isNew('mount') && (o.rootfs || o.volumes?.length || o.mounts?.length)) {
     throw NsError.invalid('namespaces.mount', 'a rootfs, volumes and mounts need a new mount namespace')
   }
@@ -163,7 +185,8 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     throw NsError.invalid('uidMappings', 'needs a new user namespace')
   if (o.timeOffsets && !isNew('time')) throw NsError.invalid('timeOffsets', 'needs a new time namespace')
 
-  const user = parseUser(o.user)
+  // An image's user was resolved in its own /etc/passwd (with `o.user` over its User).
+  const user = image ? image.user : parseUser(o.user)
   // Root's default: the runtime leases a range of host ids for the container (root inside is
   // nobody outside). Its size is known here; where it starts is decided at start-up.
   const euid = process.geteuid?.() ?? 0
@@ -192,7 +215,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
   const idmapOk = isNew('user')
 
   const hostname = o.hostname ?? (isNew('uts') ? hostnameFor(id) : undefined)
-  const sandbox = o.rootfs === undefined
+  const sandbox = o.rootfs === undefined && !image
   const mounts: OciMount[] = []
   // The option each mount of the spec comes from, by its index (the runtime names mounts[i]).
   const origins: string[] = []
@@ -225,6 +248,8 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
       { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
     )
+    // The image's anonymous volumes (directories of the container's own in the store).
+    mounts.push(...(image?.mounts ?? []))
     for (const [i, v] of (o.volumes ?? []).entries()) {
       origins[mounts.length] = `volumes[${i}]`
       const [src, dst, opts] = v.split(':') as [string, string, string | undefined]
@@ -260,8 +285,10 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     }
   }
 
+  const home = image ? image.home : user.uid === 0 ? '/root' : '/'
   const env = mergeEnv(
-    [`PATH=${DEFAULT_PATH}`, `HOME=${user.uid === 0 ? '/root' : '/'}`, ...(hostname ? [`HOSTNAME=${hostname}`] : [])],
+    [`PATH=${DEFAULT_PATH}`, `HOME=${home}`, ...(hostname ? [`HOSTNAME=${hostname}`] : [])],
+    image?.env ?? [],
     envList(o.env),
   )
   const capabilities = capabilitySets(o, user.uid)
@@ -280,9 +307,12 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     ...(sandbox ? { 'io.ns.root': 'sandbox' } : {}),
     ...(o.bestEffortLimits ? { 'io.ns.limits': 'best-effort' } : {}),
     // A leased range; a root filesystem given then belongs to the container's root (idmapped).
-    ...(autoUserns ? { 'io.ns.userns': 'auto', ...(sandbox ? {} : { 'io.ns.root.idmap': 'true' }) } : {}),
-    ...Object.fromEntries(Object.entries(o.labels ?? {}).map(([k, v]) => [`${labelPrefix}${k}`, v])),
+    ...(autoUserns ? { 'io.ns.userns': 'auto', ...(sandbox || image ? {} : { 'io.ns.root.idmap': 'true' }) } : {}),
+    ...image?.annotations,
+    ...Object.fromEntries(Object.entries({ ...image?.labels, ...o.labels }).map(([k, v]) => [`${labelPrefix}${k}`, v])),
   }
+  // An image's root is writable (its own upper layer) unless asked.
+  if (image && o.readOnly) annotations['io.ns.root.readonly'] = 'true'
   // The sandbox root (a fresh tmpfs filled with read-only binds) is read-only unless asked.
   if (sandbox && isNew('mount') && (o.readOnly ?? true)) annotations['io.ns.root.readonly'] = 'true'
 
@@ -293,9 +323,9 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId()): BuiltSpec 
     process: {
       terminal: o.tty ?? false,
       user,
-      args: [...o.command],
+      args: [...command],
       env,
-      cwd: o.cwd ?? '/',
+      cwd: o.cwd ?? image?.cwd ?? '/',
       ...(o.rlimits ? { rlimits: o.rlimits } : {}),
       noNewPrivileges: o.noNewPrivileges ?? true,
       capabilities,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 
 import { buildSpec } from './build.js'
 import { checkExecOptions, checkRunOptions, checkSpec, execOptionKeys, runOptionKeys } from './check.js'
-import { parseRunOptions, parseWith, runOptionsSchema } from './options.js'
+import { commandSchema, parseRunOptions, parseWith, runOptionsSchema } from './options.js'
 import { ociSpecSchema, validateSpec } from './spec.js'
 
 /** What a validator makes of a value: its output, or its error's field and message. */
@@ -171,6 +171,7 @@ describe('the exec options: the same as zod', () => {
       signal: true,
       input: true,
     })
+    .extend({ command: commandSchema })
     .strict()
   it('the keys of exec are these', () => expect(Object.keys(execSchema.shape)).toEqual([...execOptionKeys]))
   it('every key, every value, and a run option exec does not take', () => {

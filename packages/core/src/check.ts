@@ -17,6 +17,12 @@ import {
   sizeFits,
   targetProblem,
   volumeTarget,
+  USER_FORM,
+  USER_PROBLEM,
+  pullPolicies,
+  FUNCTION_PROBLEM,
+  IMAGES_PROBLEM,
+  isImages,
 } from './rules.js'
 import type { OciSpec } from './spec.js'
 
@@ -330,6 +336,13 @@ export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
   return out || '(options)'
 }
 
+/** Read `value` with `c`: its value as read, and the first thing wrong with it, if any. */
+export function firstIssue<T>(c: Check<T>, value: unknown): { value: T; issue?: { path: Path; message: string } } {
+  const issues: Issue[] = []
+  const out = c(value, [], issues)
+  return issues.length ? { value: out, issue: issues[0]! } : { value: out }
+}
+
 /** Read `value` with `c`; throw an NsError naming the first bad field, as `parseWith` does. */
 export function checkWith<T>(c: Check<T>, value: unknown): T {
   const issues: Issue[] = []
@@ -382,7 +395,7 @@ const capName = str(
 )
 const stdioValue = union<unknown>(oneOf(['pipe', 'inherit', 'ignore']), num({ int: true }, gte(0)))
 const user = union<unknown>(
-  str(pattern(/^\d+(:\d+)?$/, 'must be UID or UID:GID (numbers)')),
+  str(pattern(USER_FORM, USER_PROBLEM)),
   object(
     {
       uid: num({ int: true }, gte(0)),
@@ -403,8 +416,16 @@ const command = array(
   rule((a) => a.length >= 1, 'must name a program'),
 )
 
+/** zod's `custom`: the value as it is, when `ok` takes it. */
+const custom =
+  <T>(ok: (v: unknown) => boolean, message: string): Check<T> =>
+  (v, path, issues) => {
+    if (!ok(v)) issues.push({ path, message, check: true })
+    return v as T
+  }
+
 const runShape = {
-  command,
+  command: optional(command),
   rootfs: optional(str(minLength(1))),
   readOnly: optional(bool),
   hostname: optional(
@@ -487,6 +508,12 @@ const runShape = {
   timeout: optional(num({ int: true }, gt(0), lte(MAX_TIMEOUT_MS))),
   signal: optional(instance(AbortSignal)),
   input: optional(union<unknown>(str(), instance(Uint8Array))),
+  image: optional(str(minLength(1), maxLength(1024))),
+  pull: optional(oneOf(pullPolicies)),
+  platform: optional(str(minLength(1), maxLength(128))),
+  entrypoint: optional(array(str())),
+  onPull: optional(custom((v) => typeof v === 'function', FUNCTION_PROBLEM)),
+  images: optional(custom(isImages, IMAGES_PROBLEM)),
 } satisfies Shape
 
 /** The keys of `runOptionsSchema`, for the test that holds the two to the same fields. */
@@ -513,7 +540,7 @@ export const execOptionKeys = [
   'signal',
   'input',
 ] as const
-const execOptions = object(Object.fromEntries(execOptionKeys.map((k) => [k, runShape[k]])), 'strict')
+const execOptions = object({ ...Object.fromEntries(execOptionKeys.map((k) => [k, runShape[k]])), command }, 'strict')
 
 export function checkExecOptions(options: unknown): Pick<ParsedRunOptions, (typeof execOptionKeys)[number]> {
   return checkWith(execOptions, options) as Pick<ParsedRunOptions, (typeof execOptionKeys)[number]>

@@ -31,7 +31,7 @@ const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 )
 
-function stdioFd(s: Stdio, fallback: 'pipe' | 'ignore', inheritFd: number): number {
+export function stdioFd(s: Stdio, fallback: 'pipe' | 'ignore', inheritFd: number): number {
   const v = s ?? fallback
   if (v === 'pipe') return -1
   if (v === 'ignore') return -2
@@ -50,6 +50,10 @@ export interface Helper {
   done: Promise<{ exitCode?: number | null; signal?: number | null }>
   /** Send the helper a message after the request (a window size for a relayed terminal). */
   send(message: Record<string, unknown>): void
+  /** Our end of its control socket, as a descriptor (a warm helper's command goes there). */
+  control: number
+  /** Close the control socket: a helper that waits for a command (a warm one) then ends. */
+  close(): void
 }
 
 /** The longest event line a helper sends (real ones are a few hundred bytes). */
@@ -165,15 +169,10 @@ export function launchHelper(
     throw startError(e)
   })
   pid.catch(() => {})
-  const pipe = (fd: number | undefined | null, readable: boolean) => {
-    if (fd === undefined || fd === null) return null
-    // allowHalfOpen: the end of a read pipe must not make Node shut down a write side it does
-    // not have. Errors of a pipe (EPIPE once the container is gone) are the container's end,
-    // reported by `exited`; they must never take the caller's process down.
-    const s = new Socket({ fd, readable, writable: !readable, allowHalfOpen: true })
-    s.on('error', () => {})
-    return s
-  }
+  // allowHalfOpen: the end of a read pipe must not make Node shut down a write side it does
+  // not have. Errors of a pipe (EPIPE once the container is gone) are the container's end,
+  // reported by `exited`; they must never take the caller's process down.
+  const pipe = pipeStream
   const stdin = pipe(h.stdin, false)
   const control = new Socket({ fd: h.control, readable: true, writable: true, allowHalfOpen: true })
   control.on('error', () => {})
@@ -237,13 +236,23 @@ export function launchHelper(
     stderr: pipe(h.stderr, true),
     done,
     send,
+    control: h.control,
+    close: () => control.destroy(),
   }
+}
+
+/** A pipe's end from the addon as a stream (see `launchHelper`), or null. */
+export function pipeStream(fd: number | undefined | null, readable: boolean): Socket | null {
+  if (fd === undefined || fd === null) return null
+  const s = new Socket({ fd, readable, writable: !readable, allowHalfOpen: true })
+  s.on('error', () => {})
+  return s
 }
 
 /** The helper's events, as ns-runtime defines them (generated). */
 export type { HelperEvent }
 
-const EVENT_NAMES = new Set(['created', 'started', 'error', 'warning', 'exited'])
+const EVENT_NAMES = new Set(['created', 'started', 'ready', 'error', 'warning', 'exited'])
 const isInt = (v: unknown) => v === undefined || v === null || Number.isSafeInteger(v)
 const isText = (v: unknown) => v === undefined || typeof v === 'string'
 
@@ -269,6 +278,13 @@ export function parseEvent(line: string): HelperEvent | undefined {
   }
   return e as unknown as HelperEvent
 }
+
+/**
+ * Hand a helper that runs already (a warm one) to a Container: it gets the container's event
+ * handler and stdio (`[stdin, stdout, stderr]` as for `prepareHelper`), and returns the helper
+ * with those pipes.
+ */
+export type Connect = (onEvent: (ev: HelperEvent) => void, stdio: [number, number, number]) => Helper
 
 export interface StartOptions {
   id?: string
@@ -301,7 +317,12 @@ export class Container implements AsyncDisposable {
   #done = false
   #timedOut = false
 
-  constructor(spec: OciSpec, opts: StartOptions = {}) {
+  /**
+   * Start `spec`'s process (or `opts.request`'s). `connect`, for a warm container of a pool
+   * (pool.ts): the helper that runs it already, given the events from now on and the stdio;
+   * `exited` then resolves once the exit is reported, before the helper itself is reaped.
+   */
+  constructor(spec: OciSpec, opts: StartOptions = {}, connect?: Connect) {
     this.id = opts.id ?? newContainerId()
     this.spec = spec
     let resolveStarted!: (pid: number) => void
@@ -311,19 +332,30 @@ export class Container implements AsyncDisposable {
 
     let error: SetupErrorJson | undefined
     let exit: { exitCode: number | null; signal: number | null; oomKilled: boolean } | undefined
+    // How it ended, once known: from the helper's own end (reaped), or for a warm container
+    // (`connect`) as soon as its exit event has come, the helper ending meanwhile. Then in the
+    // next turn of the event loop, so that output the container wrote before it ended (ready
+    // on its pipes before the event was) has been read first.
+    let finish: (helper?: { exitCode?: number | null; signal?: number | null }) => void = () => {}
+    const early = connect !== undefined
     const onEvent = (ev: HelperEvent) => {
       if (ev.event === 'started' && ev.pid) resolveStarted(ev.pid)
       else if (ev.event === 'error') error ??= ev.error
       else if (ev.event === 'warning' && ev.message && this.warnings.length < MAX_WARNINGS)
         this.warnings.push(ev.message.slice(0, MAX_WARNING_LENGTH))
-      else if (ev.event === 'exited')
+      else if (ev.event === 'exited') {
         exit = { exitCode: ev.exitCode ?? null, signal: ev.signal ?? null, oomKilled: ev.oomKilled ?? false }
+        if (early) setImmediate(() => finish())
+      }
     }
-    const h = launchHelper(
-      opts.request ?? { config: spec, init: opts.init ?? true, dieWithParent: true },
-      [stdioFd(opts.stdin, 'ignore', 0), stdioFd(opts.stdout, 'pipe', 1), stdioFd(opts.stderr, 'pipe', 2)],
-      onEvent,
-    )
+    const stdio: [number, number, number] = [
+      stdioFd(opts.stdin, 'ignore', 0),
+      stdioFd(opts.stdout, 'pipe', 1),
+      stdioFd(opts.stderr, 'pipe', 2),
+    ]
+    const h = connect
+      ? connect(onEvent, stdio)
+      : launchHelper(opts.request ?? { config: spec, init: opts.init ?? true, dieWithParent: true }, stdio, onEvent)
     this.#helperPid = h.pid
     this.#send = h.send
     this.stdin = h.stdin
@@ -340,29 +372,34 @@ export class Container implements AsyncDisposable {
     opts.signal?.addEventListener('abort', onAbort, { once: true })
 
     this.exited = new Promise<ExitResult>((resolve, reject) => {
-      h.done
-        .then((helper) => {
-          this.#done = true
-          if (timer) clearTimeout(timer)
-          opts.signal?.removeEventListener('abort', onAbort)
-          // Without an exit event the helper itself was killed, and the container with it.
-          const code = exit?.exitCode ?? null
-          const sig = exit ? exit.signal : (helper.signal ?? null)
-          const exitCode = code ?? (sig ? 128 + sig : (helper.exitCode ?? 125))
-          const signal = sig ? (signalNames.get(sig) ?? null) : null
-          if (error) {
-            const e = new NsError({ ...optionError(spec, error), exitCode: exitCode === 0 ? 125 : exitCode })
-            rejectStarted(e)
-            reject(e)
-            return
-          }
-          resolveStarted(-1)
-          resolve({ exitCode, signal, timedOut: this.#timedOut, oomKilled: exit?.oomKilled ?? false })
-        })
-        .catch((e: unknown) => {
+      finish = (helper = {}) => {
+        if (this.#done) return
+        this.#done = true
+        if (timer) clearTimeout(timer)
+        opts.signal?.removeEventListener('abort', onAbort)
+        // Without an exit event the helper itself was killed, and the container with it.
+        const code = exit?.exitCode ?? null
+        const sig = exit ? exit.signal : (helper.signal ?? null)
+        const exitCode = code ?? (sig ? 128 + sig : (helper.exitCode ?? 125))
+        const signal = sig ? (signalNames.get(sig) ?? null) : null
+        if (error) {
+          const e = new NsError({ ...optionError(spec, error), exitCode: exitCode === 0 ? 125 : exitCode })
           rejectStarted(e)
           reject(e)
-        })
+          return
+        }
+        resolveStarted(-1)
+        resolve({ exitCode, signal, timedOut: this.#timedOut, oomKilled: exit?.oomKilled ?? false })
+      }
+      h.done.then(
+        (helper) => finish(helper),
+        (e: unknown) => {
+          if (this.#done) return
+          this.#done = true
+          rejectStarted(e)
+          reject(e)
+        },
+      )
     })
   }
 
@@ -409,6 +446,9 @@ export function checkSize(cols: number, rows: number): void {
 /** Start an isolated process; returns at once with its streams and promises. */
 export function spawn(options: RunOptions): Container {
   const o = parseRunOptions(options)
+  if (o.image !== undefined) {
+    throw NsError.invalid('image', 'spawn() starts at once, and an image is made ready first: use launch() or run()')
+  }
   const id = newContainerId()
   const { spec, init } = makeSpec(o, id)
   return new Container(spec, {
@@ -441,10 +481,43 @@ export async function collect(s: Readable | null): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
+/**
+ * `spawn`, for options with an `image` too: the image is found (or pulled, see `pull`), its
+ * layers unpacked and the container's writable layer made, then the container starts. Resolves
+ * with it once it is launched; its writable layer goes when it ends.
+ */
+export async function launch(options: RunOptions): Promise<Container> {
+  const o = parseRunOptions(options)
+  if (o.image === undefined) return spawn(options)
+  const id = newContainerId()
+  const { prepareImage } = await import('./images/run.js')
+  const image = await prepareImage(o, { id, userns: o.userns !== 'host' && o.namespaces?.user !== false })
+  let c: Container
+  try {
+    const { spec, init } = makeSpec(o, id, image)
+    c = new Container(spec, {
+      id,
+      init,
+      stdin: o.stdin,
+      stdout: o.stdout,
+      stderr: o.stderr,
+      timeout: o.timeout,
+      signal: o.signal,
+    })
+  } catch (e) {
+    await image.release()
+    throw e
+  }
+  // The helper removes it once the container has ended; this is for a helper that could not.
+  const release = () => image.release().catch(() => {})
+  c.exited.then(release, release)
+  return c
+}
+
 /** Run an isolated process to completion and capture its output. */
 export async function run(options: RunOptions): Promise<RunResult> {
   const o = parseRunOptions(options)
-  const c = spawn({ ...options, stdin: o.stdin ?? (o.input !== undefined ? 'pipe' : 'ignore') })
+  const c = await launch({ ...options, stdin: o.stdin ?? (o.input !== undefined ? 'pipe' : 'ignore') })
   if (c.stdin) c.stdin.end(o.input ?? '')
   const [stdout, stderr, result] = await Promise.all([collect(c.stdout), collect(c.stderr), c.exited])
   return { ...result, stdout, stderr, warnings: c.warnings }

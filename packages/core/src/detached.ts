@@ -61,7 +61,7 @@ export interface LogEntry {
 }
 
 /** What `exec` takes: these of the run options (`command`, `env`, `cwd`, `user`, stdio, ...). */
-export type ExecOptions = Pick<RunOptions, (typeof execOptionKeys)[number]>
+export type ExecOptions = Pick<RunOptions, (typeof execOptionKeys)[number]> & { command: string[] }
 
 export interface DetachedOptions extends Omit<
   RunOptions,
@@ -486,8 +486,23 @@ export async function create(options: DetachedOptions): Promise<DetachedContaine
   const { name, root, remove, ...rest } = options
   const o = parseRunOptions(rest)
   const id = name ?? newContainerId()
-  const { spec, init } = makeSpec(o, id)
-  return createFromSpec(spec, { id, init, ...(root ? { root } : {}), ...(remove ? { remove } : {}) })
+  if (o.image === undefined) {
+    const { spec, init } = makeSpec(o, id)
+    return createFromSpec(spec, { id, init, ...(root ? { root } : {}), ...(remove ? { remove } : {}) })
+  }
+  // An image: made ready first (pulled if need be, its layers unpacked, the container's
+  // writable layer made in the store), then the container; a container that is not created
+  // leaves nothing in the store.
+  const { prepareImage } = await import('./images/run.js')
+  const stateRoot = root ?? defaultRoot()
+  const image = await prepareImage(o, { id, stateRoot, userns: o.userns !== 'host' && o.namespaces?.user !== false })
+  try {
+    const { spec, init } = makeSpec(o, id, image)
+    return await createFromSpec(spec, { id, init, root: stateRoot, ...(remove ? { remove } : {}) })
+  } catch (e) {
+    await image.release().catch(() => {})
+    throw e
+  }
 }
 
 export interface SpecCreateOptions {

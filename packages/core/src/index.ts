@@ -1,4 +1,4 @@
-export { run, spawn, spawnSpec, Container } from './container.js'
+export { run, spawn, spawnSpec, launch, Container } from './container.js'
 export type { ExitResult, RunResult, StartOptions } from './container.js'
 export {
   buildSpec,
@@ -24,7 +24,7 @@ export type {
   SpecCreateOptions,
   Stats,
 } from './detached.js'
-export { runOptionsSchema, parseRunOptions } from './options.js'
+export { runOptionsSchema, parseRunOptions, commandSchema } from './options.js'
 export type { RunOptions } from './options.js'
 export { namespaceNames, capabilityNames, defaultCapabilities } from './names.js'
 export type { NamespaceName } from './names.js'
@@ -67,6 +67,7 @@ export {
   unpackImage,
   layerDir,
   acquireLock,
+  reconcileContainers,
 } from './images/index.js'
 export type {
   Images,
@@ -96,6 +97,11 @@ export type {
   UnpackLayerRequest,
   UnpackLayerResult,
   UnpackOptions,
+  ContainerRecord,
   Lock,
   LockOptions,
 } from './images/index.js'
+
+// Warm sandboxes (see ./pool.ts).
+export { pool, poolOfSpecs, Pool, poolRunKeys, MAX_POOL_SIZE } from './pool.js'
+export type { PoolOptions, PoolRunOptions } from './pool.js'

@@ -14,7 +14,15 @@ import {
   volumeTarget,
   HOSTNAME_FORM,
   HOSTNAME_MAX,
+  USER_FORM,
+  USER_PROBLEM,
+  pullPolicies,
+  FUNCTION_PROBLEM,
+  IMAGES_PROBLEM,
+  isImages,
 } from './rules.js'
+import type { Images } from './images/index.js'
+import type { PullEvent } from './images/pull.js'
 
 // The names are names.ts's (the paths that start containers load no zod); re-exported here.
 export { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap } from './names.js'
@@ -64,7 +72,7 @@ const capName = z
 const stdioValue = z.union([z.enum(['pipe', 'inherit', 'ignore']), z.number().int().min(0)])
 
 const user = z.union([
-  z.string().regex(/^\d+(:\d+)?$/, 'must be UID or UID:GID (numbers)'),
+  z.string().regex(USER_FORM, USER_PROBLEM),
   z.object({
     uid: z.number().int().min(0),
     gid: z.number().int().min(0).optional(),
@@ -72,10 +80,13 @@ const user = z.union([
   }),
 ])
 
+/** A program and its arguments (required by `exec`). */
+export const commandSchema = z.array(z.string()).min(1, 'must name a program')
+
 /** The friendly options of `run` and `spawn`. Each compiles to a field of the OCI runtime spec. */
 export const runOptionsSchema = z.strictObject({
-  /** The program and its arguments. */
-  command: z.array(z.string()).min(1, 'must name a program'),
+  /** The program and its arguments (with an `image`: in place of its Cmd; default: the image's). */
+  command: commandSchema.optional(),
   /** A root filesystem directory. Without it: a read-only sandbox of the host's own files. */
   rootfs: z.string().min(1).optional(),
   /** Make the root read-only (default: true for the sandbox, false for a rootfs). */
@@ -219,6 +230,22 @@ export const runOptionsSchema = z.strictObject({
   signal: z.instanceof(AbortSignal).optional(),
   /** For `run`: what the command reads on stdin. */
   input: z.union([z.string(), z.instanceof(Uint8Array)]).optional(),
+  /**
+   * An OCI image as the root filesystem (`alpine:3.20`, `host:port/repo@sha256:…`, an image id):
+   * its layers' overlay with a writable layer of the container's own, and its config (Entrypoint,
+   * Cmd, Env, WorkingDir, User, Volumes, Labels) under these options.
+   */
+  image: z.string().min(1).max(1024).optional(),
+  /** When to pull the image: `missing` (default: when it is not in the store), `always`, `never`. */
+  pull: z.enum(pullPolicies).optional(),
+  /** The image's platform, `os/arch[/variant]` (default: this host's). */
+  platform: z.string().min(1).max(128).optional(),
+  /** In place of the image's Entrypoint (`[]`: none); its Cmd then goes too, as with docker. */
+  entrypoint: z.array(z.string()).optional(),
+  /** Called with each event of a pull the run makes. */
+  onPull: z.custom<(event: PullEvent) => void>((v) => typeof v === 'function', FUNCTION_PROBLEM).optional(),
+  /** The image store and registry settings to use (`openImages(...)`; default: the default store's). */
+  images: z.custom<Images>(isImages, IMAGES_PROBLEM).optional(),
 })
 
 export type RunOptions = z.input<typeof runOptionsSchema>

@@ -73,3 +73,17 @@ export function hostnameFor(id: string): string {
   if (id.length <= HOSTNAME_MAX && HOSTNAME_FORM.test(id)) return id
   return createHash('sha256').update(id).digest('hex').slice(0, 12)
 }
+
+/** A user as `-u` takes it: a name or a number, and a group the same way (names need an image). */
+export const USER_FORM = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/
+export const USER_PROBLEM = 'must be USER[:GROUP], names or numbers (UID, UID:GID)'
+/** When a run pulls its image. */
+export const pullPolicies = ['missing', 'always', 'never'] as const
+export type PullPolicy = (typeof pullPolicies)[number]
+export const FUNCTION_PROBLEM = 'must be a function'
+export const IMAGES_PROBLEM = 'must be an image store handle (openImages())'
+/** Is `v` an `Images` handle (what `openImages()` returns)? */
+export function isImages(v: unknown): boolean {
+  const o = v as { store?: unknown; pull?: unknown } | null
+  return typeof o === 'object' && o !== null && typeof o.store === 'string' && typeof o.pull === 'function'
+}

@@ -13,6 +13,7 @@ import { EventHub } from './events.js'
 import { defaultLimits, Slots, type Limits } from './limits.js'
 import { docsHtml, openApiDocument } from './openapi.js'
 import { parseAllowedRegistries } from './policy.js'
+import { serverPool, type ServerPool } from './pool.js'
 import { Sessions, terminalRoutes } from './routes/attach.js'
 import { containerRoutes } from './routes/containers.js'
 import { eventRoutes } from './routes/events.js'
@@ -58,6 +59,21 @@ export interface AppOptions {
   onRequest?: (entry: RequestLog) => void
   /** When it aborts, streams end and polling stops: the server is going away. */
   signal?: AbortSignal
+  /**
+   * Keep this many sandboxes warm (`ns serve --pool N`) for POST /v1/run requests whose
+   * options, but for command, env, cwd, input and timeout, are `poolOptions` (default `{}`: the
+   * default sandbox). Closed when `signal` aborts (`closePool` waits for it).
+   */
+  pool?: number
+  poolOptions?: Record<string, unknown>
+}
+
+/** The warm sandboxes of apps made with `pool`, to be waited for as they close. */
+const pools = new WeakMap<object, ServerPool>()
+
+/** Close the app's pool, if it has one, and resolve once every sandbox of it has ended. */
+export async function closePool(app: object): Promise<void> {
+  await pools.get(app)?.pool.close()
 }
 
 export interface ServerImagesOptions {
@@ -128,12 +144,14 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
     }),
     imageSlots: new Slots(limits.maxImageJobs, 'image pulls, loads and saves'),
     shutdown,
+    ...(options.pool !== undefined ? { pool: serverPool(options.pool, options.poolOptions ?? {}, policy) } : {}),
   }
   shutdown.addEventListener(
     'abort',
     () => {
       ctx.events.close()
       ctx.terminals.closeAll()
+      void ctx.pool?.pool.close()
       egress.close().catch(() => {})
     },
     { once: true },
@@ -174,6 +192,8 @@ export function createApp(options: AppOptions = {}): OpenAPIHono {
   app.route('/', eventRoutes(ctx))
   app.route('/', terminalRoutes(ctx))
   app.route('/', imageRoutes(ctx))
+
+  if (ctx.pool) pools.set(app, ctx.pool)
 
   let doc: ReturnType<typeof openApiDocument> | undefined
   let html: string | undefined

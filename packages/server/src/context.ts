@@ -8,6 +8,7 @@ import { get, labelsOf, type ContainerState, type DetachedContainer, type Images
 import { ApiError, fromZodError } from './errors.js'
 import type { EventHub } from './events.js'
 import type { Limits, Slots } from './limits.js'
+import type { ServerPool } from './pool.js'
 import type { Sessions } from './routes/attach.js'
 import type { Policy } from './security.js'
 
@@ -26,6 +27,8 @@ export interface AppContext {
   imageSlots: Slots
   /** Aborts when the server shuts down: streams end. */
   shutdown: AbortSignal
+  /** Warm sandboxes for POST /v1/run (`--pool`), when there are. */
+  pool?: ServerPool
 }
 
 /** A router whose validation failures are the API's 400s (naming the field). */

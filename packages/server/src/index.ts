@@ -1,4 +1,4 @@
-export { createApp } from './app.js'
+export { closePool, createApp } from './app.js'
 export type { AppOptions, RequestLog, ServerImagesOptions } from './app.js'
 export { serve, defaultSocketPath, parseListen, socketMode } from './serve.js'
 export type { RunningServer, ServeOptions } from './serve.js'

@@ -3,7 +3,7 @@
 // generated from exactly what validates.
 import { z } from '@hono/zod-openapi'
 
-import { ociSpecSchema, runOptionsSchema } from '@ns/core'
+import { commandSchema, ociSpecSchema, runOptionsSchema } from '@ns/core'
 
 // ---------------------------------------------------------------------------------------------
 // Small pieces
@@ -81,6 +81,9 @@ export const containerOptions = runOptionsSchema.omit({
   timeout: true,
   signal: true,
   tty: true,
+  // The server's own image store and registry settings are used (and pulls are judged).
+  onPull: true,
+  images: true,
 })
 const optionsDescription =
   'The friendly options of @ns/core (those of `run`): each compiles to a field of the OCI runtime spec.'
@@ -133,8 +136,8 @@ export const runBody = containerOptions
   .openapi('RunBody', { description: optionsDescription })
 
 export const execBody = runOptionsSchema
-  .pick({ command: true, env: true, cwd: true, user: true })
-  .extend({ timeout: timeoutMs, input })
+  .pick({ env: true, cwd: true, user: true })
+  .extend({ command: commandSchema, timeout: timeoutMs, input })
   .strict()
   .openapi('ExecBody')
 
@@ -157,8 +160,9 @@ const termSize = z.number().int().min(1).max(65535)
 
 /** The first message of an exec over a WebSocket: what to run. */
 export const execSession = runOptionsSchema
-  .pick({ command: true, env: true, cwd: true, user: true })
+  .pick({ env: true, cwd: true, user: true })
   .extend({
+    command: commandSchema,
     tty: z.boolean().optional().openapi({ description: 'Give it a terminal (default true).' }),
     cols: termSize.optional().openapi({ description: 'Columns of the terminal at the start.' }),
     rows: termSize.optional().openapi({ description: 'Rows of the terminal at the start.' }),

@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws'
 
 import { NsError } from '@ns/core'
 
-import { createApp, type AppOptions } from './app.js'
+import { closePool, createApp, type AppOptions } from './app.js'
 
 export interface ServeOptions extends AppOptions {
   /** Unix socket path (default: `defaultSocketPath()`). */
@@ -169,9 +169,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       const sweep = setInterval(() => server.closeIdleConnections(), 50)
       const force = setTimeout(() => server.closeAllConnections(), closeGraceMs)
       force.unref()
-      server.close(() => {
+      server.close(async () => {
         clearInterval(sweep)
         clearTimeout(force)
+        // Its warm sandboxes (`--pool`), ended by the abort: gone before the server says it is.
+        await closePool(app)
         // Only the socket we made: another server may have taken the path since.
         try {
           if (socket && lstatSync(socket).ino === socketIno) unlinkSync(socket)

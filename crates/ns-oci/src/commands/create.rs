@@ -172,6 +172,7 @@ pub fn request(c: &Create) -> Result<RunRequest, SetupError> {
         create: None,
         exec: None,
         preserve_fds: c.preserve_fds,
+        warm: false,
     })
 }
 

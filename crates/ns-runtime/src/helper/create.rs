@@ -1,6 +1,8 @@
 //! Phase 3, create (OCI `create`): record the container in the state directory, launch it
 //! with its exec fifo (it then waits for `start`), its log pipes or terminal, and either leave
-//! it to the caller's subreaper or fork the monitor that stays as its parent (`monitor`).
+//! it to the caller's subreaper or fork the monitor that stays as its parent (`monitor`). A
+//! container that fails to be created, or that removes itself once ended, takes its image
+//! root's directory with it.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -48,6 +50,7 @@ pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
     if let Err(e) = &result {
         let _ = std::fs::remove_dir_all(&dir.path);
         after_failed_hook(&p, e, 0, sink);
+        let _ = crate::image_root::remove_container_dir(&req.config, &cr.id);
     }
     result
 }
@@ -90,6 +93,11 @@ fn create_monitored(
                 125
             }
         };
+        if code != 0 || cr.remove_on_exit {
+            if let Err(e) = crate::image_root::remove_container_dir(&req.config, &cr.id) {
+                eprintln!("ns: {}", e.message);
+            }
+        }
         if cr.remove_on_exit {
             let _ = std::fs::remove_dir_all(&dir.path);
         }

@@ -1,11 +1,11 @@
 //! Phase 3, in the foreground: launch the container, relay what it reports (and its terminal)
 //! to the caller while signals are forwarded to it, then reap it, remove its cgroup, run the
-//! poststop hooks and report how it ended.
+//! poststop hooks, remove its image root's directory (if it has one) and report how it ended.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-use super::launch::{launch, lease_ids};
+use super::launch::{launch, lease_ids, Launched};
 use super::prepare::{prepare, HostFacts, Prepared};
 use super::signals::CHILD;
 use crate::child::Detach;
@@ -15,8 +15,34 @@ use crate::request::{RunRequest, Sink};
 use crate::sys;
 use crate::tty::socketpair;
 
-/// Run in the foreground: relay events, forward signals, return the exit status.
+/// Run in the foreground: relay events, forward signals, return the exit status. The
+/// container's directory of an image root goes with it, whether it ran or not, before its end
+/// is reported.
 pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> {
+    let ran = foreground_in(req, sink);
+    ended(req, ran, sink)
+}
+
+/// How a container ended: its exit code, signal, and whether the OOM killer killed it.
+pub(super) type Ended = (Option<i32>, Option<i32>, bool);
+
+/// The end of a foreground or warm run, whether it ran or not: the container's directory of an
+/// image root is removed, then its end is reported.
+pub(super) fn ended(
+    req: &RunRequest,
+    ran: Result<Ended>,
+    sink: Sink,
+) -> Result<(Option<i32>, Option<i32>)> {
+    let id = req.config.annotations.get("io.ns.id").map(String::as_str).unwrap_or_default();
+    if let Err(e) = crate::image_root::remove_container_dir(&req.config, id) {
+        sink(&Event::Warning { message: e.message });
+    }
+    let (code, signal, oom_killed) = ran?;
+    sink(&Event::Exited { exit_code: code, signal, oom_killed });
+    Ok((code, signal))
+}
+
+fn foreground_in(req: &RunRequest, sink: Sink) -> Result<Ended> {
     let mut p = prepare(req, &HostFacts::read())?;
     lease_ids(&mut p)?;
     let console = if p.process.terminal { Some(socketpair()?) } else { None };
@@ -29,8 +55,6 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
             return Err(e);
         }
     };
-    l.guard.0 = 0;
-    let pid = l.pid;
     for message in std::mem::take(&mut l.warnings) {
         sink(&Event::Warning { message });
     }
@@ -39,7 +63,20 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         drop(theirs);
         sys::recv_fd(ours.as_raw_fd()).ok().flatten()
     });
+    relay(&p, l, master, sink)
+}
 
+/// From a launched child to its end (the foreground's, and a warm container's once its command
+/// is sent): relay what it reports (and its terminal, with `master`) while signals are
+/// forwarded to it, reap it, remove its cgroup, run the poststop hooks; how it ended.
+pub(super) fn relay(
+    p: &Prepared,
+    mut l: Launched,
+    master: Option<OwnedFd>,
+    sink: Sink,
+) -> Result<Ended> {
+    l.guard.0 = 0;
+    let pid = l.pid;
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
@@ -57,18 +94,18 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
         Some(Ok(Report::Started)) => {
             started = true;
             sink(&Event::Started { pid });
-            poststart(&p);
+            poststart(p);
         }
         Some(Ok(Report::Error { error })) => {
             failed = true;
             sink(&Event::Error { error });
         }
         Some(Ok(Report::Exit { code, signal })) => exit = Some((code, signal)),
-        Some(Ok(Report::Created) | Err(_)) => {}
+        Some(Ok(Report::Created | Report::Waiting) | Err(_)) => {}
         None if !started && !failed => {
             started = true;
             sink(&Event::Started { pid });
-            poststart(&p);
+            poststart(p);
         }
         None => {}
     };
@@ -97,8 +134,7 @@ pub fn foreground(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i
     ) {
         sink(&Event::Warning { message });
     }
-    sink(&Event::Exited { exit_code: code, signal, oom_killed });
-    Ok((code, signal))
+    Ok((code, signal, oom_killed))
 }
 
 /// After a hook of the set-up failed (prestart, createRuntime, createContainer): the container

@@ -1,9 +1,9 @@
 //! Phase 2, the helper outside the container: lease the container's ids if it needs a range
 //! of its own, check the host, join the namespaces to join, make the cgroup, clone the child
 //! into its new namespaces (born in its cgroup on v2), write its id maps, move it into its
-//! cgroup (v1), attach what comes from outside (its idmapped mounts, then the hooks that
-//! prepare its namespaces; networks and images to come), and release it into its own set-up
-//! (`child`).
+//! cgroup (v1), attach what comes from outside (an image's overlay, its idmapped mounts, then
+//! the hooks that prepare its namespaces; networks to come), and release it into its own
+//! set-up (`child`).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
@@ -14,6 +14,7 @@ use crate::child::{self, Detach};
 use crate::error::{Result, SetupError};
 use crate::host;
 use crate::idmap;
+use crate::image_root::ImageRoot;
 use crate::namespaces::{NsKind, NsPlan};
 use crate::rootfs::IdmapSource;
 use crate::spec::IdMapping;
@@ -100,7 +101,8 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
     }
 
     let idmapped = p.rootfs.as_ref().map(|r| r.idmapped_sources()).unwrap_or_default();
-    let trees = if idmapped.is_empty() { None } else { Some(socketpair()?) };
+    let image = p.rootfs.as_ref().and_then(|r| r.image.as_ref()).filter(|i| i.outside);
+    let trees = if idmapped.is_empty() && image.is_none() { None } else { Some(socketpair()?) };
     let mut detach = detach;
     detach.trees = trees.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     detach.lease = p.lease.as_ref().map(|l| l.lock.as_raw_fd());
@@ -177,7 +179,8 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
         if let Some(plan) = &p.rdt {
             rdt = Some(crate::resctrl::RdtGroup::join(plan, &p.id, pid)?);
         }
-        attach_before_release(p, pid, &idmapped, trees.as_ref().map(|(ours, _)| ours.as_raw_fd()))?;
+        let trees = trees.as_ref().map(|(ours, _)| ours.as_raw_fd());
+        attach_before_release(p, pid, image, &idmapped, trees)?;
         sys::write_all(go_w.as_raw_fd(), b"G")
             .map_err(|e| SetupError::sys("release the container", None, e))
     })();
@@ -249,15 +252,15 @@ fn clone_error(e: Errno, ns: &NsPlan) -> SetupError {
 /// waits on `go`, so everything attached here is in place before the first step of its own
 /// set-up (`child`):
 ///
-/// 1. idmapped mounts: detached copies of the root and of bind sources whose ids are seen
+/// 1. an image's root filesystem (root's containers in a user namespace): the overlay of its
+///    layers (shared, read-only, owned by host ids) and of an upper directory of the
+///    container's own, each an idmapped mount through the child's user namespace (which needs
+///    the child and its maps, see `image_root`), sent first down `trees`; the child takes it
+///    as its root in place of the bind of `root.path` (see `prepare::plan_rootfs`);
+/// 2. idmapped mounts: detached copies of the root and of bind sources whose ids are seen
 ///    through the child's user namespace, sent down `trees` in the order of
 ///    `RootfsPlan::idmapped_sources`; the child attaches each where its plan puts it when it
 ///    builds its root filesystem;
-/// 2. to come, an image's root filesystem: the overlay of its layers (shared, read-only,
-///    owned by host ids) and of an upper directory of the container's own, made outside and
-///    seen through the child's user namespace like an idmapped root (which needs the child and
-///    its maps), then sent down `trees`; the child takes it as its root in place of the bind
-///    of `root.path` (see `prepare::plan_rootfs`);
 /// 3. to come, a network attachment: an interface moved into the child's network namespace
 ///    (`/proc/PID/ns/net`) with its addresses and routes, or pasta joined to it; the child,
 ///    which brings its loopback up before it builds its root, will find the interface there,
@@ -270,9 +273,16 @@ fn clone_error(e: Errno, ns: &NsPlan) -> SetupError {
 fn attach_before_release(
     p: &Prepared,
     pid: libc::pid_t,
+    image: Option<&ImageRoot>,
     idmapped: &[IdmapSource],
     trees: Option<RawFd>,
 ) -> Result<()> {
+    if let (Some(img), Some(sock)) = (image, trees) {
+        let overlay = img.open_idmapped(pid)?;
+        sys::send_fd(sock, overlay.as_raw_fd(), b"tree").map_err(|e| {
+            SetupError::sys("hand over the overlay of", Some(&img.dir.display().to_string()), e)
+        })?;
+    }
     if let Some(sock) = trees {
         make_idmapped_mounts(pid, idmapped, sock)?;
     }

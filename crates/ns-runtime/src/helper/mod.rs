@@ -5,7 +5,8 @@
 //! 1. `prepare`: check the request and compute the plan; nothing is touched yet;
 //! 2. `launch`: join namespaces, make the cgroup, clone the child, write its id maps, attach
 //!    what comes from outside, run the hooks that prepare its namespaces, release it;
-//! 3. `foreground` (run it and wait) or `create` (it waits for `start`);
+//! 3. `foreground` (run it and wait), `create` (it waits for `start`) or `warm` (it waits for
+//!    its command: a pool's container);
 //! 4. `monitor`: a created container's parent while it lives, keeping its log and exit status.
 //!
 //! `signals` forwards the helper's signals to the container throughout. The third mode, exec
@@ -17,10 +18,12 @@ pub mod launch;
 pub mod monitor;
 pub mod prepare;
 pub mod signals;
+pub mod warm;
 
 pub use create::create;
 pub use foreground::foreground;
 pub use prepare::{prepare, Prepared};
+pub use warm::warm;
 
 use crate::error::SetupError;
 use crate::proto::{self, Event, LineReader};
@@ -57,6 +60,7 @@ pub fn helper_main(control: libc::c_int) -> i32 {
     let result = match (&req.exec, &req.create) {
         (Some(ex), _) => crate::exec::exec(ex, &mut sink).map(|_| ()),
         (None, Some(cr)) => create(&req, cr, &mut sink),
+        (None, None) if req.warm => warm(&req, &mut sink).map(|_| ()),
         (None, None) => foreground(&req, &mut sink).map(|_| ()),
     };
     match result {

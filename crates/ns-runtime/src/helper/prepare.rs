@@ -118,14 +118,28 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
             "must not be empty: the container's process is needed at create (as runc needs it)",
         )
     })?;
-    if process.args.is_empty() {
+    // A warm container's command comes later (it may be given here too, and is not used).
+    if process.args.is_empty() && !req.warm {
         return Err(SetupError::config("process.args", "must not be empty"));
     }
     if !process.cwd.starts_with('/') {
         return Err(SetupError::config("process.cwd", "must be an absolute path"));
     }
+    if req.warm && (req.create.is_some() || req.exec.is_some()) {
+        return Err(SetupError::config("warm", "is a foreground run: not with create or exec"));
+    }
+    if req.warm && process.terminal {
+        return Err(SetupError::config("process.terminal", "a warm container has no terminal"));
+    }
+    if req.warm && req.preserve_fds > 0 {
+        return Err(SetupError::config(
+            "preserveFds",
+            "a warm container's stdio comes with its command",
+        ));
+    }
     process::validate_rlimits(&process.rlimits)?;
-    let command = Command::new(&process.args, &process.env)?;
+    let command =
+        if req.warm { Command::pending() } else { Command::new(&process.args, &process.env)? };
     let caps = process.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
     let attributes = process::Attributes::plan(
         "process",
@@ -217,7 +231,7 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
         }
     }
 
-    let rootfs = plan_rootfs(spec, &linux, &ns, bundle)?;
+    let rootfs = plan_rootfs(spec, &linux, &ns, bundle, host.caller.euid)?;
     // Without a mount namespace of its own (the caller's shared, or one joined by path), the
     // root is not built: the container is chrooted into root.path (resolved in the mount
     // namespace it runs in), as runc and crun do without one.
@@ -369,17 +383,19 @@ fn check_devices_without_root(
 ///
 /// The root is a recursive bind of `root.path` (resolved against the bundle), which the launch
 /// makes an idmapped mount with `io.ns.root.idmap`, or a fresh tmpfs when there is no `root`.
-/// An image's root filesystem replaces the bind here: instead of a host directory, the plan
-/// will name the image's layers (read-only lower directories, and an upper and work directory
-/// of the container's own); the launch will mount that overlay, outside, at its attachment
-/// seam (`launch::attach_before_release`) and hand it to the child as it hands over an
-/// idmapped root today. The child's steps after the root (mounts, pivot_root, masked and
-/// read-only paths) stay as they are.
+/// An image's root filesystem (`io.ns.image.overlay`, see `image_root`) replaces the bind:
+/// the plan names the image's layers (read-only lower directories) and the container's own
+/// directory (its upper and work directories); for root's containers in a user namespace the
+/// launch mounts that overlay, outside, at its attachment seam
+/// (`launch::attach_before_release`) from idmapped layers and hands it to the child as it
+/// hands over an idmapped root; otherwise the child mounts it by path. The child's steps after
+/// the root (mounts, pivot_root, masked and read-only paths) stay as they are.
 fn plan_rootfs(
     spec: &Spec,
     linux: &Linux,
     ns: &NsPlan,
     bundle: Option<&str>,
+    euid: u32,
 ) -> Result<Option<RootfsPlan>> {
     let propagation = match linux.rootfs_propagation.as_deref() {
         None | Some("") => 0,
@@ -387,6 +403,20 @@ fn plan_rootfs(
             SetupError::config("linux.rootfsPropagation", format!("unknown propagation {p:?}"))
         })?,
     };
+    let userns = ns.has_new(NsKind::User) || ns.join.iter().any(|(k, _)| *k == NsKind::User);
+    let image = crate::image_root::plan(&spec.annotations, userns, euid)?;
+    if image.is_some() && spec.root.is_some() {
+        return Err(SetupError::config(
+            "root",
+            "an image's root filesystem is the overlay of its layers: give no root.path with io.ns.image.overlay",
+        ));
+    }
+    if image.is_some() && !ns.has_new(NsKind::Mount) {
+        return Err(SetupError::config(
+            "annotations.io.ns.image.overlay",
+            "an image's root filesystem needs a new mount namespace",
+        ));
+    }
     let rootfs = if ns.has_new(NsKind::Mount) {
         let root = spec.root.as_ref().map(|r| mounts::host_path(bundle, &r.path));
         Some(RootfsPlan {
@@ -407,6 +437,7 @@ fn plan_rootfs(
             // A user namespace (new or joined) may not make device nodes.
             bind_devices: ns.has_new(NsKind::User)
                 || ns.join.iter().any(|(k, _)| *k == NsKind::User),
+            image,
         })
     } else {
         // The mount namespace is the caller's, or one joined that others live in: what would

@@ -27,10 +27,17 @@ export const commands: readonly CommandEntry[] = [
   { name: 'inspect', load: () => import('./inspect.js') },
   { name: 'serve', load: () => import('./serve.js') },
   { name: 'info', load: () => import('./info.js') },
+  { name: 'pull', load: () => import('./pull.js') },
+  { name: 'images', load: () => import('./images.js') },
+  { name: 'image', load: () => import('./image.js') },
+  { name: 'rmi', load: () => import('./rmi.js') },
+  { name: 'tag', load: () => import('./tag.js') },
+  { name: 'load', load: () => import('./load.js') },
+  { name: 'save', load: () => import('./save.js') },
 ]
 
 /** The options of `ns` itself that take a value (they come before the command's name). */
-const globalWithValue = new Set(['--root'])
+const globalWithValue = new Set(['--root', '--store'])
 
 /**
  * The name of the command in `args` (the arguments after `ns`): the first operand, past the

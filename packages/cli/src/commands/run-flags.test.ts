@@ -6,7 +6,14 @@ import { NsError, parseRunOptions } from '@ns/core'
 
 import { asFlagError } from '../errors.js'
 import { addFlags } from '../flags.js'
-import { containerFlags, runFlags, runOptionsFromFlags, type RunContext, type RunFlags } from './run-flags.js'
+import {
+  containerFlags,
+  imageAndCommand,
+  runFlags,
+  runOptionsFromFlags,
+  type RunContext,
+  type RunFlags,
+} from './run-flags.js'
 
 const ctx: RunContext = { env: { HOME: '/home/me', TERM: 'xterm' }, stdoutIsTTY: false }
 const map = (flags: RunFlags, c: RunContext = ctx) => runOptionsFromFlags(['sh'], flags, c)
@@ -204,5 +211,39 @@ describe('what @ns/core refuses is told as being about the flag given', () => {
   it('an error about another field is left as it is', () => {
     const e = new NsError({ code: 'EINVAL', message: 'x: y', field: 'labels' })
     expect(asFlagError(containerFlags, parse('-v', '/a:/a'), e)).toBe(e)
+  })
+})
+
+describe('ns run IMAGE', () => {
+  it('the first operand is the image, unless the operands came after --; a -- after the image is dropped', () => {
+    expect(imageAndCommand(['alpine', 'sh', '-c', 'x'], false)).toEqual({ image: 'alpine', command: ['sh', '-c', 'x'] })
+    expect(imageAndCommand(['alpine', '--', 'ls', '--', '-l'], false)).toEqual({
+      image: 'alpine',
+      command: ['ls', '--', '-l'],
+    })
+    expect(imageAndCommand(['alpine'], false)).toEqual({ image: 'alpine', command: [] })
+    expect(imageAndCommand(['sh', '-c', 'x'], true)).toEqual({ command: ['sh', '-c', 'x'] })
+  })
+
+  it("--pull, --platform and --entrypoint go to the image's options; an image without a command leaves it out", () => {
+    const r = runOptionsFromFlags(
+      [],
+      parse('--pull', 'never', '--platform', 'linux/arm64', '--entrypoint', ''),
+      ctx,
+      'alpine',
+    )
+    expect(r.options).toEqual({ image: 'alpine', pull: 'never', platform: 'linux/arm64', entrypoint: [], init: true })
+    expect(runOptionsFromFlags(['ls'], parse('--entrypoint', '/bin/sh'), ctx, 'a').options).toMatchObject({
+      image: 'a',
+      command: ['ls'],
+      entrypoint: ['/bin/sh'],
+    })
+    expect(() => parseRunOptions(r.options)).not.toThrow()
+  })
+
+  it('the image flags without an image, and --rootfs with one, are errors naming the flag', () => {
+    expect(failure(() => runOptionsFromFlags(['sh'], parse('--pull', 'always'), ctx)).field).toBe('--pull')
+    expect(failure(() => runOptionsFromFlags(['sh'], parse('--entrypoint', 'x'), ctx)).field).toBe('--entrypoint')
+    expect(failure(() => runOptionsFromFlags([], parse('--rootfs', '/r'), ctx, 'alpine')).field).toBe('--rootfs')
   })
 })

@@ -80,6 +80,29 @@ export const containerFlags = {
       },
     },
   ),
+  pull: flag.value('--pull <policy>', 'with an image: missing (pull it when the store lacks it), always, never', {
+    field: 'pull',
+    choices: ['missing', 'always', 'never'],
+    apply: (v, d) => {
+      d.options.pull = v as 'missing'
+    },
+  }),
+  platform: flag.value('--platform <os/arch[/variant]>', "with an image: the image's platform (default: this host's)", {
+    field: 'platform',
+    apply: (v, d) => {
+      d.options.platform = v
+    },
+  }),
+  entrypoint: flag.value(
+    '--entrypoint <program>',
+    "with an image: in place of its Entrypoint ('' for none; its Cmd goes too)",
+    {
+      field: 'entrypoint',
+      apply: (v, d) => {
+        d.options.entrypoint = v === '' ? [] : [v]
+      },
+    },
+  ),
   hostname: flag.value('--hostname <name>', 'hostname inside (default: the container id)', {
     field: 'hostname',
     apply: (v, d) => {
@@ -284,6 +307,16 @@ export const runOnlyFlags = {
 export const runFlags = { ...containerFlags, ...runOnlyFlags }
 export type RunFlags = FlagValues<typeof runFlags>
 
+/**
+ * The image and the command of `ns run`'s operands: `IMAGE [CMD...]` (a `--` after the image is
+ * dropped), or after a `--` with nothing but options before it, a command of the default sandbox.
+ */
+export function imageAndCommand(operands: readonly string[], dashDash: boolean): { image?: string; command: string[] } {
+  if (dashDash || operands.length === 0) return { command: [...operands] }
+  const [image, ...rest] = operands
+  return { image: image!, command: rest[0] === '--' ? rest.slice(1) : rest }
+}
+
 /** The caller's environment and terminal, as `runOptionsFromFlags` reads them. */
 export function processContext(): RunContext {
   return { env: process.env, stdoutIsTTY: process.stdout.isTTY === true }
@@ -297,6 +330,7 @@ export function runOptionsFromFlags(
   command: string[],
   flags: RunFlags,
   ctx: RunContext = processContext(),
+  image?: string,
 ): RunRequest {
   const d = applyFlags<RunDraft>(runFlags, flags, { options: {}, ctx })
   // A terminal of ours: the container is told what kind it is.
@@ -304,8 +338,23 @@ export function runOptionsFromFlags(
     d.options.env = [`TERM=${ctx.env.TERM}`, ...((d.options.env as string[] | undefined) ?? [])]
   if (d.detach && d.options.timeout !== undefined) throw NsError.invalid('--timeout', 'applies to foreground runs only')
   if (!d.detach && d.name !== undefined) throw NsError.invalid('--name', 'names containers that run detached (-d)')
+  if (image === undefined) {
+    for (const [f, v] of [
+      ['--pull', d.options.pull],
+      ['--platform', d.options.platform],
+      ['--entrypoint', d.options.entrypoint],
+    ] as const)
+      if (v !== undefined) throw NsError.invalid(f, 'applies to a run of an image (ns run IMAGE)')
+  }
+  if (image !== undefined && d.options.rootfs !== undefined)
+    throw NsError.invalid('--rootfs', 'is the root in place of an image: give one or the other')
   return {
-    options: { command, ...d.options },
+    options: {
+      ...(image !== undefined ? { image } : {}),
+      // With an image the command may be left out: the image's Entrypoint and Cmd are run.
+      ...(image === undefined || command.length > 0 ? { command } : {}),
+      ...d.options,
+    },
     ...(d.name !== undefined ? { name: d.name } : {}),
     ...(d.remove ? { remove: true } : {}),
     detach: d.detach ?? false,

@@ -1,3 +1,4 @@
+import { NsError } from '@ns/core'
 import type { RequestLog } from '@ns/server'
 
 import { defineCommand } from '../command.js'
@@ -46,6 +47,14 @@ export default defineCommand({
       { field: 'allowRegistry' },
     ),
     root: value('--root <dir>', 'state directory of containers (as ns --root)'),
+    pool: value(
+      '--pool <n>',
+      'keep N sandboxes warm (set up ahead, used once) for POST /v1/run requests with the --pool-options',
+    ),
+    poolOptions: value(
+      '--pool-options <json>',
+      'the run options of the warm sandboxes, as a request body without command, env, cwd, input, timeout (default {})',
+    ),
   },
   /** The HTTP API until SIGTERM or SIGINT; then the server closes and its socket goes. */
   async action(_args, o, ctx) {
@@ -58,6 +67,18 @@ export default defineCommand({
       generated = true
     }
     const root = ctx.root()
+    const pool = o.pool === undefined ? undefined : Number(o.pool)
+    if (pool !== undefined && !(Number.isInteger(pool) && pool >= 1))
+      throw NsError.invalid('--pool', `${JSON.stringify(o.pool)} must be a whole number >= 1`)
+    let poolOptions: Record<string, unknown> | undefined
+    if (o.poolOptions !== undefined) {
+      if (pool === undefined) throw NsError.invalid('--pool-options', 'needs --pool')
+      try {
+        poolOptions = JSON.parse(o.poolOptions) as Record<string, unknown>
+      } catch (e) {
+        throw NsError.invalid('--pool-options', `is not JSON (${(e as Error).message})`)
+      }
+    }
     const server = await serve({
       root,
       ...(o.socket !== undefined ? { socket: o.socket } : {}),
@@ -66,6 +87,7 @@ export default defineCommand({
       allowBind: o.allowBind ?? [],
       allowPrivileged: o.allowPrivileged ?? false,
       allowRegistry: o.allowRegistry ?? [],
+      ...(pool !== undefined ? { pool, ...(poolOptions ? { poolOptions } : {}) } : {}),
       onRequest: requestLogger(),
     })
     process.stderr.write(`ns serve: listening on ${server.url} (state root ${root})\n`)

@@ -68,6 +68,14 @@ export const stateFiles = {
   attachSocket: 'attach.sock',
 } as const
 
+/** An image as a container's root: the annotation that names its overlay, and the files of the container's directory in the image store (image_root). */
+export const imageRootFacts = {
+  annotation: 'io.ns.image.overlay',
+  record: 'container.json',
+  upper: 'upper',
+  work: 'work',
+} as const
+
 /** The kinds of frame a client writes to the attach socket: one byte of kind, four of length (big endian), then the payload (attach). */
 export const frameKinds = {
   input: 0,
@@ -94,6 +102,7 @@ export interface SetupErrorJson {
 export type HelperEvent =
   | { event: 'created'; pid: number }
   | { event: 'started'; pid: number }
+  | { event: 'ready'; pid: number }
   | { event: 'error'; error: SetupErrorJson }
   | { event: 'warning'; message: string }
   | { event: 'exited'; exitCode: number | null; oomKilled: boolean; signal: number | null }

@@ -1,7 +1,8 @@
 // The documents of an image (OCI image-spec 1.1 and Docker's schema 2): media types, the
-// descriptor, the image index / manifest list, the manifest and the config, checked with zod
-// so that a malformed document is an error naming its field.
-import { z } from 'zod'
+// descriptor, the image index / manifest list, the manifest and the config, checked field by
+// field (with check.ts's readers, without a schema library, so that the command line can load
+// them fast) so that a malformed document is an error naming its field.
+import { array, firstIssue, gte, minLength, num, object, optional, problem, record, str, type Check } from '../check.js'
 
 import { checkDigest } from './digest.js'
 import { imageError } from './errors.js'
@@ -62,80 +63,166 @@ export function ociLayerType(c: Compression): string {
   return c === 'gzip' ? mediaTypes.ociLayerGzip : c === 'zstd' ? mediaTypes.ociLayerZstd : mediaTypes.ociLayer
 }
 
-const digestField = z.string().superRefine((s, ctx) => {
-  try {
-    checkDigest(s, 'digest')
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^digest: /, '') })
+const digestField = str(
+  problem((s) => {
+    try {
+      checkDigest(s, 'digest')
+      return undefined
+    } catch (e) {
+      return (e as Error).message.replace(/^digest: /, '')
+    }
+  }),
+)
+
+/** zod's `.nullish()`: undefined or null pass, anything else is read by `c`. */
+function nullish<T>(c: Check<T>) {
+  return optional<T | null>((v, path, issues) => (v === null ? null : c(v, path, issues)))
+}
+const strings = array(str())
+/** An object of anything (`{}` in a config's `ExposedPorts`, `Volumes`). */
+const anyObject = object({}, 'loose')
+
+const platformShape = {
+  architecture: str(minLength(1)),
+  os: str(minLength(1)),
+  'os.version': optional(str()),
+  'os.features': optional(strings),
+  variant: optional(str()),
+  features: optional(strings),
+}
+const platformSchema = object(platformShape, 'strip')
+export interface Platform {
+  architecture: string
+  os: string
+  'os.version'?: string | undefined
+  'os.features'?: string[] | undefined
+  variant?: string | undefined
+  features?: string[] | undefined
+}
+
+const descriptorSchema = object(
+  {
+    mediaType: str(minLength(1)),
+    digest: digestField,
+    size: num({ int: true }, gte(0)),
+    urls: optional(strings),
+    annotations: optional(record(str(), str())),
+    platform: optional(platformSchema),
+    artifactType: optional(str()),
+  },
+  'strip',
+)
+export interface Descriptor {
+  mediaType: string
+  digest: string
+  size: number
+  urls?: string[] | undefined
+  annotations?: Record<string, string> | undefined
+  platform?: Platform | undefined
+  artifactType?: string | undefined
+}
+
+const schemaVersion2: Check<2> = (v, path, issues) => {
+  if (v !== 2) issues.push({ path, message: 'Invalid input: expected 2', check: false })
+  return v as 2
+}
+
+const indexSchema = object(
+  {
+    schemaVersion: schemaVersion2,
+    mediaType: optional(str()),
+    manifests: array(descriptorSchema),
+    annotations: optional(record(str(), str())),
+  },
+  'strip',
+)
+export interface ImageIndex {
+  schemaVersion: 2
+  mediaType?: string | undefined
+  manifests: Descriptor[]
+  annotations?: Record<string, string> | undefined
+}
+
+const manifestSchema = object(
+  {
+    schemaVersion: schemaVersion2,
+    mediaType: optional(str()),
+    config: descriptorSchema,
+    layers: array(descriptorSchema),
+    annotations: optional(record(str(), str())),
+  },
+  'strip',
+)
+export interface ImageManifest {
+  schemaVersion: 2
+  mediaType?: string | undefined
+  config: Descriptor
+  layers: Descriptor[]
+  annotations?: Record<string, string> | undefined
+}
+
+const literal =
+  <T extends string>(want: T): Check<T> =>
+  (v, path, issues) => {
+    if (v !== want) issues.push({ path, message: `Invalid input: expected "${want}"`, check: false })
+    return v as T
   }
-})
-
-export const platformSchema = z.object({
-  architecture: z.string().min(1),
-  os: z.string().min(1),
-  'os.version': z.string().optional(),
-  'os.features': z.array(z.string()).optional(),
-  variant: z.string().optional(),
-  features: z.array(z.string()).optional(),
-})
-export type Platform = z.infer<typeof platformSchema>
-
-export const descriptorSchema = z.object({
-  mediaType: z.string().min(1),
-  digest: digestField,
-  size: z.number().int().nonnegative(),
-  urls: z.array(z.string()).optional(),
-  annotations: z.record(z.string(), z.string()).optional(),
-  platform: platformSchema.optional(),
-  artifactType: z.string().optional(),
-})
-export type Descriptor = z.infer<typeof descriptorSchema>
-
-export const indexSchema = z.object({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  manifests: z.array(descriptorSchema),
-  annotations: z.record(z.string(), z.string()).optional(),
-})
-export type ImageIndex = z.infer<typeof indexSchema>
-
-export const manifestSchema = z.object({
-  schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  config: descriptorSchema,
-  layers: z.array(descriptorSchema),
-  annotations: z.record(z.string(), z.string()).optional(),
-})
-export type ImageManifest = z.infer<typeof manifestSchema>
 
 /** The image config (OCI image-spec `config.json`; Docker's is the same shape). */
-export const imageConfigSchema = z
-  .object({
-    created: z.string().optional(),
-    author: z.string().optional(),
-    architecture: z.string().min(1),
-    os: z.string().min(1),
-    variant: z.string().optional(),
-    'os.version': z.string().optional(),
-    config: z
-      .object({
-        User: z.string().optional(),
-        ExposedPorts: z.record(z.string(), z.object({}).loose()).nullish(),
-        Env: z.array(z.string()).nullish(),
-        Entrypoint: z.array(z.string()).nullish(),
-        Cmd: z.array(z.string()).nullish(),
-        Volumes: z.record(z.string(), z.object({}).loose()).nullish(),
-        WorkingDir: z.string().optional(),
-        Labels: z.record(z.string(), z.string()).nullish(),
-        StopSignal: z.string().optional(),
-      })
-      .loose()
-      .nullish(),
-    rootfs: z.object({ type: z.literal('layers'), diff_ids: z.array(digestField) }),
-    history: z.array(z.object({}).loose()).optional(),
-  })
-  .loose()
-export type ImageConfig = z.infer<typeof imageConfigSchema>
+const imageConfigSchema = object(
+  {
+    created: optional(str()),
+    author: optional(str()),
+    architecture: str(minLength(1)),
+    os: str(minLength(1)),
+    variant: optional(str()),
+    'os.version': optional(str()),
+    config: nullish(
+      object(
+        {
+          User: optional(str()),
+          ExposedPorts: nullish(record(str(), anyObject)),
+          Env: nullish(strings),
+          Entrypoint: nullish(strings),
+          Cmd: nullish(strings),
+          Volumes: nullish(record(str(), anyObject)),
+          WorkingDir: optional(str()),
+          Labels: nullish(record(str(), str())),
+          StopSignal: optional(str()),
+        },
+        'loose',
+      ),
+    ),
+    rootfs: object({ type: literal('layers'), diff_ids: array(digestField) }, 'strip'),
+    history: optional(array(anyObject)),
+  },
+  'loose',
+)
+/** What a container takes from an image (the config's `config`). */
+export interface ContainerConfig {
+  User?: string | undefined
+  ExposedPorts?: Record<string, Record<string, unknown>> | null | undefined
+  Env?: string[] | null | undefined
+  Entrypoint?: string[] | null | undefined
+  Cmd?: string[] | null | undefined
+  Volumes?: Record<string, Record<string, unknown>> | null | undefined
+  WorkingDir?: string | undefined
+  Labels?: Record<string, string> | null | undefined
+  StopSignal?: string | undefined
+  [key: string]: unknown
+}
+export interface ImageConfig {
+  created?: string | undefined
+  author?: string | undefined
+  architecture: string
+  os: string
+  variant?: string | undefined
+  'os.version'?: string | undefined
+  config?: ContainerConfig | null | undefined
+  rootfs: { type: 'layers'; diff_ids: string[] }
+  history?: Record<string, unknown>[] | undefined
+  [key: string]: unknown
+}
 
 function parseJson(bytes: Uint8Array, what: string): unknown {
   try {
@@ -145,10 +232,9 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
   }
 }
 
-function check<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
-  const r = schema.safeParse(value)
-  if (r.success) return r.data
-  const issue = r.error.issues[0]!
+function check<T>(schema: Check<unknown>, value: unknown, what: string): T {
+  const { value: out, issue } = firstIssue(schema, value)
+  if (!issue) return out as T
   const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('')
   throw imageError('INVALID_MANIFEST', `${what}${field}: ${issue.message.replace(/^Invalid input: /, '')}`, {
     field: field.replace(/^\./, ''),
@@ -182,10 +268,10 @@ export function parseManifest(bytes: Uint8Array, declared: string | undefined, w
     throw imageError('INVALID_MANIFEST', `${what}: served as ${mediaType} but says it is ${own}`)
   }
   if (indexMediaTypes.includes(mediaType)) {
-    return { kind: 'index', mediaType, index: check(indexSchema, json, what) }
+    return { kind: 'index', mediaType, index: check<ImageIndex>(indexSchema, json, what) }
   }
   if (manifestMediaTypes.includes(mediaType)) {
-    const manifest = check(manifestSchema, json, what)
+    const manifest = check<ImageManifest>(manifestSchema, json, what)
     if (!configMediaTypes.includes(manifest.config.mediaType)) {
       throw imageError(
         'UNSUPPORTED_MEDIA_TYPE',
@@ -210,7 +296,7 @@ export function parseManifest(bytes: Uint8Array, declared: string | undefined, w
 
 /** Reads an image config and checks it against its manifest's layers. */
 export function parseConfig(bytes: Uint8Array, layers: number, what: string): ImageConfig {
-  const config = check(imageConfigSchema, parseJson(bytes, what), what)
+  const config = check<ImageConfig>(imageConfigSchema, parseJson(bytes, what), what)
   if (config.rootfs.diff_ids.length !== layers) {
     throw imageError(
       'INVALID_MANIFEST',

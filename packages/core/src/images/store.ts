@@ -7,19 +7,24 @@
 //   <store>/tmp/                      downloads in progress (renamed into blobs/ once verified)
 //   <store>/leases/                   the blobs a pull or load in progress holds (kept by prune)
 //   <store>/locks/                    store.lock (records, names, collection), blob-<hex>.lock
+//   <store>/layers/sha256/<diffid>/   unpacked layers (see unpack.ts), shared by the containers
+//   <store>/containers/<id>/          a container's writable layer and record (see containers.ts)
 //
 // A blob is written to tmp/ while its sha256 is computed, then renamed into place only when the
 // digest and size are right, so a blob file is never half-written nor wrong. Records and
 // refs.json are whole-file writes renamed over the old ones, taken under store.lock; readers
 // need no lock.
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, existsSync, readFileSync } from 'node:fs'
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 
+import native from '@ns/native'
+
 import { NsError } from '../errors.js'
+import { reconcileContainers, type ContainerRecord } from './containers.js'
 import { hexOf, isDigest, newHash, sha256 } from './digest.js'
 import { imageError, storeWriteError } from './errors.js'
 import { acquireLock, clearStaleLocks, ownerAlive, parseOwner, self, type LockOptions } from './lock.js'
@@ -90,6 +95,10 @@ export interface RemoveResult {
 
 export interface PruneResult extends RemoveResult {
   tempFilesRemoved: number
+  /** Images without a name that were kept: containers use them (their manifest digests). */
+  inUse: string[]
+  /** Directories of containers that were gone (a crash, a kill), removed. */
+  containersRemoved: number
 }
 
 interface Refs {
@@ -167,6 +176,36 @@ export class ImageStore {
   }
   get #lockPath(): string {
     return join(this.root, 'locks', 'store.lock')
+  }
+
+  /** Is the record of this image (by manifest digest) in the store? */
+  hasRecord(digest: string): boolean {
+    return existsSync(this.#recordPath(digest))
+  }
+
+  /**
+   * The image a name points at, read without listing the store (the quick way of `ns run
+   * NAME`): undefined when the name is not there (then `resolve` looks further).
+   */
+  findByName(name: string): ImageInfo | undefined {
+    try {
+      const refs = JSON.parse(readFileSync(this.#refsPath, 'utf8')) as Refs
+      const digest = refs.names?.[name]
+      if (!digest) return undefined
+      const r = JSON.parse(readFileSync(this.#recordPath(digest), 'utf8')) as ImageRecord
+      const names = Object.keys(refs.names)
+        .filter((n) => refs.names[n] === digest)
+        .sort()
+      return { ...r, names }
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Makes `layers/sha256/` (where unpacked layers go). */
+  async ensureLayerDir(): Promise<void> {
+    await this.#ensureDirs()
+    await mkdir(join(this.root, 'layers', 'sha256'), { recursive: true })
   }
 
   async #ensureDirs(): Promise<void> {
@@ -506,6 +545,9 @@ export class ImageStore {
   async remove(input: string, opts: { force?: boolean } = {}): Promise<RemoveResult> {
     return this.withStoreLock(async () => {
       const { image, by, name } = await this.resolve(input)
+      const users = (await reconcileContainers(this)).live.filter((c) => c.image === image.digest)
+      const last = by === 'name' ? image.names.length <= 1 : true
+      if (last && users.length) throw inUseError(input, image, users)
       const refs = await this.#readRefs()
       const untagged: string[] = []
       let drop = false
@@ -544,14 +586,27 @@ export class ImageStore {
   async prune(): Promise<PruneResult> {
     return this.withStoreLock(async () => {
       const deleted: string[] = []
+      const inUse: string[] = []
+      const containers = await reconcileContainers(this)
+      const used = new Set(containers.live.map((c) => c.image))
       for (const img of await this.list()) {
-        if (img.names.length === 0) {
+        if (img.names.length === 0 && used.has(img.digest)) {
+          inUse.push(img.digest)
+        } else if (img.names.length === 0) {
           await rm(this.#recordPath(img.digest), { force: true })
           deleted.push(img.digest)
         }
       }
       const gc = await this.#collect()
-      return { untagged: [], deleted, blobsRemoved: gc.blobs, bytesRemoved: gc.bytes, tempFilesRemoved: gc.temps }
+      return {
+        untagged: [],
+        deleted,
+        blobsRemoved: gc.blobs,
+        bytesRemoved: gc.bytes,
+        tempFilesRemoved: gc.temps,
+        inUse,
+        containersRemoved: containers.removed,
+      }
     })
   }
 
@@ -596,6 +651,8 @@ export class ImageStore {
     }
     if (only) return { blobs, bytes, temps: 0 }
     const diffIds = new Set((await this.#records()).flatMap((r) => r.layers.map((l) => hexOf(l.diffId))))
+    // And those of containers that live (their images are kept, so this is a safeguard).
+    for (const c of (await reconcileContainers(this)).live) for (const l of c.layers) diffIds.add(hexOf(l))
     const layerDir = join(this.root, 'layers', 'sha256')
     for (const f of await readdir(layerDir).catch(() => [] as string[])) {
       if (/^[a-f0-9]{64}$/.test(f) && diffIds.has(f)) continue
@@ -606,7 +663,7 @@ export class ImageStore {
         const s = self()
         if (ownerAlive({ pid: Number(dot[1]), start: dot[2]!, pidns: s.pidns, boot: s.boot })) continue
       }
-      await rm(join(layerDir, f), { recursive: true, force: true })
+      await removeLayerDir(join(layerDir, f))
     }
     let temps = 0
     const tmpDir = join(this.root, 'tmp')
@@ -622,4 +679,27 @@ export class ImageStore {
     temps += await clearStaleLocks(join(this.root, 'locks'), (f) => f !== 'store.lock')
     return { blobs, bytes, temps }
   }
+}
+
+/** The refusal to remove an image containers use. */
+function inUseError(input: string, image: ImageInfo, users: ContainerRecord[]): NsError {
+  const ids = users.map((c) => c.id)
+  const shown = ids.length > 3 ? `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more` : ids.join(', ')
+  return imageError(
+    'IMAGE_IN_USE',
+    `${input}: image ${image.id.slice(7, 19)} is used by container${ids.length > 1 ? 's' : ''} ${shown}`,
+    {
+      hint: 'remove the containers first (ns rm)',
+      field: 'reference',
+    },
+  )
+}
+
+/** An unpacked layer's directory: a rootless one holds files of subordinate ids, removed through their namespace. */
+async function removeLayerDir(path: string): Promise<void> {
+  if ((process.geteuid?.() ?? 0) === 0) {
+    await rm(path, { recursive: true, force: true })
+    return
+  }
+  await native.removeLayer({ path, rootless: true }).catch(() => rm(path, { recursive: true, force: true }))
 }

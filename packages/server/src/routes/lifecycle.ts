@@ -124,11 +124,14 @@ const waitContainer = createRoute({
 })
 
 /**
- * Until something changes in `dir` (the monitor writes the exit record there the moment the
- * container ends), `ms` pass, or `signal` aborts: woken by inotify, with the time as a fallback.
+ * A watch on `dir` (the monitor writes the exit record there the moment the container ends):
+ * `changed` resolves once something changes in it, `ms` pass, or `signal` aborts — woken by
+ * inotify, with the time as a fallback. Armed before the caller looks, so that nothing that
+ * happens meanwhile is missed; `close` ends it early.
  */
-function changeIn(dir: string, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
+function watchDir(dir: string, ms: number, signal: AbortSignal): { changed: Promise<void>; close: () => void } {
+  let close = () => {}
+  const changed = new Promise<void>((resolve) => {
     let watcher: FSWatcher | undefined
     const done = () => {
       watcher?.close()
@@ -136,6 +139,7 @@ function changeIn(dir: string, ms: number, signal: AbortSignal): Promise<void> {
       signal.removeEventListener('abort', done)
       resolve()
     }
+    close = done
     const timer = setTimeout(done, ms)
     signal.addEventListener('abort', done, { once: true })
     try {
@@ -145,6 +149,7 @@ function changeIn(dir: string, ms: number, signal: AbortSignal): Promise<void> {
       // gone already: the time decides
     }
   })
+  return { changed, close }
 }
 
 export function lifecycleRoutes(ctx: AppContext) {
@@ -216,15 +221,22 @@ export function lifecycleRoutes(ctx: AppContext) {
     const container = lookup(ctx, id)
     const deadline = Date.now() + seconds * 1000
     // Our own polling (not the core's unbounded wait), so a client that leaves or a deadline ends it.
-    await whileAny([c.req.raw.signal, ctx.shutdown], async (gone) => {
-      while (container.state().status !== 'stopped') {
+    // Until the monitor has recorded the exit (or cannot any more): the record is renamed into
+    // the folder watched, so its arrival wakes us, as the end of the process does.
+    const ended = await whileAny([c.req.raw.signal, ctx.shutdown], async (gone) => {
+      for (;;) {
+        const w = watchDir(container.dir, Math.min(250, Math.max(0, deadline - Date.now())), gone)
+        const s = container.state()
+        const stop = s.status === 'stopped' && (s.exit || s.exitUnknown || Date.now() >= deadline)
+        if (stop || gone.aborted || Date.now() >= deadline) w.close()
+        if (stop) return s
         if (gone.aborted) throw new ApiError(503, 'ESHUTDOWN', 'the request ended before the container did')
         if (Date.now() >= deadline)
           throw ApiError.timedOut(`container "${id}" still runs after ${seconds} s (raise ?timeout=)`)
-        await changeIn(container.dir, Math.min(250, Math.max(0, deadline - Date.now())), gone)
+        await w.changed
       }
     })
-    const exit = await withDeadline(container.wait(), 5_000, `exit status of ${id}`)
+    const exit = ended.exit ?? (await withDeadline(container.wait(), 5_000, `exit status of ${id}`))
     ctx.events.sync()
     return c.json(exitStatus(exit), 200)
   })
