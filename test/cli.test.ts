@@ -6,7 +6,8 @@ import { join } from 'node:path'
 
 import { describe, expect, it } from 'vitest'
 
-import { cli, fixtureRootfs, itNs, repoRoot } from './helpers.js'
+import { cli, fixtureRootfs, itNs, itRoot, repoRoot } from './helpers.js'
+import { ociBin } from './oci-bundle.js'
 
 function ns(...args: string[]) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 })
@@ -246,6 +247,102 @@ describe('what users type, handled right', () => {
       )
     } finally {
       ns('--root', root, 'rm', '-f', `a_long_name.${'x'.repeat(70)}`)
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  itRoot(
+    'ns pause and ns unpause (or ns-oci on the same root): ns ps (without -a) shows it paused, then running',
+    () => {
+      const root = mkdtempSync(join(tmpdir(), 'ns-cli-paused-'))
+      const oci = (...args: string[]) =>
+        spawnSync(ociBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
+      try {
+        const r = ns('--root', root, 'run', '-d', '--name', 'napping', '-m', '64m', '--', 'sleep', '30')
+        expect(r.code, r.stderr).toBe(0)
+        const ps = () =>
+          JSON.parse(ns('--root', root, 'ps', '--format', 'json').stdout).map((s: any) => [s.id, s.status])
+        const p = ns('--root', root, 'pause', 'napping')
+        expect(p.code, p.stderr).toBe(0)
+        expect(ps()).toEqual([['napping', 'paused']])
+        expect(ns('--root', root, 'ps').stdout).toMatch(/^napping\s+paused\s/m)
+        const again = ns('--root', root, 'pause', 'napping')
+        expect(again.code).toBe(125)
+        expect(again.stderr).toContain('cannot pause container "napping": it is paused')
+        expect(ns('--root', root, 'unpause', 'napping').code).toBe(0)
+        expect(ps()).toEqual([['napping', 'running']])
+        // An engine's pause is seen the same way.
+        const byEngine = oci('pause', 'napping')
+        expect(byEngine.status, byEngine.stderr).toBe(0)
+        expect(ps()).toEqual([['napping', 'paused']])
+        expect(oci('resume', 'napping').status).toBe(0)
+        expect(ps()).toEqual([['napping', 'running']])
+        // Without limits there is no cgroup to freeze: said so, and it runs on.
+        expect(ns('--root', root, 'run', '-d', '--name', 'free', '--', 'sleep', '30').code).toBe(0)
+        const free = ns('--root', root, 'pause', 'free')
+        expect(free.code).toBe(125)
+        expect(free.stderr).toContain('cannot pause container "free": it has no cgroup to freeze')
+      } finally {
+        ns('--root', root, 'rm', '-f', 'napping', 'free')
+        rmSync(root, { recursive: true, force: true })
+      }
+    },
+  )
+
+  itRoot('ns update writes new limits to a running container, read back from its cgroup on the host', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ns-cli-update-'))
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    /** A cgroup file of `pid` (v1: under its controller's hierarchy). */
+    const cg = (pid: number, controller: string, v1File: string, v2File: string) => {
+      for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+        const [, names, path] = line.split(':') as [string, string, string]
+        if (v2 && names === '') return readFileSync(join('/sys/fs/cgroup', path, v2File), 'utf8').trim()
+        if (!v2 && names.split(',').includes(controller))
+          return readFileSync(join('/sys/fs/cgroup', controller, path, v1File), 'utf8').trim()
+      }
+      throw new Error(`no ${controller} cgroup for ${pid}`)
+    }
+    try {
+      const r = ns(
+        '--root',
+        root,
+        'run',
+        '-d',
+        '--name',
+        'grow',
+        '-m',
+        '64m',
+        '--pids-limit',
+        '20',
+        '--',
+        'sleep',
+        '30',
+      )
+      expect(r.code, r.stderr).toBe(0)
+      const pid = JSON.parse(ns('--root', root, 'inspect', 'grow').stdout)[0].pid as number
+      expect(cg(pid, 'memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(64 << 20))
+      const u = ns('--root', root, 'update', '-m', '128m', '--pids-limit', '50', 'grow')
+      expect(u.code, u.stderr).toBe(0)
+      expect(u.stdout).toBe('grow\n')
+      expect(cg(pid, 'memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(128 << 20))
+      expect(cg(pid, 'pids', 'pids.max', 'pids.max')).toBe('50')
+      // The config keeps what was written.
+      expect(JSON.parse(ns('--root', root, 'inspect', 'grow').stdout)[0].config.linux.resources.memory.limit).toBe(
+        128 << 20,
+      )
+      const none = ns('--root', root, 'update', 'grow')
+      expect(none.code).toBe(125)
+      expect(none.stderr).toContain('give at least one limit')
+      const small = ns('--root', root, 'update', '-m', '1k', 'grow')
+      expect(small.code).toBe(125)
+      expect(small.stderr).toMatch(/^ns: --memory "1k": /)
+      expect(cg(pid, 'memory', 'memory.limit_in_bytes', 'memory.max')).toBe(String(128 << 20))
+      expect(ns('--root', root, 'run', '-d', '--name', 'loose', '--', 'sleep', '30').code).toBe(0)
+      const loose = ns('--root', root, 'update', '-m', '128m', 'loose')
+      expect(loose.code).toBe(125)
+      expect(loose.stderr).toContain('cannot update container "loose": it has no cgroup to apply limits to')
+    } finally {
+      ns('--root', root, 'rm', '-f', 'grow', 'loose')
       rmSync(root, { recursive: true, force: true })
     }
   })

@@ -89,6 +89,32 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true })
 }, 60_000)
 
+const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers')
+
+/** The host's folder of `pid`'s cgroup for a v1 controller, or its v2 folder. */
+function cgroupOf(pid: number, controller: string): string {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, names, path] = line.split(':') as [string, string, string]
+    if (v2 && names === '') return join('/sys/fs/cgroup', path)
+    if (!v2 && names.split(',').includes(controller)) return join('/sys/fs/cgroup', controller, path)
+  }
+  throw new Error(`no ${controller} cgroup for ${pid}`)
+}
+
+/** Whether the kernel says `pid`'s cgroup is frozen. */
+function frozen(pid: number): boolean {
+  const dir = cgroupOf(pid, 'freezer')
+  return v2
+    ? /^frozen 1$/m.test(readFileSync(join(dir, 'cgroup.events'), 'utf8'))
+    : readFileSync(join(dir, 'freezer.state'), 'utf8').trim() === 'FROZEN'
+}
+
+/** The memory limit of `pid`'s cgroup, in bytes. */
+function memoryLimit(pid: number): string {
+  const dir = cgroupOf(pid, 'memory')
+  return readFileSync(join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), 'utf8').trim()
+}
+
 describe('podman --runtime ns-oci', () => {
   itPodman('run: the output and the exit code come back through conmon', () => {
     const r = podman('run', '--rm', image, 'sh', '-c', 'echo hello from podman; cat /proc/1/comm; exit 7')
@@ -118,6 +144,26 @@ describe('podman --runtime ns-oci', () => {
     expect(podman('ps', '-a', '-q').stdout).toBe('')
   })
 
+  itPodman('pause, unpause and update go to ns-oci: the cgroup frozen, then thawed; a new memory limit in it', () => {
+    const run = podman('run', '-d', '--name', 'pm2', '-m', '64m', image, 'sh', '-c', 'while :; do sleep 0.1; done')
+    expect(run.code, run.stderr).toBe(0)
+    const pid = Number(podman('inspect', '--format', '{{.State.Pid}}', 'pm2').stdout.trim())
+    expect(pid).toBeGreaterThan(0)
+    const paused = podman('pause', 'pm2')
+    expect(paused.code, paused.stderr).toBe(0)
+    expect(frozen(pid)).toBe(true)
+    expect(podman('ps', '-a', '--format', '{{.Names}} {{.Status}}').stdout).toMatch(/^pm2 Paused/m)
+    const unpaused = podman('unpause', 'pm2')
+    expect(unpaused.code, unpaused.stderr).toBe(0)
+    expect(frozen(pid)).toBe(false)
+    expect(podman('ps', '--format', '{{.Names}} {{.Status}}').stdout).toMatch(/^pm2 Up/m)
+    expect(memoryLimit(pid)).toBe(String(64 << 20))
+    const updated = podman('update', '--memory', '128m', 'pm2')
+    expect(updated.code, updated.stderr).toBe(0)
+    expect(memoryLimit(pid)).toBe(String(128 << 20))
+    expect(podman('rm', '-f', '-t', '0', 'pm2').code).toBe(0)
+  })
+
   itPodman('run -t: the container gets a terminal through --console-socket', () => {
     const r = underTty(`podman ${podmanArgs.join(' ')} run --rm -t ${image} sh -c 'tty; echo tty-ok'`)
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+\r*\ntty-ok/)
@@ -142,6 +188,25 @@ describe('containerd (ctr) with --runc-binary ns-oci', () => {
     expect(ctr('task', 'ls').stdout).toMatch(/^c2\s+\d+\s+STOPPED/m)
     expect(ctr('task', 'delete', 'c2').code).toBe(0)
     expect(ctr('container', 'rm', 'c2').code).toBe(0)
+  })
+
+  itCtr('ctr task pause and resume go to ns-oci: PAUSED with the cgroup frozen, then RUNNING', async () => {
+    expect(ctr('run', '-d', '--runc-binary', bin, image, 'c4', 'sleep', '100').code).toBe(0)
+    const pid = Number(/^c4\s+(\d+)/m.exec(ctr('task', 'ls').stdout)?.[1])
+    expect(pid).toBeGreaterThan(0)
+    const paused = ctr('task', 'pause', 'c4')
+    expect(paused.code, paused.stderr).toBe(0)
+    expect(ctr('task', 'ls').stdout).toMatch(/^c4\s+\d+\s+PAUSED/m)
+    expect(frozen(pid)).toBe(true)
+    const resumed = ctr('task', 'resume', 'c4')
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(ctr('task', 'ls').stdout).toMatch(/^c4\s+\d+\s+RUNNING/m)
+    expect(frozen(pid)).toBe(false)
+    expect(ctr('task', 'kill', '-s', 'SIGKILL', 'c4').code).toBe(0)
+    for (let i = 0; i < 100 && !/^c4\s+\d+\s+STOPPED/m.test(ctr('task', 'ls').stdout); i++)
+      await new Promise((r) => setTimeout(r, 50))
+    expect(ctr('task', 'delete', 'c4').code).toBe(0)
+    expect(ctr('container', 'rm', 'c4').code).toBe(0)
   })
 
   itCtr('ctr run -t: a terminal for the container', () => {

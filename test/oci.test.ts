@@ -265,7 +265,7 @@ describe('ns-oci for engines', () => {
     const byName = Object.fromEntries(
       lines.filter((l) => l.includes('{')).map((l) => [l.split(' ')[0], JSON.parse(l.slice(l.indexOf(' ') + 1))]),
     )
-    expect(byName.createRuntime).toMatchObject({ id, status: 'creating', pid, bundle: dir })
+    expect(byName.createRuntime).toMatchObject({ id, status: 'created', pid, bundle: dir })
     expect(byName.poststart).toMatchObject({ id, status: 'running', pid })
     expect(byName.poststop).toMatchObject({ id, status: 'stopped' })
     expect(lines).toContain('run')

@@ -9,7 +9,10 @@ import { describe, expect } from 'vitest'
 
 import { NsError, pool, run, type RunResult } from '@ns/core'
 
-import { childPids, fixtureRootfs, hostMountinfo, isRoot, itNs } from './helpers.js'
+import native from '@ns/native'
+
+import { launchHelper, type HelperEvent } from '../packages/core/src/container.js'
+import { childPids, fixtureRootfs, hostMountinfo, isRoot, itNs, itRoot } from './helpers.js'
 
 const sh = (script: string) => ['sh', '-c', script]
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -298,4 +301,77 @@ describe('pool: warm sandboxes, one command each', () => {
     expect(() => pool({ size: 1, tty: true } as never)).toThrow(/^tty: a pooled sandbox has no terminal$/)
     expect(() => pool({ size: 1, timeout: 5 } as never)).toThrow(/^timeout: is an option of each run$/)
   })
+})
+
+describe('warm containers of an OCI config: chroot and hooks', () => {
+  /** A warm helper of `spec`: its events, what its stdout and stderr said, and its end. */
+  function warmHelper(spec: Record<string, unknown>) {
+    const events: HelperEvent[] = []
+    let out = ''
+    let ready: () => void = () => {}
+    const waiting = new Promise<void>((r) => (ready = r))
+    const h = launchHelper({ config: spec, warm: true, dieWithParent: true }, [-2, -1, -1], (ev) => {
+      events.push(ev)
+      if (ev.event === 'ready' || ev.event === 'error') ready()
+    })
+    h.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+    h.stderr?.on('data', (d: Buffer) => (out += d.toString()))
+    return { h, events, waiting, output: () => out }
+  }
+
+  itRoot(
+    "without a mount namespace of its own a warm container is chrooted into root.path (the host's /work not seen), and its poststop hooks run after its run, after a failed createContainer hook, and when it ends unused",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ns-warm-hooks-'))
+      const mark = join(dir, 'poststop')
+      const spec = (createContainer: unknown[] = []) => ({
+        ociVersion: '1.0.2',
+        root: { path: fixtureRootfs },
+        process: { args: [], cwd: '/', env: ['PATH=/bin:/usr/bin'], user: { uid: 0, gid: 0 }, noNewPrivileges: true },
+        hooks: { createContainer, poststop: [{ path: '/bin/sh', args: ['sh', '-c', `cat > ${mark}`] }] },
+        linux: { namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }] },
+      })
+      const poststopStatus = () => (JSON.parse(readFileSync(mark, 'utf8')) as { status: string }).status
+      try {
+        // Run: in the chroot (the fixture has no /work; the host's root has), as PID 1's child.
+        const ran = warmHelper(spec())
+        await ran.waiting
+        expect(ran.events.map((e) => e.event)).toEqual(['ready'])
+        expect(existsSync(mark)).toBe(false)
+        native.sendRun(
+          ran.h.control,
+          JSON.stringify({
+            args: ['sh', '-c', 'test -e /work && echo host || echo chrooted; test -x /bin/busybox && echo fixture'],
+            env: ['PATH=/bin:/usr/bin'],
+            cwd: '/',
+            stdio: [],
+          }),
+          [-3, -3, -3],
+        )
+        expect(await ran.h.done).toEqual({ exitCode: 0 })
+        expect(existsSync('/work')).toBe(true)
+        expect(ran.output()).toBe('chrooted\nfixture\n')
+        expect(poststopStatus()).toBe('stopped')
+        rmSync(mark)
+
+        // A createContainer hook fails: the set-up fails naming it, then poststop runs.
+        const failed = warmHelper(spec([{ path: '/bin/false' }]))
+        await failed.waiting
+        const error = failed.events.find((e) => e.event === 'error')
+        expect(error?.error?.step).toBe('run hook hooks.createContainer[0]')
+        expect((await failed.h.done).exitCode).toBe(125)
+        expect(poststopStatus()).toBe('stopped')
+        rmSync(mark)
+
+        // Let go without a command (a pool's close): ended unused, poststop still runs.
+        const unused = warmHelper(spec())
+        await unused.waiting
+        unused.h.close()
+        await unused.h.done
+        expect(poststopStatus()).toBe('stopped')
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  )
 })

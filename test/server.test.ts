@@ -1,7 +1,7 @@
 // `ns serve` as a client drives it: real requests over a real unix socket (and TCP), real
 // containers behind them; the policy, the errors, and a server killed with SIGKILL that comes
 // back to find every container as it left it.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { request, type IncomingHttpHeaders } from 'node:http'
 import {
   chmodSync,
@@ -26,6 +26,7 @@ import { buildSpec, get, hostInfo, list, parseRunOptions } from '@ns/core'
 import { createApp, defaultSocketPath, serve, type RunningServer } from '@ns/server'
 
 import { cli, fixtureRootfs, hostNs, isRoot, itNs, itRoot, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
+import { ociBin } from './oci-bundle.js'
 
 const tmp = mkdtempSync(join(tmpdir(), 'ns-server-'))
 // Root's containers run as a range of their own: what they bind must be open to others.
@@ -217,9 +218,12 @@ describe('ns serve: the socket and the API description', () => {
       '/v1/containers/{id}/exec/attach',
       '/v1/containers/{id}/kill',
       '/v1/containers/{id}/logs',
+      '/v1/containers/{id}/pause',
+      '/v1/containers/{id}/resume',
       '/v1/containers/{id}/start',
       '/v1/containers/{id}/stats',
       '/v1/containers/{id}/stop',
+      '/v1/containers/{id}/update',
       '/v1/containers/{id}/wait',
       '/v1/events',
       '/v1/health',
@@ -1146,6 +1150,127 @@ describe('ns serve: signals', () => {
     expect((await call('POST', '/v1/containers/sig/kill', { signal: 15, all: true })).status).toBe(200)
     expect((await call('POST', '/v1/containers/sig/wait')).body).toMatchObject({ exitCode: 143, signal: 'SIGTERM' })
     expect((await call('DELETE', '/v1/containers/sig')).status).toBe(204)
+  })
+})
+
+describe('ns serve: pause, resume and update', () => {
+  // Through the server's routes, or by an engine with ns-oci on the same state root: either way
+  // the server tells what the freezer says.
+  /** Whether the kernel says the cgroup of `pid` is frozen (v1's freezer.state, v2's cgroup.events). */
+  const frozenState = (pid: number): boolean => {
+    for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+      const [, names, path] = line.split(':') as [string, string, string]
+      if (names.split(',').includes('freezer'))
+        return readFileSync(join('/sys/fs/cgroup/freezer', path, 'freezer.state'), 'utf8').trim() === 'FROZEN'
+      if (names === '' && existsSync('/sys/fs/cgroup/cgroup.controllers'))
+        return /^frozen 1$/m.test(readFileSync(join('/sys/fs/cgroup', path, 'cgroup.events'), 'utf8'))
+    }
+    throw new Error(`no freezer cgroup for ${pid}`)
+  }
+  const oci = (...args: string[]) => spawnSync(ociBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 20_000 })
+
+  itRoot(
+    'paused (by the API or by ns-oci) its cgroup is frozen and it is listed, filtered and inspected as paused; resumed it runs; no exit is made up; stop still ends it',
+    async () => {
+      const stream = sse('/v1/events?id=frozen')
+      expect((await stream.opened).status).toBe(200)
+      const made = await call('POST', '/v1/containers', {
+        command: sh('while :; do date +%s%N > /dev/null; usleep 20000; done'),
+        name: 'frozen',
+        memory: '64m',
+        start: true,
+      })
+      expect(made.status, made.text).toBe(201)
+      const { pid } = made.body.state
+      const paused = oci('pause', 'frozen')
+      expect(paused.status, paused.stderr).toBe(0)
+      // The kernel's view: the container's cgroup is frozen.
+      expect(frozenState(pid)).toBe(true)
+      expect((await call('GET', '/v1/containers/frozen')).body.status).toBe('paused')
+      const ids = async (q: string) => (await call('GET', `/v1/containers?${q}`)).body.map((s: { id: string }) => s.id)
+      expect(await ids('status=paused')).toEqual(['frozen'])
+      expect(await ids('status=running')).not.toContain('frozen')
+      const ex = await call('POST', '/v1/containers/frozen/exec', { command: ['true'] })
+      expect(ex.status, ex.text).toBe(409)
+      expect(ex.body.error.message).toContain('it is paused')
+
+      const resumed = await call('POST', '/v1/containers/frozen/resume')
+      expect(resumed.status, resumed.text).toBe(200)
+      expect(resumed.body.state.status).toBe('running')
+      const again = await call('POST', '/v1/containers/frozen/resume')
+      expect(again.status).toBe(409)
+      expect(again.body.error.message).toContain('cannot resume container "frozen": it is running')
+      expect(frozenState(pid)).toBe(false)
+      expect(await ids('status=paused')).toEqual([])
+
+      // Paused again, a stop's SIGTERM waits in the freezer; its SIGKILL thaws the container so it dies.
+      const pausedHere = await call('POST', '/v1/containers/frozen/pause')
+      expect(pausedHere.status, pausedHere.text).toBe(200)
+      expect(pausedHere.body.state.status).toBe('paused')
+      expect(frozenState(pid)).toBe(true)
+      expect(oci('state', 'frozen').stdout).toContain('"status": "paused"')
+      const stopped = await call('POST', '/v1/containers/frozen/stop?timeout=1')
+      expect(stopped.status, stopped.text).toBe(200)
+      expect(stopped.body.state.status).toBe('stopped')
+      expect(stopped.body.exit.signal).toBe('SIGKILL')
+      expect((await call('DELETE', '/v1/containers/frozen')).status).toBe(204)
+      const events = (await stream.until((e) => e.some((x) => x.event === 'deleted'))).map((e) => JSON.parse(e.data))
+      stream.close()
+      // Pausing and resuming are no exit and no second start.
+      expect(events.map((e) => e.type)).toEqual(['created', 'started', 'exited', 'deleted'])
+    },
+  )
+
+  itRoot(
+    'update writes the limits given to the cgroup, names a bad field with a 400, and keeps the others',
+    async () => {
+      const made = await call('POST', '/v1/containers', {
+        command: ['sleep', '30'],
+        name: 'grown',
+        memory: '64m',
+        pidsLimit: 20,
+        start: true,
+      })
+      expect(made.status, made.text).toBe(201)
+      const { pid } = made.body.state
+      const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers')
+      const cgFile = (controller: string, v1File: string, v2File: string) => {
+        for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+          const [, names, path] = line.split(':') as [string, string, string]
+          if (v2 && names === '') return readFileSync(join('/sys/fs/cgroup', path, v2File), 'utf8').trim()
+          if (!v2 && names.split(',').includes(controller))
+            return readFileSync(join('/sys/fs/cgroup', controller, path, v1File), 'utf8').trim()
+        }
+        throw new Error(`no ${controller} cgroup for ${pid}`)
+      }
+      const memory = () => cgFile('memory', 'memory.limit_in_bytes', 'memory.max')
+      expect(memory()).toBe(String(64 << 20))
+      const r = await call('POST', '/v1/containers/grown/update', { memory: '128m' })
+      expect(r.status, r.text).toBe(200)
+      expect(r.body.state.status).toBe('running')
+      expect(memory()).toBe(String(128 << 20))
+      expect(cgFile('pids', 'pids.max', 'pids.max')).toBe('20')
+      const small = await call('POST', '/v1/containers/grown/update', { memory: '1k' })
+      expect(small.status).toBe(400)
+      expect(small.body.error.field).toBe('memory')
+      const other = await call('POST', '/v1/containers/grown/update', { hostname: 'x' })
+      expect(other.status).toBe(400)
+      expect(other.text).toContain('hostname')
+      expect(memory()).toBe(String(128 << 20))
+      expect((await call('DELETE', '/v1/containers/grown?force=true')).status).toBe(204)
+      const gone = await call('POST', '/v1/containers/grown/update', { memory: '128m' })
+      expect(gone.status).toBe(404)
+    },
+  )
+
+  itNs('a container without a cgroup (no limits) cannot be paused: 409 saying why, and it still runs', async () => {
+    const made = await call('POST', '/v1/containers', { command: ['sleep', '30'], name: 'unfrozen', start: true })
+    expect(made.status, made.text).toBe(201)
+    const r = await call('POST', '/v1/containers/unfrozen/pause')
+    expect(r.status, r.text).toBe(409)
+    expect(r.body.error.message).toContain('cannot pause container "unfrozen": it has no cgroup to freeze')
+    expect((await call('GET', '/v1/containers/unfrozen')).body.status).toBe('running')
+    expect((await call('DELETE', '/v1/containers/unfrozen?force=true')).status).toBe(204)
   })
 })
 

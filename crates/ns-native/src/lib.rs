@@ -443,14 +443,54 @@ pub struct Lifecycle {
 }
 
 impl Task for Lifecycle {
+    /// The warnings of poststart or poststop hooks that failed (the container goes on).
+    type Output = Vec<String>;
+    type JsValue = Vec<String>;
+
+    fn compute(&mut self) -> Result<Vec<String>> {
+        let root = std::path::Path::new(&self.root);
+        match self.verb {
+            Verb::Start => ns_runtime::lifecycle::start(root, &self.id),
+            Verb::Delete { force } => ns_runtime::lifecycle::delete(root, &self.id, force),
+        }
+        .map_err(setup_error)
+    }
+
+    fn resolve(&mut self, _env: Env, out: Vec<String>) -> Result<Vec<String>> {
+        Ok(out)
+    }
+}
+
+/// Start a created container (off the event loop: it waits for the process to take the go).
+/// Resolves to the warnings of its poststart hooks that failed.
+#[napi(ts_return_type = "Promise<string[]>")]
+pub fn container_start(root: String, id: String) -> AsyncTask<Lifecycle> {
+    AsyncTask::new(Lifecycle { root, id, verb: Verb::Start })
+}
+
+/// Delete a container (with `force`, a running one is killed first). Resolves to the warnings
+/// of its poststop hooks that failed.
+#[napi(ts_return_type = "Promise<string[]>")]
+pub fn container_delete(root: String, id: String, force: bool) -> AsyncTask<Lifecycle> {
+    AsyncTask::new(Lifecycle { root, id, verb: Verb::Delete { force } })
+}
+
+pub struct Freeze {
+    root: String,
+    id: String,
+    on: bool,
+}
+
+impl Task for Freeze {
     type Output = ();
     type JsValue = ();
 
     fn compute(&mut self) -> Result<()> {
         let root = std::path::Path::new(&self.root);
-        match self.verb {
-            Verb::Start => ns_runtime::lifecycle::start(root, &self.id),
-            Verb::Delete { force } => ns_runtime::lifecycle::delete(root, &self.id, force),
+        if self.on {
+            ns_runtime::lifecycle::pause(root, &self.id)
+        } else {
+            ns_runtime::lifecycle::resume(root, &self.id)
         }
         .map_err(setup_error)
     }
@@ -460,16 +500,51 @@ impl Task for Lifecycle {
     }
 }
 
-/// Start a created container (off the event loop: it waits for the process to take the go).
+/// Freeze every process of a container (its cgroup's freezer), off the event loop: it waits
+/// until the kernel says the cgroup is frozen.
 #[napi(ts_return_type = "Promise<void>")]
-pub fn container_start(root: String, id: String) -> AsyncTask<Lifecycle> {
-    AsyncTask::new(Lifecycle { root, id, verb: Verb::Start })
+pub fn container_pause(root: String, id: String) -> AsyncTask<Freeze> {
+    AsyncTask::new(Freeze { root, id, on: true })
 }
 
-/// Delete a container (with `force`, a running one is killed first).
+/// Thaw a paused container.
 #[napi(ts_return_type = "Promise<void>")]
-pub fn container_delete(root: String, id: String, force: bool) -> AsyncTask<Lifecycle> {
-    AsyncTask::new(Lifecycle { root, id, verb: Verb::Delete { force } })
+pub fn container_resume(root: String, id: String) -> AsyncTask<Freeze> {
+    AsyncTask::new(Freeze { root, id, on: false })
+}
+
+pub struct Update {
+    root: String,
+    id: String,
+    resources: String,
+}
+
+impl Task for Update {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> Result<()> {
+        let r: ns_runtime::resources::Resources =
+            serde_json::from_str(&self.resources).map_err(|e| {
+                setup_error(ns_runtime::SetupError::config(
+                    "resources",
+                    format!("is not a runtime spec's linux.resources: {e}"),
+                ))
+            })?;
+        ns_runtime::lifecycle::update(std::path::Path::new(&self.root), &self.id, &r)
+            .map_err(setup_error)
+    }
+
+    fn resolve(&mut self, _env: Env, _out: ()) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Write new limits (`linux.resources` as JSON: only the fields given) to a living container's
+/// cgroup; its config keeps them.
+#[napi(ts_return_type = "Promise<void>")]
+pub fn container_update(root: String, id: String, resources: String) -> AsyncTask<Update> {
+    AsyncTask::new(Update { root, id, resources })
 }
 
 /// One-shot figures from a container's cgroup, as JSON.

@@ -86,15 +86,25 @@ impl Ctx {
             Some(x) => err!("ns-oci: {msg}\n{x}"),
             None => err!("ns-oci: {msg}"),
         }
+        self.log_line("error", msg);
+    }
+
+    /// Report what went wrong without failing the command (a poststart or poststop hook).
+    pub fn warn(&self, msg: &str) {
+        err!("ns-oci: warning: {msg}");
+        self.log_line("warning", msg);
+    }
+
+    fn log_line(&self, level: &str, msg: &str) {
         let Some(log) = &self.log else { return };
         let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) else {
             return;
         };
         let time = state::now_rfc3339();
         let _ = if self.json_log {
-            writeln!(f, "{}", serde_json::json!({ "level": "error", "msg": msg, "time": time }))
+            writeln!(f, "{}", serde_json::json!({ "level": level, "msg": msg, "time": time }))
         } else {
-            writeln!(f, "time={time:?} level=error msg={msg:?}")
+            writeln!(f, "time={time:?} level={level} msg={msg:?}")
         };
     }
 }

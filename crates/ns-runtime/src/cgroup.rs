@@ -17,12 +17,9 @@ const ROOT: &str = "/sys/fs/cgroup";
 const V1_CONTROLLERS: [&str; 8] =
     ["memory", "pids", "cpu", "cpuacct", "cpuset", "freezer", "blkio", "devices"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layout {
-    V1,
-    V2,
-}
+pub use crate::resources::{
+    plan_writes, BlockIo, Cpu, Layout, Memory, Pids, Resources, Write, MIN_MEMORY,
+};
 
 pub fn layout() -> Layout {
     if Path::new(ROOT).join("cgroup.controllers").exists() {
@@ -32,200 +29,35 @@ pub fn layout() -> Layout {
     }
 }
 
-/// `linux.resources` of the runtime spec (the parts ns applies).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Resources {
-    #[serde(default)]
-    pub memory: Option<Memory>,
-    #[serde(default)]
-    pub cpu: Option<Cpu>,
-    #[serde(default)]
-    pub pids: Option<Pids>,
-    #[serde(default, rename = "blockIO")]
-    pub block_io: Option<BlockIo>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct BlockIo {
-    /// Relative weight of the container's block I/O, 10 to 1000.
-    #[serde(default)]
-    pub weight: Option<u16>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Memory {
-    #[serde(default)]
-    pub limit: Option<i64>,
-    #[serde(default)]
-    pub reservation: Option<i64>,
-    #[serde(default)]
-    pub swap: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Cpu {
-    #[serde(default)]
-    pub shares: Option<u64>,
-    #[serde(default)]
-    pub quota: Option<i64>,
-    #[serde(default)]
-    pub period: Option<u64>,
-    #[serde(default)]
-    pub cpus: Option<String>,
-    #[serde(default)]
-    pub mems: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Pids {
-    pub limit: i64,
-}
-
-impl Resources {
-    pub fn is_empty(&self) -> bool {
-        self.memory
-            .as_ref()
-            .is_none_or(|m| m.limit.is_none() && m.reservation.is_none() && m.swap.is_none())
-            && self.cpu.as_ref().is_none_or(|c| {
-                c.shares.is_none()
-                    && c.quota.is_none()
-                    && c.period.is_none()
-                    && c.cpus.is_none()
-                    && c.mems.is_none()
-            })
-            && self.pids.is_none()
-            && self.block_io.as_ref().is_none_or(|b| b.weight.is_none())
-    }
-}
-
-/// One write of a limit: the file (relative to a controller's folder, v1, or to the one
-/// folder, v2) and the value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Write {
-    pub controller: &'static str,
-    pub file: &'static str,
-    pub value: String,
-}
-
-fn w(controller: &'static str, file: &'static str, value: impl ToString) -> Write {
-    Write { controller, file, value: value.to_string() }
-}
-
-/// The smallest memory limit a container may have.
-pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
-
-/// The writes that apply `r` under `layout`: pure, so that both layouts are unit-tested here.
-pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
-    let mut out = Vec::new();
-    if let Some(m) = &r.memory {
-        if let (Some(l), Some(s)) = (m.limit, m.swap) {
-            if s != -1 && s < l {
-                return Err(SetupError::config(
-                    "linux.resources.memory.swap",
-                    "must be at least the memory limit (it counts memory plus swap), or -1",
-                ));
-            }
-        }
-        // Below this no process starts (the runtime's own init is OOM-killed before the
-        // command runs): docker's floor. -1 is "unlimited".
-        if let Some(l) = m.limit.filter(|l| *l != -1 && *l < MIN_MEMORY) {
-            return Err(SetupError::config(
-                "linux.resources.memory.limit",
-                format!("must be at least {MIN_MEMORY} bytes (6 MiB): {l} cannot start a process"),
-            ));
-        }
-        match layout {
-            Layout::V1 => {
-                if let Some(l) = m.limit {
-                    out.push(w("memory", "memory.limit_in_bytes", l));
-                }
-                if let Some(v) = m.reservation {
-                    out.push(w("memory", "memory.soft_limit_in_bytes", v));
-                }
-                if let Some(s) = m.swap {
-                    out.push(w("memory", "memory.memsw.limit_in_bytes", s));
-                }
-            }
-            Layout::V2 => {
-                if let Some(l) = m.limit {
-                    out.push(w(
-                        "memory",
-                        "memory.max",
-                        if l < 0 { "max".into() } else { l.to_string() },
-                    ));
-                }
-                if let Some(v) = m.reservation {
-                    out.push(w("memory", "memory.low", v));
-                }
-                if let Some(s) = m.swap {
-                    // v2 limits swap alone; the spec's figure is memory plus swap.
-                    let v = match (s, m.limit) {
-                        (-1, _) => "max".to_string(),
-                        (s, Some(l)) if l >= 0 => (s - l).to_string(),
-                        (s, _) => s.to_string(),
-                    };
-                    out.push(w("memory", "memory.swap.max", v));
-                }
-            }
-        }
-    }
-    if let Some(c) = &r.cpu {
-        match layout {
-            Layout::V1 => {
-                if let Some(s) = c.shares {
-                    out.push(w("cpu", "cpu.shares", s));
-                }
-                if let Some(p) = c.period {
-                    out.push(w("cpu", "cpu.cfs_period_us", p));
-                }
-                if let Some(q) = c.quota {
-                    out.push(w("cpu", "cpu.cfs_quota_us", q));
-                }
-            }
-            Layout::V2 => {
-                if let Some(s) = c.shares {
-                    // shares 2..262144 onto weight 1..10000, as the kernel documents it.
-                    let s = s.clamp(2, 262_144);
-                    out.push(w("cpu", "cpu.weight", 1 + ((s - 2) * 9999) / 262_142));
-                }
-                if c.quota.is_some() || c.period.is_some() {
-                    let q = c.quota.filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
-                    out.push(w("cpu", "cpu.max", format!("{q} {}", c.period.unwrap_or(100_000))));
-                }
-            }
-        }
-        if let Some(cpus) = &c.cpus {
-            out.push(w("cpuset", "cpuset.cpus", cpus));
-        }
-        if let Some(mems) = &c.mems {
-            out.push(w("cpuset", "cpuset.mems", mems));
-        }
-    }
-    if let Some(p) = &r.pids {
-        out.push(w(
-            "pids",
-            "pids.max",
-            if p.limit <= 0 { "max".into() } else { p.limit.to_string() },
-        ));
-    }
-    if let Some(weight) = r.block_io.as_ref().and_then(|b| b.weight) {
-        if !(10..=1000).contains(&weight) {
-            return Err(SetupError::config(
-                "linux.resources.blockIO.weight",
-                "must be from 10 to 1000",
-            ));
-        }
-        out.push(match layout {
-            Layout::V1 => w("blkio", "blkio.weight", weight),
-            // io.weight takes 1..10000 ("default N"); the spec's 10..1000 scale onto it as runc does.
-            Layout::V2 => w(
-                "io",
-                "io.weight",
-                format!("default {}", 1 + (u32::from(weight) - 10) * 9999 / 990),
+/// Give the cgroup v2 folder `dir` the device program of `state`, in place of those it had:
+/// the new one is attached first (with several attached, each must allow), then the old ones
+/// are detached, so there is no moment without rules.
+pub fn set_device_program(dir: &Path, state: &crate::devices::DeviceState) -> Result<()> {
+    let field = "linux.resources.devices";
+    let path = dir.display().to_string();
+    let fd = crate::sys::open(&path, libc::O_RDONLY | libc::O_DIRECTORY)
+        .map_err(|e| SetupError::sys("open the cgroup", Some(&path), e))?;
+    let old = crate::bpf::attached_device_programs(std::os::fd::AsRawFd::as_raw_fd(&fd))
+        .map_err(|e| SetupError::sys("list the device programs of", Some(&path), e))?;
+    let prog = crate::bpf::load_device_program(&state.program()).map_err(|(e, log)| {
+        let err =
+            SetupError::sys(format!("load the device rules ({field}) as a BPF program"), None, e);
+        match e.0 {
+            libc::EPERM => err.with_hint(
+                "loading a cgroup device program needs root (CAP_SYS_ADMIN, or CAP_BPF)",
             ),
-        });
+            _ if !log.is_empty() => err.with_hint(format!("the verifier said: {log}")),
+            _ => err,
+        }
+    })?;
+    crate::bpf::attach_device_program(std::os::fd::AsRawFd::as_raw_fd(&fd), &prog).map_err(
+        |e| SetupError::sys(format!("attach the device rules ({field}) to"), Some(&path), e),
+    )?;
+    for id in old {
+        crate::bpf::detach_device_program(std::os::fd::AsRawFd::as_raw_fd(&fd), id)
+            .map_err(|e| SetupError::sys("detach the former device rules of", Some(&path), e))?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn access_w(p: &Path) -> bool {
@@ -250,6 +82,65 @@ pub fn delegated_parent(
         return None;
     }
     (writable(&parent) && writable(&parent.join("cgroup.subtree_control"))).then_some(parent)
+}
+
+/// Make the cgroup2 folder `rel` under `root`, `enable` written to each ancestor's
+/// cgroup.subtree_control on the way (so that the leaf has those controllers).
+fn make_v2(root: &Path, rel: &str, enable: &str) -> Result<PathBuf> {
+    let d = root.join(rel);
+    let mut at = root.to_path_buf();
+    for part in Path::new(rel).parent().into_iter().flat_map(|p| p.components()) {
+        if !enable.is_empty() {
+            let _ = fs::write(at.join("cgroup.subtree_control"), enable);
+        }
+        at.push(part);
+        match fs::create_dir(&at) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io("create cgroup", &at, e)),
+        }
+    }
+    if !enable.is_empty() {
+        let _ = fs::write(at.join("cgroup.subtree_control"), enable);
+    }
+    fs::create_dir(&d).map_err(|e| io("create cgroup", &d, e))?;
+    Ok(d)
+}
+
+/// A new cpuset is empty: from the top down, each empty one takes its parent's cpus and
+/// memory nodes.
+fn inherit_cpuset(base: &Path, rel: &str) {
+    let mut at = base.to_path_buf();
+    for part in Path::new(rel).components() {
+        let parent = at.clone();
+        at.push(part);
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let mine = fs::read_to_string(at.join(f)).unwrap_or_default();
+            if mine.trim().is_empty() {
+                if let Ok(v) = fs::read_to_string(parent.join(f)) {
+                    let _ = fs::write(at.join(f), v.trim());
+                }
+            }
+        }
+    }
+}
+
+/// A v1 realtime budget cannot exceed its parent's, and a new folder has none: the folders
+/// between the hierarchy's root and `file`'s are given at least `value` first.
+fn raise_rt_runtime(base: &Path, file: &Path, value: &str) {
+    let Ok(want) = value.trim().parse::<i64>() else { return };
+    let Some(leaf) = file.parent() else { return };
+    let Ok(rel) = leaf.strip_prefix(base) else { return };
+    let mut at = base.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for part in parts.iter().take(parts.len().saturating_sub(1)) {
+        at.push(part);
+        let f = at.join("cpu.rt_runtime_us");
+        let have = fs::read_to_string(&f).ok().and_then(|s| s.trim().parse::<i64>().ok());
+        if have.is_some_and(|h| h >= 0 && h < want) {
+            let _ = fs::write(&f, want.to_string());
+        }
+    }
 }
 
 /// Where the BFQ scheduler keeps a weight the generic file may lack.
@@ -312,102 +203,197 @@ impl Cgroup {
     /// controllers' mounts for v1).
     pub fn create_under(root: &Path, lay: Layout, rel: &str, r: &Resources) -> Result<Cgroup> {
         let writes = plan_writes(lay, r)?;
-        let mut dirs: Vec<(String, PathBuf)> = Vec::new();
+        let mut dirs: Vec<PathBuf> = Vec::new();
         match lay {
             Layout::V2 => {
-                let d = root.join(rel);
-                // The controllers must be enabled in each ancestor for the leaf to have them.
-                let mut at = root.to_path_buf();
-                for part in Path::new(rel).parent().into_iter().flat_map(|p| p.components()) {
-                    let _ = fs::write(
-                        at.join("cgroup.subtree_control"),
-                        "+memory +pids +cpu +cpuset +io",
-                    );
-                    at.push(part);
-                    match fs::create_dir(&at) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(io("create cgroup", &at, e)),
-                    }
-                }
-                let _ =
-                    fs::write(at.join("cgroup.subtree_control"), "+memory +pids +cpu +cpuset +io");
-                fs::create_dir(&d).map_err(|e| io("create cgroup", &d, e))?;
+                let d = make_v2(root, rel, "+memory +pids +cpu +cpuset +io +hugetlb +rdma +misc")?;
                 // Every controller a limit needs must be there (enabled, and delegated to us).
                 let have = fs::read_to_string(d.join("cgroup.controllers")).unwrap_or_default();
-                if let Some(missing) = writes
-                    .iter()
-                    .map(|w| w.controller)
-                    .find(|c| !have.split_whitespace().any(|h| h == *c))
-                {
+                if let Some(wr) = writes.iter().find(|w| {
+                    !w.controller.is_empty() && !have.split_whitespace().any(|h| h == w.controller)
+                }) {
                     let _ = fs::remove_dir(&d);
                     return Err(SetupError::sys("apply the limits in", Some(&d.display().to_string()), Errno(libc::ENOENT)).with_hint(format!(
-                        "the {missing} controller is not available there (not enabled in the parent's cgroup.subtree_control, or not delegated to this user)"
+                        "{}: the {} controller is not available there (not enabled in the parent's cgroup.subtree_control, or not delegated to this user)", wr.field, wr.controller
                     )));
                 }
-                dirs.push(("".into(), d));
+                dirs.push(d);
             }
             Layout::V1 => {
-                for c in V1_CONTROLLERS {
+                // The usual controllers, and those a limit needs besides (where the host has
+                // them: a limit on one it lacks is refused when it is written).
+                let extra: Vec<&str> = writes
+                    .iter()
+                    .map(|w| w.controller)
+                    .filter(|c| !c.is_empty() && !V1_CONTROLLERS.contains(c))
+                    .collect();
+                for c in V1_CONTROLLERS.iter().copied().chain(extra.iter().copied()) {
                     let base = root.join(c);
-                    if !base.join("cgroup.procs").exists() {
+                    let d = base.join(rel);
+                    if !base.join("cgroup.procs").exists() || dirs.contains(&d) {
                         continue;
                     }
-                    let d = base.join(rel);
                     fs::create_dir_all(&d).map_err(|e| io("create cgroup", &d, e))?;
                     if c == "cpuset" {
-                        // A new cpuset is empty: from the top down, each empty one takes its
-                        // parent's cpus and memory nodes.
-                        let mut at = base.clone();
-                        for part in Path::new(rel).components() {
-                            let parent = at.clone();
-                            at.push(part);
-                            for f in ["cpuset.cpus", "cpuset.mems"] {
-                                let mine = fs::read_to_string(at.join(f)).unwrap_or_default();
-                                if mine.trim().is_empty() {
-                                    if let Ok(v) = fs::read_to_string(parent.join(f)) {
-                                        let _ = fs::write(at.join(f), v.trim());
-                                    }
-                                }
-                            }
+                        inherit_cpuset(&base, rel);
+                    }
+                    dirs.push(d);
+                }
+                // A hybrid host's cgroup2 hierarchy, for what v1 has no hierarchy for here.
+                let unified = root.join("unified");
+                let needs_unified = writes.iter().any(|w| {
+                    w.hybrid.is_some()
+                        && (w.file.is_empty()
+                            || !root.join(w.controller).join("cgroup.procs").exists())
+                });
+                if needs_unified && unified.join("cgroup.controllers").exists() {
+                    let enable: Vec<String> = writes
+                        .iter()
+                        .filter(|w| w.hybrid.is_some() && !w.controller.is_empty())
+                        .map(|w| format!("+{}", w.controller))
+                        .collect();
+                    match make_v2(&unified, rel, &enable.join(" ")) {
+                        Ok(d) => dirs.push(d),
+                        Err(e) => {
+                            Cgroup { dirs: dirs.iter().map(|d| d.display().to_string()).collect() }
+                                .remove();
+                            return Err(e);
                         }
                     }
-                    dirs.push((c.to_string(), d));
                 }
             }
         }
-        let cg = Cgroup { dirs: dirs.iter().map(|(_, d)| d.display().to_string()).collect() };
-        for wr in &writes {
-            let dir = match lay {
-                Layout::V2 => Some(&dirs[0].1),
-                Layout::V1 => dirs.iter().find(|(c, _)| c == wr.controller).map(|(_, d)| d),
+        let cg = Cgroup { dirs: dirs.iter().map(|d| d.display().to_string()).collect() };
+        if let Err(e) = cg.apply_under(root, lay, &writes, r) {
+            cg.remove();
+            return Err(e);
+        }
+        Ok(cg)
+    }
+
+    /// Write the limits `writes` (planned from `r`) into the cgroup's folders under `root`, and
+    /// on v2 give it the device program of `r`'s rules in place of any it had.
+    fn apply_under(&self, root: &Path, lay: Layout, writes: &[Write], r: &Resources) -> Result<()> {
+        let unified = root.join("unified");
+        for wr in writes {
+            let v1_dir = |c: &str| {
+                self.dirs
+                    .iter()
+                    .map(PathBuf::from)
+                    .find(|d| d.starts_with(root.join(c)) && !c.is_empty())
             };
-            let Some(dir) = dir else {
-                cg.remove();
-                return Err(SetupError::sys("apply the limit", Some(wr.file), Errno(libc::ENOENT))
-                    .with_hint(format!("this host has no {} controller", wr.controller)));
+            let target = match lay {
+                Layout::V2 => self.dirs.first().map(|d| PathBuf::from(d).join(&wr.file)),
+                Layout::V1 => match (v1_dir(wr.controller), &wr.hybrid) {
+                    (Some(d), _) if !wr.file.is_empty() => Some(d.join(&wr.file)),
+                    (_, Some(h)) => self
+                        .dirs
+                        .iter()
+                        .map(PathBuf::from)
+                        .find(|d| d.starts_with(&unified))
+                        .map(|d| d.join(h)),
+                    _ => None,
+                },
             };
-            let mut file = dir.join(wr.file);
-            if let Some(bfq) = bfq_variant(wr.file) {
+            let Some(mut file) = target else {
+                let what = if wr.controller.is_empty() {
+                    "cgroup2 hierarchy".to_owned()
+                } else {
+                    format!("{} controller", wr.controller)
+                };
+                return Err(SetupError::config(
+                    &wr.field,
+                    format!("this host has no {what} to apply it with"),
+                ));
+            };
+            if let Some(bfq) = bfq_variant(&wr.file) {
                 // The weight lives in the BFQ scheduler's file where the other has none.
                 if !file.exists() {
-                    file = dir.join(bfq);
-                    if !file.exists() {
-                        cg.remove();
+                    let alt = file.with_file_name(bfq);
+                    if !alt.exists() {
                         return Err(SetupError::config(
-                            "linux.resources.blockIO.weight",
+                            &wr.field,
                             format!("this host's I/O schedulers take no weight (neither {} nor {bfq} exists)", wr.file),
                         )
                         .with_hint("use the bfq I/O scheduler on the disks, or leave the weight out"));
                     }
+                    file = alt;
                 }
             }
+            if !file.exists() {
+                return Err(SetupError::config(
+                    &wr.field,
+                    format!(
+                        "this host's kernel has no {} to apply it with",
+                        file.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                ));
+            }
+            if wr.file == "cpu.rt_runtime_us" {
+                raise_rt_runtime(&root.join("cpu"), &file, &wr.value);
+            }
             if let Err(e) = fs::write(&file, &wr.value) {
-                cg.remove();
-                return Err(io(&format!("set {} to {} in", wr.file, wr.value), &file, e));
+                let name = file.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                let mut err = io(&format!("set {name} to {} in", wr.value), &file, e);
+                err.message = format!("{}: {}", wr.field, err.message);
+                return Err(err);
+            }
+            // Linux 5.16 and later take a kernel memory limit and ignore it: said, not dropped.
+            if wr.file == "memory.kmem.limit_in_bytes" {
+                let now = fs::read_to_string(&file).unwrap_or_default();
+                let asked: i64 = wr.value.parse().unwrap_or(-1);
+                let page = 4096;
+                if asked >= 0 && now.trim().parse::<i64>().is_ok_and(|n| n / page != asked / page) {
+                    return Err(SetupError::config(
+                        &wr.field,
+                        "this kernel does not enforce kernel memory limits any more (memory.kmem.limit_in_bytes ignores them since Linux 5.16): leave it out, memory.limit counts kernel memory",
+                    ));
+                }
             }
         }
-        Ok(cg)
+        if let (Layout::V2, Some(state), Some(dir)) = (lay, r.device_state()?, self.dirs.first()) {
+            set_device_program(Path::new(dir), &state)?;
+        }
+        Ok(())
+    }
+
+    /// Apply `r` to the cgroup of a living container (`update`): only what `r` gives is
+    /// written. On v1 a raised memory-plus-swap limit is written before a memory limit above
+    /// its old value (the kernel keeps memory <= memory+swap at every step); with
+    /// `checkBeforeUpdate`, a memory limit below what is used now is refused.
+    pub fn update(&self, r: &Resources) -> Result<()> {
+        let lay = if self.v2_dir().is_some() { Layout::V2 } else { layout() };
+        let mut writes = plan_writes(lay, r)?;
+        let mem = r.memory.as_ref();
+        if mem.is_some_and(|m| m.check_before_update == Some(true)) {
+            if let Some(limit) = mem.and_then(|m| m.limit).filter(|l| *l >= 0) {
+                let used = self.stats().memory_bytes.unwrap_or(0);
+                if (limit as u64) < used {
+                    return Err(SetupError::config(
+                        "linux.resources.memory.limit",
+                        format!("{limit} is below what the container uses now ({used} bytes), and checkBeforeUpdate is set"),
+                    ));
+                }
+            }
+        }
+        if lay == Layout::V1 {
+            let current = |f: &str| {
+                self.find(f)
+                    .and_then(|p| fs::read_to_string(p).ok())
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+            };
+            let raised = |f: &str, w: &Write| {
+                w.value.parse::<i64>().is_ok_and(|v| v == -1 || current(f).is_some_and(|c| v > c))
+            };
+            let swap = writes.iter().position(|w| w.file == "memory.memsw.limit_in_bytes");
+            let limit = writes.iter().position(|w| w.file == "memory.limit_in_bytes");
+            if let (Some(s), Some(l)) = (swap, limit) {
+                if s > l && raised("memory.memsw.limit_in_bytes", &writes[s]) {
+                    writes.swap(s, l);
+                }
+            }
+        }
+        self.apply_under(Path::new(ROOT), lay, &writes, r)
     }
 
     /// The one folder of a cgroup v2, where a process can be born (CLONE_INTO_CGROUP).
@@ -429,6 +415,64 @@ impl Cgroup {
 
     fn find(&self, file: &str) -> Option<PathBuf> {
         self.dirs.iter().map(|d| Path::new(d).join(file)).find(|p| p.exists())
+    }
+
+    /// The freezer of the cgroup: v1's freezer.state, or a cgroup2 folder's cgroup.freeze.
+    fn freezer(&self) -> Option<(PathBuf, bool)> {
+        let v1 =
+            self.find("freezer.state").filter(|p| !p.starts_with(Path::new(ROOT).join("unified")));
+        if let Some(p) = v1 {
+            return Some((p, true));
+        }
+        self.dirs
+            .iter()
+            .map(|d| Path::new(d).join("cgroup.freeze"))
+            .find(|p| p.exists())
+            .map(|p| (p, false))
+    }
+
+    /// Whether its processes are frozen (paused).
+    pub fn frozen(&self) -> bool {
+        match self.freezer() {
+            Some((p, true)) => fs::read_to_string(p).is_ok_and(|s| s.trim() == "FROZEN"),
+            Some((p, false)) => fs::read_to_string(p.with_file_name("cgroup.events"))
+                .is_ok_and(|s| s.lines().any(|l| l.trim() == "frozen 1")),
+            None => false,
+        }
+    }
+
+    /// Freeze (`true`) or thaw its processes, and wait until the kernel says it is done.
+    pub fn freeze(&self, on: bool) -> Result<()> {
+        let what = if on { "freeze" } else { "thaw" };
+        let Some((file, v1)) = self.freezer() else {
+            return Err(SetupError::sys(what, None, Errno(libc::ENOENT)).with_hint(
+                "this host's cgroups have no freezer (no v1 freezer controller, no cgroup.freeze)",
+            ));
+        };
+        let value = match (v1, on) {
+            (true, true) => "FROZEN",
+            (true, false) => "THAWED",
+            (false, true) => "1",
+            (false, false) => "0",
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            // v1 may stay FREEZING while a task is busy in the kernel: write again until FROZEN.
+            fs::write(&file, value)
+                .map_err(|e| io(&format!("{what} the cgroup through"), &file, e))?;
+            if self.frozen() == on {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(SetupError::sys(
+                    what,
+                    Some(&file.display().to_string()),
+                    Errno(libc::EBUSY),
+                )
+                .with_hint(format!("its processes did not {what} within 10s")));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     /// Did the kernel's OOM killer kill something in it?
@@ -557,6 +601,79 @@ mod tests {
         assert!(!Path::new(&dir).exists());
     }
 
+    /// The device program for real, on a cgroup2 hierarchy (the hybrid layout's unified one
+    /// has no controller, but programs attach to its folders all the same): a child born in
+    /// the cgroup opens what the rules allow and is refused what they do not.
+    #[test]
+    fn v2_a_device_program_lets_through_what_the_rules_allow_and_nothing_else() {
+        let root = [Path::new(ROOT), &Path::new(ROOT).join("unified")]
+            .into_iter()
+            .find(|r| r.join("cgroup.controllers").exists())
+            .map(Path::to_path_buf);
+        // SAFETY: plain syscall.
+        let (Some(root), true) = (root, unsafe { libc::geteuid() } == 0) else {
+            eprintln!("SKIP v2_a_device_program: needs root and a cgroup2 hierarchy");
+            return;
+        };
+        let rule = |allow, kind: &str, major, minor, access: &str| crate::devices::SpecRule {
+            allow,
+            kind: Some(kind.into()),
+            major: Some(major),
+            minor: Some(minor),
+            access: Some(access.into()),
+        };
+        // Deny everything, then allow /dev/kmsg (1:11) read-only; runc's defaults follow.
+        let r = Resources {
+            devices: vec![
+                crate::devices::SpecRule { allow: false, ..Default::default() },
+                rule(true, "c", 1, 11, "r"),
+            ],
+            ..Resources::default()
+        };
+        let rel = format!("ns-test/devices-{}", std::process::id());
+        let cg = Cgroup::create_under(&root, Layout::V2, &rel, &r).unwrap();
+        let dir = cg.v2_dir().expect("a v2 cgroup has one folder").to_owned();
+        let attached = crate::bpf::attached_device_programs(
+            crate::sys::open(&dir, libc::O_RDONLY | libc::O_DIRECTORY).unwrap().as_raw_fd(),
+        )
+        .unwrap();
+        let fd = crate::sys::open(&dir, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
+        let pid = crate::sys::clone_fork_into(0, Some(fd.as_raw_fd())).unwrap();
+        if pid == 0 {
+            // Bit 0: /dev/kmsg read-only opened; bit 1: /dev/kmsg for writing refused; bit 2:
+            // /dev/loop0 (a block device) refused; bit 3: /dev/null (a default) opened read-write.
+            let opens = |p: &str, flags| crate::sys::open(p, flags).map(|_| ()).map_err(|e| e.0);
+            let mut bits = 0;
+            if opens("/dev/kmsg", libc::O_RDONLY).is_ok() {
+                bits |= 1;
+            }
+            if opens("/dev/kmsg", libc::O_WRONLY) == Err(libc::EPERM) {
+                bits |= 2;
+            }
+            if opens("/dev/loop0", libc::O_RDONLY) == Err(libc::EPERM) {
+                bits |= 4;
+            }
+            if opens("/dev/null", libc::O_RDWR).is_ok() {
+                bits |= 8;
+            }
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(bits) }
+        }
+        let (_, status) = crate::sys::waitpid(pid, 0).unwrap();
+        // Replaced, not added to: a second set of rules takes the place of the first.
+        let again = Resources { devices: vec![rule(true, "c", 1, 1, "r")], ..Resources::default() };
+        set_device_program(Path::new(&dir), &again.device_state().unwrap().unwrap()).unwrap();
+        let after = crate::bpf::attached_device_programs(fd.as_raw_fd()).unwrap();
+        drop(fd);
+        cg.remove();
+        let _ = fs::remove_dir(root.join("ns-test"));
+        assert_eq!(attached.len(), 1, "one program attached");
+        assert_eq!(libc::WEXITSTATUS(status), 15, "what the child could open (bits)");
+        assert_eq!(after.len(), 1);
+        assert_ne!(after, attached);
+        assert!(!Path::new(&dir).exists());
+    }
+
     #[test]
     fn rootless_cgroups_go_under_the_parent_of_ones_own_when_it_is_writable() {
         let own = "0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-1.scope\n";
@@ -568,95 +685,5 @@ mod tests {
         assert_eq!(delegated_parent("0::/init.scope\n", |_| true), None);
         assert_eq!(delegated_parent("4:memory:/x\n", |_| true), None);
         assert_eq!(delegated_parent("0::/a/../b/c\n", |_| true), None);
-    }
-
-    fn res() -> Resources {
-        Resources {
-            memory: Some(Memory {
-                limit: Some(64 << 20),
-                reservation: Some(32 << 20),
-                swap: Some(128 << 20),
-            }),
-            cpu: Some(Cpu {
-                shares: Some(1024),
-                quota: Some(50_000),
-                period: Some(100_000),
-                cpus: Some("0".into()),
-                mems: None,
-            }),
-            pids: Some(Pids { limit: 100 }),
-            block_io: Some(BlockIo { weight: Some(500) }),
-        }
-    }
-
-    #[test]
-    fn v1_writes_per_controller() {
-        let ws = plan_writes(Layout::V1, &res()).unwrap();
-        let got: Vec<(&str, &str, &str)> =
-            ws.iter().map(|w| (w.controller, w.file, w.value.as_str())).collect();
-        assert_eq!(
-            got,
-            vec![
-                ("memory", "memory.limit_in_bytes", "67108864"),
-                ("memory", "memory.soft_limit_in_bytes", "33554432"),
-                ("memory", "memory.memsw.limit_in_bytes", "134217728"),
-                ("cpu", "cpu.shares", "1024"),
-                ("cpu", "cpu.cfs_period_us", "100000"),
-                ("cpu", "cpu.cfs_quota_us", "50000"),
-                ("cpuset", "cpuset.cpus", "0"),
-                ("pids", "pids.max", "100"),
-                ("blkio", "blkio.weight", "500"),
-            ]
-        );
-    }
-
-    #[test]
-    fn v2_converts_swap_weight_and_quota() {
-        let ws = plan_writes(Layout::V2, &res()).unwrap();
-        let get = |f: &str| ws.iter().find(|w| w.file == f).map(|w| w.value.clone());
-        assert_eq!(get("memory.max").as_deref(), Some("67108864"));
-        assert_eq!(get("memory.low").as_deref(), Some("33554432"));
-        assert_eq!(get("memory.swap.max").as_deref(), Some("67108864")); // 128M total - 64M memory
-        assert_eq!(get("cpu.weight").as_deref(), Some("39"));
-        assert_eq!(get("cpu.max").as_deref(), Some("50000 100000"));
-        assert_eq!(get("pids.max").as_deref(), Some("100"));
-        assert_eq!(get("io.weight").as_deref(), Some("default 4950"));
-        let out_of_range =
-            Resources { block_io: Some(BlockIo { weight: Some(5) }), ..Resources::default() };
-        assert_eq!(
-            plan_writes(Layout::V2, &out_of_range).unwrap_err().message,
-            "linux.resources.blockIO.weight: must be from 10 to 1000"
-        );
-        assert_eq!(bfq_variant("io.weight"), Some("io.bfq.weight"));
-    }
-
-    #[test]
-    fn a_memory_limit_too_small_to_start_a_process_is_refused() {
-        let r = |limit| Resources {
-            memory: Some(Memory { limit: Some(limit), swap: None, reservation: None }),
-            ..Default::default()
-        };
-        let e = plan_writes(Layout::V1, &r(0)).unwrap_err();
-        assert_eq!(
-            e.message,
-            "linux.resources.memory.limit: must be at least 6291456 bytes (6 MiB): 0 cannot start a process"
-        );
-        assert!(plan_writes(Layout::V2, &r(MIN_MEMORY - 1)).is_err());
-        assert!(plan_writes(Layout::V2, &r(MIN_MEMORY)).is_ok());
-        assert!(plan_writes(Layout::V2, &r(-1)).is_ok());
-    }
-
-    #[test]
-    fn swap_below_memory_is_refused_and_empty_resources_write_nothing() {
-        let r = Resources {
-            memory: Some(Memory { limit: Some(100), swap: Some(50), reservation: None }),
-            ..Default::default()
-        };
-        assert_eq!(
-            plan_writes(Layout::V1, &r).unwrap_err().path.as_deref(),
-            Some("linux.resources.memory.swap")
-        );
-        assert!(Resources::default().is_empty());
-        assert!(plan_writes(Layout::V2, &Resources::default()).unwrap().is_empty());
     }
 }

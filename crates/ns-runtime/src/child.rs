@@ -4,8 +4,10 @@
 //! 2. become root of the new user namespace (the maps now say who that is on the host);
 //! 3. enter a time namespace with its offsets (they must be written before anyone is inside);
 //! 4. hostname and domainname; loopback up in a new network namespace;
-//! 5. the root filesystem and pivot_root (see `rootfs`);
-//! 6. sysctls, then masked and read-only paths; oom score, rlimits, a session of our own;
+//! 5. the root filesystem and pivot_root (see `rootfs`), or, without a mount namespace of its
+//!    own (the caller's, or one joined, entered after step 1), a chroot into root.path;
+//! 6. sysctls, then masked and read-only paths; oom score, rlimits, I/O priority, scheduling and
+//!    personality, a session of our own;
 //! 7. the container user, working directory, no_new_privs; a warm container (a pool's) stops
 //!    here and waits for its command, stdio and working directory (`wait_for_command`);
 //! 8. init as PID 1 (which starts the command), or exec the command directly.
@@ -66,6 +68,16 @@ fn forget_the_caller(p: &Prepared, keep: &[RawFd]) -> Result<()> {
     Ok(())
 }
 
+/// Our pid as the host sees it, which hooks are told: the helper's /proc is still the host's
+/// (read before the container's own is mounted); our getpid() is the one of our pid namespace.
+fn host_pid() -> i32 {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        // SAFETY: plain syscall.
+        .unwrap_or_else(|| unsafe { libc::getpid() })
+}
+
 pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) -> ! {
     // In a pid namespace joined by path, processes already there could take the helper's
     // descriptors before they are closed: undumpable meanwhile. (In a new pid namespace nobody
@@ -74,6 +86,7 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
     if p.ns.join.iter().any(|(k, _)| *k == NsKind::Pid) {
         let _ = sys::set_dumpable(false);
     }
+    let me = host_pid();
     let mut keep = detach.descriptors();
     keep.extend([go.as_raw_fd(), report.as_raw_fd()]);
     if let Err(e) = forget_the_caller(p, &keep) {
@@ -83,8 +96,21 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
     }
     let mut report = Some(report);
     let fd = |r: &Option<OwnedFd>| r.as_ref().map_or(-1, |r| r.as_raw_fd());
+    // The exec fifo is reopened for writing through our descriptors' folder in /proc, opened
+    // now: a container chrooted without a mount namespace of its own has no /proc of its own.
+    let own_fds =
+        match detach.fifo.map(|_| sys::open("/proc/self/fd", libc::O_PATH | libc::O_DIRECTORY)) {
+            Some(Err(e)) => {
+                let e = SetupError::sys("open", Some("/proc/self/fd"), e);
+                let _ = proto::send(fd(&report), &Report::Error { error: e });
+                // SAFETY: ends the process.
+                unsafe { libc::_exit(125) }
+            }
+            Some(Ok(d)) => Some(d),
+            None => None,
+        };
     // A warm container's command came after its set-up; any other's is in the plan.
-    let sent = match set_up(p, go, &detach, fd(&report)) {
+    let sent = match set_up(p, go, &detach, me, fd(&report)) {
         Ok(sent) => sent,
         Err(e) => {
             let _ = proto::send(fd(&report), &Report::Error { error: e });
@@ -104,7 +130,9 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         if detach.orphan {
             report = None;
         }
-        match wait_for_start(fifo) {
+        let opened = wait_for_start(fifo, own_fds.as_ref().map_or(-1, |d| d.as_raw_fd()));
+        drop(own_fds);
+        match opened {
             Ok(w) => started = Some(w),
             Err(e) => {
                 let _ = proto::send(fd(&report), &Report::Error { error: e });
@@ -114,13 +142,21 @@ pub fn child_main(p: &Prepared, go: OwnedFd, report: OwnedFd, detach: Detach) ->
         }
     }
     let rfd = fd(&report);
-    // SAFETY: plain syscall.
-    let me = unsafe { libc::getpid() };
-    if let Err(e) = crate::hooks::run_hooks(
+    // startContainer hooks, once `start` has opened the fifo: what it reads back is the
+    // go-ahead byte, or why the hooks failed (and `start` fails with it).
+    let hooked = crate::hooks::run_hooks(
         "startContainer",
         &p.hooks.start_container,
         &p.hook_state("created", me),
-    ) {
+    );
+    if let Some(w) = &started {
+        let answer = match &hooked {
+            Ok(()) => b"0".to_vec(),
+            Err(e) => [b"E".as_slice(), &serde_json::to_vec(e).unwrap_or_default()].concat(),
+        };
+        let _ = sys::write_all(w.as_raw_fd(), &answer);
+    }
+    if let Err(e) = hooked {
         let _ = proto::send(rfd, &Report::Error { error: e });
         // SAFETY: ends the process.
         unsafe { libc::_exit(125) }
@@ -182,13 +218,14 @@ pub fn become_terminal_owner(slave: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// Block until `start` opens the exec fifo for reading, then tell it we go on. The returned
-/// descriptor stays open until the command is executed (it is close-on-exec): `start` reads
-/// to its end, so it returns — and runs poststart hooks — only once the command runs.
-fn wait_for_start(fifo: RawFd) -> Result<OwnedFd> {
-    let path = sys::fd_path(fifo);
-    let w = sys::retry(|| sys::open(&path, libc::O_WRONLY)).step("open the exec fifo", None)?;
-    sys::write_all(w.as_raw_fd(), b"0").step("write the exec fifo", None)?;
+/// Block until `start` opens the exec fifo for reading. The returned descriptor is where the
+/// go-ahead is written (once the startContainer hooks have run), and it stays open until the
+/// command is executed (it is close-on-exec): `start` reads to its end, so it returns — and
+/// runs poststart hooks — only once the command runs.
+fn wait_for_start(fifo: RawFd, own_fds: RawFd) -> Result<OwnedFd> {
+    let name = fifo.to_string();
+    let w = sys::retry(|| sys::openat(own_fds, &name, libc::O_WRONLY))
+        .step("open the exec fifo", None)?;
     // SAFETY: the O_PATH descriptor is ours and no longer needed.
     unsafe { libc::close(fifo) };
     Ok(w)
@@ -284,7 +321,13 @@ fn wait_for_command(sock: RawFd, report: RawFd) -> Result<Command> {
 }
 
 /// The set-up; a warm container's command (`detach.command`) is returned once it has come.
-fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, report: RawFd) -> Result<Option<Command>> {
+fn set_up(
+    p: &Prepared,
+    go: OwnedFd,
+    detach: &Detach,
+    me: i32,
+    report: RawFd,
+) -> Result<Option<Command>> {
     // The helper's lease on the id range (`detach.lease`) was closed with the rest of its
     // descriptors: the helper's copy holds the lock.
     reset_signals();
@@ -300,6 +343,12 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, report: RawFd) -> Result<O
         unsafe { libc::_exit(125) }
     }
     drop(go);
+    // A mount namespace joined by path: entered here, not by the helper (which works with the
+    // host's paths until the end). Paths from now on are that namespace's.
+    if let Some((_, path)) = p.ns.join.iter().find(|(k, _)| *k == NsKind::Mount) {
+        let fd = sys::open(path, libc::O_RDONLY).step("open mount namespace", Some(path))?;
+        sys::setns(fd.as_raw_fd(), libc::CLONE_NEWNS).step("join mount namespace", Some(path))?;
+    }
     let mut trees = std::collections::VecDeque::new();
     if let (Some(sock), Some(plan)) = (detach.trees, &p.rootfs) {
         // An image's overlay made outside comes first.
@@ -371,18 +420,22 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, report: RawFd) -> Result<O
     }
 
     // 5. The filesystem.
-    // SAFETY: plain syscall.
-    let me = unsafe { libc::getpid() };
     let create_container = || {
         crate::hooks::run_hooks(
             "createContainer",
             &p.hooks.create_container,
-            &p.hook_state("creating", me),
+            &p.hook_state("created", me),
         )
     };
-    match &p.rootfs {
-        Some(plan) => rootfs::setup_rootfs(plan, trees, &create_container)?,
-        None => create_container()?,
+    match (&p.rootfs, &p.chroot) {
+        (Some(plan), _) => rootfs::setup_rootfs(plan, trees, &create_container)?,
+        // Without a mount namespace of its own, a chroot into root.path (as runc and crun).
+        (None, Some(root)) => {
+            create_container()?;
+            sys::chroot(root).step("chroot into", Some(root))?;
+            sys::chdir("/").step("chdir to", Some("/"))?;
+        }
+        (None, None) => create_container()?,
     }
 
     // 6. Kernel knobs and limits.
@@ -413,6 +466,9 @@ fn set_up(p: &Prepared, go: OwnedFd, detach: &Detach, report: RawFd) -> Result<O
         None
     };
     process::apply_rlimits(&p.process.rlimits)?;
+    // I/O priority, scheduling, execution domain: while we still hold the privileges they need,
+    // inherited by the init's command.
+    p.attributes.apply()?;
     // A session of our own: signals from the caller's terminal reach the container only
     // through the helper, once.
     // SAFETY: plain syscall.

@@ -88,9 +88,9 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     let dir = ContainerDir::open(Path::new(&req.root), &req.id)?;
     let rec = dir.read_record()?;
     let status = dir.status(&rec);
-    if status == Status::Stopped {
+    if status == Status::Stopped || status == Status::Paused {
         let mut e = SetupError::sys("exec in", Some(&req.id), Errno(libc::ESRCH));
-        e.message = format!("cannot exec in container {:?}: it is stopped", req.id);
+        e.message = format!("cannot exec in container {:?}: it is {}", req.id, status.as_str());
         return Err(e);
     }
     let pr = &req.process;
@@ -102,13 +102,27 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
         crate::caps::CapSets::from_spec(c)?;
     }
     let command = Command::new(&pr.args, &pr.env)?;
-    // The container's seccomp profile applies to what is executed in it too.
-    let seccomp = dir
-        .read_config()
-        .and_then(|s| s.linux)
-        .and_then(|l| l.seccomp)
-        .map(|p| crate::seccomp::compile(&p))
-        .transpose()?;
+    // The container's seccomp profile applies to what is executed in it too, and so does its
+    // execution domain (linux.personality).
+    let config = dir.read_config();
+    // Without a mount namespace of its own (the caller's, or one joined) the container is
+    // chrooted into its root: so is what is executed in it.
+    let chrooted = config.as_ref().is_some_and(|c| {
+        c.root.is_some()
+            && !c.linux.as_ref().is_some_and(|l| {
+                l.namespaces
+                    .iter()
+                    .any(|n| n.kind == "mount" && n.path.as_deref().unwrap_or("").is_empty())
+            })
+    });
+    let linux = config.and_then(|s| s.linux).unwrap_or_default();
+    let seccomp = linux.seccomp.as_ref().map(crate::seccomp::compile).transpose()?;
+    let attributes = process::Attributes::plan(
+        "process",
+        pr.io_priority.as_ref(),
+        pr.scheduler.as_ref(),
+        linux.personality.as_ref(),
+    )?;
 
     // Whose namespaces are joined: the first process's, or (an init we may not read, rootless)
     // its oldest child's, see `state::namespace_anchor`.
@@ -130,8 +144,18 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
     // Paths given by the caller (the pid file) are the host's: keep a handle on the host's root
     // before joining the container's mount namespace.
     let host_root = sys::open("/", libc::O_PATH | libc::O_DIRECTORY).step("open", Some("/"))?;
+    let their_root = if chrooted {
+        let p = format!("/proc/{anchor}/root");
+        Some(sys::open(&p, libc::O_PATH | libc::O_DIRECTORY).step("open the root of", Some(&p))?)
+    } else {
+        None
+    };
     join(anchor, &pidfd, &kinds)?;
     drop(pidfd);
+    if let Some(r) = their_root {
+        sys::fchdir(r.as_raw_fd()).step("chdir into the container's root", None)?;
+        sys::chroot(".").step("chroot into the container's root", None)?;
+    }
 
     if pr.terminal && req.detach && req.console_socket.is_none() {
         return Err(SetupError::config(
@@ -159,6 +183,7 @@ pub fn exec(req: &ExecRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)>
             req.detach,
             console.as_ref().map(|(_, c)| c.as_raw_fd()),
             seccomp.as_deref(),
+            &attributes,
         ) {
             Ok(()) => command.exec(),
             Err(e) => (e, 125),
@@ -257,6 +282,7 @@ fn exec_child(
     detach: bool,
     console: Option<std::os::fd::RawFd>,
     seccomp: Option<&[crate::seccomp::Insn]>,
+    attributes: &process::Attributes,
 ) -> Result<()> {
     crate::child::reset_signals();
     let tty = if pr.terminal {
@@ -269,6 +295,7 @@ fn exec_child(
         None
     };
     process::apply_rlimits(&pr.rlimits)?;
+    attributes.apply()?;
     // SAFETY: plain syscall.
     unsafe { libc::setsid() };
     if let Some(slave) = &tty {

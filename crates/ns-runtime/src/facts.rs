@@ -147,10 +147,14 @@ fn events() -> Vec<(Event, Event)> {
 /// Every status of a container, in the order of its life. A new one does not compile until
 /// it is placed here.
 fn statuses() -> Vec<&'static str> {
-    let all = [Status::Creating, Status::Created, Status::Running, Status::Stopped];
+    let all = [Status::Creating, Status::Created, Status::Running, Status::Paused, Status::Stopped];
     for s in all {
         match s {
-            Status::Creating | Status::Created | Status::Running | Status::Stopped => {}
+            Status::Creating
+            | Status::Created
+            | Status::Running
+            | Status::Paused
+            | Status::Stopped => {}
         }
     }
     all.iter().map(|s| s.as_str()).collect()
@@ -260,7 +264,7 @@ mod tests {
         );
         assert!(m.contains("  | { event: 'error'; error: SetupErrorJson }"), "{m}");
         assert!(m.contains(
-            "export type ContainerStatus = 'creating' | 'created' | 'running' | 'stopped'"
+            "export type ContainerStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped'"
         ));
         assert!(m.contains("  'CAP_CHECKPOINT_RESTORE',\n] as const"));
     }

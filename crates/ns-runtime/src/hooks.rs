@@ -3,13 +3,16 @@
 //!
 //! - `prestart` (deprecated) and `createRuntime`: by the helper, in the host's namespaces, once
 //!   the container's namespaces exist and before its set-up begins (so before pivot_root);
+//!   these and `createContainer` and `startContainer` are told the status `created`;
 //! - `createContainer`: in the container's namespaces, before pivot_root;
 //! - `startContainer`: in the container, after `start`, before the command is executed;
 //! - `poststart`: by whoever started it, once the command runs;
 //! - `poststop`: once the container is deleted (or, in the foreground, has ended).
 //!
-//! A failing hook before the command runs is an error that ends the container; `poststart` and
-//! `poststop` failures are reported and ignored, as the runtime spec asks.
+//! A failing hook before the command runs is an error that ends the container (the operation
+//! fails, nothing of the container is left, and its poststop hooks run); `poststart` and
+//! `poststop` failures are warnings, and the other hooks and the lifecycle go on, as the
+//! runtime spec asks.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -33,12 +36,30 @@ pub struct HookState<'a> {
     pub annotations: &'a std::collections::BTreeMap<String, String>,
 }
 
+/// Run the hooks of a point where a failure fails the operation: the first that fails ends it.
 pub fn run_hooks(kind: &str, hooks: &[Hook], state: &HookState) -> Result<()> {
     let input = serde_json::to_vec(state).unwrap_or_default();
     for (i, h) in hooks.iter().enumerate() {
         run_one(kind, i, h, &input)?;
     }
     Ok(())
+}
+
+/// Run the hooks of a point where a failure is only reported (`poststart`, `poststop`): every
+/// one runs, and each failure is a warning.
+pub fn run_hooks_warning(kind: &str, hooks: &[Hook], state: &HookState) -> Vec<String> {
+    let input = serde_json::to_vec(state).unwrap_or_default();
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| run_one(kind, i, h, &input).err().map(|e| e.message))
+        .collect()
+}
+
+/// Whether `e` is the failure of a hook (of `run_hooks`), the step the runtime spec continues
+/// from by destroying the container and running its poststop hooks.
+pub fn is_hook_failure(e: &SetupError) -> bool {
+    e.step.starts_with("run hook hooks.")
 }
 
 fn run_one(kind: &str, i: usize, h: &Hook, input: &[u8]) -> Result<()> {

@@ -8,10 +8,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attach;
+pub mod bpf;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroup_owners;
+pub mod cgroup_stats;
 pub mod child;
+pub mod devices;
 pub mod error;
 pub mod exec;
 // The TypeScript module of the facts shared with @ns/core, rendered and checked by its tests.
@@ -33,6 +36,8 @@ pub mod overlay;
 pub mod process;
 pub mod proto;
 pub mod request;
+pub mod resctrl;
+pub mod resources;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;

@@ -15,8 +15,10 @@ fn wrong_status(id: &str, verb: &str, status: Status) -> SetupError {
     e
 }
 
-/// Release a created container: its process goes on to exec the command.
-pub fn start(root: &Path, id: &str) -> Result<()> {
+/// Release a created container: its process runs the startContainer hooks and goes on to exec
+/// the command; then the poststart hooks run. Returns the warnings of failed poststart hooks
+/// (the runtime spec has them logged, and the container goes on).
+pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
     let dir = ContainerDir::open(root, id)?;
     let _lock = dir.lock()?;
     let rec = dir.read_record()?;
@@ -24,22 +26,29 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     if status != Status::Created {
         return Err(wrong_status(id, "start", status));
     }
+    let config = dir.read_config();
     let path = dir.file(state::EXEC_FIFO).display().to_string();
     // Non-blocking: if the process died, nobody will ever write; we poll and look.
     let fd = sys::open(&path, libc::O_RDONLY | libc::O_NONBLOCK)
         .map_err(|e| SetupError::sys("open the exec fifo", Some(&path), e))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // First the go-ahead byte, then the end of the fifo: the process closes it as it executes
-    // the command (or dies), so poststart hooks run once the command runs.
+    // The process runs its startContainer hooks first: they have their own timeouts.
+    let hooks_run = config
+        .as_ref()
+        .and_then(|c| c.hooks.as_ref())
+        .is_some_and(|h| !h.start_container.is_empty());
+    let deadline = (!hooks_run).then(|| Instant::now() + Duration::from_secs(10));
+    // What the process writes, to the end of the fifo: the go-ahead byte (`0`), or `E` and why
+    // its startContainer hooks failed. It closes the fifo as it executes the command (or as it
+    // dies), so poststart hooks run once the command runs.
     let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
-    let mut got = false;
-    let read_all = |got: &mut bool| -> Result<bool> {
-        // Whatever is in the fifo now; true once the writer has closed after the byte.
+    let mut answer = Vec::new();
+    let read_all = |answer: &mut Vec<u8>| -> Result<bool> {
+        // Whatever is in the fifo now; true once the writer has closed after writing.
         loop {
-            let mut b = [0u8; 1];
+            let mut b = [0u8; 4096];
             match sys::read(raw, &mut b) {
-                Ok(1) => *got = true,
-                Ok(_) => return Ok(*got),
+                Ok(0) => return Ok(!answer.is_empty()),
+                Ok(n) => answer.extend_from_slice(&b[..n]),
                 Err(Errno(libc::EAGAIN)) => return Ok(false),
                 Err(e) => return Err(SetupError::sys("read the exec fifo", Some(&path), e)),
             }
@@ -49,13 +58,13 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         let mut pfd = libc::pollfd { fd: raw, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut pfd, 1, 50) };
-        if read_all(&mut got)? {
+        if read_all(&mut answer)? {
             break;
         }
         if !ContainerDir::alive(&rec) {
             // Gone: what it wrote before it went is in the fifo by now.
-            read_all(&mut got)?;
-            if got {
+            read_all(&mut answer)?;
+            if !answer.is_empty() {
                 break;
             }
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ESRCH));
@@ -63,7 +72,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
                 format!("cannot start container {id:?}: its process is not waiting any more");
             return Err(e);
         }
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|d| Instant::now() > d) {
             let mut e = SetupError::sys("start", Some(id), Errno(libc::ETIMEDOUT));
             e.message = format!(
                 "cannot start container {id:?}: its process did not take the go-ahead within 10s"
@@ -78,20 +87,27 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             Errno(e.raw_os_error().unwrap_or(libc::EIO)),
         )
     })?;
-    run_recorded_hooks(dir.read_config(), &rec, "poststart", "running");
-    Ok(())
+    if let Some(why) = answer.strip_prefix(b"E") {
+        // A startContainer hook failed: the container stopped (its process exits), and the
+        // engine deletes it, which runs the poststop hooks.
+        let e = serde_json::from_slice::<SetupError>(why).unwrap_or_else(|_| {
+            SetupError::sys("run hook hooks.startContainer", Some(id), Errno(libc::EIO))
+        });
+        return Err(e);
+    }
+    Ok(run_recorded_hooks(config, &rec, "poststart", "running"))
 }
 
-/// The poststart and poststop hooks of a container, from the config it was created with;
-/// their failures are reported, not fatal.
+/// The poststart and poststop hooks of a container, from the config it was created with: each
+/// is run whatever the others did, and a failure is a warning, as the runtime spec asks.
 fn run_recorded_hooks(
     config: Option<crate::spec::Spec>,
     rec: &state::Record,
     kind: &str,
     status: &str,
-) {
+) -> Vec<String> {
     let Some(hooks) = config.and_then(|s| s.hooks) else {
-        return;
+        return Vec::new();
     };
     let list = if kind == "poststart" { &hooks.poststart } else { &hooks.poststop };
     let st = crate::hooks::HookState {
@@ -102,8 +118,101 @@ fn run_recorded_hooks(
         bundle: &rec.bundle,
         annotations: &rec.annotations,
     };
-    if let Err(e) = crate::hooks::run_hooks(kind, list, &st) {
-        eprintln!("ns: {}", e.message);
+    crate::hooks::run_hooks_warning(kind, list, &st)
+}
+
+/// Freeze every process of a running (or created) container (`pause`).
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    freeze(root, id, true)
+}
+
+/// Thaw a paused container (`resume`).
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    freeze(root, id, false)
+}
+
+fn freeze(root: &Path, id: &str, on: bool) -> Result<()> {
+    let verb = if on { "pause" } else { "resume" };
+    let dir = ContainerDir::open(root, id)?;
+    let _lock = dir.lock()?;
+    let rec = dir.read_record()?;
+    let status = dir.status(&rec);
+    let ok = if on {
+        matches!(status, Status::Running | Status::Created)
+    } else {
+        status == Status::Paused
+    };
+    if !ok {
+        return Err(wrong_status(id, verb, status));
+    }
+    let Some(cg) = &rec.cgroup else {
+        // What the container is, not a file gone: a state error, as a wrong status is.
+        let mut e = SetupError::sys(verb, Some(id), Errno(libc::ENOENT));
+        e.code = "ESTATE".into();
+        e.message = format!("cannot {verb} container {id:?}: it has no cgroup to freeze");
+        return Err(e.with_hint("a cgroup is made for a container with limits or a linux.cgroupsPath (with root, or delegated cgroups)"));
+    };
+    cg.freeze(on).map_err(|mut e| {
+        e.message = format!("cannot {verb} container {id:?}: {}", e.message);
+        e
+    })
+}
+
+/// Change the limits of a living container (`update`): what `r` gives is written to its
+/// cgroup, and kept in its config (what `state` and a later `update` read).
+pub fn update(root: &Path, id: &str, r: &crate::resources::Resources) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let _lock = dir.lock()?;
+    let rec = dir.read_record()?;
+    let status = dir.status(&rec);
+    if status == Status::Stopped {
+        return Err(wrong_status(id, "update", status));
+    }
+    let Some(cg) = &rec.cgroup else {
+        let mut e = SetupError::sys("update", Some(id), Errno(libc::ENOENT));
+        e.code = "ESTATE".into();
+        e.message = format!("cannot update container {id:?}: it has no cgroup to apply limits to");
+        return Err(e.with_hint("a cgroup is made for a container with limits or a linux.cgroupsPath (with root, or delegated cgroups)"));
+    };
+    let mut r = r.clone();
+    let config = dir.read_config();
+    let linux = config.as_ref().and_then(|c| c.linux.as_ref());
+    // The device nodes it was made with keep their rules.
+    r.device_nodes =
+        linux.map(|l| l.devices.iter().map(|d| d.path.clone()).collect()).unwrap_or_default();
+    cg.update(&r)?;
+    // What the config says from now on: the fields given, over those it had.
+    if let Some(mut c) = config {
+        let mut have = serde_json::to_value(
+            c.linux.as_ref().and_then(|l| l.resources.clone()).unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        merge_json(&mut have, serde_json::to_value(&r).unwrap_or_default());
+        if let Ok(merged) = serde_json::from_value(have) {
+            c.linux.get_or_insert_with(Default::default).resources = Some(merged);
+            if let Ok(data) = serde_json::to_vec_pretty(&c) {
+                let _ = state::write_atomic(&dir.file(state::CONFIG_FILE), &data);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `from`'s fields over `into`'s, object by object (a null or empty value changes nothing).
+fn merge_json(into: &mut serde_json::Value, from: serde_json::Value) {
+    use serde_json::Value;
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match &v {
+                    Value::Null => {}
+                    Value::Array(x) if x.is_empty() => {}
+                    Value::Object(x) if x.is_empty() => {}
+                    _ => merge_json(a.entry(k).or_insert(Value::Null), v),
+                }
+            }
+        }
+        (slot, v) => *slot = v,
     }
 }
 
@@ -200,6 +309,13 @@ pub fn kill(root: &Path, id: &str, signal: libc::c_int, all: bool) -> Result<()>
             Err(e) => return Err(SetupError::sys("signal", Some(&p.to_string()), e)),
         }
     }
+    // A frozen process holds its signals until it is thawed (v1's freezer): a paused container
+    // that is killed is thawed, so that it dies (as runc does).
+    if status == Status::Paused && signal == libc::SIGKILL {
+        if let Some(cg) = &rec.cgroup {
+            cg.freeze(false)?;
+        }
+    }
     Ok(())
 }
 
@@ -214,9 +330,10 @@ fn wait_gone(rec: &state::Record, timeout: Duration) -> bool {
     true
 }
 
-/// Remove a container and everything it took. A running one needs `force` (then it is
-/// killed); a created one that never started is killed without.
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+/// Remove a container and everything it took, then run its poststop hooks (their failures
+/// are the warnings returned). A running one needs `force` (then it is killed); a created one
+/// that never started is killed without.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     let dir = match ContainerDir::open(root, id) {
         Ok(d) => d,
         // A folder without state.json is a create that never finished: clean it up.
@@ -226,7 +343,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                 let _ = crate::image_root::remove_container_dir(&config, id);
             }
             let _ = std::fs::remove_dir_all(&d.path);
-            return Ok(());
+            return Ok(Vec::new());
         }
         Err(e) => return Err(e),
     };
@@ -234,10 +351,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     let rec = dir.read_record()?;
     match dir.status(&rec) {
         Status::Stopped => {}
-        Status::Running if !force => return Err(wrong_status(id, "delete", Status::Running)),
-        _ => {
+        s @ (Status::Running | Status::Paused) if !force => {
+            return Err(wrong_status(id, "delete", s))
+        }
+        status => {
             for p in processes_in_pid_namespace(rec.pid) {
                 let _ = sys::kill(p, libc::SIGKILL);
+            }
+            if status == Status::Paused {
+                if let Some(cg) = &rec.cgroup {
+                    let _ = cg.freeze(false);
+                }
             }
             if !wait_gone(&rec, Duration::from_secs(10)) {
                 return Err(SetupError::sys("kill", Some(id), Errno(libc::EBUSY))
@@ -257,6 +381,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = &rec.cgroup {
         cg.remove();
     }
+    if let Some(g) = &rec.rdt {
+        g.remove();
+    }
     // And those of containers whose owner was killed before it could remove them.
     crate::cgroup_owners::reconcile();
     let config = dir.read_config();
@@ -274,8 +401,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
     }
     dir.remove()?;
-    run_recorded_hooks(config, &rec, "poststop", "stopped");
-    Ok(())
+    Ok(run_recorded_hooks(config, &rec, "poststop", "stopped"))
 }
 
 /// Host PIDs of the container's processes (empty once it has stopped).

@@ -3,16 +3,78 @@
 
 use crate::error::{Result, SetupError};
 use crate::spec::Mount;
-use crate::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+use crate::sys::{
+    MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME,
+    MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY,
+    MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountKind {
-    /// A bind of `source` (a host path, absolute after bundle resolution). With `idmap`, the
-    /// ids of its files are seen through the container's user namespace (an idmapped mount,
-    /// made outside by the helper): host root's files are container root's.
-    Bind { source: String, recursive: bool, idmap: bool },
+    /// A bind of `source` (a host path, absolute after bundle resolution): a copy of its mount
+    /// (`recursive`: with every mount below it, `rbind`). With `idmap`, the ids of its files
+    /// are seen through the container's user namespace (an idmapped mount, made outside by the
+    /// helper): host root's files are container root's; `idmap` maps the copied mount itself,
+    /// `ridmap` (`idmap_recursive`) every mount of the copy, as runc and crun do.
+    Bind { source: String, recursive: bool, idmap: bool, idmap_recursive: bool },
     /// A filesystem mounted fresh: proc, tmpfs, sysfs, devpts, mqueue, …
     Fs { fstype: String, source: String },
+}
+
+/// Mount attributes (`MOUNT_ATTR_*`) to set and to clear with `mount_setattr(2)`, and the atime
+/// mode to switch to (one of relatime, noatime, strictatime), if an option names one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attrs {
+    pub set: u64,
+    pub clear: u64,
+    pub atime: Option<u64>,
+}
+
+impl Attrs {
+    /// Only set these.
+    pub const fn setting(set: u64) -> Attrs {
+        Attrs { set, clear: 0, atime: None }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clear == 0 && self.atime.is_none()
+    }
+
+    /// What `mount_setattr` is given: the atime mode is a field of its own, changed by
+    /// clearing the whole field and setting the mode.
+    pub fn kernel(&self) -> (u64, u64) {
+        match self.atime {
+            Some(mode) => (self.set | mode, self.clear | MOUNT_ATTR_ATIME_MASK),
+            None => (self.set, self.clear),
+        }
+    }
+
+    /// The same without clearing anything: what is left to try when a clear is refused
+    /// (the kernel locks the flags a less privileged mount namespace inherited).
+    pub fn without_clears(&self) -> Attrs {
+        Attrs { set: self.set, clear: 0, atime: self.atime }
+    }
+
+    fn apply(&mut self, change: AttrChange) {
+        match change {
+            AttrChange::Set(a) => {
+                self.set |= a;
+                self.clear &= !a;
+            }
+            AttrChange::Clear(a) => {
+                self.clear |= a;
+                self.set &= !a;
+            }
+            AttrChange::Atime(mode) => self.atime = Some(mode),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AttrChange {
+    Set(u64),
+    Clear(u64),
+    Atime(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,57 +86,114 @@ pub struct MountOp {
     pub flags: libc::c_ulong,
     /// Options the kernel takes as data (`mode=755`, `size=65536k`, …), comma-joined.
     pub data: String,
-    /// `MOUNT_ATTR_*` to set on a bind (read-only, nosuid, nodev, noexec).
-    pub attrs: u64,
-    /// `MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED`, `MS_UNBINDABLE` (0: inherit).
+    /// The attributes of the mount itself: of a bind's copy (`ro`, `nosuid`, `rw`, …), or, for
+    /// a fresh filesystem, those its flags imply (for when the host's is bound instead).
+    pub attrs: Attrs,
+    /// On a bind: the attributes of every mount of the copy (`rro`, `rnosuid`, `rrw`, …), set
+    /// with `AT_RECURSIVE` before those of the mount itself.
+    pub rec_attrs: Attrs,
+    /// `MS_PRIVATE`, `MS_SLAVE`, `MS_SHARED`, `MS_UNBINDABLE`, with `MS_REC` for the `r` forms
+    /// (0: inherit).
     pub propagation: libc::c_ulong,
 }
 
-/// The propagation type named by an option, if it names one.
+/// The propagation type named by an option, if it names one (`MS_REC` with the `r` forms).
 pub fn propagation_flag(opt: &str) -> Option<libc::c_ulong> {
+    let (recursive, name) = match opt.strip_prefix('r') {
+        Some(rest @ ("private" | "slave" | "shared" | "unbindable")) => (true, rest),
+        _ => (false, opt),
+    };
+    let flag = match name {
+        "private" => libc::MS_PRIVATE,
+        "slave" => libc::MS_SLAVE,
+        "shared" => libc::MS_SHARED,
+        "unbindable" => libc::MS_UNBINDABLE,
+        _ => return None,
+    };
+    Some(if recursive { flag | libc::MS_REC } else { flag })
+}
+
+/// `MS_NOSYMFOLLOW` (5.10), missing from the libc crate's list.
+const MS_NOSYMFOLLOW: libc::c_ulong = 256;
+
+/// A flag option: the `MS_*` flag it sets (`true`) or clears (`false`) on a fresh
+/// filesystem, and what it changes of a bind's attributes (None: nothing `mount_setattr` can
+/// set, so it is refused on a bind). Its `r` form (`rro`, `rnosuid`, …) is the same change
+/// made to every mount of a bind's copy.
+fn flag_option(opt: &str) -> Option<((bool, libc::c_ulong), Option<AttrChange>)> {
+    use AttrChange::{Atime, Clear, Set};
     Some(match opt {
-        "private" | "rprivate" => libc::MS_PRIVATE,
-        "slave" | "rslave" => libc::MS_SLAVE,
-        "shared" | "rshared" => libc::MS_SHARED,
-        "unbindable" | "runbindable" => libc::MS_UNBINDABLE,
+        "ro" => ((true, libc::MS_RDONLY), Some(Set(MOUNT_ATTR_RDONLY))),
+        "rw" => ((false, libc::MS_RDONLY), Some(Clear(MOUNT_ATTR_RDONLY))),
+        "nosuid" => ((true, libc::MS_NOSUID), Some(Set(MOUNT_ATTR_NOSUID))),
+        "suid" => ((false, libc::MS_NOSUID), Some(Clear(MOUNT_ATTR_NOSUID))),
+        "nodev" => ((true, libc::MS_NODEV), Some(Set(MOUNT_ATTR_NODEV))),
+        "dev" => ((false, libc::MS_NODEV), Some(Clear(MOUNT_ATTR_NODEV))),
+        "noexec" => ((true, libc::MS_NOEXEC), Some(Set(MOUNT_ATTR_NOEXEC))),
+        "exec" => ((false, libc::MS_NOEXEC), Some(Clear(MOUNT_ATTR_NOEXEC))),
+        "nosymfollow" => ((true, MS_NOSYMFOLLOW), Some(Set(MOUNT_ATTR_NOSYMFOLLOW))),
+        "symfollow" => ((false, MS_NOSYMFOLLOW), Some(Clear(MOUNT_ATTR_NOSYMFOLLOW))),
+        "noatime" => ((true, libc::MS_NOATIME), Some(Atime(MOUNT_ATTR_NOATIME))),
+        "atime" => ((false, libc::MS_NOATIME), Some(Atime(MOUNT_ATTR_RELATIME))),
+        "relatime" => ((true, libc::MS_RELATIME), Some(Atime(MOUNT_ATTR_RELATIME))),
+        "norelatime" => ((false, libc::MS_RELATIME), Some(Atime(MOUNT_ATTR_STRICTATIME))),
+        "strictatime" => ((true, libc::MS_STRICTATIME), Some(Atime(MOUNT_ATTR_STRICTATIME))),
+        "nostrictatime" => ((false, libc::MS_STRICTATIME), Some(Atime(MOUNT_ATTR_RELATIME))),
+        "nodiratime" => ((true, libc::MS_NODIRATIME), Some(Set(MOUNT_ATTR_NODIRATIME))),
+        "diratime" => ((false, libc::MS_NODIRATIME), Some(Clear(MOUNT_ATTR_NODIRATIME))),
+        "sync" => ((true, libc::MS_SYNCHRONOUS), None),
+        "async" => ((false, libc::MS_SYNCHRONOUS), None),
+        "dirsync" => ((true, libc::MS_DIRSYNC), None),
+        "lazytime" => ((true, libc::MS_LAZYTIME), None),
+        "nolazytime" => ((false, libc::MS_LAZYTIME), None),
+        "iversion" => ((true, libc::MS_I_VERSION), None),
+        "noiversion" => ((false, libc::MS_I_VERSION), None),
+        "mand" => ((true, libc::MS_MANDLOCK), None),
+        "nomand" => ((false, libc::MS_MANDLOCK), None),
+        "silent" => ((true, libc::MS_SILENT), None),
+        "loud" => ((false, libc::MS_SILENT), None),
         _ => return None,
     })
 }
 
-/// Flags set (`true`) or cleared (`false`) by a mount option.
-fn flag_option(opt: &str) -> Option<(bool, libc::c_ulong)> {
-    Some(match opt {
-        "ro" => (true, libc::MS_RDONLY),
-        "rw" => (false, libc::MS_RDONLY),
-        "nosuid" => (true, libc::MS_NOSUID),
-        "suid" => (false, libc::MS_NOSUID),
-        "nodev" => (true, libc::MS_NODEV),
-        "dev" => (false, libc::MS_NODEV),
-        "noexec" => (true, libc::MS_NOEXEC),
-        "exec" => (false, libc::MS_NOEXEC),
-        "sync" => (true, libc::MS_SYNCHRONOUS),
-        "async" => (false, libc::MS_SYNCHRONOUS),
-        "dirsync" => (true, libc::MS_DIRSYNC),
-        "noatime" => (true, libc::MS_NOATIME),
-        "atime" => (false, libc::MS_NOATIME),
-        "nodiratime" => (true, libc::MS_NODIRATIME),
-        "diratime" => (false, libc::MS_NODIRATIME),
-        "relatime" => (true, libc::MS_RELATIME),
-        "norelatime" => (false, libc::MS_RELATIME),
-        "strictatime" => (true, libc::MS_STRICTATIME),
-        "nostrictatime" => (false, libc::MS_STRICTATIME),
-        _ => return None,
-    })
+/// The flag options whose `r` form is a recursive change of a bind's attributes.
+const RECURSIVE_FLAGS: [&str; 18] = [
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "nosymfollow",
+    "symfollow",
+    "noatime",
+    "atime",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "nodiratime",
+    "diratime",
+];
+
+/// The flag option an `r` option is the recursive form of (`rro` -> `ro`).
+fn recursive_form(opt: &str) -> Option<&'static str> {
+    let rest = opt.strip_prefix('r')?;
+    RECURSIVE_FLAGS.iter().copied().find(|f| *f == rest)
 }
 
-/// Every option `plan_mounts` acts on itself: `bind`/`rbind`, `idmap`/`ridmap`, the
-/// propagation types and the flags above. Any other option is the filesystem's: it goes to the
-/// kernel as mount data.
-pub const OPTIONS: [&str; 31] = [
+/// Every option `plan_mounts` acts on itself: `bind`/`rbind`, `idmap`/`ridmap`, `defaults`,
+/// the propagation types, the flags (each with its recursive form on binds). Any other option
+/// is the filesystem's: it goes to the kernel as mount data (and is refused on a bind, where
+/// nothing would read it).
+pub const OPTIONS: [&str; 60] = [
     "bind",
     "rbind",
     "idmap",
     "ridmap",
+    "defaults",
     "private",
     "rprivate",
     "slave",
@@ -91,17 +210,45 @@ pub const OPTIONS: [&str; 31] = [
     "dev",
     "noexec",
     "exec",
-    "sync",
-    "async",
-    "dirsync",
+    "nosymfollow",
+    "symfollow",
     "noatime",
     "atime",
-    "nodiratime",
-    "diratime",
     "relatime",
     "norelatime",
     "strictatime",
     "nostrictatime",
+    "nodiratime",
+    "diratime",
+    "sync",
+    "async",
+    "dirsync",
+    "lazytime",
+    "nolazytime",
+    "iversion",
+    "noiversion",
+    "mand",
+    "nomand",
+    "silent",
+    "loud",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnosymfollow",
+    "rsymfollow",
+    "rnoatime",
+    "ratime",
+    "rrelatime",
+    "rnorelatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnodiratime",
+    "rdiratime",
 ];
 
 fn attrs_of(flags: libc::c_ulong) -> u64 {
@@ -217,12 +364,18 @@ pub fn under_root<'a>(roots: &'a [String], path: &str) -> Option<(&'a str, Strin
     })
 }
 
-/// Resolve a host path given in the spec: relative ones are taken from the bundle directory.
+/// Resolve a host path given in the spec: relative ones are taken from the bundle directory;
+/// `.` components, doubled and trailing slashes go (`rootfs/.` is `<bundle>/rootfs`). A `..`
+/// stays, for the kernel to resolve.
 pub fn host_path(bundle: Option<&str>, p: &str) -> String {
-    if p.starts_with('/') {
-        p.to_owned()
-    } else {
-        format!("{}/{}", bundle.unwrap_or("."), p)
+    let joined =
+        if p.starts_with('/') { p.to_owned() } else { format!("{}/{}", bundle.unwrap_or("."), p) };
+    let absolute = joined.starts_with('/');
+    let parts: Vec<&str> = joined.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    match (absolute, parts.is_empty()) {
+        (true, _) => format!("/{}", parts.join("/")),
+        (false, true) => ".".to_owned(),
+        (false, false) => parts.join("/"),
     }
 }
 
@@ -233,27 +386,52 @@ pub fn plan_mounts(mounts: &[Mount], bundle: Option<&str>) -> Result<Vec<MountOp
 
 fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
     let destination = clean_destination(&format!("mounts[{i}].destination"), &m.destination)?;
+    let options_field = format!("mounts[{i}].options");
     let mut flags: libc::c_ulong = 0;
     let mut data = Vec::new();
     let mut bind = None;
     let mut propagation = 0;
-    let mut idmap = false;
+    let mut idmap = None;
+    // What a bind's copy gets, in the order the options come (the last word wins): changes of
+    // the mount itself, and of every mount of it (`r` forms). A bind refuses what it cannot
+    // apply: a flag mount_setattr has no attribute for, or data no filesystem would read.
+    let mut attrs = Attrs::default();
+    let mut rec_attrs = Attrs::default();
+    let mut not_for_binds: Vec<&str> = Vec::new();
     for opt in &m.options {
         match opt.as_str() {
             "bind" => bind = Some(bind.unwrap_or(false)),
             "rbind" => bind = Some(true),
-            "idmap" | "ridmap" => idmap = true,
+            "idmap" => idmap = Some(false),
+            "ridmap" => idmap = Some(true),
+            "defaults" => {}
             o => {
                 if let Some(p) = propagation_flag(o) {
                     propagation = p;
-                } else if let Some((set, f)) = flag_option(o) {
+                } else if let Some(((set, f), change)) = flag_option(o) {
                     if set {
                         flags |= f
                     } else {
                         flags &= !f
                     }
+                    match change {
+                        Some(c) => attrs.apply(c),
+                        None => not_for_binds.push(o),
+                    }
+                } else if let Some(((set, f), Some(change))) =
+                    recursive_form(o).and_then(flag_option)
+                {
+                    // On a fresh filesystem the recursive form is the flag itself: it has no
+                    // mounts below it yet.
+                    if set {
+                        flags |= f
+                    } else {
+                        flags &= !f
+                    }
+                    rec_attrs.apply(change);
                 } else {
                     data.push(o.to_owned());
+                    not_for_binds.push(o);
                 }
             }
         }
@@ -266,13 +444,21 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
         let source = m.source.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| {
             SetupError::config(format!("mounts[{i}].source"), "a bind mount needs a source")
         })?;
-        MountKind::Bind { source: host_path(bundle, source), recursive, idmap }
-    } else {
-        if idmap {
+        if let Some(o) = not_for_binds.first() {
             return Err(SetupError::config(
-                format!("mounts[{i}].options"),
-                "idmap applies to bind mounts only",
+                options_field,
+                format!("{o:?} cannot be applied to a bind mount (a bind takes bind, rbind, idmap, ridmap, the propagation types and the flags mount_setattr sets: ro, nosuid, nodev, noexec, nosymfollow, the atime ones, and their recursive r forms)"),
             ));
+        }
+        MountKind::Bind {
+            source: host_path(bundle, source),
+            recursive,
+            idmap: idmap.is_some(),
+            idmap_recursive: idmap == Some(true),
+        }
+    } else {
+        if idmap.is_some() {
+            return Err(SetupError::config(options_field, "idmap applies to bind mounts only"));
         }
         if kind_name.is_empty() {
             return Err(SetupError::config(
@@ -280,14 +466,15 @@ fn plan_one(i: usize, m: &Mount, bundle: Option<&str>) -> Result<MountOp> {
                 "is required unless options has bind or rbind",
             ));
         }
+        attrs = Attrs::setting(attrs_of(flags));
+        rec_attrs = Attrs::default();
         MountKind::Fs {
             fstype: kind_name.to_owned(),
             source: m.source.clone().unwrap_or_else(|| kind_name.to_owned()),
         }
     };
     check_destination(i, &destination, &kind)?;
-    let attrs = attrs_of(flags);
-    Ok(MountOp { destination, kind, flags, data: data.join(","), attrs, propagation })
+    Ok(MountOp { destination, kind, flags, data: data.join(","), attrs, rec_attrs, propagation })
 }
 
 #[cfg(test)]
@@ -320,6 +507,15 @@ mod tests {
         assert_eq!(ops[0].kind, MountKind::Fs { fstype: "tmpfs".into(), source: "tmpfs".into() });
     }
 
+    fn bind(source: &str, recursive: bool, idmap: Option<bool>) -> MountKind {
+        MountKind::Bind {
+            source: source.into(),
+            recursive,
+            idmap: idmap.is_some(),
+            idmap_recursive: idmap == Some(true),
+        }
+    }
+
     #[test]
     fn binds_resolve_relative_sources_against_the_bundle_and_carry_attributes() {
         let ops = plan_mounts(
@@ -328,26 +524,91 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ops[0].destination, "/data");
-        assert_eq!(
-            ops[0].kind,
-            MountKind::Bind { source: "/b/vol".into(), recursive: true, idmap: false }
-        );
-        assert_eq!(ops[0].attrs, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
-        assert_eq!(ops[0].propagation, libc::MS_PRIVATE);
+        assert_eq!(ops[0].kind, bind("/b/vol", true, None));
+        assert_eq!(ops[0].attrs, Attrs::setting(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID));
+        assert!(ops[0].rec_attrs.is_empty(), "ro, nosuid: the copied mount itself");
+        assert_eq!(ops[0].propagation, libc::MS_PRIVATE | libc::MS_REC);
         let ops =
             plan_mounts(&[mount("/x", Some("bind"), Some("/h"), &["ro", "rw"])], None).unwrap();
-        assert_eq!(
-            ops[0].kind,
-            MountKind::Bind { source: "/h".into(), recursive: false, idmap: false }
-        );
-        assert_eq!(ops[0].attrs, 0);
+        assert_eq!(ops[0].kind, bind("/h", false, None));
+        assert_eq!(ops[0].attrs, Attrs { set: 0, clear: MOUNT_ATTR_RDONLY, atime: None });
         let ops = plan_mounts(&[mount("/x", None, Some("/h"), &["rbind", "idmap"])], None).unwrap();
-        assert_eq!(
-            ops[0].kind,
-            MountKind::Bind { source: "/h".into(), recursive: true, idmap: true }
-        );
+        assert_eq!(ops[0].kind, bind("/h", true, Some(false)));
         let e = plan_mounts(&[mount("/t", Some("tmpfs"), None, &["idmap"])], None).unwrap_err();
         assert_eq!(e.message, "mounts[0].options: idmap applies to bind mounts only");
+    }
+
+    #[test]
+    fn recursive_forms_change_every_mount_of_a_bind_and_the_plain_ones_the_mount_itself() {
+        let op = |opts: &[&str]| {
+            plan_mounts(&[mount("/x", None, Some("/h"), opts)], None).unwrap().remove(0)
+        };
+        let o = op(&["rbind", "rro", "rnosuid", "nodev", "rnoexec", "rexec", "nosymfollow"]);
+        assert_eq!(
+            o.rec_attrs,
+            Attrs {
+                set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
+                clear: MOUNT_ATTR_NOEXEC,
+                atime: None
+            }
+        );
+        assert_eq!(o.attrs, Attrs::setting(MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSYMFOLLOW));
+        // The atime mode is one field: the last word wins, and the whole field is cleared.
+        let o = op(&["rbind", "rnoatime", "strictatime", "rrelatime"]);
+        assert_eq!(o.rec_attrs.atime, Some(MOUNT_ATTR_RELATIME));
+        assert_eq!(o.attrs.kernel(), (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR_ATIME_MASK));
+        assert_eq!(o.rec_attrs.kernel(), (MOUNT_ATTR_RELATIME, MOUNT_ATTR_ATIME_MASK));
+        // rrw clears read-only everywhere; without_clears is what is left when it is locked.
+        let o = op(&["rbind", "rrw", "ro"]);
+        assert_eq!(o.rec_attrs.clear, MOUNT_ATTR_RDONLY);
+        assert_eq!(o.rec_attrs.without_clears(), Attrs::default());
+        assert_eq!(o.attrs.set, MOUNT_ATTR_RDONLY);
+        // idmap maps the copied mount, ridmap every mount of the copy (runc's and crun's reading).
+        assert_eq!(op(&["rbind", "ridmap"]).kind, bind("/h", true, Some(true)));
+        assert_eq!(op(&["bind", "ridmap"]).kind, bind("/h", false, Some(true)));
+        // On a fresh filesystem the r forms are its flags (nothing is below it yet).
+        let t = plan_mounts(
+            &[mount("/t", Some("tmpfs"), None, &["rro", "rnosuid", "nosymfollow"])],
+            None,
+        )
+        .unwrap();
+        assert_eq!(t[0].flags, libc::MS_RDONLY | libc::MS_NOSUID | 256);
+        assert!(t[0].data.is_empty());
+        assert_eq!(op(&["rbind", "runbindable"]).propagation, libc::MS_UNBINDABLE | libc::MS_REC);
+        assert_eq!(op(&["rbind", "slave"]).propagation, libc::MS_SLAVE);
+    }
+
+    #[test]
+    fn a_bind_refuses_what_it_cannot_apply_naming_the_option() {
+        for o in ["sync", "lazytime", "mode=755", "size=1m", "rsync", "tmpcopyup", "remount"] {
+            let e = plan_mounts(&[mount("/x", None, Some("/h"), &["rbind", o])], None).unwrap_err();
+            assert_eq!(e.path.as_deref(), Some("mounts[0].options"), "{o}");
+            assert!(
+                e.message.contains(&format!("{o:?} cannot be applied to a bind mount")),
+                "{o}: {}",
+                e.message
+            );
+        }
+        // A fresh filesystem takes them: the flags it knows, the rest as its data.
+        let t = plan_mounts(
+            &[mount("/t", Some("tmpfs"), None, &["sync", "lazytime", "mode=755"])],
+            None,
+        )
+        .unwrap();
+        assert_eq!(t[0].flags, libc::MS_SYNCHRONOUS | libc::MS_LAZYTIME);
+        assert_eq!(t[0].data, "mode=755");
+        assert!(plan_mounts(&[mount("/x", None, Some("/h"), &["rbind", "defaults"])], None).is_ok());
+    }
+
+    #[test]
+    fn host_paths_are_taken_from_the_bundle_and_cleaned() {
+        assert_eq!(host_path(Some("/b"), "rootfs"), "/b/rootfs");
+        assert_eq!(host_path(Some("/b"), "rootfs/."), "/b/rootfs");
+        assert_eq!(host_path(Some("/b/"), "./rootfs//"), "/b/rootfs");
+        assert_eq!(host_path(Some("/b"), "/srv/r/."), "/srv/r");
+        assert_eq!(host_path(Some("/b"), "../r"), "/b/../r");
+        assert_eq!(host_path(None, "r"), "r");
+        assert_eq!(host_path(Some("/b"), "/"), "/");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::ffi::CString;
 
 use crate::error::{Context, Result, SetupError};
-use crate::spec::{Rlimit, User};
+use crate::spec::{IoPriority, Personality, Rlimit, Scheduler, User};
 use crate::sys::{self, Errno};
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -259,4 +259,262 @@ pub struct ExecPointers {
 /// chdir to the container's working directory, after the user switch so permissions apply.
 pub fn enter_cwd(cwd: &str) -> Result<()> {
     sys::chdir(cwd).step("chdir to", Some(cwd))
+}
+
+/// What the process is given beyond its identity and limits, checked before the clone:
+/// its I/O priority, its CPU scheduling, its execution domain. Each is inherited by what it
+/// starts (the init's command, and the command's own children).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attributes {
+    /// The value for ioprio_set: class << 13 | priority.
+    pub io_priority: Option<i32>,
+    pub scheduler: Option<SchedAttr>,
+    /// The value for personality(2).
+    pub personality: Option<libc::c_ulong>,
+}
+
+/// `struct sched_attr` (the first version of it, 48 bytes), as sched_setattr takes it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// The I/O scheduling classes of ioprio_set, by the names of the runtime spec.
+const IOPRIO_CLASSES: [(&str, i32); 3] =
+    [("IOPRIO_CLASS_RT", 1), ("IOPRIO_CLASS_BE", 2), ("IOPRIO_CLASS_IDLE", 3)];
+
+/// The scheduling policies, by the runtime spec's names (SCHED_ISO is named, Linux has none).
+const SCHED_POLICIES: [(&str, u32); 7] = [
+    ("SCHED_OTHER", 0),
+    ("SCHED_FIFO", 1),
+    ("SCHED_RR", 2),
+    ("SCHED_BATCH", 3),
+    ("SCHED_ISO", 4),
+    ("SCHED_IDLE", 5),
+    ("SCHED_DEADLINE", 6),
+];
+
+const SCHED_FLAGS: [(&str, u64); 7] = [
+    ("SCHED_FLAG_RESET_ON_FORK", 0x01),
+    ("SCHED_FLAG_RECLAIM", 0x02),
+    ("SCHED_FLAG_DL_OVERRUN", 0x04),
+    ("SCHED_FLAG_KEEP_POLICY", 0x08),
+    ("SCHED_FLAG_KEEP_PARAMS", 0x10),
+    ("SCHED_FLAG_UTIL_CLAMP_MIN", 0x20),
+    ("SCHED_FLAG_UTIL_CLAMP_MAX", 0x40),
+];
+
+/// The execution domains of `linux.personality` (PER_LINUX, PER_LINUX32).
+const PERSONALITIES: [(&str, libc::c_ulong); 2] = [("LINUX", 0x0000), ("LINUX32", 0x0008)];
+
+impl Attributes {
+    /// Check the process's `ioPriority` and `scheduler` and the container's `personality`;
+    /// `field` is where the process lies in the spec (`process`).
+    pub fn plan(
+        field: &str,
+        io: Option<&IoPriority>,
+        sched: Option<&Scheduler>,
+        personality: Option<&Personality>,
+    ) -> Result<Attributes> {
+        let mut a = Attributes::default();
+        if let Some(io) = io {
+            let class = IOPRIO_CLASSES.iter().find(|(n, _)| *n == io.class).ok_or_else(|| {
+                SetupError::config(
+                    format!("{field}.ioPriority.class"),
+                    format!("unknown class {:?} (IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE)", io.class),
+                )
+            })?;
+            if !(0..=7).contains(&io.priority) {
+                return Err(SetupError::config(
+                    format!("{field}.ioPriority.priority"),
+                    "must be from 0 (highest) to 7",
+                ));
+            }
+            a.io_priority = Some(class.1 << 13 | io.priority);
+        }
+        if let Some(s) = sched {
+            let f = |k: &str| format!("{field}.scheduler.{k}");
+            let policy = SCHED_POLICIES.iter().find(|(n, _)| *n == s.policy).ok_or_else(|| {
+                SetupError::config(f("policy"), format!("unknown policy {:?}", s.policy))
+            })?;
+            if policy.0 == "SCHED_ISO" {
+                return Err(SetupError::config(f("policy"), "SCHED_ISO is not a policy Linux has"));
+            }
+            let mut flags = 0;
+            for (i, name) in s.flags.iter().enumerate() {
+                let fl = SCHED_FLAGS.iter().find(|(n, _)| n == name).ok_or_else(|| {
+                    SetupError::config(
+                        format!("{}[{i}]", f("flags")),
+                        format!("unknown flag {name:?}"),
+                    )
+                })?;
+                flags |= fl.1;
+            }
+            if !(-20..=19).contains(&s.nice) {
+                return Err(SetupError::config(f("nice"), "must be from -20 to 19"));
+            }
+            let realtime = matches!(policy.0, "SCHED_FIFO" | "SCHED_RR");
+            if realtime && !(1..=99).contains(&s.priority) {
+                return Err(SetupError::config(
+                    f("priority"),
+                    "must be from 1 to 99 for SCHED_FIFO and SCHED_RR",
+                ));
+            }
+            if !realtime && s.priority != 0 {
+                return Err(SetupError::config(
+                    f("priority"),
+                    format!("must be 0 for {}", policy.0),
+                ));
+            }
+            if policy.0 == "SCHED_DEADLINE"
+                && !(s.runtime <= s.deadline
+                    && (s.period == 0 || s.deadline <= s.period)
+                    && s.runtime > 0)
+            {
+                return Err(SetupError::config(
+                    f("runtime"),
+                    "SCHED_DEADLINE needs 0 < runtime <= deadline <= period (or no period)",
+                ));
+            }
+            a.scheduler = Some(SchedAttr {
+                size: std::mem::size_of::<SchedAttr>() as u32,
+                policy: policy.1,
+                flags,
+                nice: s.nice,
+                priority: s.priority as u32,
+                runtime: s.runtime,
+                deadline: s.deadline,
+                period: s.period,
+            });
+        }
+        if let Some(p) = personality {
+            let d = PERSONALITIES.iter().find(|(n, _)| *n == p.domain).ok_or_else(|| {
+                SetupError::config(
+                    "linux.personality.domain",
+                    format!("unknown domain {:?} (LINUX or LINUX32)", p.domain),
+                )
+            })?;
+            if !p.flags.is_empty() {
+                return Err(SetupError::config(
+                    "linux.personality.flags",
+                    "no flag is defined by the runtime spec; leave it empty",
+                ));
+            }
+            a.personality = Some(d.1);
+        }
+        Ok(a)
+    }
+
+    /// Give them to this process (while it still holds the privileges they may need).
+    pub fn apply(&self) -> Result<()> {
+        if let Some(v) = self.io_priority {
+            // SAFETY: plain syscall: ioprio_set(IOPRIO_WHO_PROCESS, 0 = this process, value).
+            if unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, v) } != 0 {
+                let e = SetupError::sys(
+                    "set the I/O priority (process.ioPriority)",
+                    None,
+                    Errno::last(),
+                );
+                return Err(if e.code == "EPERM" {
+                    e.with_hint(
+                        "the realtime class needs CAP_SYS_ADMIN or CAP_SYS_NICE on the host",
+                    )
+                } else {
+                    e
+                });
+            }
+        }
+        if let Some(attr) = &self.scheduler {
+            // SAFETY: attr is a valid sched_attr of the size it says; pid 0 is this process.
+            if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *const SchedAttr, 0) }
+                != 0
+            {
+                let e = SetupError::sys(
+                    "set the scheduling policy (process.scheduler)",
+                    None,
+                    Errno::last(),
+                );
+                return Err(if e.code == "EPERM" {
+                    e.with_hint("realtime and deadline policies, and a nice value below the current one, need CAP_SYS_NICE on the host")
+                } else {
+                    e
+                });
+            }
+        }
+        if let Some(p) = self.personality {
+            // SAFETY: plain syscall.
+            if unsafe { libc::personality(p) } < 0 {
+                return Err(SetupError::sys(
+                    "set the personality (linux.personality)",
+                    None,
+                    Errno::last(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sched(policy: &str, priority: i32) -> Scheduler {
+        Scheduler { policy: policy.into(), priority, ..Default::default() }
+    }
+
+    #[test]
+    fn io_priority_scheduler_and_personality_become_the_kernel_s_values() {
+        let io = IoPriority { class: "IOPRIO_CLASS_BE".into(), priority: 6 };
+        let s = Scheduler {
+            nice: 5,
+            flags: vec!["SCHED_FLAG_RESET_ON_FORK".into()],
+            ..sched("SCHED_BATCH", 0)
+        };
+        let per = Personality { domain: "LINUX32".into(), flags: vec![] };
+        let a = Attributes::plan("process", Some(&io), Some(&s), Some(&per)).unwrap();
+        assert_eq!(a.io_priority, Some(2 << 13 | 6));
+        let attr = a.scheduler.unwrap();
+        assert_eq!((attr.size, attr.policy, attr.flags, attr.nice), (48, 3, 1, 5));
+        assert_eq!(a.personality, Some(8));
+        assert_eq!(Attributes::plan("process", None, None, None).unwrap(), Attributes::default());
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let field = |io: Option<IoPriority>, s: Option<Scheduler>, p: Option<Personality>| {
+            Attributes::plan("process", io.as_ref(), s.as_ref(), p.as_ref())
+                .unwrap_err()
+                .path
+                .unwrap()
+        };
+        let io = |c: &str, p| Some(IoPriority { class: c.into(), priority: p });
+        assert_eq!(field(io("IOPRIO_CLASS_NOPE", 0), None, None), "process.ioPriority.class");
+        assert_eq!(field(io("IOPRIO_CLASS_RT", 8), None, None), "process.ioPriority.priority");
+        assert_eq!(field(None, Some(sched("SCHED_NOPE", 0)), None), "process.scheduler.policy");
+        assert_eq!(field(None, Some(sched("SCHED_ISO", 0)), None), "process.scheduler.policy");
+        assert_eq!(field(None, Some(sched("SCHED_FIFO", 0)), None), "process.scheduler.priority");
+        assert_eq!(field(None, Some(sched("SCHED_OTHER", 3)), None), "process.scheduler.priority");
+        let flags = Scheduler { flags: vec!["SCHED_FLAG_NOPE".into()], ..sched("SCHED_OTHER", 0) };
+        assert_eq!(field(None, Some(flags), None), "process.scheduler.flags[0]");
+        assert_eq!(
+            field(None, Some(Scheduler { nice: 40, ..sched("SCHED_OTHER", 0) }), None),
+            "process.scheduler.nice"
+        );
+        let dl = Scheduler { runtime: 10, deadline: 5, ..sched("SCHED_DEADLINE", 0) };
+        assert_eq!(field(None, Some(dl), None), "process.scheduler.runtime");
+        let per = |d: &str, f: &[&str]| {
+            Some(Personality { domain: d.into(), flags: f.iter().map(|x| x.to_string()).collect() })
+        };
+        assert_eq!(field(None, None, per("LINUX64", &[])), "linux.personality.domain");
+        assert_eq!(field(None, None, per("LINUX", &["X"])), "linux.personality.flags");
+    }
 }

@@ -6,15 +6,17 @@
 //!    an image's overlay (`image_root`: made by the helper and received, or made here);
 //! 4. carry out `mounts[]` in order, each target resolved inside the root (openat2 with
 //!    RESOLVE_IN_ROOT), so a symlink in the rootfs cannot send a mount onto a host path;
-//!    a tmpfs at `/dev` gets the default devices bound from the host and the usual links;
+//!    a tmpfs at `/dev` gets the default devices bound from the host and the usual links; then
+//!    the nodes of `linux.devices` (made, or bound from the host's in a user namespace);
 //! 5. pivot_root into the new root and detach the old one (never a bare chroot);
-//! 6. after the sysctls: mask and write-protect paths, then make the root read-only if asked.
+//! 6. after the sysctls: mask and write-protect paths, make the root read-only if asked, and
+//!    give it the propagation `linux.rootfsPropagation` asks for (pivot_root refuses a shared one).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::error::{Context, Result, SetupError};
-use crate::mounts::{MountKind, MountOp};
-use crate::sys::{self, Errno, MOUNT_ATTR_RDONLY};
+use crate::mounts::{Attrs, MountKind, MountOp};
+use crate::sys::{self, Errno, MOUNT_ATTR_ATIME_MASK, MOUNT_ATTR_RDONLY};
 
 /// Where a fresh tmpfs root is mounted before we pivot into it.
 const STAGING: &str = "/tmp";
@@ -38,13 +40,19 @@ pub struct RootfsPlan {
     pub mounts: Vec<MountOp>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
-    /// Propagation of `/` inside the container (default private).
+    /// Propagation of `/` inside the container (`linux.rootfsPropagation`; default private),
+    /// with `MS_REC` for the `r` forms.
     pub propagation: libc::c_ulong,
     /// The root is an idmapped mount (made outside, by the helper).
     pub idmap_root: bool,
     /// `io.ns.bind.roots`: when not empty, the root and every bind source are opened beneath
     /// one of these, and mounted from that descriptor.
     pub bind_roots: Vec<String>,
+    /// The nodes of `linux.devices`, made once the mounts are in place.
+    pub devices: Vec<crate::devices::Node>,
+    /// A user namespace may not make device nodes: each is bound from the host's node of the
+    /// same path instead (its type, numbers, mode and owner are the host's).
+    pub bind_devices: bool,
     /// `io.ns.image.overlay`: the root is the overlay of an image's layers (then `root` is
     /// None). Made outside by the helper (`ImageRoot::outside`, received first of `trees`)
     /// or here.
@@ -96,19 +104,25 @@ impl RootfsPlan {
             path: r.clone(),
             root: true,
             recursive: true,
-            attrs: 0,
+            idmap_recursive: true,
+            attrs: Attrs::default(),
+            rec_attrs: Attrs::default(),
             field: "root.path".into(),
             bind_roots: self.bind_roots.clone(),
         });
         let binds = self.mounts.iter().enumerate().filter_map(|(i, op)| match &op.kind {
-            MountKind::Bind { source, recursive, idmap: true } => Some(IdmapSource {
-                path: source.clone(),
-                root: false,
-                recursive: *recursive,
-                attrs: op.attrs,
-                field: format!("mounts[{i}].source"),
-                bind_roots: self.bind_roots.clone(),
-            }),
+            MountKind::Bind { source, recursive, idmap: true, idmap_recursive } => {
+                Some(IdmapSource {
+                    path: source.clone(),
+                    root: false,
+                    recursive: *recursive,
+                    idmap_recursive: *idmap_recursive,
+                    attrs: op.attrs,
+                    rec_attrs: op.rec_attrs,
+                    field: format!("mounts[{i}].source"),
+                    bind_roots: self.bind_roots.clone(),
+                })
+            }
             _ => None,
         });
         root.chain(binds).collect()
@@ -121,9 +135,13 @@ pub struct IdmapSource {
     pub path: String,
     /// The root filesystem (a directory), rather than the source of a bind.
     pub root: bool,
+    /// The copy holds every mount below the source (`rbind`).
     pub recursive: bool,
-    /// Read-only, nosuid, … set with the id map.
-    pub attrs: u64,
+    /// Every mount of the copy is idmapped (`ridmap`), not only the copied mount (`idmap`).
+    pub idmap_recursive: bool,
+    /// Read-only, nosuid, … of the copied mount, and of every mount of it, set after the map.
+    pub attrs: Attrs,
+    pub rec_attrs: Attrs,
     /// The spec's field that gave the path.
     pub field: String,
     pub bind_roots: Vec<String>,
@@ -145,10 +163,15 @@ pub fn setup_rootfs(
     mut trees: std::collections::VecDeque<OwnedFd>,
     before_pivot: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
-    // 1. Stop mount events flowing between the host and us, in both directions.
-    let prop = if plan.propagation == 0 { libc::MS_PRIVATE } else { plan.propagation };
-    sys::mount(None, "/", None, libc::MS_REC | prop, None)
-        .step("make mounts private under", Some("/"))?;
+    // 1. Stop mount events flowing from us to the host: every mount private, or a slave of
+    // the host's (events still flow in) when the root is to be a slave or shared. pivot_root
+    // refuses a shared root or parent, so a shared root is made shared only after the switch.
+    let (first, step) = if plan.propagation & (libc::MS_SLAVE | libc::MS_SHARED) != 0 {
+        (libc::MS_REC | libc::MS_SLAVE, "make mounts slaves of the host's under")
+    } else {
+        (libc::MS_REC | libc::MS_PRIVATE, "make mounts private under")
+    };
+    sys::mount(None, "/", None, first, None).step(step, Some("/"))?;
 
     // 2. Sources first: a later mount may cover them (the tmpfs root is staged on /tmp).
     let image_outside = plan.image.as_ref().is_some_and(|i| i.outside);
@@ -176,6 +199,25 @@ pub fn setup_rootfs(
             }
             MountKind::Fs { .. } => None,
         });
+    }
+    // The host's nodes of linux.devices, when they are bound rather than made.
+    let mut host_nodes = Vec::new();
+    if plan.bind_devices {
+        for (i, d) in plan.devices.iter().enumerate() {
+            if d.file_type == libc::S_IFIFO {
+                host_nodes.push(None);
+                continue;
+            }
+            let fd = sys::open(&d.path, libc::O_PATH).map_err(|e| {
+                let err = SetupError::sys("open the host's device", Some(&d.path), e);
+                if e.0 == libc::ENOENT {
+                    err.with_hint(format!("linux.devices[{i}]: in a user namespace a device node cannot be made, only bound from the host's, and the host has none at {}", d.path))
+                } else {
+                    err
+                }
+            })?;
+            host_nodes.push(Some(fd));
+        }
     }
     let wants_dev = plan.mounts.iter().any(|m| m.destination == "/dev");
     let mut devices = Vec::new();
@@ -245,7 +287,7 @@ pub fn setup_rootfs(
         Some(path) => {
             let fd = sys::open(path, libc::O_PATH | libc::O_DIRECTORY)
                 .step("open rootfs", Some(path))?;
-            bind_fd(fd.as_raw_fd(), fd.as_raw_fd(), true, 0).step("bind rootfs", Some(path))?;
+            bind_all(fd.as_raw_fd(), fd.as_raw_fd(), true, 0).step("bind rootfs", Some(path))?;
             path.clone()
         }
         None => {
@@ -274,6 +316,11 @@ pub fn setup_rootfs(
         }
     }
 
+    // The nodes of linux.devices, over the mounts (a /dev tmpfs among them).
+    for (i, d) in plan.devices.iter().enumerate() {
+        make_node(root.as_raw_fd(), i, d, host_nodes.get_mut(i).and_then(Option::take))?;
+    }
+
     before_pivot()?;
 
     // 5. Into the new root; the old one is detached, not merely hidden.
@@ -299,25 +346,68 @@ pub fn finish_rootfs(plan: &RootfsPlan) -> Result<()> {
         sys::mount_setattr(libc::AT_FDCWD, "/", 0, MOUNT_ATTR_RDONLY, 0)
             .step("make read-only the root", Some("/"))?;
     }
+    // Last, the root's own propagation (linux.rootfsPropagation), now that it is the root and
+    // nothing more is bound from it: shared (a peer of the mount namespaces made from the
+    // container's, still a slave of the host's) or unbindable. Private and slave are what step
+    // 1 made it.
+    if plan.propagation & (libc::MS_SHARED | libc::MS_UNBINDABLE) != 0 {
+        sys::mount(None, "/", None, plan.propagation, None)
+            .step("set the propagation (linux.rootfsPropagation) of", Some("/"))?;
+    }
     Ok(())
 }
 
-/// Bind the mount tree at `src` onto `target`, with `attrs` (read-only, nosuid, …) set on the
-/// copy before it is attached.
-fn bind_fd(src: RawFd, target: RawFd, recursive: bool, attrs: u64) -> sys::SysResult<()> {
-    let tree = sys::open_tree_clone(src, recursive)?;
-    if attrs != 0 {
-        let flags = libc::AT_EMPTY_PATH as libc::c_uint
-            | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-        sys::mount_setattr(tree.as_raw_fd(), "", flags, attrs, 0)?;
+/// Set the attributes of a detached copy: `rec` on every mount of it, then `top` on the mount
+/// itself. A clear the kernel refuses (it locks what a less privileged mount namespace
+/// inherited: a read-only host mount stays read-only there) is dropped and the rest applied, as
+/// runc keeps locked flags.
+pub fn set_tree_attrs(tree: RawFd, rec: &Attrs, top: &Attrs) -> sys::SysResult<()> {
+    for (a, flags) in [(rec, libc::AT_RECURSIVE as libc::c_uint), (top, 0)] {
+        if a.is_empty() {
+            continue;
+        }
+        let flags = flags | libc::AT_EMPTY_PATH as libc::c_uint;
+        let (set, clear) = a.kernel();
+        match sys::mount_setattr(tree, "", flags, set, clear) {
+            Err(Errno(libc::EPERM)) if clear != 0 => {
+                let (set, clear) = a.without_clears().kernel();
+                sys::mount_setattr(tree, "", flags, set, clear & MOUNT_ATTR_ATIME_MASK)?
+            }
+            r => r?,
+        }
     }
+    Ok(())
+}
+
+/// Bind the mount tree at `src` onto `target`, with `rec` (every mount of the copy) and `top`
+/// (the copied mount itself) set on the copy before it is attached.
+fn bind_fd(
+    src: RawFd,
+    target: RawFd,
+    recursive: bool,
+    rec: &Attrs,
+    top: &Attrs,
+) -> sys::SysResult<()> {
+    let tree = sys::open_tree_clone(src, recursive)?;
+    set_tree_attrs(tree.as_raw_fd(), rec, top)?;
     sys::move_mount(tree.as_raw_fd(), target)
+}
+
+/// A bind with `attrs` on every mount it copies (the fall-backs that show the host's own).
+fn bind_all(src: RawFd, target: RawFd, recursive: bool, attrs: u64) -> sys::SysResult<()> {
+    let a = Attrs::setting(attrs);
+    let none = Attrs::default();
+    if recursive {
+        bind_fd(src, target, true, &a, &none)
+    } else {
+        bind_fd(src, target, false, &none, &a)
+    }
 }
 
 fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
     let dest = op.destination.as_str();
     match (&op.kind, src) {
-        (MountKind::Bind { recursive, source, idmap }, Some(src)) => {
+        (MountKind::Bind { recursive, source, idmap, .. }, Some(src)) => {
             let dir = sys::is_dir_fd(src.as_raw_fd()).step("stat bind source", Some(source))?;
             let target = ensure_path(root, dest, dir)?;
             if *idmap {
@@ -325,7 +415,7 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
                 sys::move_mount(src.as_raw_fd(), target.as_raw_fd())
                     .step("mount the idmapped bind onto", Some(dest))?;
             } else {
-                bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, op.attrs)
+                bind_fd(src.as_raw_fd(), target.as_raw_fd(), *recursive, &op.rec_attrs, &op.attrs)
                     .step("bind mount onto", Some(dest))?;
             }
         }
@@ -346,7 +436,7 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
                 .is_ok();
             if !fresh {
                 match sys::open("/sys/fs/cgroup", libc::O_PATH | libc::O_DIRECTORY) {
-                    Ok(host) => bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs)
+                    Ok(host) => bind_all(host.as_raw_fd(), target.as_raw_fd(), true, op.attrs.set)
                         .step("bind the host's cgroups onto", Some(dest))?,
                     Err(Errno(libc::ENOENT)) => {}
                     Err(e) => return Err(SetupError::sys("open", Some("/sys/fs/cgroup"), e)),
@@ -376,9 +466,12 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
                         Err(Errno(libc::ENOENT)) => return Ok(()),
                         Err(e) => return Err(SetupError::sys("open host path for", Some(dest), e)),
                     };
-                    let attrs =
-                        if fstype == "sysfs" { op.attrs | MOUNT_ATTR_RDONLY } else { op.attrs };
-                    bind_fd(host.as_raw_fd(), target.as_raw_fd(), true, attrs)
+                    let attrs = if fstype == "sysfs" {
+                        op.attrs.set | MOUNT_ATTR_RDONLY
+                    } else {
+                        op.attrs.set
+                    };
+                    bind_all(host.as_raw_fd(), target.as_raw_fd(), true, attrs)
                         .step(&format!("bind host {fstype} onto"), Some(dest))?;
                 }
                 Err(e) => return Err(SetupError::sys(format!("mount {fstype} on"), Some(dest), e)),
@@ -393,6 +486,60 @@ fn mount_one(root: RawFd, op: &MountOp, src: Option<OwnedFd>) -> Result<()> {
             sys::openat2_in_root(root, dest, libc::O_PATH).step("open mount", Some(dest))?;
         sys::mount(None, &sys::fd_path(target.as_raw_fd()), None, op.propagation, None)
             .step("set propagation of", Some(dest))?;
+    }
+    Ok(())
+}
+
+/// Make the node `d` (the `i`th of linux.devices) inside `root`: with mknod, its mode and
+/// owner set; or, given the host's node (in a user namespace), bound from it. A node already
+/// there is taken if it is the same device, and refused otherwise, as the runtime spec asks.
+fn make_node(root: RawFd, i: usize, d: &crate::devices::Node, host: Option<OwnedFd>) -> Result<()> {
+    let path = d.path.as_str();
+    let same = |fd: RawFd| -> Result<bool> {
+        let st = sys::fstat(fd).step("stat device node", Some(path))?;
+        Ok(st.st_mode & libc::S_IFMT == d.file_type
+            && (d.file_type == libc::S_IFIFO || st.st_rdev == d.rdev()))
+    };
+    if let Ok(fd) = sys::openat2_in_root(root, path, libc::O_PATH | libc::O_NOFOLLOW) {
+        if same(fd.as_raw_fd())? {
+            return Ok(());
+        }
+        if host.is_none() {
+            return Err(SetupError::config(
+                format!("linux.devices[{i}].path"),
+                format!("{path} exists in the container and is not that device"),
+            ));
+        }
+    }
+    if let Some(host) = host {
+        if !same(host.as_raw_fd())? {
+            return Err(SetupError::config(
+                format!("linux.devices[{i}]"),
+                format!(
+                    "the host's {path}, which a user namespace can only bind, is not that device"
+                ),
+            ));
+        }
+        let target = ensure_path(root, path, false)?;
+        return bind_all(host.as_raw_fd(), target.as_raw_fd(), false, 0)
+            .step("bind device", Some(path));
+    }
+    let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let parent = if parent.is_empty() { "/" } else { parent };
+    let dir = ensure_path(root, parent, true)?;
+    sys::mknodat(dir.as_raw_fd(), name, d.file_type | d.mode, d.rdev())
+        .step("make device node", Some(path))?;
+    let node = sys::openat(dir.as_raw_fd(), name, libc::O_PATH | libc::O_NOFOLLOW)
+        .step("open device node", Some(path))?;
+    let magic = sys::fd_path(node.as_raw_fd());
+    let c = sys::cstr(&magic).step("set the mode of", Some(path))?;
+    // SAFETY: c is a valid C string; the magic link is the node itself (never followed further).
+    if unsafe { libc::chmod(c.as_ptr(), d.mode) } != 0 {
+        return Err(SetupError::sys("set the mode of", Some(path), Errno::last()));
+    }
+    // SAFETY: as above.
+    if unsafe { libc::chown(c.as_ptr(), d.uid, d.gid) } != 0 {
+        return Err(SetupError::sys("set the owner of", Some(path), Errno::last()));
     }
     Ok(())
 }
@@ -436,7 +583,7 @@ fn populate_dev(root: RawFd, devices: &[(&str, OwnedFd)]) -> Result<()> {
     for (name, fd) in devices {
         let path = format!("/dev/{name}");
         let target = ensure_path(root, &path, false)?;
-        bind_fd(fd.as_raw_fd(), target.as_raw_fd(), false, 0).step("bind device", Some(&path))?;
+        bind_all(fd.as_raw_fd(), target.as_raw_fd(), false, 0).step("bind device", Some(&path))?;
     }
     let dev = sys::openat2_in_root(root, "/dev", libc::O_PATH | libc::O_DIRECTORY)
         .step("open", Some("/dev"))?;
@@ -466,7 +613,7 @@ fn mask_path(root: RawFd, path: &str) -> Result<()> {
         .step("mask", Some(path))
     } else {
         let null = sys::open("/dev/null", libc::O_PATH).step("open", Some("/dev/null"))?;
-        bind_fd(null.as_raw_fd(), target.as_raw_fd(), false, MOUNT_ATTR_RDONLY)
+        bind_all(null.as_raw_fd(), target.as_raw_fd(), false, MOUNT_ATTR_RDONLY)
             .step("mask", Some(path))
     }
 }
@@ -477,6 +624,6 @@ fn readonly_path(root: RawFd, path: &str) -> Result<()> {
         Err(Errno(libc::ENOENT)) => return Ok(()),
         Err(e) => return Err(SetupError::sys("open read-only path", Some(path), e)),
     };
-    bind_fd(target.as_raw_fd(), target.as_raw_fd(), true, MOUNT_ATTR_RDONLY)
+    bind_all(target.as_raw_fd(), target.as_raw_fd(), true, MOUNT_ATTR_RDONLY)
         .step("make read-only", Some(path))
 }

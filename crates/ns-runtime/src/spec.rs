@@ -88,6 +88,61 @@ pub struct Process {
     pub console_size: Option<ConsoleSize>,
     #[serde(default)]
     pub capabilities: Option<Capabilities>,
+    #[serde(default)]
+    pub io_priority: Option<IoPriority>,
+    #[serde(default)]
+    pub scheduler: Option<Scheduler>,
+}
+
+/// `process.ioPriority`: the I/O scheduling class and priority (ioprio_set).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IoPriority {
+    pub class: String,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// `process.scheduler`: the CPU scheduling policy and its parameters (sched_setattr).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Scheduler {
+    pub policy: String,
+    #[serde(default)]
+    pub nice: i32,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub flags: Vec<String>,
+    #[serde(default)]
+    pub runtime: u64,
+    #[serde(default)]
+    pub deadline: u64,
+    #[serde(default)]
+    pub period: u64,
+}
+
+/// `linux.personality`: the execution domain (personality(2)).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Personality {
+    pub domain: String,
+    #[serde(default)]
+    pub flags: Vec<String>,
+}
+
+/// `linux.intelRdt`: the resctrl group (class of service) the container runs in, and its
+/// schemata (cache and memory bandwidth allocation).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntelRdt {
+    #[serde(default, rename = "closID")]
+    pub clos_id: Option<String>,
+    #[serde(default)]
+    pub l3_cache_schema: Option<String>,
+    #[serde(default)]
+    pub mem_bw_schema: Option<String>,
+    #[serde(default)]
+    pub schemata: Vec<String>,
+    #[serde(default)]
+    pub enable_monitoring: bool,
 }
 
 /// The capability sets of the process, by name (`CAP_NET_BIND_SERVICE`).
@@ -175,11 +230,17 @@ pub struct Linux {
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
     #[serde(default)]
-    pub resources: Option<crate::cgroup::Resources>,
+    pub resources: Option<crate::resources::Resources>,
     #[serde(default)]
     pub cgroups_path: Option<String>,
     #[serde(default)]
     pub seccomp: Option<crate::seccomp::Profile>,
+    #[serde(default)]
+    pub devices: Vec<crate::devices::SpecDevice>,
+    #[serde(default)]
+    pub personality: Option<Personality>,
+    #[serde(default)]
+    pub intel_rdt: Option<IntelRdt>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -51,6 +51,8 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    /// Frozen by `pause`, until `resume`.
+    Paused,
     Stopped,
 }
 
@@ -60,6 +62,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -88,6 +91,9 @@ pub struct Record {
     /// Its cgroup folders, removed at delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<crate::cgroup::Cgroup>,
+    /// Its resctrl group (`linux.intelRdt`), removed at delete if it made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdt: Option<crate::resctrl::RdtGroup>,
 }
 
 /// How it ended, written by the monitor.
@@ -298,6 +304,8 @@ impl ContainerDir {
     pub fn status(&self, r: &Record) -> Status {
         if !Self::alive(r) {
             Status::Stopped
+        } else if r.cgroup.as_ref().is_some_and(|c| c.frozen()) {
+            Status::Paused
         } else if self.file(EXEC_FIFO).exists() {
             Status::Created
         } else {
@@ -426,6 +434,7 @@ mod tests {
             owner: 0,
             monitor_pid: None,
             cgroup: None,
+            rdt: None,
         }
     }
 

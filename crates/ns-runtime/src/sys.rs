@@ -136,6 +136,15 @@ pub fn open(path: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
     open_mode(path, flags, 0o644)
 }
 
+/// `openat(2)` of `name` in the directory `dirfd` (close-on-exec).
+pub fn openat(dirfd: RawFd, name: &str, flags: libc::c_int) -> SysResult<OwnedFd> {
+    let c = cstr(name)?;
+    // SAFETY: c is a valid C string.
+    let fd = check(unsafe { libc::openat(dirfd, c.as_ptr(), flags | libc::O_CLOEXEC) })?;
+    // SAFETY: openat returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `open` with the mode a created file gets.
 pub fn open_mode(path: &str, flags: libc::c_int, mode: libc::mode_t) -> SysResult<OwnedFd> {
     let c = cstr(path)?;
@@ -183,6 +192,13 @@ pub fn pivot_root(new_root: &str, put_old: &str) -> SysResult<()> {
     Ok(())
 }
 
+pub fn chroot(path: &str) -> SysResult<()> {
+    let c = cstr(path)?;
+    // SAFETY: c is a valid C string.
+    check(unsafe { libc::chroot(c.as_ptr()) })?;
+    Ok(())
+}
+
 pub fn chdir(path: &str) -> SysResult<()> {
     let c = cstr(path)?;
     // SAFETY: c is a valid C string.
@@ -200,6 +216,13 @@ pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
 pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+/// The atime mode, a field of three bits: relatime (0), noatime, strictatime.
+pub const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 #[repr(C)]
 struct MountAttr {
@@ -209,17 +232,18 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// `mount_setattr(2)`: add mount attributes (read-only, nosuid, …) to the mount at `dirfd`/`path`.
-/// Unlike a bind remount it keeps the flags the kernel locked, so it works inside a user namespace.
+/// `mount_setattr(2)`: set and clear mount attributes (read-only, nosuid, …) of the mount at
+/// `dirfd`/`path`. Unlike a bind remount it keeps the flags the kernel locked, so it works
+/// inside a user namespace.
 pub fn mount_setattr(
     dirfd: RawFd,
     path: &str,
     flags: libc::c_uint,
     set: u64,
-    propagation: u64,
+    clear: u64,
 ) -> SysResult<()> {
     let c = cstr(path)?;
-    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation, userns_fd: 0 };
+    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
     // SAFETY: attr is a valid struct of the size we pass; c is a valid C string.
     check_long(unsafe {
         libc::syscall(
@@ -353,6 +377,22 @@ pub fn mkdirat(dirfd: RawFd, name: &str, mode: libc::mode_t) -> SysResult<()> {
     // SAFETY: valid C string.
     check(unsafe { libc::mkdirat(dirfd, c.as_ptr(), mode) })?;
     Ok(())
+}
+
+/// `mknodat(2)`: a device node or fifo `name` in `dirfd` (`mode` holds its type and bits).
+pub fn mknodat(dirfd: RawFd, name: &str, mode: libc::mode_t, dev: libc::dev_t) -> SysResult<()> {
+    let c = cstr(name)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::mknodat(dirfd, c.as_ptr(), mode, dev) })?;
+    Ok(())
+}
+
+/// `fstat(2)`.
+pub fn fstat(fd: RawFd) -> SysResult<libc::stat> {
+    // SAFETY: st is written by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st)
 }
 
 pub fn create_file_at(dirfd: RawFd, name: &str, mode: libc::mode_t) -> SysResult<()> {

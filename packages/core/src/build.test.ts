@@ -32,7 +32,7 @@ describe('buildSpec', () => {
     const s = build({})
     expect(s.root).toBeUndefined()
     const usr = s.mounts!.find((m) => m.destination === '/usr')!
-    expect(usr.options).toEqual(['rbind', 'ro', 'nosuid', 'nodev'])
+    expect(usr.options).toEqual(['rbind', 'rro', 'rnosuid', 'rnodev'])
     expect(s.annotations!['io.ns.root.readonly']).toBe('true')
     expect(s.mounts!.map((m) => m.destination)).toEqual(
       expect.arrayContaining(['/proc', '/dev', '/dev/pts', '/dev/shm', '/sys', '/tmp']),
@@ -41,7 +41,7 @@ describe('buildSpec', () => {
 
   it('volumes become rbinds, :ro read-only; the default hostname is the id', () => {
     const s = build({ volumes: ['/tmp:/data:ro', '/tmp:/rw'] })
-    expect(s.mounts!.find((m) => m.destination === '/data')!.options).toEqual(['rbind', 'ro'])
+    expect(s.mounts!.find((m) => m.destination === '/data')!.options).toEqual(['rbind', 'rro'])
     expect(s.mounts!.find((m) => m.destination === '/rw')!.options).toEqual(['rbind', 'rw'])
     expect(s.hostname).toBe('abc123abc123')
   })

@@ -226,7 +226,8 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId(), image?: Pre
     if (sandbox) {
       for (const p of sandboxPaths) {
         if (existsSync(p))
-          mounts.push({ destination: p, type: 'bind', source: p, options: ['rbind', 'ro', 'nosuid', 'nodev'] })
+          // Recursive forms: every mount below the host path is read-only too, not only its own.
+          mounts.push({ destination: p, type: 'bind', source: p, options: ['rbind', 'rro', 'rnosuid', 'rnodev'] })
       }
     }
     const devpts = ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620']
@@ -264,7 +265,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId(), image?: Pre
         destination: dst,
         type: 'bind',
         source,
-        options: ['rbind', flags.includes('ro') ? 'ro' : 'rw', ...(flags.includes('idmap') ? ['idmap'] : [])],
+        options: ['rbind', flags.includes('ro') ? 'rro' : 'rw', ...(flags.includes('idmap') ? ['ridmap'] : [])],
       })
     }
     for (const [i, m] of (o.mounts ?? []).entries()) {
@@ -277,7 +278,7 @@ export function makeSpec(o: ParsedRunOptions, id = newContainerId(), image?: Pre
           destination: m.target,
           type: 'bind',
           source,
-          options: ['rbind', m.readOnly ? 'ro' : 'rw', ...(m.idmap ? ['idmap'] : [])],
+          options: ['rbind', m.readOnly ? 'rro' : 'rw', ...(m.idmap ? ['ridmap'] : [])],
         })
       } else {
         const opts = ['nosuid', 'nodev', `mode=${m.mode ?? '1777'}`]

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import native from '@ns/native'
 
 import { attachTo, type Attachment } from './attach.js'
-import { envList, makeSpec, newContainerId, optionError, parseUser } from './build.js'
+import { envList, makeSpec, newContainerId, optionError, parseUser, resourcesOf } from './build.js'
 import { collect, Container, launchHelper, type RunResult } from './container.js'
 import { NsError } from './errors.js'
 import { attachmentsOf } from './networks.js'
@@ -109,6 +109,35 @@ export function defaultRoot(): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** A container in the state directory: a handle by id, valid in any process. */
+/** The run options `update` changes in a living container. */
+export const updatableLimits = [
+  'memory',
+  'memoryReservation',
+  'memorySwap',
+  'cpus',
+  'cpuShares',
+  'cpusetCpus',
+  'pidsLimit',
+  'blkioWeight',
+] as const
+
+/** New limits for `DetachedContainer.update`. */
+export type LimitOptions = Pick<RunOptions, (typeof updatableLimits)[number]>
+
+/**
+ * The `linux.resources` that new limits stand for, checked as `run` checks them (errors name the
+ * option); an option `update` cannot change, or none at all, is an error.
+ */
+export function limitResources(limits: LimitOptions) {
+  for (const k of Object.keys(limits)) {
+    if (!(updatableLimits as readonly string[]).includes(k))
+      throw NsError.invalid(k, `cannot be updated (only ${updatableLimits.join(', ')})`)
+  }
+  const resources = resourcesOf(parseRunOptions({ command: ['true'], ...limits }))
+  if (!resources) throw NsError.invalid('limits', `give at least one of ${updatableLimits.join(', ')}`)
+  return resources
+}
+
 export class DetachedContainer {
   readonly id: string
   readonly root: string
@@ -158,6 +187,34 @@ export class DetachedContainer {
     if (s.status === 'stopped')
       throw new NsError({ code: 'ESTATE', step: 'attach', message: `container "${this.id}" has stopped` })
     return attachTo(this.dir, this.id)
+  }
+
+  /**
+   * Freeze every process in it (its cgroup's freezer: a container with limits has one); its
+   * status is `paused` until `resume`. Resolves once the kernel says it is frozen.
+   */
+  async pause(): Promise<void> {
+    await native.containerPause(this.root, this.id).catch((e: unknown) => {
+      throw toNsError(e)
+    })
+  }
+
+  /** Thaw a paused container: its processes go on where they were. */
+  async resume(): Promise<void> {
+    await native.containerResume(this.root, this.id).catch((e: unknown) => {
+      throw toNsError(e)
+    })
+  }
+
+  /**
+   * Change the limits of a living container (its cgroup: a container with limits has one). Only
+   * the limits given are written; its config keeps them. Values are checked as `run` checks them.
+   */
+  async update(limits: LimitOptions): Promise<void> {
+    const resources = limitResources(limits)
+    await native.containerUpdate(this.root, this.id, JSON.stringify(resources)).catch((e: unknown) => {
+      throw toNsError(e)
+    })
   }
 
   /** Send a signal to its first process, or with `all` to every process in it. */

@@ -14,6 +14,7 @@ export type { BuiltSpec } from './build.js'
 export { NsError } from './errors.js'
 export { Attachment } from './attach.js'
 export { create, createSpec, runDetached, list, get, defaultRoot, DetachedContainer } from './detached.js'
+export { limitResources, updatableLimits, type LimitOptions } from './detached.js'
 export type {
   ContainerState,
   DetachedOptions,

@@ -37,7 +37,7 @@ export function exitStatus(e: ExitRecord): {
   }
 }
 
-const rank = { creating: 0, created: 1, running: 2, stopped: 3 } as const
+const rank = { creating: 0, created: 1, running: 2, paused: 2, stopped: 3 } as const
 
 /** How long a stopped container may lack its exit record before it is reported without one. */
 const exitGraceMs = 1000

@@ -14,7 +14,7 @@ export interface Limits {
   /** Default and largest wait of POST /wait, in seconds. Defaults 300 and 3600. */
   waitTimeoutSec: number
   maxWaitTimeoutSec: number
-  /** Time limit of create, start, kill and delete, in milliseconds. Default 60 s. */
+  /** Time limit of create, start, pause, resume, kill and delete, in milliseconds. Default 60 s. */
   opTimeoutMs: number
   /** Output kept of a run or an exec, per stream, in bytes. Default 4 MiB. */
   maxOutputBytes: number

@@ -21,7 +21,7 @@ export function openApiDocument(app: OpenAPIHono, opts: { bearer: boolean }): Do
     servers: [{ url: '/', description: 'this server' }],
     tags: [
       { name: 'containers', description: 'Containers as resources' },
-      { name: 'lifecycle', description: 'Start, stop, kill, wait' },
+      { name: 'lifecycle', description: 'Start, pause, resume, update, stop, kill, wait' },
       { name: 'run', description: 'Run to completion: a new container, or a command in a running one' },
       { name: 'logs', description: 'Output kept by the monitor' },
       { name: 'stats', description: 'Resource figures' },

@@ -141,6 +141,21 @@ export const execBody = runOptionsSchema
   .strict()
   .openapi('ExecBody')
 
+/** New limits for a running container: those of the run options a cgroup takes again. */
+export const updateBody = runOptionsSchema
+  .pick({
+    memory: true,
+    memoryReservation: true,
+    memorySwap: true,
+    cpus: true,
+    cpuShares: true,
+    cpusetCpus: true,
+    pidsLimit: true,
+    blkioWeight: true,
+  })
+  .strict()
+  .openapi('UpdateBody', { description: 'Only the limits given are written; the others stay as they are.' })
+
 const termSize = z.number().int().min(1).max(65535)
 
 /** The first message of an exec over a WebSocket: what to run. */
@@ -177,7 +192,7 @@ export const containerState = z
   .object({
     ociVersion: z.string(),
     id: z.string(),
-    status: z.enum(['creating', 'created', 'running', 'stopped']),
+    status: z.enum(['creating', 'created', 'running', 'paused', 'stopped']),
     pid: z.number().int().optional(),
     bundle: z.string(),
     annotations: z.record(z.string(), z.string()),

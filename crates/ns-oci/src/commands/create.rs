@@ -190,7 +190,7 @@ pub fn create(ctx: &Ctx, c: &Create) -> Result<(), SetupError> {
     req.create = Some(cr.clone());
     helper::create(&req, &cr, &mut |e: &Event| {
         if let Event::Warning { message } = e {
-            err!("ns-oci: warning: {message}");
+            ctx.warn(message);
         }
     })
 }

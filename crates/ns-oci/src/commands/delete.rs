@@ -33,7 +33,9 @@ impl Delete {
 
 fn main(ctx: &Ctx, p: Parsed) -> Result<i32, Failure> {
     let d = Delete::from(&p)?;
-    lifecycle::delete(&ctx.root, &d.id, d.force)?;
+    for w in lifecycle::delete(&ctx.root, &d.id, d.force)? {
+        ctx.warn(&w);
+    }
     Ok(0)
 }
 

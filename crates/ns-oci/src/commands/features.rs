@@ -217,17 +217,28 @@ mod tests {
 
     #[test]
     fn mount_options_are_those_the_planner_acts_on_and_no_other() {
-        // Taken: the planner consumes the option itself; any other goes to the kernel as data
-        // (where, on a bind, nothing reads it).
-        listed_iff_taken("/mountOptions", SPEC_MOUNT_OPTIONS, |opt| {
+        // Taken: the planner consumes the option itself, on a bind or on a fresh filesystem;
+        // any other goes to the kernel as a filesystem's data (and is refused on a bind).
+        let plan = |kind: Option<&str>, opts: &[&str]| {
             let m = Mount {
                 destination: "/m".into(),
-                kind: None,
+                kind: kind.map(Into::into),
                 source: Some("/h".into()),
-                options: vec!["rbind".into(), opt.into()],
+                options: opts.iter().map(|o| o.to_string()).collect(),
             };
-            mounts::plan_mounts(&[m], None).is_ok_and(|ops| ops[0].data.is_empty())
+            mounts::plan_mounts(&[m], None)
+        };
+        listed_iff_taken("/mountOptions", SPEC_MOUNT_OPTIONS, |opt| {
+            plan(None, &["rbind", opt]).is_ok()
+                || plan(Some("tmpfs"), &[opt]).is_ok_and(|ops| ops[0].data.is_empty())
         });
+        // A bind takes nothing else: what the planner does not act on is refused there.
+        for opt in
+            SPEC_MOUNT_OPTIONS.iter().filter(|o| !listed("/mountOptions").contains(&o.to_string()))
+        {
+            let e = plan(None, &["rbind", opt]).unwrap_err();
+            assert_eq!(e.path.as_deref(), Some("mounts[0].options"), "{opt}");
+        }
     }
 
     #[test]
@@ -358,13 +369,15 @@ mod tests {
         for off in [
             "/linux/cgroup/systemd",
             "/linux/cgroup/systemdUser",
-            "/linux/cgroup/rdma",
             "/linux/apparmor/enabled",
             "/linux/selinux/enabled",
-            "/linux/intelRdt/enabled",
         ] {
             assert_eq!(f.pointer(off), Some(&json!(false)), "{off}");
         }
+        // linux.resources.rdma is read (and applied where the host has the rdma controller).
+        assert_eq!(f.pointer("/linux/cgroup/rdma"), Some(&json!(true)));
+        // linux.intelRdt is read (and refused, naming it, where the host has no resctrl).
+        assert_eq!(f.pointer("/linux/intelRdt/enabled"), Some(&json!(true)));
     }
 
     #[test]

@@ -9,15 +9,19 @@ use crate::global::{self, Ctx, Global};
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
 pub mod ps;
+pub mod resume;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 /// A command of the command line.
 pub struct Verb {
@@ -42,6 +46,10 @@ pub static VERBS: &[&Verb] = &[
     &delete::VERB,
     &list::VERB,
     &ps::VERB,
+    &pause::VERB,
+    &resume::VERB,
+    &update::VERB,
+    &events::VERB,
     &run::VERB,
     &exec::VERB,
     &spec::VERB,
@@ -214,7 +222,7 @@ pub mod tests {
             }
         }
         assert!(std::ptr::eq(find("ls").unwrap(), &list::VERB));
-        assert!(find("pause").is_none());
+        assert!(find("unpause").is_none());
     }
 
     #[test]

@@ -63,7 +63,9 @@ fn main(ctx: &Ctx, p: Parsed) -> Result<i32, Failure> {
     let r = Run::from(&p)?;
     if r.detach {
         create::create(ctx, &r.create)?;
-        lifecycle::start(&ctx.root, &r.create.id)?;
+        for w in lifecycle::start(&ctx.root, &r.create.id)? {
+            ctx.warn(&w);
+        }
         Ok(0)
     } else {
         Ok(run_foreground(ctx, &r.create)?)
@@ -90,6 +92,7 @@ fn run_foreground(ctx: &Ctx, c: &Create) -> Result<i32, SetupError> {
                 owner: unsafe { libc::geteuid() },
                 monitor_pid: None,
                 cgroup: None,
+                rdt: None,
             };
             let _ = dir.write_record(&rec);
             if let Some(pf) = &c.pid_file {
@@ -97,7 +100,7 @@ fn run_foreground(ctx: &Ctx, c: &Create) -> Result<i32, SetupError> {
             }
         }
         Event::Error { error } => failure = Some(error.clone()),
-        Event::Warning { message } => err!("ns-oci: warning: {message}"),
+        Event::Warning { message } => ctx.warn(message),
         _ => {}
     });
     let _ = std::fs::remove_dir_all(&dir.path);

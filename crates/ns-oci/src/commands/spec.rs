@@ -68,6 +68,11 @@ fn write_spec(s: &SpecCmd) -> Result<(), SetupError> {
                         "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
         "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
     });
+    if !rootless {
+        // As runc writes it: every device denied, then the defaults the runtime appends.
+        linux["resources"] =
+            serde_json::json!({ "devices": [{ "allow": false, "access": "rwm" }] });
+    }
     if rootless {
         linux["uidMappings"] = serde_json::json!([{ "containerID": 0, "hostID": uid, "size": 1 }]);
         linux["gidMappings"] = serde_json::json!([{ "containerID": 0, "hostID": gid, "size": 1 }]);

@@ -29,7 +29,9 @@ impl Start {
 
 fn main(ctx: &Ctx, p: Parsed) -> Result<i32, Failure> {
     let s = Start::from(&p)?;
-    lifecycle::start(&ctx.root, &s.id)?;
+    for w in lifecycle::start(&ctx.root, &s.id)? {
+        ctx.warn(&w);
+    }
     Ok(0)
 }
 

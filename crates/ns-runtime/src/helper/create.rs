@@ -7,6 +7,7 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+use super::foreground::after_failed_hook;
 use super::launch::{launch, lease_ids};
 use super::monitor::{monitor, monitor_terminal};
 use super::prepare::{prepare, HostFacts, Prepared};
@@ -46,8 +47,9 @@ pub fn create(req: &RunRequest, cr: &CreateRequest, sink: Sink) -> Result<()> {
         return create_monitored(&p, req, cr, dir, sink);
     }
     let result = create_in(&p, req, cr, &dir, sink);
-    if result.is_err() {
+    if let Err(e) = &result {
         let _ = std::fs::remove_dir_all(&dir.path);
+        after_failed_hook(&p, e, 0, sink);
         let _ = crate::image_root::remove_container_dir(&req.config, &cr.id);
     }
     result
@@ -85,8 +87,9 @@ fn create_monitored(
         let code = match create_in(p, req, cr, &dir, &mut to_caller) {
             Ok(()) => 0,
             Err(e) => {
-                to_caller(&Event::Error { error: e });
                 let _ = std::fs::remove_dir_all(&dir.path);
+                after_failed_hook(p, &e, 0, &mut to_caller);
+                to_caller(&Event::Error { error: e });
                 125
             }
         };
@@ -231,6 +234,7 @@ fn create_in(
         owner: unsafe { libc::geteuid() },
         monitor_pid: cr.monitor.then(|| std::process::id() as i32),
         cgroup: l.cgroup.clone(),
+        rdt: l.rdt.clone(),
     };
     dir.write_record(&record)?;
     if let Some(pf) = &cr.pid_file {
@@ -239,6 +243,8 @@ fn create_in(
     sink(&Event::Created { pid });
     l.guard.0 = 0;
     let network = l.network.take();
+    // The record holds it now: delete gives it back.
+    l.rdt = None;
     match (logs, terminal) {
         (_, Some(term)) => monitor_terminal(dir, pid, term, rd, l.cgroup.as_ref(), sink, network),
         (Some((out, err)), None) => {

@@ -48,7 +48,13 @@ fn foreground_in(req: &RunRequest, sink: Sink) -> Result<Ended> {
     let console = if p.process.terminal { Some(socketpair()?) } else { None };
     let detach =
         Detach { console: console.as_ref().map(|(_, c)| c.as_raw_fd()), ..Detach::default() };
-    let mut l = launch(&p, detach, true)?;
+    let mut l = match launch(&p, detach, true) {
+        Ok(l) => l,
+        Err(e) => {
+            after_failed_hook(&p, &e, 0, sink);
+            return Err(e);
+        }
+    };
     for message in std::mem::take(&mut l.warnings) {
         sink(&Event::Warning { message });
     }
@@ -74,12 +80,13 @@ pub(super) fn relay(
     let mut started = false;
     let mut failed = false;
     let mut exit = None;
-    let poststart = |p: &Prepared| {
-        if let Err(e) =
-            crate::hooks::run_hooks("poststart", &p.hooks.poststart, &p.hook_state("running", pid))
-        {
-            eprintln!("ns: {}", e.message);
-        }
+    let mut warnings = Vec::new();
+    let mut poststart = |p: &Prepared| {
+        warnings.extend(crate::hooks::run_hooks_warning(
+            "poststart",
+            &p.hooks.poststart,
+            &p.hook_state("running", pid),
+        ));
     };
     // Lines from the child, then None at their end: without init, the report pipe closes
     // when exec succeeds, and that is the start.
@@ -106,6 +113,9 @@ pub(super) fn relay(
         Some(m) => crate::tty::relay(m, l.reports.as_raw_fd(), &mut on_line),
         None => proto::each_line(l.reports.as_raw_fd(), &mut on_line),
     }
+    for message in warnings {
+        sink(&Event::Warning { message });
+    }
     let (_, status) =
         sys::waitpid(pid, 0).map_err(|e| SetupError::sys("wait for the container", None, e))?;
     CHILD.store(0, Ordering::Relaxed);
@@ -114,12 +124,31 @@ pub(super) fn relay(
     if let Some(cg) = l.cgroup.take() {
         cg.remove();
     }
+    if let Some(g) = l.rdt.take() {
+        g.remove();
+    }
     // Its networks given back before its end is reported.
     drop(l.network.take());
-    if let Err(e) =
-        crate::hooks::run_hooks("poststop", &p.hooks.poststop, &p.hook_state("stopped", pid))
-    {
-        eprintln!("ns: {}", e.message);
+    for message in crate::hooks::run_hooks_warning(
+        "poststop",
+        &p.hooks.poststop,
+        &p.hook_state("stopped", pid),
+    ) {
+        sink(&Event::Warning { message });
     }
     Ok((code, signal, oom_killed))
+}
+
+/// After a hook of the set-up failed (prestart, createRuntime, createContainer): the container
+/// is gone, and the runtime spec goes on with its poststop hooks, whose failures are warnings.
+pub(super) fn after_failed_hook(p: &Prepared, e: &SetupError, pid: i32, sink: Sink) {
+    if crate::hooks::is_hook_failure(e) {
+        for message in crate::hooks::run_hooks_warning(
+            "poststop",
+            &p.hooks.poststop,
+            &p.hook_state("stopped", pid),
+        ) {
+            sink(&Event::Warning { message });
+        }
+    }
 }

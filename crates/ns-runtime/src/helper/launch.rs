@@ -27,6 +27,8 @@ pub(super) struct Launched {
     pub(super) reports: OwnedFd,
     pub(super) guard: ChildGuard,
     pub(super) cgroup: Option<crate::cgroup::Cgroup>,
+    /// Its resctrl group (`linux.intelRdt`), given back with it.
+    pub(super) rdt: Option<crate::resctrl::RdtGroup>,
     /// What was asked for and not done (best-effort limits), for the caller to hear.
     pub(super) warnings: Vec<String>,
     /// The container's network attachment: torn down when dropped (after the child).
@@ -41,6 +43,9 @@ impl Drop for Launched {
             drop(std::mem::replace(&mut self.guard, ChildGuard(0)));
             if let Some(cg) = self.cgroup.take() {
                 cg.remove();
+            }
+            if let Some(g) = self.rdt.take() {
+                g.remove();
             }
         }
         // The attachment outlives the child: a container's packets never find its address
@@ -168,12 +173,16 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
 
     // The child waits on `go` until its ids mean something, until it is in its cgroup, and
     // until what comes from outside is attached.
+    let mut rdt = None;
     let prepared = (|| {
         if p.ns.has_new(NsKind::User) {
             idmap::write_id_maps(pid, &p.uid_maps, &p.gid_maps, p.map_writer)?;
         }
         if let (Some(cg), false) = (&cgroup, placed) {
             cg.add(pid)?;
+        }
+        if let Some(plan) = &p.rdt {
+            rdt = Some(crate::resctrl::RdtGroup::join(plan, &p.id, pid)?);
         }
         let trees = trees.as_ref().map(|(ours, _)| ours.as_raw_fd());
         let network = attach_before_release(p, pid, image, &idmapped, trees)?;
@@ -190,17 +199,23 @@ pub(super) fn launch(p: &Prepared, detach: Detach, forward_signals: bool) -> Res
             if let Some(cg) = &cgroup {
                 cg.remove();
             }
+            if let Some(g) = rdt.take() {
+                g.remove();
+            }
             return Err(e);
         }
     };
-    Ok(Launched { pid, reports: rep_r, guard, cgroup, warnings, network })
+    Ok(Launched { pid, reports: rep_r, guard, cgroup, rdt, warnings, network })
 }
 
 fn join_namespaces(ns: &NsPlan, euid: u32) -> Result<()> {
     // Root joins the user namespace last (joining it first would lose the privilege it holds
     // over namespaces owned by the host); anyone else joins it first, since it is the user
-    // namespace that gives them the privilege to join the rest.
-    let mut order: Vec<&(NsKind, String)> = ns.join.iter().collect();
+    // namespace that gives them the privilege to join the rest. A mount namespace is joined by
+    // the child itself (see `child`): the helper goes on working with the host's paths (the
+    // cgroup, the state directory, the id maps, the hooks).
+    let mut order: Vec<&(NsKind, String)> =
+        ns.join.iter().filter(|(k, _)| *k != NsKind::Mount).collect();
     if euid != 0 {
         order.sort_by_key(|(k, _)| *k != NsKind::User);
     }
@@ -288,7 +303,8 @@ fn attach_before_release(
         None => None,
     };
     // The namespaces exist and set-up has not begun: the hooks that prepare them (networks).
-    let state = p.hook_state("creating", pid);
+    // Hooks see the state `created`, as the runtime spec's lifecycle (and crun) words it.
+    let state = p.hook_state("created", pid);
     crate::hooks::run_hooks("prestart", &p.hooks.prestart, &state)?;
     crate::hooks::run_hooks("createRuntime", &p.hooks.create_runtime, &state)?;
     Ok(network)
@@ -310,13 +326,16 @@ fn make_idmapped_mounts(
         let src = s.open()?;
         let tree = sys::open_tree_clone(src.as_raw_fd(), s.recursive)
             .map_err(|e| SetupError::sys("copy the mount of", Some(path), e))?;
-        sys::idmap_tree(tree.as_raw_fd(), s.recursive, s.attrs, userns.as_raw_fd()).map_err(|e| {
+        sys::idmap_tree(tree.as_raw_fd(), s.idmap_recursive, 0, userns.as_raw_fd()).map_err(|e| {
             let err = SetupError::sys("make an idmapped mount of", Some(path), e);
             match e.0 {
                 libc::EINVAL | libc::EOPNOTSUPP => err.with_hint("its filesystem (or the kernel) does not support idmapped mounts; drop the idmap option, or use userns=host"),
                 libc::EPERM => err.with_hint("idmapped mounts of host files need root"),
                 _ => err,
             }
+        })?;
+        crate::rootfs::set_tree_attrs(tree.as_raw_fd(), &s.rec_attrs, &s.attrs).map_err(|e| {
+            SetupError::sys("set the attributes of the idmapped mount of", Some(path), e)
         })?;
         sys::send_fd(sock, tree.as_raw_fd(), b"tree")
             .map_err(|e| SetupError::sys("hand over the idmapped mount of", Some(path), e))?;

@@ -59,6 +59,8 @@ pub struct Prepared {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub rootfs: Option<RootfsPlan>,
+    /// Without a mount namespace of its own: the root the container is chrooted into.
+    pub chroot: Option<String>,
     pub sysctl: Vec<(String, String)>,
     pub process: Process,
     pub command: Command,
@@ -70,6 +72,10 @@ pub struct Prepared {
     /// Limits that cannot be applied are a warning, not an error (`io.ns.limits: best-effort`).
     pub best_effort_limits: bool,
     pub caps: Option<crate::caps::CapSets>,
+    /// I/O priority, CPU scheduling and execution domain of the container's process.
+    pub attributes: process::Attributes,
+    /// The resctrl group the container runs in (`linux.intelRdt`).
+    pub rdt: Option<crate::resctrl::RdtPlan>,
     /// The compiled seccomp filter, loaded last before the command runs.
     pub seccomp: Option<Vec<crate::seccomp::Insn>>,
     /// What hooks are told about the container.
@@ -106,8 +112,14 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     let ns = NsPlan::from_spec(spec)?;
     let joined = |k: NsKind| ns.join.iter().any(|(j, _)| *j == k);
     let linux = spec.linux.clone().unwrap_or_default();
-    let process =
-        spec.process.clone().ok_or_else(|| SetupError::config("process", "is required"))?;
+    // The runtime spec lets a config leave `process` to `start`, which has no way to give it:
+    // as runc, create refuses it.
+    let process = spec.process.clone().ok_or_else(|| {
+        SetupError::config(
+            "process",
+            "must not be empty: the container's process is needed at create (as runc needs it)",
+        )
+    })?;
     // A warm container's command comes later (it may be given here too, and is not used).
     if process.args.is_empty() && !req.warm {
         return Err(SetupError::config("process.args", "must not be empty"));
@@ -131,6 +143,13 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     let command =
         if req.warm { Command::pending() } else { Command::new(&process.args, &process.env)? };
     let caps = process.capabilities.as_ref().map(crate::caps::CapSets::from_spec).transpose()?;
+    let attributes = process::Attributes::plan(
+        "process",
+        process.io_priority.as_ref(),
+        process.scheduler.as_ref(),
+        linux.personality.as_ref(),
+    )?;
+    let rdt = linux.intel_rdt.as_ref().map(crate::resctrl::plan).transpose()?;
 
     // Root's default: a range of host ids of the container's own, so root inside is nobody
     // outside. Leased by the launch step, held until the container is gone.
@@ -215,6 +234,14 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     }
 
     let rootfs = plan_rootfs(spec, &linux, &ns, bundle, host.caller.euid)?;
+    // Without a mount namespace of its own (the caller's shared, or one joined by path), the
+    // root is not built: the container is chrooted into root.path (resolved in the mount
+    // namespace it runs in), as runc and crun do without one.
+    let chroot = if ns.has_new(NsKind::Mount) {
+        None
+    } else {
+        spec.root.as_ref().map(|r| mounts::host_path(bundle, &r.path)).filter(|r| r != "/")
+    };
 
     if rootfs.as_ref().is_some_and(|r| !r.idmapped_sources().is_empty())
         && !ns.has_new(NsKind::User)
@@ -228,13 +255,31 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     // A cgroup when limits are asked for (then also OOM reporting and stats). Without limits
     // none is made: on a v1 host that is eight folders made and removed per container, the
     // better part of a container's start-up time.
-    let resources = linux.resources.clone().unwrap_or_default();
+    let mut resources = linux.resources.clone().unwrap_or_default();
+    resources.device_nodes = rootfs
+        .as_ref()
+        .map(|r| r.devices.iter().map(|d| d.path.clone()).collect())
+        .unwrap_or_default();
+    if let Some(state) = resources.device_state()? {
+        if host.caller.euid != 0 {
+            // Without root no device controller is ours to set (nor a BPF program to load), and
+            // none is needed if the rules allow what the container has: its user namespace may
+            // not make a node, so what it can open is the nodes bound in (the defaults and
+            // linux.devices), which are checked here instead.
+            check_devices_without_root(&state, rootfs.as_ref())?;
+            resources.devices.clear();
+        }
+    }
     let id_for_cgroup = req
         .create
         .as_ref()
         .map(|c| c.id.clone())
         .or_else(|| spec.annotations.get("io.ns.id").cloned());
-    let cgroup = if !resources.is_empty() {
+    // An engine names the cgroup (linux.cgroupsPath) and expects it to exist: root makes it
+    // even when nothing in it is limited (its processes are counted, frozen, watched for OOM).
+    let named =
+        host.caller.euid == 0 && linux.cgroups_path.as_deref().is_some_and(|p| !p.is_empty());
+    let cgroup = if !resources.is_empty() || named {
         crate::cgroup::plan_writes(host.cgroup_layout, &resources)?;
         let rel = match linux.cgroups_path.as_deref() {
             Some(p) if !p.is_empty() && !p.contains(':') && !p.split('/').any(|c| c == "..") => {
@@ -264,6 +309,7 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
         hostname,
         domainname,
         rootfs,
+        chroot,
         sysctl,
         process,
         command,
@@ -272,6 +318,8 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
         hooks: spec.hooks.clone().unwrap_or_default(),
         cgroup,
         caps,
+        attributes,
+        rdt,
         seccomp: linux.seccomp.as_ref().map(crate::seccomp::compile).transpose()?,
         id: req
             .create
@@ -296,8 +344,47 @@ pub fn prepare(req: &RunRequest, host: &HostFacts) -> Result<Prepared> {
     })
 }
 
+/// Without root the device rules are not enforced by a controller: they must allow (read and
+/// write) every node the container has, the default ones and those of linux.devices.
+fn check_devices_without_root(
+    state: &crate::devices::DeviceState,
+    rootfs: Option<&RootfsPlan>,
+) -> Result<()> {
+    use crate::devices::{Kind, READ, WRITE};
+    let defaults = [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ];
+    let has_dev = rootfs.is_some_and(|r| r.mounts.iter().any(|m| m.destination == "/dev"));
+    let mut nodes: Vec<(String, Kind, u32, u32)> = if has_dev {
+        defaults.iter().map(|(p, ma, mi)| (p.to_string(), Kind::Char, *ma, *mi)).collect()
+    } else {
+        Vec::new()
+    };
+    for d in rootfs.map(|r| r.devices.as_slice()).unwrap_or_default() {
+        let kind = match d.file_type {
+            libc::S_IFCHR => Kind::Char,
+            libc::S_IFBLK => Kind::Block,
+            _ => continue,
+        };
+        nodes.push((d.path.clone(), kind, d.major, d.minor));
+    }
+    match nodes.iter().find(|(_, k, ma, mi)| !state.permits(*k, *ma, *mi, READ | WRITE)) {
+        Some((path, ..)) => Err(SetupError::config(
+            "linux.resources.devices",
+            format!("denies {path}, which the container has: without root the device controller cannot enforce that (leave the node out instead)"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The plan of the root filesystem, with a new mount namespace (without one the container
-/// sees the host's tree, and neither `root` nor `mounts` may be given).
+/// sees the tree of the mount namespace it shares or joins, chrooted into `root.path` if it
+/// is given, and nothing that would change that namespace may be asked for).
 ///
 /// The root is a recursive bind of `root.path` (resolved against the bundle), which the launch
 /// makes an idmapped mount with `io.ns.root.idmap`, or a fresh tmpfs when there is no `root`.
@@ -351,13 +438,39 @@ fn plan_rootfs(
             idmap_root: spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true")
                 && spec.root.is_some(),
             bind_roots: mounts::bind_roots(&spec.annotations)?,
+            devices: crate::devices::plan_nodes(&linux.devices)?,
+            // A user namespace (new or joined) may not make device nodes.
+            bind_devices: ns.has_new(NsKind::User)
+                || ns.join.iter().any(|(k, _)| *k == NsKind::User),
             image,
         })
     } else {
-        if spec.root.is_some() || !spec.mounts.is_empty() {
+        // The mount namespace is the caller's, or one joined that others live in: what would
+        // change it is refused rather than done to them (or left undone).
+        let why = if ns.join.iter().any(|(k, _)| *k == NsKind::Mount) {
+            "needs a mount namespace of its own (the joined one is shared with the processes already in it)"
+        } else {
+            "needs a mount namespace of its own (without one the container shares the caller's mounts)"
+        };
+        let refused = [
+            ("mounts", !spec.mounts.is_empty()),
+            ("linux.maskedPaths", !linux.masked_paths.is_empty()),
+            ("linux.readonlyPaths", !linux.readonly_paths.is_empty()),
+            ("linux.rootfsPropagation", propagation != 0),
+            ("linux.devices", !linux.devices.is_empty()),
+            ("root.readonly", spec.root.as_ref().is_some_and(|r| r.readonly)),
+            (
+                "annotations.io.ns.root.idmap",
+                spec.annotations.get("io.ns.root.idmap").is_some_and(|v| v == "true"),
+            ),
+        ];
+        if let Some((field, _)) = refused.iter().find(|(_, given)| *given) {
+            return Err(SetupError::config(*field, why));
+        }
+        if !mounts::bind_roots(&spec.annotations)?.is_empty() && spec.root.is_some() {
             return Err(SetupError::config(
-                if spec.root.is_some() { "root" } else { "mounts" },
-                "needs a new mount namespace",
+                "root",
+                format!("{why}: a root confined to io.ns.bind.roots is bound from a descriptor"),
             ));
         }
         None
@@ -608,19 +721,45 @@ mod tests {
         let propagation = request(json!({ "linux": { "rootfsPropagation": "sideways" } }));
         assert_eq!(refused(&propagation, &ROOT), "linux.rootfsPropagation");
         let host_tree = json!({ "linux": { "namespaces": [{ "type": "pid" }] } });
-        let mut with_root = host_tree.clone();
-        merge(&mut with_root, json!({ "root": { "path": "/srv/rootfs" } }));
-        assert_eq!(refused(&request(with_root), &ROOT), "root");
         let mut with_mounts = host_tree.clone();
         merge(&mut with_mounts, json!({ "mounts": [{ "destination": "/tmp", "type": "tmpfs" }] }));
         assert_eq!(refused(&request(with_mounts), &ROOT), "mounts");
-        assert_eq!(plan(&request(host_tree), &ROOT).rootfs.map(|_| ()), None);
+        assert_eq!(plan(&request(host_tree.clone()), &ROOT).rootfs.map(|_| ()), None);
+        assert_eq!(plan(&request(host_tree.clone()), &ROOT).chroot, None);
+        let mut masked = host_tree.clone();
+        merge(&mut masked, json!({ "linux": { "maskedPaths": ["/proc/kcore"] } }));
+        assert_eq!(refused(&request(masked), &ROOT), "linux.maskedPaths");
         let idmapped = request(json!({ "mounts": [
             { "destination": "/data", "source": "/srv/data", "options": ["bind", "idmap"] }
         ] }));
         assert_eq!(refused(&idmapped, &ROOT), "mounts");
         let relative = request(json!({ "mounts": [{ "destination": "data", "type": "tmpfs" }] }));
         assert_eq!(refused(&relative, &ROOT), "mounts[0].destination");
+    }
+
+    #[test]
+    fn without_a_mount_namespace_of_its_own_the_root_is_a_chroot_and_nothing_is_mounted() {
+        // The caller's mount namespace, shared: root.path (from the bundle) is chrooted into.
+        let shared = json!({ "linux": { "namespaces": [{ "type": "pid" }] }, "root": { "path": "rootfs/." } });
+        let p = plan(&request(shared.clone()), &ROOT);
+        assert_eq!(p.chroot.as_deref(), Some("/srv/bundle/rootfs"));
+        assert!(p.rootfs.is_none());
+        let mut ro = shared.clone();
+        merge(&mut ro, json!({ "root": { "readonly": true } }));
+        assert_eq!(refused(&request(ro), &ROOT), "root.readonly");
+        // One joined by path: the same, and what would change it is refused.
+        let joined = json!({
+            "linux": { "namespaces": [{ "type": "pid" }, { "type": "mount", "path": "/proc/7/ns/mnt" }] },
+            "root": { "path": "/" },
+        });
+        let p = plan(&request(joined.clone()), &ROOT);
+        assert_eq!(p.chroot, None, "its own root: nothing to chroot into");
+        assert_eq!(p.ns.join, vec![(NsKind::Mount, "/proc/7/ns/mnt".to_string())]);
+        let mut propagated = joined.clone();
+        merge(&mut propagated, json!({ "linux": { "rootfsPropagation": "shared" } }));
+        let e = prepare(&request(propagated), &ROOT).err().unwrap();
+        assert_eq!(e.path.as_deref(), Some("linux.rootfsPropagation"));
+        assert!(e.message.contains("the joined one is shared"), "{}", e.message);
     }
 
     #[test]
@@ -663,9 +802,46 @@ mod tests {
             let req = limits(json!({ "linux": { "cgroupsPath": bad } }));
             assert_eq!(rel(&req).as_deref(), Some("ns/run-4242"));
         }
-        // No limits, no cgroup (even with a path).
-        let none = request(json!({ "linux": { "cgroupsPath": "/custom/box" } }));
-        assert!(plan(&none, &ROOT).cgroup.is_none());
+        // No limits: no cgroup, unless an engine names one (and root can make it).
+        let named = request(json!({ "linux": { "cgroupsPath": "/custom/box" } }));
+        assert_eq!(plan(&named, &ROOT).cgroup.map(|c| c.0).as_deref(), Some("custom/box"));
+        assert!(plan(&named, &user(1000)).cgroup.is_none());
+        assert!(plan(&request(json!({})), &ROOT).cgroup.is_none());
+    }
+
+    #[test]
+    fn device_rules_need_root_unless_they_allow_every_node_the_container_has() {
+        let with_dev = |rules: Value, devices: Value| {
+            request(json!({
+                "mounts": [{ "destination": "/dev", "type": "tmpfs" }],
+                "linux": { "resources": { "devices": rules }, "devices": devices },
+            }))
+        };
+        let deny_all = json!([{ "allow": false, "access": "rwm" }]);
+        let fuse = json!([{ "type": "c", "path": "/dev/fuse", "major": 10, "minor": 229 }]);
+        // Root: the rules (with runc's defaults) go to the cgroup.
+        let p = plan(&with_dev(deny_all.clone(), json!([])), &ROOT);
+        let (_, res) = p.cgroup.expect("a cgroup for the rules");
+        assert!(!res.device_state().unwrap().unwrap().default_allow);
+        // Without root they hold by themselves when they allow what is bound in...
+        let p = plan(&with_dev(deny_all.clone(), json!([])), &user(1000));
+        assert!(p.cgroup.is_none(), "nothing left for a cgroup to do");
+        // ...and are refused when they deny a node the container has.
+        assert_eq!(
+            refused(&with_dev(deny_all.clone(), fuse.clone()), &user(1000)),
+            "linux.resources.devices"
+        );
+        let allow_fuse = json!([{ "allow": false, "access": "rwm" }, { "allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw" }]);
+        assert!(plan(&with_dev(allow_fuse, fuse.clone()), &user(1000)).cgroup.is_none());
+        // The node's path makes its default rule give way.
+        let p = plan(
+            &with_dev(
+                deny_all,
+                json!([{ "type": "c", "path": "/dev/null", "major": 1, "minor": 3 }]),
+            ),
+            &ROOT,
+        );
+        assert_eq!(p.cgroup.unwrap().1.device_nodes, vec!["/dev/null".to_string()]);
     }
 
     #[test]
@@ -692,8 +868,8 @@ mod tests {
         let p = plan(&req, &ROOT);
         assert_eq!(p.id, "from-annotation");
         assert_eq!(p.hooks.poststop.len(), 1);
-        let state = p.hook_state("creating", 77);
-        assert_eq!((state.id, state.status, state.pid), ("from-annotation", "creating", 77));
+        let state = p.hook_state("created", 77);
+        assert_eq!((state.id, state.status, state.pid), ("from-annotation", "created", 77));
         assert_eq!(state.bundle, "/srv/bundle");
         assert_eq!(state.annotations.get("org.example").map(String::as_str), Some("yes"));
         req.create = Some(CreateRequest { id: "c1".into(), ..CreateRequest::default() });

@@ -8,7 +8,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
-use super::foreground::{ended, relay};
+use super::foreground::{after_failed_hook, ended, relay};
 use super::launch::{launch, lease_ids};
 use super::prepare::{prepare, HostFacts};
 use crate::child::Detach;
@@ -52,15 +52,27 @@ pub fn warm(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> 
     lease_ids(&mut p)?;
     let (ours, theirs) = socketpair()?;
     let detach = Detach { command: Some(theirs.as_raw_fd()), ..Detach::default() };
-    let mut l = launch(&p, detach, true)?;
+    let mut l = match launch(&p, detach, true) {
+        Ok(l) => l,
+        Err(e) => {
+            after_failed_hook(&p, &e, 0, sink);
+            return Err(e);
+        }
+    };
     drop(theirs);
 
-    // Its set-up, until it waits (a failure ends the launch: `l` kills it and takes its cgroup).
+    // Its set-up, until it waits (a failure ends the launch: `l` kills it and takes its cgroup;
+    // a createContainer hook's, then the poststop hooks run, as for a cold container).
     let mut reports = LineReader::new(l.reports.as_raw_fd());
     loop {
         match reports.next_line().map(|line| serde_json::from_slice::<Report>(&line)) {
             Some(Ok(Report::Waiting)) => break,
-            Some(Ok(Report::Error { error })) => return Err(error),
+            Some(Ok(Report::Error { error })) => {
+                let pid = l.pid;
+                drop(l);
+                after_failed_hook(&p, &error, pid, sink);
+                return Err(error);
+            }
             Some(_) => continue,
             None => {
                 return Err(SetupError::sys("set up the container", None, Errno(libc::ECHILD))
@@ -81,8 +93,20 @@ pub fn warm(req: &RunRequest, sink: Sink) -> Result<(Option<i32>, Option<i32>)> 
 
     let (line, fds) = match proto::recv_line(control.fd(), proto::MAX_LINE, proto::RUN_FDS) {
         Ok(Some(m)) => m,
-        // Let go without a command: dropping `l` ends the container.
-        Ok(None) => return Ok((None, None)),
+        // Let go without a command: dropping `l` ends the container. Its prestart and
+        // createRuntime hooks ran: its poststop hooks run once it is gone, as for any other.
+        Ok(None) => {
+            let pid = l.pid;
+            drop(l);
+            for message in crate::hooks::run_hooks_warning(
+                "poststop",
+                &p.hooks.poststop,
+                &p.hook_state("stopped", pid),
+            ) {
+                sink(&Event::Warning { message });
+            }
+            return Ok((None, None));
+        }
         Err(e) => return Err(SetupError::sys("receive the command", None, e)),
     };
     let msg: RunMessage =

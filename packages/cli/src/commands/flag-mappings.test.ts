@@ -1,4 +1,4 @@
-// Unit tests of the `ns exec`, `ns logs` and `ns stop` flags -> @ns/core options mappings (pure:
+// Unit tests of the `ns exec`, `ns logs`, `ns stop` and `ns update` flags -> @ns/core options mappings (pure:
 // no process is started).
 import { Command } from 'commander'
 import { describe, expect, it } from 'vitest'
@@ -10,6 +10,7 @@ import { addFlags, type FlagTable } from '../flags.js'
 import { execFlags, execOptionsFromFlags } from './exec.js'
 import { logOptionsFromFlags, logsFlags } from './logs.js'
 import { stopFlags, stopGraceMs } from './stop.js'
+import { limitsFromFlags, updateFlags } from './update.js'
 
 /** Parse a command line with a table's commander options, as the command does. */
 function parse<T>(table: FlagTable<any>, ...args: string[]): T {
@@ -120,5 +121,27 @@ describe('ns stop flags', () => {
 
   it('refuses a time that is not a number of seconds, naming --time', () => {
     for (const bad of ['-1', 'soon', '1e3', '']) expect(failure(() => stopGraceMs(bad)).field).toBe('--time')
+  })
+})
+
+describe('ns update: flags -> the limits DetachedContainer.update takes', () => {
+  const limits = (...args: string[]) => limitsFromFlags(parse(updateFlags, ...args))
+
+  it('takes the limit flags of run as run maps them, and only those given', () => {
+    expect(limits('-m', '128m', '--cpus', '0.5', '--pids-limit', '50')).toEqual({
+      memory: '128m',
+      cpus: 0.5,
+      pidsLimit: 50,
+    })
+    expect(limits('--memory-swap', '-1', '--cpuset-cpus', '0', '--blkio-weight', '300', '--cpu-shares', '512')).toEqual(
+      { memorySwap: -1, cpusetCpus: '0', blkioWeight: 300, cpuShares: 512 },
+    )
+  })
+
+  it('no limit, or one @ns/core refuses, is an error before any container is touched', () => {
+    expect(failure(() => limits()).message).toMatch(/^flags: give at least one limit/)
+    expect(failure(() => limits('--pids-limit', 'many')).field).toBe('--pids-limit')
+    expect(failure(() => limits('-m', '1k')).field).toBe('memory')
+    expect(failure(() => limits('--blkio-weight', '5')).field).toBe('blkioWeight')
   })
 })

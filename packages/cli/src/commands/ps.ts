@@ -12,7 +12,7 @@ function statusText(s: ContainerState): string {
 }
 
 export default defineCommand({
-  description: 'list containers (running ones; -a for all)',
+  description: 'list containers (running and paused ones; -a for all)',
   flags: {
     all: bool('-a, --all', 'show stopped and created containers too'),
     quiet: bool('-q, --quiet', 'only ids'),
@@ -20,7 +20,7 @@ export default defineCommand({
   },
   action(_args, o, ctx) {
     const root = ctx.root()
-    const all = list(root).filter((s) => o.all || s.status === 'running')
+    const all = list(root).filter((s) => o.all || s.status === 'running' || s.status === 'paused')
     if (o.quiet) process.stdout.write(all.map((s) => `${s.id}\n`).join(''))
     else if (o.format === 'json') process.stdout.write(`${JSON.stringify(all)}\n`)
     else {

@@ -86,7 +86,7 @@ export const frameKinds = {
 export const maxFramePayload = 1048576
 
 /** The statuses of a container, in the order of its life (state::Status). */
-export type ContainerStatus = 'creating' | 'created' | 'running' | 'stopped'
+export type ContainerStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped'
 
 /** A SetupError as it crosses process boundaries, in JSON (error::SetupError). */
 export interface SetupErrorJson {

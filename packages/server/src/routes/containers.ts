@@ -43,7 +43,7 @@ const listContainers = createRoute({
   request: {
     query: z.object({
       status: z
-        .enum(['created', 'running', 'stopped'])
+        .enum(['created', 'running', 'paused', 'stopped'])
         .optional()
         .openapi({ description: 'Only containers in this state.' }),
       name: z.string().optional().openapi({ description: 'Only containers whose id contains this.' }),

@@ -1,4 +1,4 @@
-// The verbs of a container's life: start, stop, kill, wait.
+// The verbs of a container's life: start, pause, resume, update, stop, kill, wait.
 import { watch, type FSWatcher } from 'node:fs'
 
 import { createRoute, z } from '@hono/zod-openapi'
@@ -18,6 +18,8 @@ import {
   querySignal,
   bodySignal,
   signalOf,
+  updateBody,
+  jsonBody,
 } from '../schemas.js'
 
 const tags = ['lifecycle']
@@ -47,6 +49,37 @@ const stopContainer = createRoute({
     200: json(idAndState.extend({ exit: exitStatusSchema }), 'Stopped: its state and how it ended'),
     ...errors(400, 401, 404, 408, 500),
   },
+})
+
+const pauseContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/pause',
+  tags,
+  summary: 'Freeze every process of a container',
+  description:
+    'Its cgroup is frozen (a container with limits has one); its status is `paused` until resumed. Answers once the kernel says it is frozen.',
+  request: { params: idParams },
+  responses: { 200: json(idAndState, 'Paused'), ...errors(400, 401, 404, 408, 409, 500) },
+})
+
+const resumeContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/resume',
+  tags,
+  summary: 'Thaw a paused container',
+  request: { params: idParams },
+  responses: { 200: json(idAndState, 'Running again'), ...errors(400, 401, 404, 408, 409, 500) },
+})
+
+const updateContainer = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/update',
+  tags,
+  summary: 'Change the limits of a running container',
+  description:
+    'The limits given are written to its cgroup (a container with limits has one) and kept in its config; the others stay.',
+  request: { params: idParams, body: jsonBody(updateBody) },
+  responses: { 200: json(idAndState, 'Updated'), ...errors(400, 401, 404, 408, 409, 500) },
 })
 
 const allDescription = 'To every process of the container, not only its first.'
@@ -127,6 +160,30 @@ export function lifecycleRoutes(ctx: AppContext) {
     const container = lookup(ctx, id)
     await withDeadline(container.start(), ctx.limits.opTimeoutMs, `start ${id}`)
     ctx.events.sync({ started: id })
+    return c.json({ id, state: withLabels(container.state()) }, 200)
+  })
+
+  for (const [route, on] of [
+    [pauseContainer, true],
+    [resumeContainer, false],
+  ] as const) {
+    app.openapi(route, async (c) => {
+      const { id } = c.req.valid('param')
+      const container = lookup(ctx, id)
+      await withDeadline(
+        on ? container.pause() : container.resume(),
+        ctx.limits.opTimeoutMs,
+        `${on ? 'pause' : 'resume'} ${id}`,
+      )
+      ctx.events.sync()
+      return c.json({ id, state: withLabels(container.state()) }, 200)
+    })
+  }
+
+  app.openapi(updateContainer, async (c) => {
+    const { id } = c.req.valid('param')
+    const container = lookup(ctx, id)
+    await withDeadline(container.update(c.req.valid('json')), ctx.limits.opTimeoutMs, `update ${id}`)
     return c.json({ id, state: withLabels(container.state()) }, 200)
   })
 
