@@ -11,7 +11,7 @@ import { Agent, buildConnector, fetch as undiciFetch } from 'undici'
 
 import { NsError } from '@ns/core'
 
-import { listedConnection, refusedAddress, type PullPolicy as Policy } from './pull-policy.js'
+import { listedConnection, refusedAddress, type PullPolicy } from './pull-policy.js'
 
 /** A connection the policy refused; what fetch rejects with carries it as its cause. */
 class Refused extends Error {
@@ -54,7 +54,7 @@ export interface GuardedFetch {
  * A `fetch` for the registry client whose every connection the policy judges. A refused one
  * rejects with an NsError (`EPERM`, field `reference`), which the core passes on as it is.
  */
-export function guardedFetch(policy: Policy): GuardedFetch {
+export function guardedFetch(policy: PullPolicy): GuardedFetch {
   const checked = buildConnector({ lookup: guardedLookup })
   const direct = buildConnector({})
   const agent = new Agent({

@@ -10,17 +10,9 @@ import { NsError } from '@ns/core'
 
 import { guardedFetch } from './egress.js'
 import { ApiError, imageFailure, imageStatusOf } from './errors.js'
-import {
-  judgePull,
-  listedConnection,
-  parseAllowedRegistries,
-  refusedAddress,
-  type PullPolicy as Policy,
-} from './pull-policy.js'
+import { judgePull, listedConnection, parseAllowedRegistries, refusedAddress, type PullPolicy } from './pull-policy.js'
 
-const policyOf = (allowRegistry: string[] = []): Policy => ({
-  allowBind: [],
-  allowPrivileged: false,
+const policyOf = (allowRegistry: string[] = []): PullPolicy => ({
   allowRegistry: parseAllowedRegistries(allowRegistry),
 })
 
