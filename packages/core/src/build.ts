@@ -10,7 +10,7 @@ import { capabilityNames, defaultCapabilities, namespaceNames, normalizeCap, typ
 import type { PreparedImage } from './images/run.js'
 import type { ParsedRunOptions } from './options.js'
 import { hostnameFor, nameFits, NAME_PROBLEM, parseSize } from './rules.js'
-import { applySharing, NETWORK_ANNOTATION, networkSpec } from './networks.js'
+import { applySharing, NETWORK_ANNOTATION, networkSpec } from './networks/index.js'
 import { frozenSeccompProfile } from './seccomp.js'
 import type { OciMount, OciSpec } from './spec.js'
 

@@ -9,7 +9,7 @@ import { attachTo, type Attachment } from './attach.js'
 import { envList, makeSpec, newContainerId, optionError, parseUser, resourcesOf } from './build.js'
 import { collect, Container, launchHelper, type RunResult } from './container.js'
 import { NsError } from './errors.js'
-import { attachmentsOf } from './networks.js'
+import { attachmentsOf } from './networks/index.js'
 import { stateFiles, type ContainerStatus, type SetupErrorJson } from './generated/facts.js'
 
 // Validated without zod (check.ts): the same rules as options.ts and spec.ts, loaded faster.

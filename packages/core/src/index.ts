@@ -25,7 +25,7 @@ export type {
   Stats,
 } from './detached.js'
 export { runOptionsSchema, parseRunOptions, commandSchema } from './options.js'
-export { networks, Networks, DEFAULT_NETWORK, defaultNetworkStore, defaultRunDir } from './networks.js'
+export { networks, Networks, DEFAULT_NETWORK, defaultNetworkStore, defaultRunDir } from './networks/index.js'
 export type {
   NetworkCreateOptions,
   NetworkDefinition,
@@ -33,7 +33,7 @@ export type {
   NetworkInfo,
   NetworksOptions,
   Reconciled,
-} from './networks.js'
+} from './networks/index.js'
 export type { RunOptions } from './options.js'
 export { namespaceNames, capabilityNames, defaultCapabilities } from './names.js'
 export type { NamespaceName } from './names.js'

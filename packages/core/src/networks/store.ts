@@ -1,10 +1,6 @@
-// Container networks: their definitions (stored here, one JSON file each), the options of a
-// container that name them (compiled into its runtime spec: the `io.ns.network` plan the
-// helper attaches from, the binds of its /etc files, the namespaces it shares), and the
-// operations of `ns network` (create, ls, inspect, rm, prune). The kernel's side of each is
-// the runtime's (`ns_runtime::network`, through the addon): bridges, addresses, firewall,
-// resolvers. Every call here is synchronous and takes plain data, so that the routes of a
-// server can be thin wrappers of it.
+// The networks of one store: their definitions (one JSON file each) and the operations of
+// `ns network` (create, ls, inspect, rm, prune), each with the runtime's side called through
+// the addon.
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir } from 'node:os'
@@ -12,46 +8,14 @@ import { join } from 'node:path'
 
 import native from '@ns/native'
 
-import { NsError } from './errors.js'
-import type { NamespaceName } from './names.js'
-import type { ParsedRunOptions } from './options.js'
-import { isIpAddress, NETWORK_NAME_FORM, NETWORK_NAME_PROBLEM, PORT_FORM } from './rules.js'
-import type { OciMount } from './spec.js'
+import { NsError } from '../errors.js'
+import { isIpAddress, NETWORK_NAME_FORM, NETWORK_NAME_PROBLEM } from '../rules.js'
+import { overlaps } from './cidr.js'
+import type { NetworkDefinition, NetworkInfo } from './definition.js'
+import { euid, needRoot } from './root.js'
 
 /** The name of the default network (docker's), made on first use. */
 export const DEFAULT_NETWORK = 'bridge'
-/** The annotation that carries a container's network plan to the runtime. */
-export const NETWORK_ANNOTATION = 'io.ns.network'
-
-/** A subnet of a network as the runtime keeps it. */
-export interface Pool {
-  subnet: string
-  gateway: string
-  ipRange?: string
-}
-
-/** A network's definition as the runtime takes it (`ns_net::Network`). */
-export interface NetworkDefinition {
-  name: string
-  bridge: string
-  subnets: Pool[]
-  internal: boolean
-  mtu?: number
-}
-
-/** A stored network. */
-export interface NetworkInfo {
-  name: string
-  id: string
-  driver: 'bridge'
-  created: string
-  internal: boolean
-  ipv6: boolean
-  /** Names of its containers are answered by a resolver on its gateways. */
-  dns: boolean
-  labels: Record<string, string>
-  definition: NetworkDefinition
-}
 
 export interface NetworkCreateOptions {
   name: string
@@ -106,8 +70,6 @@ function nativeCall<T>(op: string, args: unknown): T {
   }
 }
 
-const euid = () => process.geteuid?.() ?? 0
-
 export function defaultNetworkStore(): string {
   if (process.env.NS_NETWORK_STORE) return process.env.NS_NETWORK_STORE
   if (euid() === 0) return '/var/lib/ns/networks'
@@ -118,20 +80,6 @@ export function defaultNetworkStore(): string {
 export function defaultRunDir(): string {
   if (euid() === 0) return '/run/ns'
   return join(process.env.XDG_RUNTIME_DIR || `/run/user/${euid()}`, 'ns')
-}
-
-const rootlessHint =
-  'bridge networks need root; rootless networking (pasta, slirp4netns) is not supported yet: use --network none (loopback only) or --network host'
-
-function needRoot(field: string): void {
-  if (euid() !== 0)
-    throw new NsError({
-      code: 'EPERM',
-      field,
-      step: 'validate options',
-      message: `${field}: bridge networks need root`,
-      hint: rootlessHint,
-    })
 }
 
 /** The networks of one store. */
@@ -429,237 +377,4 @@ function uniqueLocal(name: string): string {
   for (const c of Buffer.from(name)) h = Math.imul(h ^ c, 0x01000193) >>> 0
   const w = (n: number) => (n & 0xffff).toString(16)
   return `fd${((h >>> 24) & 0xff).toString(16).padStart(2, '0')}:${w(h >>> 8)}:${w(h * 31 + 7)}::/64`
-}
-
-function parseCidr(c: string): { v6: boolean; bits: bigint; prefix: number } | undefined {
-  const [addr, p] = c.split('/')
-  if (!addr || p === undefined) return undefined
-  const prefix = Number(p)
-  if (addr.includes(':')) {
-    const [head = '', tail = ''] = addr.split('::')
-    const h = head ? head.split(':') : []
-    const t = tail ? tail.split(':') : []
-    const groups = addr.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h
-    let bits = 0n
-    for (const g of groups) bits = (bits << 16n) | BigInt(parseInt(g || '0', 16))
-    return { v6: true, bits, prefix }
-  }
-  let bits = 0n
-  for (const o of addr.split('.')) bits = (bits << 8n) | BigInt(Number(o))
-  return { v6: false, bits, prefix }
-}
-
-function overlaps(a: string, b: string): boolean {
-  const x = parseCidr(a)
-  const y = parseCidr(b)
-  if (!x || !y || x.v6 !== y.v6) return false
-  const width = x.v6 ? 128n : 32n
-  const p = BigInt(Math.min(x.prefix, y.prefix))
-  return x.bits >> (width - p) === y.bits >> (width - p)
-}
-
-// ---------------------------------------------------------------- a container's options
-
-/** A running container's namespace of `kind` (`container:ID`), by path; a clear error when it is not running. */
-function containerNamespace(field: string, value: string, kind: string, stateRoot?: string): string {
-  const id = value.slice('container:'.length)
-  const root = stateRoot ?? native.defaultStateRoot()
-  let state: { status?: string; pid?: number }
-  try {
-    state = JSON.parse(native.containerState(root, id)) as typeof state
-  } catch {
-    throw new NsError({
-      code: 'ENOENT',
-      field,
-      step: 'validate options',
-      message: `${field}: no container ${id}`,
-    })
-  }
-  if (state.status !== 'running' && state.status !== 'created' && state.status !== 'paused') {
-    throw new NsError({
-      code: 'ESRCH',
-      field,
-      step: 'validate options',
-      message: `${field}: container ${id} is not running (it is ${state.status ?? 'gone'})`,
-      hint: `start it first: ns start ${id}`,
-    })
-  }
-  return `/proc/${state.pid}/ns/${kind}`
-}
-
-/**
- * The namespaces of `network`, `ipc`, `pid` and `uts`: `host` the host's, `container:ID` a
- * running container's (by path), `private` (and a network by name) a new one.
- */
-export function applySharing(o: ParsedRunOptions, ns: Map<NamespaceName, boolean | string>): void {
-  const nets = o.network === undefined ? [] : Array.isArray(o.network) ? o.network : [o.network]
-  const modes = nets.filter((n) => n === 'none' || n === 'host' || n.startsWith('container:'))
-  if (modes.length && nets.length > 1)
-    throw NsError.invalid('network', `${modes[0]} cannot be combined with other networks`)
-  const given = (k: NamespaceName) => o.namespaces?.[k] !== undefined
-  const set = (k: NamespaceName, field: string, v: string) => {
-    if (given(k)) throw NsError.invalid(field, `conflicts with namespaces.${k}`)
-    ns.set(k, v === 'host' ? false : v === 'private' ? true : containerNamespace(field, v, kindOf(k)))
-  }
-  const first = nets[0]
-  if (first === 'host' || first?.startsWith('container:')) set('network', 'network', first)
-  if (o.ipc) set('ipc', 'ipc', o.ipc)
-  if (o.pid) set('pid', 'pid', o.pid)
-  if (o.uts) set('uts', 'uts', o.uts)
-}
-
-function kindOf(k: NamespaceName): string {
-  return k === 'network' ? 'net' : k
-}
-
-/** What a container's network options add to its spec. */
-export interface NetworkSpecPart {
-  annotation?: string
-  mounts: OciMount[]
-}
-
-/**
- * The `io.ns.network` plan of a container on bridge networks, and the binds of its /etc files;
- * nothing for `none`, `host` and `container:ID`. `userMounts` are the destinations of the
- * container's own mounts: one of its own over a file (or a folder above it) wins.
- */
-export function networkSpec(
-  o: ParsedRunOptions,
-  id: string,
-  netnsNew: boolean,
-  mountNsNew: boolean,
-  userMounts: string[],
-): NetworkSpecPart {
-  const nets = o.network === undefined ? [] : Array.isArray(o.network) ? o.network : [o.network]
-  const named = nets.filter((n) => n !== 'none' && n !== 'host' && !n.startsWith('container:'))
-  if (named.length === 0) {
-    for (const k of ['ip', 'ports', 'networkAlias'] as const)
-      if (o[k] !== undefined && (!Array.isArray(o[k]) || o[k].length > 0))
-        throw NsError.invalid(
-          k,
-          `needs a bridge network (--network bridge or a network's name), not ${nets[0] ?? 'none'}`,
-        )
-    return { mounts: [] }
-  }
-  if (!netnsNew) throw NsError.invalid('network', 'a bridge network needs a new network namespace (namespaces.network)')
-  needRoot('network')
-  const store = networks()
-  const infos = named.map((n, i) => store.get(n, named.length > 1 ? `network[${i}]` : 'network'))
-  if (o.ip !== undefined) {
-    const v6 = o.ip.includes(':')
-    const pool = infos[0]!.definition.subnets.find((s) => s.subnet.includes(':') === v6)
-    if (!pool) throw NsError.invalid('ip', `network ${infos[0]!.name} has no IPv${v6 ? 6 : 4} subnet`)
-    if (!overlaps(pool.subnet, `${o.ip}/${v6 ? 128 : 32}`))
-      throw NsError.invalid('ip', `${o.ip} is outside network ${infos[0]!.name}'s subnet ${pool.subnet}`)
-  }
-  const ports = (o.ports ?? []).map(parsePort)
-  if (ports.length && infos[0]!.internal)
-    throw NsError.invalid('ports', `network ${infos[0]!.name} is internal: it has no published ports`)
-  const dir = join(store.containersDir, id)
-  const plan = {
-    id,
-    name: id,
-    dir,
-    stateDir: store.stateDir,
-    dnsDir: store.dnsDir,
-    networks: infos.map((n, i) => ({
-      network: n.definition,
-      ...(i === 0 && o.ip ? { ips: [o.ip] } : {}),
-      ...(o.networkAlias?.length ? { aliases: o.networkAlias } : {}),
-      dns: n.dns,
-    })),
-    ...(ports.length ? { ports } : {}),
-    ...(o.dns?.length ? { dns: o.dns } : {}),
-    ...(o.dnsSearch?.length ? { dnsSearch: o.dnsSearch } : {}),
-    ...(o.dnsOption?.length ? { dnsOptions: o.dnsOption } : {}),
-    ...(o.addHost?.length ? { addHosts: o.addHost } : {}),
-  }
-  const mounts: OciMount[] = []
-  if (mountNsNew) {
-    const covered = (file: string) =>
-      userMounts.some((m) => {
-        const d = m.replace(/\/+$/, '')
-        return d === file || (d !== '' && file.startsWith(`${d}/`))
-      })
-    for (const [name, dest] of [
-      ['hosts', '/etc/hosts'],
-      ['resolv.conf', '/etc/resolv.conf'],
-      ['hostname', '/etc/hostname'],
-    ] as const) {
-      if (!covered(dest))
-        mounts.push({
-          destination: dest,
-          type: 'bind',
-          source: join(dir, name),
-          options: ['bind', 'ro', 'nosuid', 'nodev', 'noexec'],
-        })
-    }
-  }
-  return { annotation: JSON.stringify(plan), mounts }
-}
-
-/** A published port of the options as the runtime takes it. */
-function parsePort(v: string): {
-  hostIp?: string
-  hostPort: number
-  containerPort: number
-  count: number
-  protocol: 'tcp' | 'udp'
-} {
-  const m = PORT_FORM.exec(v)!
-  const [, ip6, ip4, h1, , c1, c2] = m
-  const hostIp = ip6 ?? ip4
-  const count = c2 === undefined ? 1 : Number(c2) - Number(c1) + 1
-  return {
-    ...(hostIp ? { hostIp } : {}),
-    hostPort: h1 === undefined ? 0 : Number(h1),
-    containerPort: Number(c1),
-    count,
-    protocol: (m[7] as 'tcp' | 'udp' | undefined) ?? 'tcp',
-  }
-}
-
-/** A container's attachments as its record has them (its networks, addresses, published ports); empty without one. */
-export function attachmentsOf(annotations: Record<string, string> | undefined): ContainerNetwork[] {
-  const text = annotations?.[NETWORK_ANNOTATION]
-  if (!text) return []
-  try {
-    const plan = JSON.parse(text) as { dir: string }
-    const rec = JSON.parse(readFileSync(join(plan.dir, 'attachments.json'), 'utf8')) as {
-      attachments: Array<{ network: NetworkDefinition; attachment: RecordedAttachment }>
-    }
-    return rec.attachments.map(({ network, attachment: a }) => ({
-      network: network.name,
-      interface: a.interface,
-      mac: a.mac,
-      addresses: a.addresses,
-      gateways: a.gateways,
-      ports: a.published.map((p) => ({
-        protocol: p.proto,
-        ...(p.hostIp ? { hostIp: p.hostIp } : {}),
-        hostPort: p.hostPort,
-        containerPort: p.toPort,
-      })),
-    }))
-  } catch {
-    return []
-  }
-}
-
-interface RecordedAttachment {
-  interface: string
-  mac: string
-  addresses: string[]
-  gateways: string[]
-  published: Array<{ proto: 'tcp' | 'udp'; hostIp?: string; hostPort: number; to: string; toPort: number }>
-}
-
-/** A network of a container, as `inspect` shows it. */
-export interface ContainerNetwork {
-  network: string
-  interface: string
-  mac: string
-  addresses: string[]
-  gateways: string[]
-  ports: Array<{ protocol: 'tcp' | 'udp'; hostIp?: string; hostPort: number; containerPort: number }>
 }
