@@ -143,3 +143,25 @@ pub(super) fn plan_memory(layout: Layout, m: &Memory, out: &mut Vec<Write>) -> R
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_memory_limit_too_small_to_start_a_process_is_refused() {
+        let plan = |layout, limit: i64| {
+            let m: Memory = serde_json::from_value(json!({ "limit": limit })).unwrap();
+            plan_memory(layout, &m, &mut Vec::new())
+        };
+        let e = plan(Layout::V1, 0).unwrap_err();
+        assert_eq!(
+            e.message,
+            "linux.resources.memory.limit: must be at least 6291456 bytes (6 MiB): 0 cannot start a process"
+        );
+        assert!(plan(Layout::V2, MIN_MEMORY - 1).is_err());
+        assert!(plan(Layout::V2, MIN_MEMORY).is_ok());
+        assert!(plan(Layout::V2, -1).is_ok());
+    }
+}

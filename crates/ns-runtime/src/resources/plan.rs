@@ -136,7 +136,6 @@ pub fn plan_writes(layout: Layout, r: &Resources) -> Result<Vec<Write>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::memory::MIN_MEMORY;
     use super::*;
     use serde_json::json;
 
@@ -189,21 +188,6 @@ mod tests {
             plan_writes(Layout::V2, &out_of_range).unwrap_err().message,
             "linux.resources.blockIO.weight: must be from 10 to 1000"
         );
-    }
-
-    #[test]
-    fn a_memory_limit_too_small_to_start_a_process_is_refused() {
-        let r = |limit: i64| -> Resources {
-            serde_json::from_value(json!({ "memory": { "limit": limit } })).unwrap()
-        };
-        let e = plan_writes(Layout::V1, &r(0)).unwrap_err();
-        assert_eq!(
-            e.message,
-            "linux.resources.memory.limit: must be at least 6291456 bytes (6 MiB): 0 cannot start a process"
-        );
-        assert!(plan_writes(Layout::V2, &r(MIN_MEMORY - 1)).is_err());
-        assert!(plan_writes(Layout::V2, &r(MIN_MEMORY)).is_ok());
-        assert!(plan_writes(Layout::V2, &r(-1)).is_ok());
     }
 
     #[test]
