@@ -166,9 +166,11 @@ describe('hooks: a failure before the command runs', () => {
       const log = join(o.work, `${id}.log`)
       const dir = o.bundle(['sleep', '30'], (c) => {
         c.hooks = { [point]: [failing(point, log)], poststop: [record('poststop', log)] }
-        // A cgroup of its own (with root), to look for afterwards.
-        c.linux.cgroupsPath = `/ns-test-${id}`
-        c.linux.resources = { pids: { limit: 32 } }
+        // A cgroup of its own (with root: a normal user here has none delegated), to look for afterwards.
+        if (isRoot) {
+          c.linux.cgroupsPath = `/ns-test-${id}`
+          c.linux.resources = { pids: { limit: 32 } }
+        }
       })
       const r = o.run(['create', '--bundle', dir, id])
       expect(r.code).toBe(1)

@@ -80,13 +80,19 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
             return Err(e);
         }
     }
-    std::fs::remove_file(&path).map_err(|e| {
-        SetupError::sys(
-            "remove the exec fifo",
-            Some(&path),
-            Errno(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })?;
+    match std::fs::remove_file(&path) {
+        // Gone with its folder: a container made to be removed when it ends (`--rm`) may have
+        // run, ended and been removed by its monitor since it took the go-ahead.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(SetupError::sys(
+                "remove the exec fifo",
+                Some(&path),
+                Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+            ))
+        }
+        Ok(()) => {}
+    }
     if let Some(why) = answer.strip_prefix(b"E") {
         // A startContainer hook failed: the container stopped (its process exits), and the
         // engine deletes it, which runs the poststop hooks.

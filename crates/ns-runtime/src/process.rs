@@ -72,13 +72,22 @@ fn setgroups_allowed() -> bool {
 /// Take on the container user's identity: supplementary groups, gid, then uid (last, since it
 /// drops the privilege the others need).
 pub fn switch_user(user: &User) -> Result<()> {
-    if setgroups_allowed() {
+    // Where /proc/self is not this process's (chrooted into a root without /proc, or a mount
+    // namespace joined whose /proc is another pid namespace's), setgroups is tried: EPERM there
+    // is a user namespace made with setgroups denied, as the file would have said.
+    let mut denied = !setgroups_allowed();
+    if !denied {
         let gids: Vec<libc::gid_t> = user.additional_gids.clone();
         // SAFETY: pointer and length of a valid vector.
         if unsafe { libc::setgroups(gids.len(), gids.as_ptr()) } != 0 {
-            return Err(SetupError::sys("setgroups", None, Errno::last()));
+            let e = Errno::last();
+            if e.0 != libc::EPERM || std::path::Path::new("/proc/self/setgroups").exists() {
+                return Err(SetupError::sys("setgroups", None, e));
+            }
+            denied = true;
         }
-    } else if !user.additional_gids.is_empty() {
+    }
+    if denied && !user.additional_gids.is_empty() {
         return Err(SetupError::config(
             "process.user.additionalGids",
             "cannot be set: the user namespace was created with setgroups denied (unprivileged caller)",
