@@ -25,6 +25,7 @@ import {
 import { fixtureRootfs, isRoot, itWhen, repoRoot, usernsSkipReason } from './helpers.js'
 import {
   buildLayout,
+  builtImages,
   freePort,
   registrySkipReason,
   run,
@@ -33,6 +34,7 @@ import {
   startProxy,
   startRegistry,
   testUser,
+  type BuiltImage,
   type TestRegistry,
 } from './registry.js'
 
@@ -41,7 +43,7 @@ const work = mkdtempSync(join(tmpdir(), 'ns-images-'))
 let reg: TestRegistry
 let layout: string
 /** The layout's manifests and configs, as umoci wrote them. */
-const built: Record<string, { manifest: string; config: string; layers: string[] }> = {}
+const built: Record<string, BuiltImage> = {}
 
 const stores: string[] = []
 function newStore(): string {
@@ -91,20 +93,7 @@ beforeAll(async () => {
   if (registrySkipReason) return
   reg = await startRegistry()
   layout = buildLayout(work)
-  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as {
-    manifests: { digest: string; annotations: Record<string, string> }[]
-  }
-  for (const m of index.manifests) {
-    const man = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', m.digest.slice(7)), 'utf8')) as {
-      config: { digest: string }
-      layers: { digest: string }[]
-    }
-    built[m.annotations['org.opencontainers.image.ref.name']!] = {
-      manifest: m.digest,
-      config: man.config.digest,
-      layers: man.layers.map((l) => l.digest),
-    }
-  }
+  Object.assign(built, builtImages(layout))
   const push = (src: string, dst: string, ...flags: string[]) =>
     skopeo('copy', '--dest-tls-verify=false', ...flags, `oci:${layout}:${src}`, `docker://${reg.host}/${dst}`)
   push('v2', 'test/app:v2s2', '--format', 'v2s2')

@@ -3,7 +3,7 @@
 // built from the fixture rootfs with umoci and pushed with skopeo, and small HTTP proxies that
 // stand between ns and the registry to corrupt, cut, redirect or demand a token.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -157,6 +157,33 @@ export function buildLayout(work: string): string {
   run('umoci', ['raw', 'add-layer', '--image', `${layout}:base`, '--tag', 'v2', join(work, 'l2.tar')])
   run('umoci', ['config', '--image', `${layout}:v2`, '--tag', 'v2-arm64', '--architecture', 'arm64'])
   return layout
+}
+
+/** The digests of an image in a layout: its manifest, its config and its layers, in order. */
+export interface BuiltImage {
+  manifest: string
+  config: string
+  layers: string[]
+}
+
+/** Each image of the OCI layout `layout` by its tag (`org.opencontainers.image.ref.name`), read from its files. */
+export function builtImages(layout: string): Record<string, BuiltImage> {
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as {
+    manifests: { digest: string; annotations: Record<string, string> }[]
+  }
+  const built: Record<string, BuiltImage> = {}
+  for (const m of index.manifests) {
+    const man = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', m.digest.slice(7)), 'utf8')) as {
+      config: { digest: string }
+      layers: { digest: string }[]
+    }
+    built[m.annotations['org.opencontainers.image.ref.name']!] = {
+      manifest: m.digest,
+      config: man.config.digest,
+      layers: man.layers.map((l) => l.digest),
+    }
+  }
+  return built
 }
 
 export interface ProxyHooks {
